@@ -1,0 +1,103 @@
+// Package clientauth is the one client-certificate verification pipeline of tlsgate:
+// chain to the CA bundle (including intermediates sent by the client) → validity period →
+// usage (EKU clientAuth, no CA certificate as leaf) → CRL → allow-list, returning a reason
+// code from one table (reason.go). The server, `cert verify` and probe all use it, so they
+// agree on why a certificate is refused. It imports only certfile and revocation, and
+// does no I/O.
+package clientauth
+
+import (
+	"crypto/x509"
+	"errors"
+	"time"
+
+	"tlsgate/internal/revocation"
+)
+
+// Verifier checks client certificates against one CA bundle.
+type Verifier struct {
+	// Roots are the trust anchors: every certificate of the CA bundle. An intermediate in
+	// the bundle is an anchor too, so a bundle holding only an intermediate trusts only
+	// clients under it (as nginx's ssl_client_certificate does).
+	Roots *x509.CertPool
+	// CRLs are the bundle's CRLs; nil checks no revocation.
+	CRLs *revocation.Set
+	// Allow restricts verified identities; nil allows all.
+	Allow *AllowList
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (v *Verifier) now() time.Time {
+	if v.Now == nil {
+		return time.Now()
+	}
+	return v.Now()
+}
+
+// Options returns the x509 options that crypto/tls would use for these certificates, so
+// that the pipeline and the TLS stack agree on the chain.
+func (v *Verifier) options(certs []*x509.Certificate) x509.VerifyOptions {
+	opts := x509.VerifyOptions{
+		Roots:         v.Roots,
+		CurrentTime:   v.now(),
+		Intermediates: x509.NewCertPool(),
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	for _, c := range certs[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	return opts
+}
+
+// Verify runs the whole pipeline on the certificates a client sent (leaf first) and
+// returns the verified chain, or an *Error with the reason.
+func (v *Verifier) Verify(certs []*x509.Certificate) ([]*x509.Certificate, error) {
+	if len(certs) == 0 {
+		return nil, reject(NoClientCert, nil)
+	}
+	chains, err := certs[0].Verify(v.options(certs))
+	if err != nil {
+		return nil, reject(ChainReason(err, v.now()), err)
+	}
+	return chains[0], v.CheckVerified(chains[0])
+}
+
+// CheckVerified runs the steps after chain building on a chain crypto/tls already
+// verified (trust, validity and EKU): CA-as-leaf, CRL and allow-list. It is what
+// VerifyConnection calls in mutual mode, on full and resumed handshakes alike.
+func (v *Verifier) CheckVerified(chain []*x509.Certificate) error {
+	leaf := chain[0]
+	// A CA certificate presented as a client certificate is refused even when it chains:
+	// it would otherwise turn any CA in the bundle into a client identity
+	// (wolfSSL/wolfssh#1075).
+	if leaf.BasicConstraintsValid && leaf.IsCA {
+		return reject(BadUsage, errors.New("a CA certificate is used as a client certificate"))
+	}
+	switch err := v.CRLs.CheckChain(chain, v.now()); {
+	case errors.Is(err, revocation.ErrRevoked):
+		return reject(Revoked, err)
+	case err != nil:
+		return reject(CRLUnavailable, err)
+	}
+	if !v.Allow.Allows(leaf) {
+		return reject(NotAllowed, nil)
+	}
+	return nil
+}
+
+// ChainReason maps an x509 chain-verification error to a reason.
+func ChainReason(err error, now time.Time) Reason {
+	if ci, ok := errors.AsType[x509.CertificateInvalidError](err); ok {
+		switch ci.Reason {
+		case x509.Expired:
+			if ci.Cert != nil && now.Before(ci.Cert.NotBefore) {
+				return NotYetValid
+			}
+			return Expired
+		case x509.IncompatibleUsage:
+			return BadUsage
+		}
+	}
+	return UnknownCA
+}

@@ -1,0 +1,221 @@
+// Package config owns the YAML schema of tlsgate (SPEC §3): plain data structs, a strict
+// decoder, defaults applied in one place, and Validate, which reports every problem at once
+// with its path and line. It imports no other internal package and builds no runtime
+// objects: certstore, tlsconf and server turn a validated Config into running state.
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	// Admin is the admin listener serving /healthz and /metrics.
+	Admin Admin `yaml:"admin"`
+	// Certificates is the certificate store: server identities and CA bundles by id.
+	Certificates []Certificate `yaml:"certificates"`
+	// TargetGroups are the backends listeners forward to.
+	TargetGroups []TargetGroup `yaml:"target_groups"`
+	// Listeners accept client connections.
+	Listeners []Listener `yaml:"listeners"`
+	// Watch sets how often referenced files are checked for changes. Default 2s; 0 keeps
+	// the default, a negative value turns watching off (SIGHUP still reloads).
+	Watch Duration `yaml:"watch_interval"`
+
+	// Dir is the directory of the config file; relative paths are resolved against it.
+	Dir string `yaml:"-"`
+	// File is the config file's path as given, used in problem reports.
+	File string `yaml:"-"`
+}
+
+// Admin configures the admin listener.
+type Admin struct {
+	// Listen is host:port. Empty disables the admin listener.
+	Listen string `yaml:"listen"`
+}
+
+// Certificate is one entry of the certificate store: either a server certificate (Cert,
+// with Key unless Cert is PKCS#12) or a CA bundle (CA, with optional CRLs).
+type Certificate struct {
+	ID string `yaml:"id"`
+	// Cert is a PEM file (leaf first, then intermediates), a DER file or a PKCS#12 file.
+	Cert string `yaml:"cert"`
+	// Key is the private key (PKCS#1, PKCS#8 or SEC1, PEM or DER); omitted for PKCS#12.
+	Key string `yaml:"key"`
+	// Password decrypts a PKCS#12 file.
+	Password string `yaml:"password"`
+	// CA is a file of one or more CA certificates that client certificates must chain to.
+	CA string `yaml:"ca"`
+	// CRL lists PEM or DER CRL files issued by certificates of the CA bundle.
+	CRL []string `yaml:"crl"`
+	// CRLPolicy decides what a CRL past its NextUpdate does. Default fail_closed.
+	CRLPolicy CRLPolicy `yaml:"crl_policy"`
+}
+
+// IsCA reports whether the entry is a CA bundle rather than a server certificate.
+func (c *Certificate) IsCA() bool { return c.CA != "" }
+
+// CRLPolicy is what happens when a CRL is stale or missing.
+type CRLPolicy string
+
+// CRL policies.
+const (
+	CRLFailClosed CRLPolicy = "fail_closed"
+	CRLFailOpen   CRLPolicy = "fail_open"
+)
+
+// Valid reports whether p is a known policy.
+func (p CRLPolicy) Valid() bool { return p == CRLFailClosed || p == CRLFailOpen }
+
+// TargetGroup is a set of backends and how to pick one.
+type TargetGroup struct {
+	ID string `yaml:"id"`
+	// Scheduler picks a target. Default wrr.
+	Scheduler Scheduler `yaml:"scheduler"`
+	// HealthCheck is accepted and validated; active checks arrive with the parity issue.
+	HealthCheck *HealthCheck `yaml:"health_check"`
+	Targets     []Target     `yaml:"targets"`
+}
+
+// Scheduler names a target selection policy.
+type Scheduler string
+
+// Schedulers.
+const (
+	SchedWRR       Scheduler = "wrr"
+	SchedLeastConn Scheduler = "least_conn"
+	SchedIPHash    Scheduler = "ip_hash"
+)
+
+// Valid reports whether s is a known scheduler.
+func (s Scheduler) Valid() bool { return s == SchedWRR || s == SchedLeastConn || s == SchedIPHash }
+
+// HealthCheck configures active health checks of a target group.
+type HealthCheck struct {
+	Protocol string   `yaml:"protocol"`
+	Path     string   `yaml:"path"`
+	Interval Duration `yaml:"interval"`
+	Timeout  Duration `yaml:"timeout"`
+}
+
+// Target is one backend address.
+type Target struct {
+	Address string `yaml:"address"`
+	// Weight is 0–100; 0 drains the target. Default 1.
+	Weight *int `yaml:"weight"`
+}
+
+// Listener accepts connections on one address.
+type Listener struct {
+	ID string `yaml:"id"`
+	// Protocol is tcp, tcp_ssl, http or https.
+	Protocol Protocol `yaml:"protocol"`
+	Listen   string   `yaml:"listen"`
+	// SSL is required for tcp_ssl and https, forbidden otherwise.
+	SSL         *SSL   `yaml:"ssl"`
+	TargetGroup string `yaml:"target_group"`
+	// ForwardClientCert is the identity dialect sent to backends. Default headers.
+	ForwardClientCert Forward `yaml:"forward_client_cert"`
+	// HandshakeTimeout bounds the TLS handshake. Default 10s.
+	HandshakeTimeout Duration `yaml:"handshake_timeout"`
+}
+
+// Protocol is a listener protocol.
+type Protocol string
+
+// Listener protocols.
+const (
+	ProtoTCP    Protocol = "tcp"
+	ProtoTCPSSL Protocol = "tcp_ssl"
+	ProtoHTTP   Protocol = "http"
+	ProtoHTTPS  Protocol = "https"
+)
+
+// Valid reports whether p is a known protocol.
+func (p Protocol) Valid() bool {
+	return p == ProtoTCP || p == ProtoTCPSSL || p == ProtoHTTP || p == ProtoHTTPS
+}
+
+// TLS reports whether the protocol terminates TLS.
+func (p Protocol) TLS() bool { return p == ProtoTCPSSL || p == ProtoHTTPS }
+
+// Forward is an identity forwarding dialect.
+type Forward string
+
+// Forwarding dialects. Only none and headers are implemented so far.
+const (
+	ForwardNone    Forward = "none"
+	ForwardHeaders Forward = "headers"
+	ForwardXFCC    Forward = "xfcc"
+	ForwardRFC9440 Forward = "rfc9440"
+)
+
+// Valid reports whether f is a known dialect.
+func (f Forward) Valid() bool {
+	return f == ForwardNone || f == ForwardHeaders || f == ForwardXFCC || f == ForwardRFC9440
+}
+
+// SSL is the TLS side of a listener.
+type SSL struct {
+	// Mode is one_way, mutual or optional.
+	Mode SSLMode `yaml:"mode"`
+	// ServerCertificates are certificate ids; several are picked by SNI and key type.
+	ServerCertificates []string `yaml:"server_certificates"`
+	// CACertificate is the id of the CA bundle client certificates must chain to.
+	CACertificate string `yaml:"ca_certificate"`
+	// Policy is a named TLS security policy. Default tls12-modern.
+	Policy string `yaml:"policy"`
+	// MinVersion and MaxVersion ("1.2", "1.3") override the policy's versions.
+	MinVersion string `yaml:"min_version"`
+	MaxVersion string `yaml:"max_version"`
+	// Ciphers overrides the policy's TLS 1.2 cipher suites (Go names).
+	Ciphers []string `yaml:"ciphers"`
+	// Allow restricts verified client identities; empty allows every verified client.
+	Allow *Allow `yaml:"allow"`
+}
+
+// SSLMode is the client authentication mode.
+type SSLMode string
+
+// Client authentication modes.
+const (
+	ModeOneWay   SSLMode = "one_way"
+	ModeMutual   SSLMode = "mutual"
+	ModeOptional SSLMode = "optional"
+)
+
+// Valid reports whether m is a known mode.
+func (m SSLMode) Valid() bool { return m == ModeOneWay || m == ModeMutual || m == ModeOptional }
+
+// Allow is an allow-list on verified client identities. A client passes when any listed
+// value matches; an empty Allow lets every verified client pass.
+type Allow struct {
+	CN    []string `yaml:"cn"`
+	OU    []string `yaml:"ou"`
+	DNS   []string `yaml:"dns"`
+	URI   []string `yaml:"uri"`
+	Email []string `yaml:"email"`
+	// SPKISHA256 lists hex SHA-256 digests of the client's SubjectPublicKeyInfo.
+	SPKISHA256 []string `yaml:"spki_sha256"`
+}
+
+// Empty reports whether the allow-list has no entries.
+func (a *Allow) Empty() bool {
+	return a == nil || len(a.CN)+len(a.OU)+len(a.DNS)+len(a.URI)+len(a.Email)+len(a.SPKISHA256) == 0
+}
+
+// Duration is a time.Duration written as "5s" in YAML.
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the duration as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }

@@ -1,0 +1,166 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Problem is one thing wrong with a configuration.
+type Problem struct {
+	File string
+	Line int
+	Path string
+	Msg  string
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	b.WriteString(p.File)
+	if p.Line > 0 {
+		fmt.Fprintf(&b, ":%d", p.Line)
+	}
+	if p.Path != "" {
+		b.WriteString(": " + p.Path)
+	}
+	b.WriteString(": " + p.Msg)
+	return b.String()
+}
+
+// Problems is every problem found in one configuration; it is an error.
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, "\n")
+}
+
+// Load reads, decodes, defaults and validates the config file at path. The error is a
+// Problems value when the file was read but is not a valid configuration.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return Parse(data, path)
+}
+
+// Parse decodes, defaults and validates data read from file (used for problem reports
+// and for resolving relative paths).
+func Parse(data []byte, file string) (*Config, error) {
+	c, err := decode(data, file)
+	if err != nil {
+		return nil, err
+	}
+	c.File, c.Dir = file, filepath.Dir(file)
+	c.SetDefaults()
+	idx := lineIndex(data)
+	ps := c.Validate()
+	for i := range ps {
+		ps[i].File = file
+		ps[i].Line = idx.lookup(ps[i].Path)
+	}
+	if len(ps) > 0 {
+		return nil, Problems(ps)
+	}
+	return c, nil
+}
+
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// decode decodes strictly: unknown fields are errors, all of them reported.
+func decode(data []byte, file string) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	err := dec.Decode(&c)
+	if errors.Is(err, io.EOF) {
+		return nil, Problems{{File: file, Msg: "empty configuration"}}
+	}
+	if err == nil {
+		return &c, nil
+	}
+	var msgs []string
+	if te, ok := errors.AsType[*yaml.TypeError](err); ok {
+		msgs = te.Errors
+	} else {
+		msgs = []string{err.Error()}
+	}
+	ps := make(Problems, 0, len(msgs))
+	for _, m := range msgs {
+		p := Problem{File: file, Msg: m}
+		if sm := yamlLine.FindStringSubmatch(m); sm != nil {
+			p.Line, _ = strconv.Atoi(sm[1])
+			p.Msg = sm[2]
+		}
+		ps = append(ps, p)
+	}
+	return nil, ps
+}
+
+// index maps a problem path ("listeners[0].ssl.mode") to its line in the file.
+type index map[string]int
+
+func lineIndex(data []byte) index {
+	var root yaml.Node
+	idx := index{}
+	if yaml.Unmarshal(data, &root) != nil || len(root.Content) == 0 {
+		return idx
+	}
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		idx[path] = n.Line
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := k.Value
+				if path != "" {
+					p = path + "." + k.Value
+				}
+				walk(v, p)
+				idx[p] = k.Line
+			}
+		case yaml.SequenceNode:
+			for i, v := range n.Content {
+				walk(v, fmt.Sprintf("%s[%d]", path, i))
+			}
+		}
+	}
+	walk(root.Content[0], "")
+	return idx
+}
+
+// lookup returns the line of path or of its nearest ancestor present in the file.
+func (idx index) lookup(path string) int {
+	for path != "" {
+		if l, ok := idx[path]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			break
+		}
+		path = path[:i]
+	}
+	return idx[""]
+}
+
+// Resolve makes a path from the config relative to the config file's directory.
+func (c *Config) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.Dir, p)
+}

@@ -1,0 +1,250 @@
+package config
+
+import (
+	"crypto/tls"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Defaults applied by SetDefaults.
+const (
+	DefaultWatch            = 2 * time.Second
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultPolicy           = "tls12-modern"
+	DefaultWeight           = 1
+)
+
+// Policies lists the named TLS security policies. tlsconf owns what they mean; the names
+// live here so Validate can check them without importing tlsconf.
+var Policies = []string{"tls13-only", "tls12-modern", "tls12-compat"}
+
+// SetDefaults fills every field left empty with its documented default.
+func (c *Config) SetDefaults() {
+	if c.Watch == 0 {
+		c.Watch = Duration(DefaultWatch)
+	}
+	for i := range c.Certificates {
+		if c.Certificates[i].IsCA() && c.Certificates[i].CRLPolicy == "" {
+			c.Certificates[i].CRLPolicy = CRLFailClosed
+		}
+	}
+	for i := range c.TargetGroups {
+		g := &c.TargetGroups[i]
+		if g.Scheduler == "" {
+			g.Scheduler = SchedWRR
+		}
+		for j := range g.Targets {
+			if g.Targets[j].Weight == nil {
+				w := DefaultWeight
+				g.Targets[j].Weight = &w
+			}
+		}
+	}
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		if l.ForwardClientCert == "" {
+			l.ForwardClientCert = ForwardHeaders
+		}
+		if l.HandshakeTimeout == 0 {
+			l.HandshakeTimeout = Duration(DefaultHandshakeTimeout)
+		}
+		if l.SSL != nil && l.SSL.Policy == "" && l.SSL.MinVersion == "" && l.SSL.MaxVersion == "" && len(l.SSL.Ciphers) == 0 {
+			l.SSL.Policy = DefaultPolicy
+		}
+	}
+}
+
+type validator struct{ ps []Problem }
+
+func (v *validator) add(path, format string, args ...any) {
+	v.ps = append(v.ps, Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Validate returns every problem in c; it expects SetDefaults to have run.
+func (c *Config) Validate() []Problem {
+	v := &validator{}
+	if c.Admin.Listen != "" {
+		v.addr("admin.listen", c.Admin.Listen)
+	}
+	certs := map[string]*Certificate{}
+	for i := range c.Certificates {
+		ce := &c.Certificates[i]
+		p := fmt.Sprintf("certificates[%d]", i)
+		checkID(v, p, ce.ID, certs, ce)
+		v.certificate(p, ce)
+	}
+	groups := map[string]*TargetGroup{}
+	for i := range c.TargetGroups {
+		g := &c.TargetGroups[i]
+		p := fmt.Sprintf("target_groups[%d]", i)
+		checkID(v, p, g.ID, groups, g)
+		v.group(p, g)
+	}
+	listeners := map[string]*Listener{}
+	addrs := map[string]string{}
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		p := fmt.Sprintf("listeners[%d]", i)
+		checkID(v, p, l.ID, listeners, l)
+		// Port 0 asks the kernel for a free port, so it never collides.
+		if prev, ok := addrs[l.Listen]; ok && l.Listen != "" && !strings.HasSuffix(l.Listen, ":0") {
+			v.add(p+".listen", "address %s is already used by listener %q", l.Listen, prev)
+		}
+		addrs[l.Listen] = l.ID
+		v.listener(p, l, certs, groups)
+	}
+	return v.ps
+}
+
+func checkID[T any](v *validator, p, id string, seen map[string]T, x T) {
+	switch {
+	case id == "":
+		v.add(p+".id", "required")
+	default:
+		if _, dup := seen[id]; dup {
+			v.add(p+".id", "duplicate id %q", id)
+		}
+		seen[id] = x
+	}
+}
+
+func (v *validator) addr(p, a string) {
+	if a == "" {
+		v.add(p, "required")
+		return
+	}
+	if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+		v.add(p, "%q is not host:port", a)
+	}
+}
+
+func (v *validator) certificate(p string, c *Certificate) {
+	switch {
+	case c.CA != "" && (c.Cert != "" || c.Key != ""):
+		v.add(p, "set either ca (a CA bundle) or cert/key (a server certificate), not both")
+	case c.CA == "" && c.Cert == "":
+		v.add(p, "one of cert or ca is required")
+	}
+	if c.CA == "" {
+		if len(c.CRL) > 0 {
+			v.add(p+".crl", "only allowed with ca")
+		}
+		if c.CRLPolicy != "" {
+			v.add(p+".crl_policy", "only allowed with ca")
+		}
+		return
+	}
+	if !c.CRLPolicy.Valid() {
+		v.add(p+".crl_policy", "must be fail_closed or fail_open, not %q", c.CRLPolicy)
+	}
+}
+
+func (v *validator) group(p string, g *TargetGroup) {
+	if !g.Scheduler.Valid() {
+		v.add(p+".scheduler", "must be wrr, least_conn or ip_hash, not %q", g.Scheduler)
+	} else if g.Scheduler != SchedWRR {
+		v.add(p+".scheduler", "%s is not implemented yet; use wrr", g.Scheduler)
+	}
+	if len(g.Targets) == 0 {
+		v.add(p+".targets", "at least one target is required")
+	}
+	for j, t := range g.Targets {
+		tp := fmt.Sprintf("%s.targets[%d]", p, j)
+		v.addr(tp+".address", t.Address)
+		if t.Weight != nil && (*t.Weight < 0 || *t.Weight > 100) {
+			v.add(tp+".weight", "must be 0–100, not %d", *t.Weight)
+		}
+	}
+}
+
+func (v *validator) listener(p string, l *Listener, certs map[string]*Certificate, groups map[string]*TargetGroup) {
+	v.addr(p+".listen", l.Listen)
+	if !l.Protocol.Valid() {
+		v.add(p+".protocol", "must be tcp, tcp_ssl, http or https, not %q", l.Protocol)
+	}
+	if l.TargetGroup == "" {
+		v.add(p+".target_group", "required")
+	} else if groups[l.TargetGroup] == nil {
+		v.add(p+".target_group", "unknown target group %q", l.TargetGroup)
+	}
+	if !l.ForwardClientCert.Valid() {
+		v.add(p+".forward_client_cert", "must be none, headers, xfcc or rfc9440, not %q", l.ForwardClientCert)
+	} else if l.ForwardClientCert == ForwardXFCC || l.ForwardClientCert == ForwardRFC9440 {
+		v.add(p+".forward_client_cert", "%s is not implemented yet; use headers or none", l.ForwardClientCert)
+	}
+	if l.HandshakeTimeout < 0 {
+		v.add(p+".handshake_timeout", "must not be negative")
+	}
+	switch {
+	case l.Protocol.TLS() && l.SSL == nil:
+		v.add(p+".ssl", "required for protocol %s", l.Protocol)
+	case !l.Protocol.TLS() && l.SSL != nil && l.Protocol.Valid():
+		v.add(p+".ssl", "not allowed for protocol %s (use tcp_ssl or https)", l.Protocol)
+	case l.SSL != nil:
+		v.ssl(p+".ssl", l.SSL, certs)
+	}
+}
+
+func (v *validator) ssl(p string, s *SSL, certs map[string]*Certificate) {
+	if !s.Mode.Valid() {
+		v.add(p+".mode", "must be one_way, mutual or optional, not %q", s.Mode)
+	}
+	if len(s.ServerCertificates) == 0 {
+		v.add(p+".server_certificates", "at least one server certificate is required")
+	}
+	for i, id := range s.ServerCertificates {
+		c := certs[id]
+		switch {
+		case c == nil:
+			v.add(fmt.Sprintf("%s.server_certificates[%d]", p, i), "unknown certificate %q", id)
+		case c.IsCA():
+			v.add(fmt.Sprintf("%s.server_certificates[%d]", p, i), "certificate %q is a CA bundle, not a server certificate", id)
+		}
+	}
+	switch {
+	case s.CACertificate == "" && (s.Mode == ModeMutual || s.Mode == ModeOptional):
+		v.add(p+".ca_certificate", "required when mode is %s", s.Mode)
+	case s.CACertificate != "" && s.Mode == ModeOneWay:
+		v.add(p+".ca_certificate", "not used when mode is one_way; set mode: mutual or optional")
+	case s.CACertificate != "":
+		if c := certs[s.CACertificate]; c == nil {
+			v.add(p+".ca_certificate", "unknown certificate %q", s.CACertificate)
+		} else if !c.IsCA() {
+			v.add(p+".ca_certificate", "certificate %q is a server certificate, not a CA bundle (set ca:)", s.CACertificate)
+		}
+	}
+	if s.Policy != "" && !slices.Contains(Policies, s.Policy) {
+		v.add(p+".policy", "unknown policy %q (known: %v)", s.Policy, Policies)
+	}
+	for _, f := range []struct{ name, val string }{{"min_version", s.MinVersion}, {"max_version", s.MaxVersion}} {
+		if f.val != "" && f.val != "1.2" && f.val != "1.3" {
+			v.add(p+"."+f.name, "must be 1.2 or 1.3, not %q (TLS 1.0 and 1.1 are not offered)", f.val)
+		}
+	}
+	known := map[string]bool{}
+	for _, cs := range tls.CipherSuites() {
+		known[cs.Name] = true
+	}
+	for i, name := range s.Ciphers {
+		if !known[name] {
+			v.add(fmt.Sprintf("%s.ciphers[%d]", p, i), "unknown or insecure cipher suite %q (use Go names such as TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)", name)
+		}
+	}
+	if s.MinVersion == "1.3" && s.MaxVersion == "1.2" {
+		v.add(p+".min_version", "is above max_version")
+	}
+	if !s.Allow.Empty() && s.Mode == ModeOneWay {
+		v.add(p+".allow", "needs client certificates; set mode: mutual or optional")
+	}
+	if s.Allow != nil {
+		for i, h := range s.Allow.SPKISHA256 {
+			if b, err := hex.DecodeString(h); err != nil || len(b) != 32 {
+				v.add(fmt.Sprintf("%s.allow.spki_sha256[%d]", p, i), "must be 64 hex digits")
+			}
+		}
+	}
+}

@@ -1,0 +1,109 @@
+package httpproxy
+
+import (
+	"crypto/tls"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"tlsgate/internal/certfile"
+	"tlsgate/internal/clientauth"
+)
+
+// Identity headers set by the headers dialect (SPEC §4).
+const (
+	HeaderVerify      = "X-Client-Verify"
+	HeaderCert        = "X-Client-Cert"
+	HeaderSubject     = "X-Client-Cert-Subject"
+	HeaderIssuer      = "X-Client-Cert-Issuer"
+	HeaderSerial      = "X-Client-Cert-Serial"
+	HeaderFingerprint = "X-Client-Cert-Fingerprint"
+	HeaderNotBefore   = "X-Client-Cert-Not-Before"
+	HeaderNotAfter    = "X-Client-Cert-Not-After"
+	HeaderSANURI      = "X-Client-Cert-SAN-URI"
+	HeaderSANDNS      = "X-Client-Cert-SAN-DNS"
+	HeaderProto       = "X-Client-Proto"
+)
+
+// identityPrefixes are lower-case name prefixes of headers that carry a client identity
+// in tlsgate or in the proxies our users migrate from (Envoy XFCC, Traefik, nginx and
+// HAProxy conventions, RFC 9440, AWS ALB mTLS). A client must never be able to send one:
+// backends trust them (S3: Traefik #5061, OpenShift CVE-2026-46579, FortiClient EMS
+// CVE-2026-35616).
+var identityPrefixes = []string{
+	"x-client-",
+	"x-forwarded-client-cert",
+	"x-forwarded-tls-client-cert",
+	"x-ssl-client",
+	"x-ssl-cert",
+	"ssl-client",
+	"client-cert",
+	"x-amzn-mtls-",
+}
+
+// IsIdentityHeader reports whether name (any case, "_" or "-") is an identity header.
+// Underscores count as dashes because CGI-style backends (and nginx with
+// underscores_in_headers) fold them together.
+func IsIdentityHeader(name string) bool {
+	n := strings.ReplaceAll(strings.ToLower(name), "_", "-")
+	for _, p := range identityPrefixes {
+		if strings.HasPrefix(n, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// StripIdentity removes every identity header from h.
+func StripIdentity(h http.Header) {
+	for name := range h {
+		if IsIdentityHeader(name) {
+			delete(h, name)
+		}
+	}
+}
+
+// SetIdentity writes the headers dialect for one verdict. One-way listeners say NONE.
+func SetIdentity(h http.Header, v clientauth.Verdict, cs *tls.ConnectionState) {
+	h.Set(HeaderProto, tls.VersionName(cs.Version))
+	h.Set(HeaderVerify, v.Header())
+	if !v.Verified() {
+		return
+	}
+	leaf := v.Chain[0]
+	id := clientauth.IdentityOf(leaf)
+	// URL-encoded PEM as nginx's $ssl_client_escaped_cert: spaces as %20, not '+'.
+	h.Set(HeaderCert, strings.ReplaceAll(url.QueryEscape(string(certfile.EncodePEM(leaf))), "+", "%20"))
+	h.Set(HeaderSubject, Escape(id.Subject))
+	h.Set(HeaderIssuer, Escape(id.Issuer))
+	h.Set(HeaderSerial, id.Serial)
+	h.Set(HeaderFingerprint, id.Fingerprint)
+	h.Set(HeaderNotBefore, id.NotBefore.UTC().Format(time.RFC3339))
+	h.Set(HeaderNotAfter, id.NotAfter.UTC().Format(time.RFC3339))
+	if len(id.URIs) > 0 {
+		h.Set(HeaderSANURI, Escape(strings.Join(id.URIs, ",")))
+	}
+	if len(id.DNSNames) > 0 {
+		h.Set(HeaderSANDNS, Escape(strings.Join(id.DNSNames, ",")))
+	}
+}
+
+// Escape percent-encodes '%', control characters and non-ASCII bytes, so a certificate
+// field can neither break the header (CR/LF, NUL) nor smuggle look-alike text; backends
+// decode it with any URL unescape function.
+func Escape(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '%' || c < 0x20 || c >= 0x7f {
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}

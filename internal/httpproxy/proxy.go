@@ -1,0 +1,76 @@
+// Package httpproxy is the L7 path: an httputil.ReverseProxy whose Rewrite strips
+// every identity header a client sent, sets X-Forwarded-* and the identity of the
+// verified client, and sends the request to the target chosen per request. It does not
+// accept connections or verify certificates: listener hands it a Route per request.
+package httpproxy
+
+import (
+	"context"
+	"crypto/tls"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"time"
+
+	"tlsgate/internal/clientauth"
+)
+
+// Route is what the proxy needs to know about one request.
+type Route struct {
+	Target  string               // backend host:port
+	TLS     *tls.ConnectionState // nil on plain HTTP listeners
+	Verdict clientauth.Verdict   // client authentication outcome
+	Forward bool                 // send identity headers (forward_client_cert: headers)
+	Err     func(err error)      // called when the backend cannot be reached
+}
+
+type routeKey struct{}
+
+// WithRoute returns ctx carrying r.
+func WithRoute(ctx context.Context, r *Route) context.Context {
+	return context.WithValue(ctx, routeKey{}, r)
+}
+
+func routeOf(ctx context.Context) *Route {
+	r, _ := ctx.Value(routeKey{}).(*Route)
+	return r
+}
+
+// New returns a reverse proxy that sends each request to the Route in its context.
+func New() *httputil.ReverseProxy {
+	tr := &http.Transport{
+		Proxy:                 nil,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: 60 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &httputil.ReverseProxy{
+		Transport:    tr,
+		Rewrite:      rewrite,
+		ErrorHandler: errorHandler,
+	}
+}
+
+func rewrite(pr *httputil.ProxyRequest) {
+	r := routeOf(pr.In.Context())
+	// Identity headers from the client are removed before anything is added, whatever
+	// the dialect and whether or not the client authenticated (S3). ReverseProxy has
+	// already removed hop-by-hop headers, including those named in Connection:, so a
+	// client cannot use Connection: to drop a header we set below (CVE-2024-45410).
+	StripIdentity(pr.Out.Header)
+	pr.SetURL(&url.URL{Scheme: "http", Host: r.Target})
+	pr.Out.Host = pr.In.Host
+	pr.SetXForwarded()
+	if r.TLS != nil && r.Forward {
+		SetIdentity(pr.Out.Header, r.Verdict, r.TLS)
+	}
+}
+
+func errorHandler(w http.ResponseWriter, req *http.Request, err error) {
+	if r := routeOf(req.Context()); r != nil && r.Err != nil {
+		r.Err(err)
+	}
+	http.Error(w, "502 bad gateway: the backend could not be reached", http.StatusBadGateway)
+}

@@ -1,0 +1,256 @@
+// Package listener runs the accept loop of one listener (tcp, tcp_ssl, http, https):
+// the TLS handshake under a deadline, the client-authentication verdict, one log line and
+// metric per handshake failure, connection or request, and graceful drain. Its socket
+// outlives reloads: the server swaps the listener's State and new connections use it.
+// It does not build TLS configs (tlsconf) or pick targets (backend).
+package listener
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"tlsgate/internal/backend"
+	"tlsgate/internal/clientauth"
+	"tlsgate/internal/config"
+	"tlsgate/internal/httpproxy"
+	"tlsgate/internal/metrics"
+	"tlsgate/internal/tcpproxy"
+	"tlsgate/internal/tlsconf"
+)
+
+// State is the hot-swappable part of a listener.
+type State struct {
+	ID       string
+	Protocol config.Protocol
+	// Auth is nil for tcp and http listeners.
+	Auth  *tlsconf.Auth
+	Group *backend.Group
+	// Forward sends identity headers to HTTP backends.
+	Forward          bool
+	HandshakeTimeout time.Duration
+}
+
+// Deps are the edges a listener is given.
+type Deps struct {
+	Log     *slog.Logger
+	Metrics *metrics.Metrics
+	// Dial connects to backends; nil means a net.Dialer with a 10s timeout.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Now is the clock used to classify certificate failures; nil means time.Now.
+	Now func() time.Time
+}
+
+// Listener serves one socket.
+type Listener struct {
+	ln    net.Listener
+	state atomic.Pointer[State]
+	deps  Deps
+
+	proxy *httputil.ReverseProxy
+	http  *http.Server
+	conns *chanListener
+
+	ctx    context.Context // cancelled to force-close TCP relays after the drain deadline
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // handshakes and TCP relays in flight
+}
+
+type connKey struct{}
+
+// connInfo is what the HTTP layer knows about the connection a request came on.
+type connInfo struct {
+	cs      *tls.ConnectionState
+	verdict clientauth.Verdict
+	client  string
+}
+
+// New wraps ln; call Serve to start accepting.
+func New(ln net.Listener, st *State, deps Deps) *Listener {
+	if deps.Dial == nil {
+		d := &net.Dialer{Timeout: 10 * time.Second}
+		deps.Dial = d.DialContext
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	l := &Listener{ln: ln, deps: deps}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	l.state.Store(st)
+	if st.Protocol == config.ProtoHTTP || st.Protocol == config.ProtoHTTPS {
+		l.proxy = httpproxy.New()
+		l.conns = newChanListener(ln.Addr())
+		l.http = &http.Server{
+			Handler:           l,
+			ReadHeaderTimeout: 30 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			ErrorLog:          slog.NewLogLogger(deps.Log.Handler(), slog.LevelDebug),
+			ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+				return context.WithValue(ctx, connKey{}, l.popInfo(c))
+			},
+			ConnState: func(c net.Conn, s http.ConnState) {
+				if s == http.StateClosed || s == http.StateHijacked {
+					l.deps.Metrics.ConnectionsOpen.WithLabelValues(l.ID()).Dec()
+				}
+			},
+		}
+	}
+	return l
+}
+
+// ID is the listener's id.
+func (l *Listener) ID() string { return l.state.Load().ID }
+
+// Addr is the bound address.
+func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
+
+// Protocol is the listener's protocol; it cannot change across reloads.
+func (l *Listener) Protocol() config.Protocol { return l.state.Load().Protocol }
+
+// Swap installs a new state for new connections; open connections keep theirs.
+func (l *Listener) Swap(st *State) { l.state.Store(st) }
+
+// Serve accepts until the socket is closed by Shutdown.
+func (l *Listener) Serve() error {
+	if l.http != nil {
+		l.wg.Go(func() { _ = l.http.Serve(l.conns) })
+	}
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		l.deps.Metrics.ConnectionsOpen.WithLabelValues(l.ID()).Inc()
+		l.wg.Go(func() { l.handle(c) })
+	}
+}
+
+// Shutdown stops accepting, lets in-flight requests and relays finish until ctx ends,
+// then closes what is left.
+func (l *Listener) Shutdown(ctx context.Context) error {
+	err := l.ln.Close()
+	if l.http != nil {
+		if herr := l.http.Shutdown(ctx); herr != nil {
+			_ = l.http.Close()
+			err = errors.Join(err, herr)
+		}
+	}
+	done := make(chan struct{})
+	go func() { l.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		l.cancel()
+		<-done
+		err = errors.Join(err, ctx.Err())
+	}
+	l.cancel()
+	return err
+}
+
+func (l *Listener) handle(raw net.Conn) {
+	st := l.state.Load()
+	start := time.Now()
+	line := Line{Listener: st.ID, Client: raw.RemoteAddr().String()}
+	var conn net.Conn = raw
+	var cs *tls.ConnectionState
+	var verdict clientauth.Verdict
+	if st.Auth != nil {
+		tc, err := l.handshake(raw, st, &line)
+		if err != nil {
+			l.deps.Metrics.ConnectionsOpen.WithLabelValues(st.ID).Dec()
+			return
+		}
+		state := tc.ConnectionState()
+		cs, conn = &state, tc
+		verdict = st.Auth.Verdict(cs)
+		line.setTLS(cs, verdict)
+		line.Handshake = time.Since(start)
+		l.deps.Metrics.Handshakes.WithLabelValues(st.ID, string(st.Auth.Mode), "success", verdict.Reason.Label()).Inc()
+	}
+	if l.http != nil {
+		l.serveHTTP(conn, &connInfo{cs: cs, verdict: verdict, client: line.Client})
+		return
+	}
+	defer l.deps.Metrics.ConnectionsOpen.WithLabelValues(st.ID).Dec()
+	l.relay(conn, st, &line, start)
+}
+
+// handshake runs the server handshake under the listener's deadline; on failure it logs
+// the handshake line with its reason code and closes the connection.
+func (l *Listener) handshake(raw net.Conn, st *State, line *Line) (*tls.Conn, error) {
+	start := time.Now()
+	tc := tls.Server(raw, st.Auth.Config)
+	ctx, cancel := context.WithTimeout(l.ctx, st.HandshakeTimeout)
+	err := tc.HandshakeContext(ctx)
+	cancel()
+	if err == nil {
+		return tc, nil
+	}
+	reason := clientauth.HandshakeReason(err, l.deps.Now())
+	if errors.Is(err, context.DeadlineExceeded) {
+		reason = clientauth.Timeout
+	}
+	state := tc.ConnectionState()
+	line.setTLS(&state, clientauth.Verdict{Reason: reason, Presented: presented(err, &state)})
+	line.Msg, line.Err, line.Verify = "handshake", err, "FAILED"
+	line.Duration = time.Since(start)
+	line.Log(context.Background(), l.deps.Log)
+	l.deps.Metrics.Handshakes.WithLabelValues(st.ID, string(st.Auth.Mode), "failure", reason.Label()).Inc()
+	_ = raw.Close()
+	return nil, err
+}
+
+// presented finds the client certificate of a failed handshake, for the log line.
+func presented(err error, cs *tls.ConnectionState) *x509.Certificate {
+	if ve, ok := errors.AsType[*tls.CertificateVerificationError](err); ok && len(ve.UnverifiedCertificates) > 0 {
+		return ve.UnverifiedCertificates[0]
+	}
+	if len(cs.PeerCertificates) > 0 {
+		return cs.PeerCertificates[0]
+	}
+	return nil
+}
+
+// relay serves tcp and tcp_ssl: one backend connection per client connection.
+func (l *Listener) relay(conn net.Conn, st *State, line *Line, start time.Time) {
+	line.Msg = "connection"
+	defer func() {
+		line.Duration = time.Since(start)
+		line.Log(context.Background(), l.deps.Log)
+	}()
+	t, err := st.Group.Pick(line.Client)
+	if err != nil {
+		line.Err = err
+		_ = conn.Close()
+		return
+	}
+	line.Target = t.Address
+	release := t.Acquire()
+	defer release()
+	dctx, cancel := context.WithTimeout(l.ctx, 10*time.Second)
+	bc, err := l.deps.Dial(dctx, "tcp", t.Address)
+	cancel()
+	if err != nil {
+		line.Err = err
+		_ = conn.Close()
+		return
+	}
+	line.BytesIn, line.BytesOut, line.Err = tcpproxy.Copy(l.ctx, conn, bc)
+	l.deps.Metrics.Bytes.WithLabelValues(st.ID, "in").Add(float64(line.BytesIn))
+	l.deps.Metrics.Bytes.WithLabelValues(st.ID, "out").Add(float64(line.BytesOut))
+}

@@ -1,0 +1,71 @@
+// Package metrics holds every Prometheus collector of tlsgate in one struct registered on
+// a private registry (no globals), and freezes the metric names. It observes nothing by
+// itself: listeners, server and admin call it.
+package metrics
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metric names, frozen: dashboards and alerts depend on them.
+const (
+	NameHandshakes      = "tlsgate_handshakes_total"
+	NameConnectionsOpen = "tlsgate_connections_open"
+	NameRequests        = "tlsgate_requests_total"
+	NameRequestSeconds  = "tlsgate_request_duration_seconds"
+	NameBytes           = "tlsgate_bytes_total"
+	NameReloads         = "tlsgate_reloads_total"
+	NameCertExpiry      = "tlsgate_certificate_expiry_seconds"
+)
+
+// Metrics is the set of collectors.
+type Metrics struct {
+	Registry *prometheus.Registry
+	// Handshakes counts TLS handshakes by listener, mode, result (success|failure) and
+	// reason ("ok" or a reason code).
+	Handshakes *prometheus.CounterVec
+	// ConnectionsOpen is the number of open client connections by listener.
+	ConnectionsOpen *prometheus.GaugeVec
+	// Requests counts HTTP requests by listener and status code.
+	Requests *prometheus.CounterVec
+	// RequestSeconds is the HTTP request latency by listener.
+	RequestSeconds *prometheus.HistogramVec
+	// Bytes counts proxied bytes by listener and direction (in|out).
+	Bytes *prometheus.CounterVec
+	// Reloads counts configuration reloads by result (success|failure).
+	Reloads *prometheus.CounterVec
+	// CertExpiry is the seconds until each certificate or CRL expires, by id and kind
+	// (server|ca|crl).
+	CertExpiry *prometheus.GaugeVec
+}
+
+// New creates the collectors on a new private registry.
+func New() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		Handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameHandshakes,
+			Help: "TLS handshakes by listener, mode, result and reason code."}, []string{"listener", "mode", "result", "reason"}),
+		ConnectionsOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: NameConnectionsOpen,
+			Help: "Open client connections."}, []string{"listener"}),
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameRequests,
+			Help: "HTTP requests by listener and status code."}, []string{"listener", "code"}),
+		RequestSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: NameRequestSeconds,
+			Help: "HTTP request latency.", Buckets: prometheus.DefBuckets}, []string{"listener"}),
+		Bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameBytes,
+			Help: "Bytes proxied by direction: in (client to backend), out (backend to client)."}, []string{"listener", "direction"}),
+		Reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameReloads,
+			Help: "Configuration reloads by result."}, []string{"result"}),
+		CertExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: NameCertExpiry,
+			Help: "Seconds until a certificate or CRL (next update) expires."}, []string{"id", "kind", "subject"}),
+	}
+	m.Registry.MustRegister(m.Handshakes, m.ConnectionsOpen, m.Requests, m.RequestSeconds, m.Bytes, m.Reloads, m.CertExpiry)
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+}

@@ -1,0 +1,143 @@
+// Package revocation loads CRLs, checks each one's signature once against its issuer,
+// indexes revoked serials by issuer, and answers "is this certificate revoked?" under a
+// freshness policy (fail closed or fail open when a CRL is past NextUpdate). It reads no
+// files and fetches nothing: callers pass bytes and a time.
+package revocation
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Errors returned by Set.Check.
+var (
+	// ErrRevoked: the certificate's serial is listed in a CRL of its issuer.
+	ErrRevoked = errors.New("certificate is revoked")
+	// ErrUnavailable: no current CRL covers the certificate's issuer and the policy is
+	// fail closed.
+	ErrUnavailable = errors.New("no current CRL for the certificate's issuer")
+)
+
+// CRL is one parsed CRL whose signature was checked against Issuer.
+type CRL struct {
+	List    *x509.RevocationList
+	Issuer  *x509.Certificate
+	revoked map[string]struct{}
+}
+
+// Parse decodes a PEM or DER CRL and checks its signature against the issuer found among
+// issuers (matched by subject, then by signature).
+func Parse(data []byte, issuers []*x509.Certificate) (*CRL, error) {
+	der := data
+	if b, _ := pem.Decode(data); b != nil {
+		if b.Type != "X509 CRL" {
+			return nil, fmt.Errorf("PEM block is %q, want \"X509 CRL\"", b.Type)
+		}
+		der = b.Bytes
+	}
+	if len(bytes.TrimSpace(der)) == 0 {
+		return nil, errors.New("file is empty")
+	}
+	rl, err := x509.ParseRevocationList(der)
+	if err != nil {
+		return nil, fmt.Errorf("parsing CRL: %w", err)
+	}
+	var issuer *x509.Certificate
+	var sigErr error
+	for _, c := range issuers {
+		if !bytes.Equal(c.RawSubject, rl.RawIssuer) {
+			continue
+		}
+		if sigErr = rl.CheckSignatureFrom(c); sigErr == nil {
+			issuer = c
+			break
+		}
+	}
+	if issuer == nil {
+		if sigErr != nil {
+			return nil, fmt.Errorf("CRL signature does not verify with its issuer in the CA bundle: %w", sigErr)
+		}
+		return nil, fmt.Errorf("CRL issuer %q is not in the CA bundle", rl.Issuer.String())
+	}
+	c := &CRL{List: rl, Issuer: issuer, revoked: make(map[string]struct{}, len(rl.RevokedCertificateEntries))}
+	for _, e := range rl.RevokedCertificateEntries {
+		c.revoked[string(e.SerialNumber.Bytes())] = struct{}{}
+	}
+	return c, nil
+}
+
+// Stale reports whether the CRL is past its NextUpdate at now.
+func (c *CRL) Stale(now time.Time) bool {
+	return !c.List.NextUpdate.IsZero() && now.After(c.List.NextUpdate)
+}
+
+// Set is every CRL of one CA bundle, indexed by issuer. A nil *Set checks nothing.
+type Set struct {
+	byIssuer map[string][]*CRL
+	failOpen bool
+}
+
+// NewSet indexes crls. With failOpen, a stale or missing CRL lets certificates pass.
+func NewSet(crls []*CRL, failOpen bool) *Set {
+	s := &Set{byIssuer: map[string][]*CRL{}, failOpen: failOpen}
+	for _, c := range crls {
+		k := issuerKey(c.Issuer)
+		s.byIssuer[k] = append(s.byIssuer[k], c)
+	}
+	return s
+}
+
+func issuerKey(c *x509.Certificate) string {
+	return string(c.RawSubject) + "\x00" + string(c.RawSubjectPublicKeyInfo)
+}
+
+// CheckChain checks a verified chain (leaf first, trust anchor last). The leaf must be
+// covered by a current CRL of its issuer (else ErrUnavailable, unless fail open);
+// intermediates are checked against the CRLs of their issuers where such CRLs are loaded.
+func (s *Set) CheckChain(chain []*x509.Certificate, now time.Time) error {
+	if s == nil || len(chain) < 2 {
+		return nil
+	}
+	for i := 0; i+1 < len(chain); i++ {
+		if err := s.check(chain[i], chain[i+1], now, i == 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Set) check(cert, issuer *x509.Certificate, now time.Time, required bool) error {
+	crls := s.byIssuer[issuerKey(issuer)]
+	fresh := 0
+	serial := string(cert.SerialNumber.Bytes())
+	// Every CRL of the issuer is consulted, not only the newest: a serial revoked in any
+	// loaded CRL stays revoked (aws-lc#3496 checked only the "best" CRL).
+	for _, c := range crls {
+		if _, ok := c.revoked[serial]; ok {
+			return ErrRevoked
+		}
+		if !c.Stale(now) {
+			fresh++
+		}
+	}
+	if fresh == 0 && !s.failOpen && (required || len(crls) > 0) {
+		return ErrUnavailable
+	}
+	return nil
+}
+
+// List returns every CRL in the set.
+func (s *Set) List() []*CRL {
+	if s == nil {
+		return nil
+	}
+	var all []*CRL
+	for _, cs := range s.byIssuer {
+		all = append(all, cs...)
+	}
+	return all
+}

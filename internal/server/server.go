@@ -1,0 +1,309 @@
+// Package server assembles a running tlsgate from a config file: it builds the
+// certificate store, one State per listener and the target groups, opens the sockets,
+// and serves. Reload builds everything new, then swaps; when anything fails to build,
+// the running configuration keeps serving and the errors are logged. It also owns the
+// file watcher, signals and drain. It is the only package that imports (almost) all.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"tlsgate/internal/admin"
+	"tlsgate/internal/backend"
+	"tlsgate/internal/certstore"
+	"tlsgate/internal/config"
+	"tlsgate/internal/listener"
+	"tlsgate/internal/metrics"
+	"tlsgate/internal/tlsconf"
+)
+
+// Options are the edges of a Server.
+type Options struct {
+	// ConfigPath is the YAML file to load and reload.
+	ConfigPath string
+	// Log receives the JSON log lines; nil discards.
+	Log *slog.Logger
+	// Metrics; nil creates a fresh set.
+	Metrics *metrics.Metrics
+	// Now is the clock for certificate checks; nil means time.Now.
+	Now func() time.Time
+	// Listen opens sockets; nil means net.Listen.
+	Listen func(network, addr string) (net.Listener, error)
+	// OnReload, when set, is called after every reload attempt with its outcome.
+	OnReload func(error)
+}
+
+// Server is a running tlsgate.
+type Server struct {
+	opts Options
+
+	mu        sync.Mutex // serialises Reload and Shutdown
+	cfg       *config.Config
+	store     *certstore.Store
+	listeners map[string]*listener.Listener
+	admin     *http.Server
+	adminLn   net.Listener
+	wg        sync.WaitGroup
+	stamps    map[string]string
+}
+
+// New returns a server that has not started.
+func New(opts Options) *Server {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.New()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Listen == nil {
+		opts.Listen = net.Listen
+	}
+	return &Server{opts: opts, listeners: map[string]*listener.Listener{}}
+}
+
+// built is everything a config turns into before any socket is touched.
+type built struct {
+	cfg    *config.Config
+	store  *certstore.Store
+	states map[string]*listener.State
+}
+
+// build loads and builds a config without serving it.
+func build(path string, now func() time.Time) (*built, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	store, err := certstore.Build(cfg)
+	if err != nil {
+		return nil, err
+	}
+	groups := map[string]*backend.Group{}
+	var errs []error
+	for i := range cfg.TargetGroups {
+		g, err := backend.NewGroup(&cfg.TargetGroups[i])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		groups[g.ID] = g
+	}
+	b := &built{cfg: cfg, store: store, states: map[string]*listener.State{}}
+	for i := range cfg.Listeners {
+		lc := &cfg.Listeners[i]
+		st := &listener.State{
+			ID: lc.ID, Protocol: lc.Protocol, Group: groups[lc.TargetGroup],
+			Forward:          lc.ForwardClientCert == config.ForwardHeaders,
+			HandshakeTimeout: time.Duration(lc.HandshakeTimeout),
+		}
+		if lc.SSL != nil {
+			var alpn []string
+			if lc.Protocol == config.ProtoHTTPS {
+				alpn = []string{"h2", "http/1.1"}
+			}
+			if st.Auth, err = tlsconf.New(lc.SSL, store, alpn, now); err != nil {
+				errs = append(errs, fmt.Errorf("listener %q: %w", lc.ID, err))
+				continue
+			}
+		}
+		b.states[lc.ID] = st
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return b, nil
+}
+
+// Start loads the config, opens every socket and starts serving. It fails when the
+// config is invalid or a socket cannot be opened.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := build(s.opts.ConfigPath, s.opts.Now)
+	if err != nil {
+		return err
+	}
+	if err := s.apply(b); err != nil {
+		return err
+	}
+	if b.cfg.Admin.Listen != "" {
+		ln, err := s.opts.Listen("tcp", b.cfg.Admin.Listen)
+		if err != nil {
+			s.closeAll(context.Background())
+			return fmt.Errorf("admin.listen: %w", err)
+		}
+		s.adminLn = ln
+		s.admin = &http.Server{Handler: admin.Handler(s.opts.Metrics), ReadHeaderTimeout: 10 * time.Second}
+		s.wg.Go(func() { _ = s.admin.Serve(ln) })
+	}
+	return nil
+}
+
+// apply opens sockets for new listeners, swaps state into kept ones and drains removed
+// ones. When a socket cannot be opened nothing changes.
+func (s *Server) apply(b *built) error {
+	opened := map[string]*listener.Listener{}
+	deps := listener.Deps{Log: s.opts.Log, Metrics: s.opts.Metrics, Now: s.opts.Now}
+	var old []*listener.Listener
+	for i := range b.cfg.Listeners {
+		lc := &b.cfg.Listeners[i]
+		if cur := s.listeners[lc.ID]; cur != nil && s.sameSocket(lc, cur) {
+			continue
+		}
+		ln, err := s.opts.Listen("tcp", lc.Listen)
+		if err != nil {
+			for _, l := range opened {
+				_ = l.Shutdown(context.Background())
+			}
+			return fmt.Errorf("listener %q: %w", lc.ID, err)
+		}
+		opened[lc.ID] = listener.New(ln, b.states[lc.ID], deps)
+	}
+	next := map[string]*listener.Listener{}
+	for id, st := range b.states {
+		if l := opened[id]; l != nil {
+			next[id] = l
+			s.wg.Go(func() { _ = l.Serve() })
+			continue
+		}
+		l := s.listeners[id]
+		l.Swap(st)
+		next[id] = l
+	}
+	for id, l := range s.listeners {
+		if next[id] != l {
+			old = append(old, l)
+		}
+	}
+	s.listeners, s.cfg, s.store = next, b.cfg, b.store
+	s.stamps = stampFiles(s.watched())
+	s.updateExpiry()
+	for _, l := range old {
+		s.wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), DrainTimeout)
+			defer cancel()
+			_ = l.Shutdown(ctx)
+		})
+	}
+	return nil
+}
+
+// sameSocket reports whether a listener's socket can be kept for lc.
+func (s *Server) sameSocket(lc *config.Listener, l *listener.Listener) bool {
+	var prev *config.Listener
+	for i := range s.cfg.Listeners {
+		if s.cfg.Listeners[i].ID == lc.ID {
+			prev = &s.cfg.Listeners[i]
+		}
+	}
+	return prev != nil && prev.Listen == lc.Listen && prev.Protocol == lc.Protocol && l.Protocol() == lc.Protocol
+}
+
+// DrainTimeout bounds how long a removed listener or a shutdown waits for in-flight work.
+const DrainTimeout = 30 * time.Second
+
+// Reload re-reads the config and every file it references. On any error the running
+// configuration stays and the error is returned (and logged).
+func (s *Server) Reload() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := build(s.opts.ConfigPath, s.opts.Now)
+	if err == nil {
+		err = s.apply(b)
+	}
+	result := "success"
+	if err != nil {
+		result = "failure"
+		s.opts.Log.Error("reload failed; the running configuration keeps serving", "error", err.Error())
+		// Watch the files of the failed attempt too, so fixing them triggers a reload.
+		s.stamps = stampFiles(s.watched())
+	} else {
+		s.opts.Log.Info("reloaded", "config", s.opts.ConfigPath)
+	}
+	s.opts.Metrics.Reloads.WithLabelValues(result).Inc()
+	if s.opts.OnReload != nil {
+		s.opts.OnReload(err)
+	}
+	return err
+}
+
+// Addr returns the bound address of a listener, or nil.
+func (s *Server) Addr(id string) net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l := s.listeners[id]; l != nil {
+		return l.Addr()
+	}
+	return nil
+}
+
+// AdminAddr returns the admin listener's address, or nil.
+func (s *Server) AdminAddr() net.Addr {
+	if s.adminLn == nil {
+		return nil
+	}
+	return s.adminLn.Addr()
+}
+
+// Shutdown stops accepting, drains in-flight work until ctx ends, and closes everything.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	err := s.closeAll(ctx)
+	s.mu.Unlock()
+	s.wg.Wait()
+	return err
+}
+
+func (s *Server) closeAll(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, len(s.listeners)+1)
+	for _, l := range maps.Clone(s.listeners) {
+		wg.Go(func() { errs <- l.Shutdown(ctx) })
+	}
+	if s.admin != nil {
+		wg.Go(func() { errs <- s.admin.Shutdown(ctx) })
+	}
+	wg.Wait()
+	close(errs)
+	var all []error
+	for e := range errs {
+		all = append(all, e)
+	}
+	s.listeners = map[string]*listener.Listener{}
+	return errors.Join(all...)
+}
+
+func (s *Server) updateExpiry() {
+	now := s.opts.Now()
+	g := s.opts.Metrics.CertExpiry
+	g.Reset()
+	for id, sc := range s.store.Servers {
+		g.WithLabelValues(id, "server", sc.Cert.Leaf.Subject.String()).Set(sc.Cert.Leaf.NotAfter.Sub(now).Seconds())
+	}
+	for id, ca := range s.store.CAs {
+		for _, c := range ca.Certs {
+			g.WithLabelValues(id, "ca", c.Subject.String()).Set(c.NotAfter.Sub(now).Seconds())
+		}
+		for _, c := range ca.CRLs.List() {
+			g.WithLabelValues(id, "crl", c.List.Issuer.String()).Set(c.List.NextUpdate.Sub(now).Seconds())
+		}
+	}
+}
+
+// Check loads and builds the config at path without opening any socket: what `tlsgate
+// check` runs. The error is config.Problems for schema problems.
+func Check(path string) error {
+	_, err := build(path, time.Now)
+	return err
+}

@@ -1,0 +1,197 @@
+// Package tlsconf turns a listener's ssl settings into one *tls.Config: named security
+// policies (versions and cipher suites), server certificates picked by SNI and key type,
+// ClientAuth from the mode, VerifyConnection wired to clientauth, and session-ticket keys
+// of its own. It does not accept connections (listener does) and does not load files
+// (certstore does).
+package tlsconf
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"fmt"
+	"strings"
+	"time"
+
+	"tlsgate/internal/certstore"
+	"tlsgate/internal/clientauth"
+	"tlsgate/internal/config"
+)
+
+// Policy is a TLS security policy: the versions and TLS 1.2 cipher suites offered.
+// TLS 1.3 suites are not configurable in crypto/tls; all three are secure.
+type Policy struct {
+	Name    string
+	Min     uint16
+	Max     uint16
+	Ciphers []uint16 // TLS 1.2 only; nil means Go's secure defaults
+}
+
+var modern12 = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// Policies are the named policies. TLS 1.0 and 1.1 are in none of them.
+var Policies = map[string]Policy{
+	// tls13-only: TLS 1.3 and nothing else.
+	"tls13-only": {Name: "tls13-only", Min: tls.VersionTLS13, Max: tls.VersionTLS13},
+	// tls12-modern (default): TLS 1.2 with ECDHE + AEAD suites only, and TLS 1.3.
+	"tls12-modern": {Name: "tls12-modern", Min: tls.VersionTLS12, Max: tls.VersionTLS13, Ciphers: modern12},
+	// tls12-compat: also the CBC and RSA key-exchange suites Go still offers by default,
+	// for old clients. Forward secrecy is lost with the RSA suites.
+	"tls12-compat": {Name: "tls12-compat", Min: tls.VersionTLS12, Max: tls.VersionTLS13, Ciphers: compat12()},
+}
+
+func compat12() []uint16 {
+	var ids []uint16
+	for _, cs := range tls.CipherSuites() {
+		ids = append(ids, cs.ID)
+	}
+	return ids
+}
+
+// PolicyOf resolves the named policy of s and applies explicit overrides.
+func PolicyOf(s *config.SSL) Policy {
+	p, ok := Policies[s.Policy]
+	if !ok {
+		p = Policies[config.DefaultPolicy]
+		p.Name = "custom"
+	}
+	if v := version(s.MinVersion); v != 0 {
+		p.Min = v
+	}
+	if v := version(s.MaxVersion); v != 0 {
+		p.Max = v
+	}
+	if len(s.Ciphers) > 0 {
+		p.Ciphers = nil
+		for _, cs := range tls.CipherSuites() {
+			for _, n := range s.Ciphers {
+				if cs.Name == n {
+					p.Ciphers = append(p.Ciphers, cs.ID)
+				}
+			}
+		}
+	}
+	return p
+}
+
+func version(s string) uint16 {
+	switch s {
+	case "1.2":
+		return tls.VersionTLS12
+	case "1.3":
+		return tls.VersionTLS13
+	}
+	return 0
+}
+
+// Auth is a listener's TLS configuration and client-authentication decision.
+type Auth struct {
+	Config   *tls.Config
+	Mode     config.SSLMode
+	Policy   Policy
+	Verifier *clientauth.Verifier // nil in one_way mode
+}
+
+// New builds the Auth of one listener from its ssl settings and the certificate store.
+// It fails, rather than falling back to one-way, when a mutual or optional listener's CA
+// bundle is missing: a security setting that fails to load never silently downgrades.
+func New(s *config.SSL, store *certstore.Store, alpn []string, now func() time.Time) (*Auth, error) {
+	a := &Auth{Mode: s.Mode, Policy: PolicyOf(s)}
+	cfg := &tls.Config{
+		MinVersion:   a.Policy.Min,
+		MaxVersion:   a.Policy.Max,
+		CipherSuites: a.Policy.Ciphers,
+		NextProtos:   alpn,
+		Time:         now,
+	}
+	for _, id := range s.ServerCertificates {
+		sc := store.Servers[id]
+		if sc == nil {
+			return nil, fmt.Errorf("server certificate %q is not loaded", id)
+		}
+		cfg.Certificates = append(cfg.Certificates, sc.Cert)
+	}
+	if s.Mode != config.ModeOneWay {
+		ca := store.CAs[s.CACertificate]
+		if ca == nil {
+			return nil, fmt.Errorf("CA bundle %q is not loaded; refusing to serve %s mode without it", s.CACertificate, s.Mode)
+		}
+		a.Verifier = &clientauth.Verifier{Roots: ca.Pool, CRLs: ca.CRLs, Allow: allowList(s.Allow), Now: now}
+		cfg.ClientCAs = ca.Pool
+	}
+	switch s.Mode {
+	case config.ModeMutual:
+		// crypto/tls verifies chain, validity and EKU so it sends the precise alerts
+		// (unknown_ca, certificate_expired); VerifyConnection adds CA-as-leaf, CRL and
+		// allow-list. VerifyConnection runs on resumed sessions too, unlike
+		// VerifyPeerCertificate, so a ticket cannot outlive a revocation.
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		cfg.VerifyConnection = a.verifyMutual
+	case config.ModeOptional:
+		// The handshake never fails on the client certificate; the listener runs the
+		// whole pipeline after it and forwards the verdict (X-Client-Verify).
+		cfg.ClientAuth = tls.RequestClientCert
+	default:
+		cfg.ClientAuth = tls.NoClientCert
+	}
+	// Session tickets are encrypted with keys of this Config alone, so a ticket issued
+	// under one listener or policy never resumes under another (nginx CVE-2025-23419,
+	// Go CVE-2025-68121).
+	var key [32]byte
+	if _, err := rand.Read(key[:]); err != nil {
+		return nil, err
+	}
+	cfg.SetSessionTicketKeys([][32]byte{key})
+	a.Config = cfg
+	return a, nil
+}
+
+func (a *Auth) verifyMutual(cs tls.ConnectionState) error {
+	if len(cs.VerifiedChains) == 0 {
+		// Not reachable with RequireAndVerifyClientCert; refuse rather than trust.
+		return &clientauth.Error{Reason: clientauth.NoClientCert}
+	}
+	return a.Verifier.CheckVerified(cs.VerifiedChains[0])
+}
+
+// Verdict is the client-authentication outcome of a completed handshake.
+func (a *Auth) Verdict(cs *tls.ConnectionState) clientauth.Verdict {
+	var v clientauth.Verdict
+	if len(cs.PeerCertificates) > 0 {
+		v.Presented = cs.PeerCertificates[0]
+	}
+	switch a.Mode {
+	case config.ModeMutual:
+		if len(cs.VerifiedChains) > 0 {
+			v.Chain = cs.VerifiedChains[0]
+		}
+	case config.ModeOptional:
+		if v.Presented == nil {
+			v.Reason = clientauth.NoClientCert
+			return v
+		}
+		chain, err := a.Verifier.Verify(cs.PeerCertificates)
+		v.Reason = clientauth.ReasonOf(err)
+		if err == nil {
+			v.Chain = chain
+		}
+	}
+	return v
+}
+
+func allowList(a *config.Allow) *clientauth.AllowList {
+	if a.Empty() {
+		return nil
+	}
+	pins := make([]string, len(a.SPKISHA256))
+	for i, p := range a.SPKISHA256 {
+		pins[i] = strings.ToLower(p)
+	}
+	return &clientauth.AllowList{CN: a.CN, OU: a.OU, DNS: a.DNS, URI: a.URI, Email: a.Email, SPKISHA256: pins}
+}
