@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -22,15 +23,16 @@ var (
 	ErrUnavailable = errors.New("no current CRL for the certificate's issuer")
 )
 
-// CRL is one parsed CRL whose signature was checked against Issuer.
+// CRL is one parsed CRL. Issuer is the certificate its signature was checked against,
+// or nil while its issuer (an intermediate outside the CA bundle) has not been seen.
 type CRL struct {
 	List    *x509.RevocationList
 	Issuer  *x509.Certificate
 	revoked map[string]struct{}
 }
 
-// Parse decodes a PEM or DER CRL and checks its signature against the issuer found among
-// issuers (matched by subject, then by signature).
+// Parse decodes a PEM or DER CRL and checks its signature against the certificates of
+// issuers with the CRL's issuer name; when one has that name, one must have signed it.
 func Parse(data []byte, issuers []*x509.Certificate) (*CRL, error) {
 	der := data
 	if b, _ := pem.Decode(data); b != nil {
@@ -57,12 +59,12 @@ func Parse(data []byte, issuers []*x509.Certificate) (*CRL, error) {
 			break
 		}
 	}
-	if issuer == nil {
-		if sigErr != nil {
-			return nil, fmt.Errorf("CRL signature does not verify with its issuer in the CA bundle: %w", sigErr)
-		}
-		return nil, fmt.Errorf("CRL issuer %q is not in the CA bundle", rl.Issuer.String())
+	if issuer == nil && sigErr != nil {
+		return nil, fmt.Errorf("CRL signature does not verify with its issuer %q in the CA bundle: %w", rl.Issuer.String(), sigErr)
 	}
+	// A CRL whose issuer is not in the bundle belongs to an intermediate that clients
+	// send with their chain; its signature is checked against that intermediate the
+	// first time a verified chain contains it, and it counts for nothing before.
 	c := &CRL{List: rl, Issuer: issuer, revoked: make(map[string]struct{}, len(rl.RevokedCertificateEntries))}
 	for _, e := range rl.RevokedCertificateEntries {
 		c.revoked[string(e.SerialNumber.Bytes())] = struct{}{}
@@ -77,14 +79,21 @@ func (c *CRL) Stale(now time.Time) bool {
 
 // Set is every CRL of one CA bundle, indexed by issuer. A nil *Set checks nothing.
 type Set struct {
-	byIssuer map[string][]*CRL
+	byIssuer map[string][]*CRL // signature checked at load
+	pending  map[string][]*CRL // by issuer subject; issuer not in the bundle
+	lazy     sync.Map          // issuerKey → []*CRL, pending CRLs checked against a seen issuer
 	failOpen bool
 }
 
 // NewSet indexes crls. With failOpen, a stale or missing CRL lets certificates pass.
 func NewSet(crls []*CRL, failOpen bool) *Set {
-	s := &Set{byIssuer: map[string][]*CRL{}, failOpen: failOpen}
+	s := &Set{byIssuer: map[string][]*CRL{}, pending: map[string][]*CRL{}, failOpen: failOpen}
 	for _, c := range crls {
+		if c.Issuer == nil {
+			k := string(c.List.RawIssuer)
+			s.pending[k] = append(s.pending[k], c)
+			continue
+		}
 		k := issuerKey(c.Issuer)
 		s.byIssuer[k] = append(s.byIssuer[k], c)
 	}
@@ -111,7 +120,7 @@ func (s *Set) CheckChain(chain []*x509.Certificate, now time.Time) error {
 }
 
 func (s *Set) check(cert, issuer *x509.Certificate, now time.Time, required bool) error {
-	crls := s.byIssuer[issuerKey(issuer)]
+	crls := s.crlsOf(issuer)
 	fresh := 0
 	serial := string(cert.SerialNumber.Bytes())
 	// Every CRL of the issuer is consulted, not only the newest: a serial revoked in any
@@ -130,6 +139,30 @@ func (s *Set) check(cert, issuer *x509.Certificate, now time.Time, required bool
 	return nil
 }
 
+// crlsOf returns the CRLs of issuer: loaded ones, or pending ones whose signature
+// verifies with issuer (checked once per issuer, then cached).
+func (s *Set) crlsOf(issuer *x509.Certificate) []*CRL {
+	k := issuerKey(issuer)
+	if cs, ok := s.byIssuer[k]; ok {
+		return cs
+	}
+	pend := s.pending[string(issuer.RawSubject)]
+	if len(pend) == 0 {
+		return nil
+	}
+	if v, ok := s.lazy.Load(k); ok {
+		return v.([]*CRL)
+	}
+	var cs []*CRL
+	for _, c := range pend {
+		if c.List.CheckSignatureFrom(issuer) == nil {
+			cs = append(cs, &CRL{List: c.List, Issuer: issuer, revoked: c.revoked})
+		}
+	}
+	s.lazy.Store(k, cs)
+	return cs
+}
+
 // List returns every CRL in the set.
 func (s *Set) List() []*CRL {
 	if s == nil {
@@ -137,6 +170,9 @@ func (s *Set) List() []*CRL {
 	}
 	var all []*CRL
 	for _, cs := range s.byIssuer {
+		all = append(all, cs...)
+	}
+	for _, cs := range s.pending {
 		all = append(all, cs...)
 	}
 	return all

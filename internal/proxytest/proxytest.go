@@ -1,0 +1,95 @@
+// Package proxytest holds test-only helpers for loopback proxy tests: echo backends,
+// a log sink to wait for JSON log lines without sleeping. Only _test.go files import it.
+package proxytest
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"tlsgate/internal/demo"
+)
+
+// Backend starts an HTTP echo (JSON of the request's headers) and a TCP echo server on
+// loopback, closed when the test ends.
+func Backend(tb testing.TB) *demo.Backend {
+	tb.Helper()
+	b, err := demo.StartBackend()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+// Sink collects JSON log lines and lets a test wait for one.
+type Sink struct {
+	mu     sync.Mutex
+	lines  []map[string]any
+	next   int
+	notify chan struct{}
+}
+
+// NewSink returns an empty sink.
+func NewSink() *Sink { return &Sink{notify: make(chan struct{}, 1)} }
+
+// Logger is a JSON logger writing into the sink.
+func (s *Sink) Logger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(s, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// Write takes one JSON line per call (slog's JSON handler writes a record at once).
+func (s *Sink) Write(p []byte) (int, error) {
+	var m map[string]any
+	if err := json.Unmarshal(bytes.TrimSpace(p), &m); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	s.lines = append(s.lines, m)
+	s.mu.Unlock()
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+	return len(p), nil
+}
+
+// Next waits (up to 10s, then fails the test) for the first line after the previously
+// returned one that has every key/value of want, and returns it.
+func (s *Sink) Next(tb testing.TB, want map[string]any) map[string]any {
+	tb.Helper()
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		for i := s.next; i < len(s.lines); i++ {
+			if matches(s.lines[i], want) {
+				s.next = i + 1
+				l := s.lines[i]
+				s.mu.Unlock()
+				return l
+			}
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.notify:
+		case <-deadline.C:
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			tb.Fatalf("no log line with %v; lines since last match:\n%v", want, s.lines[s.next:])
+			return nil
+		}
+	}
+}
+
+func matches(line, want map[string]any) bool {
+	for k, v := range want {
+		if line[k] != v {
+			return false
+		}
+	}
+	return true
+}

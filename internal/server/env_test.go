@@ -1,0 +1,185 @@
+package server_test
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"tlsgate/internal/demo"
+	"tlsgate/internal/metrics"
+	"tlsgate/internal/pki"
+	"tlsgate/internal/pkitest"
+	"tlsgate/internal/proxytest"
+	"tlsgate/internal/server"
+)
+
+// env is a running tlsgate with a test PKI: root CA "ca" (with intermediate "inter")
+// issuing the server certificate and client certificates, a foreign CA "other", a CRL
+// per CA, and listeners one_way, mutual, optional (https), tcpssl (tcp_ssl, mutual) and
+// plain (http).
+type env struct {
+	t        *testing.T
+	dir      string
+	cfgPath  string
+	ca       *pkitest.CA
+	inter    *pkitest.CA
+	other    *pkitest.CA
+	revoked  *pkitest.Leaf
+	srv      *server.Server
+	sink     *proxytest.Sink
+	metrics  *metrics.Metrics
+	backend  *demo.Backend
+	reloaded chan error
+}
+
+const envConfig = `watch_interval: %[3]s
+certificates:
+  - {id: site, cert: server.crt, key: server.key}
+  - {id: clients, ca: ca.crt, crl: [ca.crl, inter.crl]}
+target_groups:
+  - {id: web, targets: [{address: %[1]s}]}
+  - {id: echo, targets: [{address: %[2]s}]}
+listeners:
+  - {id: one_way, protocol: https, listen: 127.0.0.1:0, target_group: web,
+     ssl: {mode: one_way, server_certificates: [site]}}
+  - {id: mutual, protocol: https, listen: 127.0.0.1:0, target_group: web,
+     ssl: {mode: mutual, server_certificates: [site], ca_certificate: clients}}
+  - {id: optional, protocol: https, listen: 127.0.0.1:0, target_group: web,
+     ssl: {mode: optional, server_certificates: [site], ca_certificate: clients}}
+  - {id: tcpssl, protocol: tcp_ssl, listen: 127.0.0.1:0, target_group: echo,
+     ssl: {mode: mutual, server_certificates: [site], ca_certificate: clients}}
+  - {id: plain, protocol: http, listen: 127.0.0.1:0, target_group: web}
+`
+
+func newEnv(t *testing.T, kt pki.KeyType) *env {
+	t.Helper()
+	e := &env{t: t, dir: t.TempDir(), sink: proxytest.NewSink(), metrics: metrics.New(), reloaded: make(chan error, 16)}
+	e.ca = pkitest.New(t, "test root", kt)
+	e.inter = e.ca.Intermediate("test intermediate")
+	e.other = pkitest.New(t, "other root", kt)
+	e.revoked = e.ca.Issue("revoked")
+	srvLeaf := e.ca.Issue("localhost", pkitest.Server("localhost", "127.0.0.1"))
+	srvLeaf.WritePair(t, e.dir, "server")
+	pkitest.Write(t, e.dir, "ca.crt", e.ca.PEM())
+	pkitest.Write(t, e.dir, "ca.crl", e.ca.CRL(24*time.Hour, e.revoked.Cert))
+	pkitest.Write(t, e.dir, "inter.crl", e.inter.CRL(24*time.Hour))
+	e.backend = proxytest.Backend(t)
+	e.cfgPath = pkitest.Write(t, e.dir, "tlsgate.yaml", []byte(fmt.Sprintf(envConfig, e.backend.HTTP.Addr(), e.backend.TCP.Addr(), "10ms")))
+	e.srv = server.New(server.Options{
+		ConfigPath: e.cfgPath, Log: e.sink.Logger(), Metrics: e.metrics,
+		OnReload: func(err error) { e.reloaded <- err },
+	})
+	if err := e.srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.srv.Watch(ctx); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		if err := e.srv.Shutdown(context.Background()); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return e
+}
+
+func (e *env) addr(id string) string {
+	e.t.Helper()
+	a := e.srv.Addr(id)
+	if a == nil {
+		e.t.Fatalf("no listener %q", id)
+	}
+	return a.String()
+}
+
+// tlsConfig is a client config trusting the test root, with at most version.
+func (e *env) tlsConfig(version uint16, cert *tls.Certificate) *tls.Config {
+	c := &tls.Config{RootCAs: e.ca.Pool(), ServerName: "localhost", MinVersion: tls.VersionTLS12, MaxVersion: version}
+	if cert != nil {
+		// Send the certificate whatever the server's acceptable CAs are: Go's client
+		// would otherwise stay silent for a foreign CA, where curl and browsers send.
+		c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
+	}
+	return c
+}
+
+// echo is what the HTTP echo backend saw.
+type echo struct {
+	Status  int
+	Proto   string            `json:"proto"`
+	Headers map[string]string `json:"headers"`
+}
+
+// get makes one request on a new connection to an https (or, with version 0, http)
+// listener.
+func (e *env) get(id string, version uint16, cert *tls.Certificate, hdr http.Header, h2 bool) (*echo, error) {
+	e.t.Helper()
+	tr := &http.Transport{DisableKeepAlives: true, ForceAttemptHTTP2: h2}
+	scheme := "http"
+	if version != 0 {
+		scheme = "https"
+		tr.TLSClientConfig = e.tlsConfig(version, cert)
+	}
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequest(http.MethodGet, scheme+"://"+e.addr(id)+"/x", nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	out := &echo{Status: resp.StatusCode}
+	if resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(body, out); err != nil {
+			e.t.Fatalf("backend answer %q: %v", body, err)
+		}
+	}
+	return out, nil
+}
+
+// writeFile replaces a file of the env atomically (write + rename), as operators and
+// Kubernetes do.
+func (e *env) writeFile(name string, data []byte) {
+	e.t.Helper()
+	tmp := filepath.Join(e.dir, "."+name+".tmp")
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(e.dir, name)); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// waitReload waits for the next reload attempt and returns its error.
+func (e *env) waitReload() error {
+	e.t.Helper()
+	select {
+	case err := <-e.reloaded:
+		return err
+	case <-time.After(10 * time.Second):
+		e.t.Fatal("no reload happened")
+		return nil
+	}
+}
+
+// certOf returns a pointer to a tls.Certificate for inline use.
+func certOf(c tls.Certificate) *tls.Certificate { return &c }
+
