@@ -182,4 +182,3 @@ func (e *env) waitReload() error {
 
 // certOf returns a pointer to a tls.Certificate for inline use.
 func certOf(c tls.Certificate) *tls.Certificate { return &c }
-

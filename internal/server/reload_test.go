@@ -1,0 +1,185 @@
+package server_test
+
+import (
+	"crypto/tls"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"tlsgate/internal/config"
+	"tlsgate/internal/pki"
+	"tlsgate/internal/pkitest"
+	"tlsgate/internal/server"
+)
+
+// TestCRLSwappedWhileServing: a CRL file replaced on disk takes effect without a restart.
+func TestCRLSwappedWhileServing(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	carol := e.ca.Issue("carol")
+	if _, err := e.get("mutual", tls.VersionTLS13, certOf(carol.TLS()), nil, false); err != nil {
+		t.Fatalf("carol before revocation: %v", err)
+	}
+	e.writeFile("ca.crl", e.ca.CRL(24*time.Hour, e.revoked.Cert, carol.Cert))
+	if err := e.waitReload(); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if _, err := e.get("mutual", tls.VersionTLS13, certOf(carol.TLS()), nil, false); err == nil {
+		t.Fatal("carol was served after her certificate was revoked")
+	}
+	line := e.sink.Next(t, map[string]any{"msg": "handshake", "listener": "mutual", "client_subject": "CN=carol"})
+	if line["reason"] != "revoked" {
+		t.Fatalf("reason = %v, want revoked", line["reason"])
+	}
+}
+
+// TestCRLStale: a CRL past its NextUpdate refuses clients under fail_closed (default).
+func TestCRLStale(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	e.writeFile("ca.crl", e.ca.CRL(-time.Minute))
+	if err := e.waitReload(); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if _, err := e.get("mutual", tls.VersionTLS13, certOf(e.ca.Issue("dave").TLS()), nil, false); err == nil {
+		t.Fatal("served with a stale CRL under fail_closed")
+	}
+	line := e.sink.Next(t, map[string]any{"msg": "handshake", "listener": "mutual"})
+	if line["reason"] != "crl_unavailable" {
+		t.Fatalf("reason = %v, want crl_unavailable", line["reason"])
+	}
+}
+
+// TestBadReloadKeepsServing: a broken config or a broken certificate on reload is
+// rejected with its errors, and the running configuration keeps serving — in
+// particular the mutual listener never falls back to one-way.
+func TestBadReloadKeepsServing(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	good, err := os.ReadFile(e.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := certOf(e.ca.Issue("alice").TLS())
+	breakages := []struct {
+		name  string
+		apply func()
+		want  string // fragment of the reload error
+	}{
+		{"unknown field", func() { e.writeFile("tlsgate.yaml", append(good, []byte("lisen: oops\n")...)) }, "field lisen not found"},
+		{"mutual without CA", func() {
+			e.writeFile("tlsgate.yaml", []byte(strings.Replace(string(good), ", ca_certificate: clients}}\n  - {id: optional", "}}\n  - {id: optional", 1)))
+		}, "ca_certificate: required when mode is mutual"},
+		{"CA file garbage", func() { e.writeFile("ca.crt", []byte("not a certificate")) }, "ca.crt: no certificate found"},
+		{"CRL in the CA's name signed by another key", func() {
+			impostor := pkitest.New(t, "test root", pki.ECDSAP256)
+			e.writeFile("ca.crl", impostor.CRL(time.Hour))
+		}, "CRL signature does not verify"},
+		{"server key of another certificate", func() {
+			e.other.Issue("x").WritePair(t, e.dir, "wrong")
+			e.writeFile("server.key", mustRead(t, e.dir, "wrong.key"))
+		}, "does not match"},
+	}
+	for _, b := range breakages {
+		t.Run(b.name, func(t *testing.T) {
+			e.t = t
+			snapshot := snapshotFiles(t, e.dir)
+			b.apply()
+			err := e.waitReload()
+			for err == nil { // an intermediate write may reload fine; wait for the broken one
+				err = e.waitReload()
+			}
+			if !strings.Contains(err.Error(), b.want) {
+				t.Fatalf("reload error %q does not mention %q", err, b.want)
+			}
+			if _, err := e.get("one_way", tls.VersionTLS13, nil, nil, false); err != nil {
+				t.Fatalf("one-way stopped serving: %v", err)
+			}
+			if _, err := e.get("mutual", tls.VersionTLS13, alice, nil, false); err != nil {
+				t.Fatalf("mutual stopped serving alice: %v", err)
+			}
+			if _, err := e.get("mutual", tls.VersionTLS13, nil, nil, false); err == nil {
+				t.Fatal("mutual listener served a client without a certificate")
+			}
+			restoreFiles(t, e.dir, snapshot)
+			if err := e.waitReload(); err != nil {
+				t.Fatalf("restoring: %v", err)
+			}
+		})
+	}
+}
+
+// TestStartRefusesBrokenMutual: at start-up a mutual listener whose CA cannot load is
+// an error, not a one-way listener.
+func TestStartRefusesBrokenMutual(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	if err := os.Remove(filepath.Join(e.dir, "ca.crt")); err != nil {
+		t.Fatal(err)
+	}
+	s := server.New(server.Options{ConfigPath: e.cfgPath})
+	err := s.Start()
+	if err == nil {
+		_ = s.Shutdown(t.Context())
+		t.Fatal("started without the CA bundle")
+	}
+	if !strings.Contains(err.Error(), "ca.crt") {
+		t.Fatalf("error %q does not name ca.crt", err)
+	}
+}
+
+// TestConfigProblemsHaveLines: a reload error lists every problem with file and line.
+func TestConfigProblemsHaveLines(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	e.writeFile("tlsgate.yaml", []byte(`listeners:
+  - id: a
+    protocol: https
+    listen: 127.0.0.1:0
+    target_group: nope
+    ssl: {mode: mutual, server_certificates: [site]}
+`))
+	err := e.waitReload()
+	ps, ok := errors.AsType[config.Problems](err)
+	if !ok {
+		t.Fatalf("reload error %v is not config.Problems", err)
+	}
+	want := []string{
+		"tlsgate.yaml:5: listeners[0].target_group: unknown target group \"nope\"",
+		"tlsgate.yaml:6: listeners[0].ssl.server_certificates[0]: unknown certificate \"site\"",
+		"tlsgate.yaml:6: listeners[0].ssl.ca_certificate: required when mode is mutual",
+	}
+	var got []string
+	for _, p := range ps {
+		p.File = filepath.Base(p.File)
+		got = append(got, p.String())
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func mustRead(t *testing.T, dir, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func snapshotFiles(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	m := map[string][]byte{}
+	for _, n := range []string{"tlsgate.yaml", "ca.crt", "ca.crl", "server.crt", "server.key"} {
+		m[n] = mustRead(t, dir, n)
+	}
+	return m
+}
+
+func restoreFiles(t *testing.T, dir string, m map[string][]byte) {
+	t.Helper()
+	for n, b := range m {
+		if err := os.WriteFile(filepath.Join(dir, n), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
