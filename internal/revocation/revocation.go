@@ -122,11 +122,11 @@ func (s *Set) CheckChain(chain []*x509.Certificate, now time.Time) error {
 func (s *Set) check(cert, issuer *x509.Certificate, now time.Time, required bool) error {
 	crls := s.crlsOf(issuer)
 	fresh := 0
-	serial := string(cert.SerialNumber.Bytes())
+	serial := cert.SerialNumber.Bytes()
 	// Every CRL of the issuer is consulted, not only the newest: a serial revoked in any
 	// loaded CRL stays revoked (aws-lc#3496 checked only the "best" CRL).
 	for _, c := range crls {
-		if _, ok := c.revoked[serial]; ok {
+		if _, ok := c.revoked[string(serial)]; ok {
 			return ErrRevoked
 		}
 		if !c.Stale(now) {

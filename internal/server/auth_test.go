@@ -35,20 +35,20 @@ type clientCase struct {
 
 func clientCases() []clientCase {
 	return []clientCase{
-		{"valid", func(e *env) *tls.Certificate { return certOf(e.ca.Issue("alice").TLS()) }, clientauth.OK},
+		{"valid", func(e *env) *tls.Certificate { return new(e.ca.Issue("alice").TLS()) }, clientauth.OK},
 		{"no certificate", func(e *env) *tls.Certificate { return nil }, clientauth.NoClientCert},
 		{"expired", func(e *env) *tls.Certificate {
-			return certOf(e.ca.Issue("old", pkitest.Valid(-48*time.Hour, -24*time.Hour)).TLS())
+			return new(e.ca.Issue("old", pkitest.Valid(-48*time.Hour, -24*time.Hour)).TLS())
 		}, clientauth.Expired},
 		{"not yet valid", func(e *env) *tls.Certificate {
-			return certOf(e.ca.Issue("early", pkitest.Valid(24*time.Hour, 48*time.Hour)).TLS())
+			return new(e.ca.Issue("early", pkitest.Valid(24*time.Hour, 48*time.Hour)).TLS())
 		}, clientauth.NotYetValid},
-		{"revoked by CRL", func(e *env) *tls.Certificate { return certOf(e.revoked.TLS()) }, clientauth.Revoked},
-		{"unknown CA", func(e *env) *tls.Certificate { return certOf(e.other.Issue("eve").TLS()) }, clientauth.UnknownCA},
-		{"intermediate-signed, chain sent", func(e *env) *tls.Certificate { return certOf(e.inter.Issue("bob").TLS()) }, clientauth.OK},
-		{"intermediate-signed, leaf only", func(e *env) *tls.Certificate { return certOf(e.inter.Issue("bob").LeafOnly()) }, clientauth.UnknownCA},
+		{"revoked by CRL", func(e *env) *tls.Certificate { return new(e.revoked.TLS()) }, clientauth.Revoked},
+		{"unknown CA", func(e *env) *tls.Certificate { return new(e.other.Issue("eve").TLS()) }, clientauth.UnknownCA},
+		{"intermediate-signed, chain sent", func(e *env) *tls.Certificate { return new(e.inter.Issue("bob").TLS()) }, clientauth.OK},
+		{"intermediate-signed, leaf only", func(e *env) *tls.Certificate { return new(e.inter.Issue("bob").LeafOnly()) }, clientauth.UnknownCA},
 		{"serverAuth-only EKU", func(e *env) *tls.Certificate {
-			return certOf(e.ca.Issue("srv", pkitest.EKU(x509.ExtKeyUsageServerAuth)).TLS())
+			return new(e.ca.Issue("srv", pkitest.EKU(x509.ExtKeyUsageServerAuth)).TLS())
 		}, clientauth.BadUsage},
 		{"CA certificate as leaf", func(e *env) *tls.Certificate {
 			return &tls.Certificate{Certificate: [][]byte{e.ca.Cert.Raw}, PrivateKey: e.ca.Key, Leaf: e.ca.Cert}

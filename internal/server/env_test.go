@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -71,7 +72,7 @@ func newEnv(t *testing.T, kt pki.KeyType) *env {
 	pkitest.Write(t, e.dir, "ca.crl", e.ca.CRL(24*time.Hour, e.revoked.Cert))
 	pkitest.Write(t, e.dir, "inter.crl", e.inter.CRL(24*time.Hour))
 	e.backend = proxytest.Backend(t)
-	e.cfgPath = pkitest.Write(t, e.dir, "tlsgate.yaml", []byte(fmt.Sprintf(envConfig, e.backend.HTTP.Addr(), e.backend.TCP.Addr(), "10ms")))
+	e.cfgPath = pkitest.Write(t, e.dir, "tlsgate.yaml", fmt.Appendf(nil, envConfig, e.backend.HTTP.Addr(), e.backend.TCP.Addr(), "10ms"))
 	e.srv = server.New(server.Options{
 		ConfigPath: e.cfgPath, Log: e.sink.Logger(), Metrics: e.metrics,
 		OnReload: func(err error) { e.reloaded <- err },
@@ -134,9 +135,7 @@ func (e *env) get(id string, version uint16, cert *tls.Certificate, hdr http.Hea
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	for k, v := range hdr {
-		req.Header[k] = v
-	}
+	maps.Copy(req.Header, hdr)
 	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
 	if err != nil {
 		return nil, err
@@ -179,6 +178,3 @@ func (e *env) waitReload() error {
 		return nil
 	}
 }
-
-// certOf returns a pointer to a tls.Certificate for inline use.
-func certOf(c tls.Certificate) *tls.Certificate { return &c }

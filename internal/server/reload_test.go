@@ -19,14 +19,14 @@ import (
 func TestCRLSwappedWhileServing(t *testing.T) {
 	e := newEnv(t, pki.ECDSAP256)
 	carol := e.ca.Issue("carol")
-	if _, err := e.get("mutual", tls.VersionTLS13, certOf(carol.TLS()), nil, false); err != nil {
+	if _, err := e.get("mutual", tls.VersionTLS13, new(carol.TLS()), nil, false); err != nil {
 		t.Fatalf("carol before revocation: %v", err)
 	}
 	e.writeFile("ca.crl", e.ca.CRL(24*time.Hour, e.revoked.Cert, carol.Cert))
 	if err := e.waitReload(); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
-	if _, err := e.get("mutual", tls.VersionTLS13, certOf(carol.TLS()), nil, false); err == nil {
+	if _, err := e.get("mutual", tls.VersionTLS13, new(carol.TLS()), nil, false); err == nil {
 		t.Fatal("carol was served after her certificate was revoked")
 	}
 	line := e.sink.Next(t, map[string]any{"msg": "handshake", "listener": "mutual", "client_subject": "CN=carol"})
@@ -42,7 +42,7 @@ func TestCRLStale(t *testing.T) {
 	if err := e.waitReload(); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
-	if _, err := e.get("mutual", tls.VersionTLS13, certOf(e.ca.Issue("dave").TLS()), nil, false); err == nil {
+	if _, err := e.get("mutual", tls.VersionTLS13, new(e.ca.Issue("dave").TLS()), nil, false); err == nil {
 		t.Fatal("served with a stale CRL under fail_closed")
 	}
 	line := e.sink.Next(t, map[string]any{"msg": "handshake", "listener": "mutual"})
@@ -60,7 +60,7 @@ func TestBadReloadKeepsServing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	alice := certOf(e.ca.Issue("alice").TLS())
+	alice := new(e.ca.Issue("alice").TLS())
 	breakages := []struct {
 		name  string
 		apply func()
