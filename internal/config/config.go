@@ -5,7 +5,10 @@
 package config
 
 import (
+	"fmt"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Config is the whole configuration file.
@@ -207,11 +210,12 @@ func (a *Allow) Empty() bool {
 // Duration is a time.Duration written as "5s" in YAML.
 type Duration time.Duration
 
-// UnmarshalText parses a Go duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return err
+// UnmarshalYAML parses a Go duration string ("500ms", "5s", "1m"). It is a scalar, so
+// the KnownFields pitfall of UnmarshalYAML on mappings does not apply.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if n.Kind != yaml.ScalarNode || err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (write 500ms, 5s, 1m)", n.Line, n.Value)
 	}
 	*d = Duration(v)
 	return nil

@@ -107,6 +107,7 @@ func checkID[T any](v *validator, p, id string, seen map[string]T, x T) {
 	default:
 		if _, dup := seen[id]; dup {
 			v.add(p+".id", "duplicate id %q", id)
+			return
 		}
 		seen[id] = x
 	}

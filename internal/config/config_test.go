@@ -1,0 +1,110 @@
+package config_test
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"tlsgate/internal/config"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// TestCheckGolden compares the problems of each testdata config with its golden file.
+func TestCheckGolden(t *testing.T) {
+	for _, name := range []string{"bad", "unknown"} {
+		t.Run(name, func(t *testing.T) {
+			_, err := config.Load(filepath.Join("testdata", name+".yaml"))
+			ps, ok := errors.AsType[config.Problems](err)
+			if !ok {
+				t.Fatalf("Load error %v is not config.Problems", err)
+			}
+			got := ps.Error() + "\n"
+			golden := filepath.Join("testdata", name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != string(want) {
+				t.Fatalf("problems:\n%s\nwant (%s):\n%s", got, golden, want)
+			}
+		})
+	}
+}
+
+// TestGoodConfigDefaults checks defaults and path resolution of a valid config.
+func TestGoodConfigDefaults(t *testing.T) {
+	c, err := config.Load(filepath.Join("testdata", "good.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Watch != config.Duration(2*time.Second) {
+		t.Errorf("watch = %v", c.Watch)
+	}
+	ca := c.Certificates[1]
+	if ca.CRLPolicy != config.CRLFailClosed {
+		t.Errorf("crl_policy default = %q, want fail_closed", ca.CRLPolicy)
+	}
+	if w := *c.TargetGroups[0].Targets[0].Weight; w != 1 {
+		t.Errorf("default weight = %d", w)
+	}
+	if w := *c.TargetGroups[0].Targets[1].Weight; w != 0 {
+		t.Errorf("explicit weight 0 became %d", w)
+	}
+	l := c.Listeners[0]
+	if l.SSL.Policy != "tls12-modern" || l.ForwardClientCert != config.ForwardHeaders || l.HandshakeTimeout != config.Duration(10*time.Second) {
+		t.Errorf("listener defaults: %+v", l)
+	}
+	if got := c.Resolve("certs/server.crt"); got != filepath.Join("testdata", "certs", "server.crt") {
+		t.Errorf("relative path resolved to %q", got)
+	}
+	if got := c.Resolve(ca.CA); got != "/etc/tlsgate/ca.crt" {
+		t.Errorf("absolute path resolved to %q", got)
+	}
+}
+
+func TestEmptyAndMalformed(t *testing.T) {
+	for _, tc := range []struct{ name, data, want string }{
+		{"empty", "", "x.yaml: empty configuration"},
+		{"not a mapping", "- a\n- b\n", "x.yaml:1: cannot unmarshal !!seq into config.Config"},
+		{"bad duration", "watch_interval: soon\n", "x.yaml:1: "},
+		{"tab indentation", "admin:\n\tlisten: x\n", "x.yaml:2: found character that cannot start any token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Parse([]byte(tc.data), "x.yaml")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// FuzzParse: no input makes the decoder panic, and any accepted config validates again
+// without problems.
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"good", "bad", "unknown"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name+".yaml"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := config.Parse(data, "fuzz.yaml")
+		if err != nil {
+			return
+		}
+		if ps := c.Validate(); len(ps) > 0 {
+			t.Fatalf("accepted config has problems: %v", ps)
+		}
+	})
+}
