@@ -111,7 +111,9 @@ func (s *Set) CheckChain(chain []*x509.Certificate, now time.Time) error {
 	if s == nil || len(chain) < 2 {
 		return nil
 	}
-	for i := 0; i+1 < len(chain); i++ {
+	// From the anchor down, so a revoked intermediate is reported as revoked rather
+	// than as a leaf whose issuer has no CRL.
+	for i := len(chain) - 2; i >= 0; i-- {
 		if err := s.check(chain[i], chain[i+1], now, i == 0); err != nil {
 			return err
 		}
