@@ -45,6 +45,12 @@ func serve(ctx context.Context, path string, c *cobra.Command) error {
 	if err := srv.Start(); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	for _, l := range srv.Listeners() {
+		log.Info("listening", "listener", l.ID, "protocol", l.Protocol, "address", l.Addr)
+	}
+	if a := srv.AdminAddr(); a != nil {
+		log.Info("listening", "listener", "admin", "protocol", "http", "address", a.String())
+	}
 	log.Info("serving", "config", path)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

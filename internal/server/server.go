@@ -248,6 +248,26 @@ func (s *Server) Addr(id string) net.Addr {
 	return nil
 }
 
+// ListenerInfo describes a running listener.
+type ListenerInfo struct {
+	ID       string
+	Protocol string
+	Addr     string
+}
+
+// Listeners describes the running listeners in config order.
+func (s *Server) Listeners() []ListenerInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ls []ListenerInfo
+	for _, lc := range s.cfg.Listeners {
+		if l := s.listeners[lc.ID]; l != nil {
+			ls = append(ls, ListenerInfo{ID: lc.ID, Protocol: string(lc.Protocol), Addr: l.Addr().String()})
+		}
+	}
+	return ls
+}
+
 // AdminAddr returns the admin listener's address, or nil.
 func (s *Server) AdminAddr() net.Addr {
 	if s.adminLn == nil {
