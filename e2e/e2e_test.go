@@ -48,7 +48,6 @@ func need(t *testing.T, tools ...string) {
 	}
 }
 
-
 // startLines runs cmd and returns a channel of its stdout lines.
 func startLines(t *testing.T, cmd *exec.Cmd) <-chan string {
 	t.Helper()
