@@ -135,7 +135,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo exit: %v\n%s", err, stderr.String())
 	}
 	reasons := map[string]bool{}
-	for _, l := range strings.Split(stderr.String(), "\n") {
+	for l := range strings.SplitSeq(stderr.String(), "\n") {
 		var m map[string]any
 		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "handshake" {
 			reasons[fmt.Sprint(m["reason"])] = true
