@@ -44,6 +44,7 @@ const envConfig = `watch_interval: %[3]s
 certificates:
   - {id: site, cert: server.crt, key: server.key}
   - {id: clients, ca: ca.crt, crl: [ca.crl, inter.crl]}
+%[4]s
 target_groups:
   - {id: web, targets: [{address: %[1]s}]}
   - {id: echo, targets: [{address: %[2]s}]}
@@ -57,9 +58,14 @@ listeners:
   - {id: tcpssl, protocol: tcp_ssl, listen: 127.0.0.1:0, target_group: echo,
      ssl: {mode: mutual, server_certificates: [site], ca_certificate: clients}}
   - {id: plain, protocol: http, listen: 127.0.0.1:0, target_group: web}
+%[5]s
 `
 
-func newEnv(t *testing.T, kt pki.KeyType) *env {
+// extra adds YAML to the env's config: certificate entries and listener entries (each
+// line indented as in envConfig). It runs after the PKI exists, so it may write files.
+type extra func(e *env) (certificates, listeners string)
+
+func newEnv(t *testing.T, kt pki.KeyType, extras ...extra) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), sink: proxytest.NewSink(), metrics: metrics.New(), reloaded: make(chan error, 16)}
 	e.ca = pkitest.New(t, "test root", kt)
@@ -72,7 +78,12 @@ func newEnv(t *testing.T, kt pki.KeyType) *env {
 	pkitest.Write(t, e.dir, "ca.crl", e.ca.CRL(24*time.Hour, e.revoked.Cert))
 	pkitest.Write(t, e.dir, "inter.crl", e.inter.CRL(24*time.Hour))
 	e.backend = proxytest.Backend(t)
-	e.cfgPath = pkitest.Write(t, e.dir, "tlsgate.yaml", fmt.Appendf(nil, envConfig, e.backend.HTTP.Addr(), e.backend.TCP.Addr(), "10ms"))
+	var moreCerts, moreListeners string
+	for _, x := range extras {
+		c, l := x(e)
+		moreCerts, moreListeners = moreCerts+c, moreListeners+l
+	}
+	e.cfgPath = pkitest.Write(t, e.dir, "tlsgate.yaml", fmt.Appendf(nil, envConfig, e.backend.HTTP.Addr(), e.backend.TCP.Addr(), "10ms", moreCerts, moreListeners))
 	e.srv = server.New(server.Options{
 		ConfigPath: e.cfgPath, Log: e.sink.Logger(), Metrics: e.metrics,
 		OnReload: func(err error) { e.reloaded <- err },

@@ -1,0 +1,160 @@
+package server_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/tls"
+	"io"
+	"testing"
+
+	"tlsgate/internal/pki"
+	"tlsgate/internal/pkitest"
+)
+
+// TestSNIAndKeyType: several server certificates on one listener are picked by SNI, and
+// an RSA and an ECDSA certificate for the same name by what the client supports.
+func TestSNIAndKeyType(t *testing.T) {
+	var rsaCA *pkitest.CA
+	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
+		rsaCA = pkitest.New(t, "rsa root", pki.RSA2048)
+		e.ca.Issue("api", pkitest.Server("api.example.com")).WritePair(t, e.dir, "api")
+		rsaCA.Issue("api-rsa", pkitest.Server("api.example.com")).WritePair(t, e.dir, "api-rsa")
+		return "  - {id: api, cert: api.crt, key: api.key}\n  - {id: api-rsa, cert: api-rsa.crt, key: api-rsa.key}\n",
+			"  - {id: multi, protocol: tcp_ssl, listen: 127.0.0.1:0, target_group: echo,\n" +
+				"     ssl: {mode: one_way, server_certificates: [site, api, api-rsa]}}\n"
+	})
+	for _, tc := range []struct {
+		name, sni string
+		suites    []uint16 // TLS 1.2 suites offered
+		wantCN    string
+		wantRSA   bool
+	}{
+		{"default name", "localhost", nil, "localhost", false},
+		{"no SNI falls back to the first", "", nil, "localhost", false},
+		{"api, ECDSA client", "api.example.com", []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}, "api", false},
+		{"api, RSA-only client", "api.example.com", []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256}, "api-rsa", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := &tls.Config{ServerName: tc.sni, InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12, CipherSuites: tc.suites}
+			c, err := tls.Dial("tcp", e.addr("multi"), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			leaf := c.ConnectionState().PeerCertificates[0]
+			if leaf.Subject.CommonName != tc.wantCN {
+				t.Fatalf("server presented %q, want %q", leaf.Subject.CommonName, tc.wantCN)
+			}
+			_, isRSA := leaf.PublicKey.(*rsa.PublicKey)
+			_, isEC := leaf.PublicKey.(*ecdsa.PublicKey)
+			if isRSA != tc.wantRSA || isEC == tc.wantRSA {
+				t.Fatalf("key type RSA=%v, want RSA=%v", isRSA, tc.wantRSA)
+			}
+		})
+	}
+}
+
+// TestPolicies: TLS 1.0/1.1 are refused by default; tls13-only refuses TLS 1.2 with the
+// reason protocol_mismatch.
+func TestPolicies(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
+		return "", "  - {id: only13, protocol: tcp_ssl, listen: 127.0.0.1:0, target_group: echo,\n" +
+			"     ssl: {mode: one_way, server_certificates: [site], policy: tls13-only}}\n"
+	})
+	for _, tc := range []struct {
+		name, listener string
+		version        uint16
+		ok             bool
+	}{
+		{"default refuses TLS 1.1", "tcpssl", tls.VersionTLS11, false},
+		{"default refuses TLS 1.0", "tcpssl", tls.VersionTLS10, false},
+		{"tls13-only refuses TLS 1.2", "only13", tls.VersionTLS12, false},
+		{"tls13-only accepts TLS 1.3", "only13", tls.VersionTLS13, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.t = t
+			cfg := e.tlsConfig(tc.version, nil)
+			cfg.MinVersion = tls.VersionTLS10
+			c, err := tls.Dial("tcp", e.addr(tc.listener), cfg)
+			if err == nil {
+				c.Close()
+			}
+			if (err == nil) != tc.ok {
+				t.Fatalf("handshake error %v, want ok=%v", err, tc.ok)
+			}
+			if !tc.ok {
+				line := e.sink.Next(t, map[string]any{"msg": "handshake", "listener": tc.listener})
+				if line["reason"] != "protocol_mismatch" {
+					t.Fatalf("reason %v, want protocol_mismatch", line["reason"])
+				}
+			}
+		})
+	}
+}
+
+// TestTicketsDoNotCrossListeners: a session ticket never resumes on another listener:
+// not from one-way into mutual (which would skip the client certificate), and not from
+// a mutual listener trusting CA A into one trusting CA B (nginx CVE-2025-23419, httpd
+// CVE-2025-23048). Each ticket does resume on its own listener, so the test can fail.
+func TestTicketsDoNotCrossListeners(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
+		pkitest.Write(t, e.dir, "other.crt", e.other.PEM())
+		return "  - {id: others, ca: other.crt}\n",
+			"  - {id: mutual_other, protocol: https, listen: 127.0.0.1:0, target_group: web,\n" +
+				"     ssl: {mode: mutual, server_certificates: [site], ca_certificate: others}}\n"
+	})
+	alice := new(e.ca.Issue("alice").TLS())
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run(tls.VersionName(version), func(t *testing.T) {
+			e.t = t
+			cache := tls.NewLRUClientSessionCache(4)
+			var cert *tls.Certificate
+			dial := func(id string) (tls.ConnectionState, error) {
+				cfg := e.tlsConfig(version, cert)
+				cfg.ClientSessionCache = cache
+				c, err := tls.Dial("tcp", e.addr(id), cfg)
+				if err != nil {
+					return tls.ConnectionState{}, err
+				}
+				defer c.Close()
+				// A whole request and response, so TLS 1.3 tickets (sent after the
+				// handshake) and TLS 1.3 rejections arrive before the connection ends.
+				if _, err := io.WriteString(c, "GET / HTTP/1.0\r\nHost: localhost\r\n\r\n"); err != nil {
+					return c.ConnectionState(), err
+				}
+				_, err = io.ReadAll(c)
+				return c.ConnectionState(), err
+			}
+			if _, err := dial("one_way"); err != nil {
+				t.Fatal(err)
+			}
+			cs, err := dial("one_way")
+			if err != nil || !cs.DidResume {
+				t.Fatalf("no resumption on the same listener (resumed=%v, %v): the test proves nothing", cs.DidResume, err)
+			}
+			cs, err = dial("mutual")
+			if err == nil {
+				t.Fatalf("mutual listener served a client without a certificate (resumed=%v)", cs.DidResume)
+			}
+			line := e.sink.Next(t, map[string]any{"msg": "handshake", "listener": "mutual"})
+			if line["reason"] != "no_client_cert" || line["resumed"] != false {
+				t.Fatalf("line %v", line)
+			}
+
+			cert = alice
+			if _, err := dial("mutual"); err != nil {
+				t.Fatal(err)
+			}
+			if cs, err := dial("mutual"); err != nil || !cs.DidResume {
+				t.Fatalf("no resumption on the mutual listener (resumed=%v, %v)", cs.DidResume, err)
+			}
+			if cs, err := dial("mutual_other"); err == nil {
+				t.Fatalf("listener trusting another CA served alice (resumed=%v)", cs.DidResume)
+			}
+			line = e.sink.Next(t, map[string]any{"msg": "handshake", "listener": "mutual_other"})
+			if line["reason"] != "unknown_ca" || line["resumed"] != false {
+				t.Fatalf("line %v", line)
+			}
+		})
+	}
+}
