@@ -13,9 +13,15 @@ import (
 	"time"
 )
 
-// EchoHTTP answers every request with a JSON object of the request line and headers, so
-// the caller sees exactly what tlsgate forwarded.
+// EchoHTTP answers every request with a JSON object of the request line, headers and
+// body size, so the caller sees exactly what tlsgate forwarded. An Upgrade request
+// (WebSocket) is accepted with 101 and the connection then echoes bytes.
 func EchoHTTP(w http.ResponseWriter, r *http.Request) {
+	if up := r.Header.Get("Upgrade"); up != "" {
+		echoUpgrade(w, up)
+		return
+	}
+	n, _ := io.Copy(io.Discard, r.Body)
 	hs := map[string]string{}
 	for k, v := range r.Header {
 		hs[k] = strings.Join(v, ", ")
@@ -34,7 +40,21 @@ func EchoHTTP(w http.ResponseWriter, r *http.Request) {
 		Path    string            `json:"path"`
 		Proto   string            `json:"proto"`
 		Headers map[string]string `json:"headers"`
-	}{r.Method, r.Host, r.URL.RequestURI(), r.Proto, hs})
+		Body    int64             `json:"body_bytes"`
+	}{r.Method, r.Host, r.URL.RequestURI(), r.Proto, hs, n})
+}
+
+func echoUpgrade(w http.ResponseWriter, proto string) {
+	c, rw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	_, _ = rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: " + proto + "\r\nConnection: Upgrade\r\n\r\n")
+	if rw.Flush() != nil {
+		return
+	}
+	_, _ = io.Copy(c, rw)
 }
 
 // Backend is a loopback HTTP echo server and a TCP echo server.

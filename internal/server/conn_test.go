@@ -1,0 +1,170 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"tlsgate/internal/pki"
+)
+
+// TestWebSocketUpgrade: an Upgrade request through the HTTPS listener switches protocols
+// and then relays bytes both ways.
+func TestWebSocketUpgrade(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	c, err := tls.Dial("tcp", e.addr("mutual"), e.tlsConfig(tls.VersionTLS13, new(e.ca.Issue("alice").TLS())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	req := "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status %d, want 101", resp.StatusCode)
+	}
+	for _, msg := range []string{"ping\n", "pong\n"} {
+		if _, err := io.WriteString(c, msg); err != nil {
+			t.Fatal(err)
+		}
+		got, err := br.ReadString('\n')
+		if err != nil || got != msg {
+			t.Fatalf("echo %q, %v; want %q", got, err, msg)
+		}
+	}
+}
+
+// TestPlainTCP: a tcp listener relays bytes without TLS.
+func TestPlainTCP(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
+		return "", "  - {id: raw, protocol: tcp, listen: 127.0.0.1:0, target_group: echo}\n"
+	})
+	c, err := net.Dial("tcp", e.addr("raw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "hi"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != "hi" {
+		t.Fatalf("echo %q, %v", got, err)
+	}
+	line := e.sink.Next(t, map[string]any{"msg": "connection", "listener": "raw"})
+	if line["bytes_in"] != float64(2) || line["bytes_out"] != float64(2) {
+		t.Fatalf("line %v", line)
+	}
+}
+
+// TestHandshakeTimeout: a client that connects and says nothing is dropped after the
+// listener's handshake_timeout, with the reason in the log.
+func TestHandshakeTimeout(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
+		return "", "  - {id: quick, protocol: tcp_ssl, listen: 127.0.0.1:0, target_group: echo, handshake_timeout: 50ms,\n" +
+			"     ssl: {mode: one_way, server_certificates: [site]}}\n"
+	})
+	c, err := net.Dial("tcp", e.addr("quick"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.ReadAll(c); err != nil && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "reset") {
+		t.Fatal(err)
+	}
+	line := e.sink.Next(t, map[string]any{"msg": "handshake", "listener": "quick"})
+	if line["reason"] != "handshake_timeout" {
+		t.Fatalf("line %v", line)
+	}
+}
+
+// openRelay opens a TCP SSL relay as alice and proves it works.
+func openRelay(t *testing.T, e *env) *tls.Conn {
+	t.Helper()
+	c, err := tls.Dial("tcp", e.addr("tcpssl"), e.tlsConfig(tls.VersionTLS13, new(e.ca.Issue("alice").TLS())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoOnce(t, c, "a")
+	return c
+}
+
+func echoOnce(t *testing.T, c net.Conn, msg string) {
+	t.Helper()
+	if _, err := io.WriteString(c, msg); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, b); err != nil || string(b) != msg {
+		t.Fatalf("echo %q, %v", b, err)
+	}
+}
+
+// waitRefused dials until the listener refuses, proving it stopped accepting.
+func waitRefused(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return
+		}
+		c.Close()
+	}
+	t.Fatal("listener still accepting during shutdown")
+}
+
+// TestDrain: Shutdown stops accepting at once but lets an open relay finish.
+func TestDrain(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	c := openRelay(t, e)
+	addr := e.addr("tcpssl")
+	done := make(chan error, 1)
+	go func() { done <- e.srv.Shutdown(context.Background()) }()
+	waitRefused(t, addr)
+	echoOnce(t, c, "b") // still relaying
+	select {
+	case err := <-done:
+		t.Fatalf("Shutdown returned (%v) while a relay was open", err)
+	default:
+	}
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(c); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
+// TestDrainDeadline: what is still open when the drain deadline passes is closed.
+func TestDrainDeadline(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	c := openRelay(t, e)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := e.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown: %v, want deadline exceeded", err)
+	}
+	if _, err := io.ReadAll(c); err != nil && !strings.Contains(err.Error(), "reset") {
+		t.Fatalf("read after forced close: %v", err)
+	}
+}
