@@ -190,26 +190,29 @@ func issuerOf(c *x509.Certificate, certs []*x509.Certificate) *x509.Certificate 
 
 // ServerPair builds a tls.Certificate from certificate data (PEM, DER or PKCS#12) and key
 // data (empty for PKCS#12). The chain is put in order and the key must match the leaf.
+// Errors about the key data start with "key: ".
 func ServerPair(certData, keyData []byte, password string) (tls.Certificate, error) {
-	var certs []*x509.Certificate
-	var key crypto.Signer
-	var err error
 	if IsPKCS12(certData) {
-		key, certs, err = ParsePKCS12(certData, password)
+		key, certs, err := ParsePKCS12(certData, password)
 		if err != nil {
 			return tls.Certificate{}, err
 		}
-	} else {
-		if certs, err = ParseCertificates(certData); err != nil {
-			return tls.Certificate{}, err
-		}
-		if len(bytes.TrimSpace(keyData)) == 0 {
-			return tls.Certificate{}, fmt.Errorf("key: %w", ErrEmpty)
-		}
-		if key, err = ParsePrivateKey(keyData); err != nil {
-			return tls.Certificate{}, fmt.Errorf("key: %w", err)
-		}
+		return Assemble(certs, key)
 	}
+	certs, err := ParseCertificates(certData)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	key, err := ParsePrivateKey(keyData)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("key: %w", err)
+	}
+	return Assemble(certs, key)
+}
+
+// Assemble orders certs into the chain of key's certificate and returns it as a
+// tls.Certificate with Leaf set.
+func Assemble(certs []*x509.Certificate, key crypto.Signer) (tls.Certificate, error) {
 	chain, err := OrderChain(certs, key)
 	if err != nil {
 		return tls.Certificate{}, err

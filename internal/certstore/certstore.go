@@ -6,9 +6,9 @@
 package certstore
 
 import (
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"os"
 
@@ -38,24 +38,25 @@ type Store struct {
 }
 
 // Build loads every certificate, key, CA bundle and CRL the config references. It
-// returns every error found, each naming the certificate id and the file.
+// returns config.Problems: every file that failed, with the config line naming it.
 func Build(cfg *config.Config) (*Store, error) {
 	s := &Store{Servers: map[string]*Server{}, CAs: map[string]*CA{}}
-	var errs []error
+	var ps config.Problems
 	for i := range cfg.Certificates {
 		c := &cfg.Certificates[i]
 		var err error
+		field := "cert"
 		if c.IsCA() {
-			s.CAs[c.ID], err = loadCA(cfg, c)
+			s.CAs[c.ID], field, err = loadCA(cfg, c)
 		} else {
-			s.Servers[c.ID], err = loadServer(cfg, c)
+			s.Servers[c.ID], field, err = loadServer(cfg, c)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("certificate %q: %w", c.ID, err))
+			ps = append(ps, cfg.Problem(fmt.Sprintf("certificates[%d].%s", i, field), err.Error()))
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if len(ps) > 0 {
+		return nil, ps
 	}
 	return s, nil
 }
@@ -81,62 +82,78 @@ func read(path string) ([]byte, error) {
 	return b, nil
 }
 
-func loadServer(cfg *config.Config, c *config.Certificate) (*Server, error) {
+// loadServer loads a server identity; on error it also names the config field at fault.
+func loadServer(cfg *config.Config, c *config.Certificate) (*Server, string, error) {
 	certPath, keyPath := cfg.Resolve(c.Cert), cfg.Resolve(c.Key)
 	certData, err := read(certPath)
 	if err != nil {
-		return nil, err
+		return nil, "cert", err
 	}
-	var keyData []byte
-	if keyPath != "" {
-		if keyData, err = read(keyPath); err != nil {
-			return nil, err
+	var certs []*x509.Certificate
+	var key crypto.Signer
+	switch {
+	case certfile.IsPKCS12(certData):
+		if key, certs, err = certfile.ParsePKCS12(certData, c.Password); err != nil {
+			return nil, "cert", fmt.Errorf("%s: %w", certPath, err)
 		}
-	} else if !certfile.IsPKCS12(certData) {
-		return nil, fmt.Errorf("%s: key is required unless cert is a PKCS#12 file", certPath)
+	case keyPath == "":
+		return nil, "key", fmt.Errorf("required unless %s is a PKCS#12 file", certPath)
+	default:
+		if certs, err = certfile.ParseCertificates(certData); err != nil {
+			return nil, "cert", fmt.Errorf("%s: %w", certPath, err)
+		}
+		keyData, err := read(keyPath)
+		if err != nil {
+			return nil, "key", err
+		}
+		if key, err = certfile.ParsePrivateKey(keyData); err != nil {
+			return nil, "key", fmt.Errorf("%s: %w", keyPath, err)
+		}
 	}
-	tc, err := certfile.ServerPair(certData, keyData, c.Password)
+	tc, err := certfile.Assemble(certs, key)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", certPath, err)
+		return nil, "key", fmt.Errorf("%s: %w in %s", keyPath, err, certPath)
 	}
-	return &Server{ID: c.ID, Cert: tc}, nil
+	return &Server{ID: c.ID, Cert: tc}, "", nil
 }
 
-func loadCA(cfg *config.Config, c *config.Certificate) (*CA, error) {
+// loadCA loads a CA bundle and its CRLs; on error it also names the config field.
+func loadCA(cfg *config.Config, c *config.Certificate) (*CA, string, error) {
 	path := cfg.Resolve(c.CA)
 	data, err := read(path)
 	if err != nil {
-		return nil, err
+		return nil, "ca", err
 	}
 	certs, err := certfile.ParseCertificates(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, "ca", fmt.Errorf("%s: %w", path, err)
 	}
 	ca := &CA{ID: c.ID, Certs: certs, Pool: x509.NewCertPool()}
 	for i, cert := range certs {
 		// A non-CA certificate in a CA bundle would become a trust anchor that accepts
 		// itself as a client certificate; refuse it rather than guess (S6).
 		if !cert.IsCA {
-			return nil, fmt.Errorf("%s: certificate %d (%s) is not a CA certificate; a CA bundle holds only CA certificates", path, i+1, cert.Subject)
+			return nil, "ca", fmt.Errorf("%s: certificate %d (%s) is not a CA certificate; a CA bundle holds only CA certificates", path, i+1, cert.Subject)
 		}
 		ca.Pool.AddCert(cert)
 	}
 	if len(c.CRL) == 0 {
-		return ca, nil
+		return ca, "", nil
 	}
 	var crls []*revocation.CRL
-	for _, f := range c.CRL {
+	for i, f := range c.CRL {
+		field := fmt.Sprintf("crl[%d]", i)
 		p := cfg.Resolve(f)
 		b, err := read(p)
 		if err != nil {
-			return nil, err
+			return nil, field, err
 		}
 		crl, err := revocation.Parse(b, certs)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p, err)
+			return nil, field, fmt.Errorf("%s: %w", p, err)
 		}
 		crls = append(crls, crl)
 	}
 	ca.CRLs = revocation.NewSet(crls, c.CRLPolicy == config.CRLFailOpen)
-	return ca, nil
+	return ca, "", nil
 }

@@ -29,6 +29,8 @@ type Config struct {
 	Dir string `yaml:"-"`
 	// File is the config file's path as given, used in problem reports.
 	File string `yaml:"-"`
+
+	lines index // path → line, for problems found after decoding
 }
 
 // Admin configures the admin listener.

@@ -65,11 +65,10 @@ func Parse(data []byte, file string) (*Config, error) {
 	}
 	c.File, c.Dir = file, filepath.Dir(file)
 	c.SetDefaults()
-	idx := lineIndex(data)
+	c.lines = lineIndex(data)
 	ps := c.Validate()
 	for i := range ps {
-		ps[i].File = file
-		ps[i].Line = idx.lookup(ps[i].Path)
+		ps[i] = c.Problem(ps[i].Path, ps[i].Msg)
 	}
 	if len(ps) > 0 {
 		return nil, Problems(ps)
@@ -155,6 +154,12 @@ func (idx index) lookup(path string) int {
 		path = path[:i]
 	}
 	return idx[""]
+}
+
+// Problem is a problem at path (as Validate writes paths) of this config, with the
+// file and line filled in; packages that load what the config names report through it.
+func (c *Config) Problem(path, msg string) Problem {
+	return Problem{File: c.File, Line: c.lines.lookup(path), Path: path, Msg: msg}
 }
 
 // Resolve makes a path from the config relative to the config file's directory.

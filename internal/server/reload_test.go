@@ -183,3 +183,27 @@ func restoreFiles(t *testing.T, dir string, m map[string][]byte) {
 		}
 	}
 }
+
+// TestCheckNamesFileAndLine: problems loading certificates point at the config line
+// that names the file.
+func TestCheckNamesFileAndLine(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	e.writeFile("ca.crt", []byte("garbage"))
+	e.writeFile("server.key", mustRead(t, e.dir, "ca.crl"))
+	err := server.Check(e.cfgPath)
+	ps, ok := errors.AsType[config.Problems](err)
+	if !ok {
+		t.Fatalf("Check error %v is not config.Problems", err)
+	}
+	var got []string
+	for _, p := range ps {
+		got = append(got, strings.TrimPrefix(p.String(), e.dir+"/"))
+	}
+	want := []string{
+		"tlsgate.yaml:3: certificates[0].key: " + e.dir + "/server.key: no private key found (expected PKCS#1, PKCS#8 or SEC1, PEM or DER)",
+		"tlsgate.yaml:4: certificates[1].ca: " + e.dir + "/ca.crt: no certificate found (expected PEM \"CERTIFICATE\" blocks, DER or PKCS#12)",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

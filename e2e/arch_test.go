@@ -1,0 +1,72 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestImportRules enforces the layering of DEVELOPING.md: the import graph is the data
+// flow, leaves import no siblings, and test helpers stay in tests.
+func TestImportRules(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}:{{join .Imports \" \"}}", "../...").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed := map[string][]string{
+		"config":     {},
+		"certfile":   {},
+		"revocation": {},
+		"clientauth": {"revocation", "certfile"},
+		"metrics":    {},
+		"backend":    {"config"},
+		"tcpproxy":   {},
+		"pki":        {},
+	}
+	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
+		pkg, imports, _ := strings.Cut(line, ":")
+		name := strings.TrimPrefix(pkg, "tlsgate/internal/")
+		for imp := range strings.FieldsSeq(imports) {
+			dep, ok := strings.CutPrefix(imp, "tlsgate/internal/")
+			if !ok {
+				continue
+			}
+			if dep == "cli" && pkg != "tlsgate/cmd/tlsgate" {
+				t.Errorf("%s imports cli: only main may", pkg)
+			}
+			if dep == "pkitest" || dep == "proxytest" {
+				t.Errorf("%s imports %s outside tests", pkg, dep)
+			}
+			if allow, ok := allowed[name]; ok && !slices.Contains(allow, dep) {
+				t.Errorf("%s imports %s; allowed: %v", name, dep, allow)
+			}
+		}
+	}
+}
+
+// TestNoExitInInternal: only main exits; internal packages return errors.
+func TestNoExitInInternal(t *testing.T) {
+	bad := regexp.MustCompile(`\bos\.Exit\(|\blog\.Fatal|\bpanic\(`)
+	err := filepath.WalkDir("../internal", func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for i, l := range strings.Split(string(b), "\n") {
+			if bad.MatchString(l) && !strings.HasPrefix(strings.TrimSpace(l), "//") {
+				t.Errorf("%s:%d: %s", path, i+1, strings.TrimSpace(l))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
