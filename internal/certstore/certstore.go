@@ -148,11 +148,11 @@ func loadCA(cfg *config.Config, c *config.Certificate) (*CA, string, error) {
 		if err != nil {
 			return nil, field, err
 		}
-		crl, err := revocation.Parse(b, certs)
+		cs, err := revocation.ParseFile(b, certs)
 		if err != nil {
 			return nil, field, fmt.Errorf("%s: %w", p, err)
 		}
-		crls = append(crls, crl)
+		crls = append(crls, cs...)
 	}
 	ca.CRLs = revocation.NewSet(crls, c.CRLPolicy == config.CRLFailOpen)
 	return ca, "", nil

@@ -79,6 +79,8 @@ type Request struct {
 	KeyType KeyType
 	// CRLURL, when set, is written as the CRL distribution point.
 	CRLURL string
+	// Serial is the serial number; nil draws a random one.
+	Serial *big.Int
 	// Now is the issuance time; zero means time.Now.
 	Now time.Time
 }
@@ -100,9 +102,12 @@ func Serial() (*big.Int, error) {
 }
 
 func (r *Request) template() (*x509.Certificate, error) {
-	serial, err := Serial()
-	if err != nil {
-		return nil, err
+	serial := r.Serial
+	if serial == nil {
+		var err error
+		if serial, err = Serial(); err != nil {
+			return nil, err
+		}
 	}
 	now := r.Now
 	if now.IsZero() {

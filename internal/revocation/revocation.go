@@ -31,6 +31,35 @@ type CRL struct {
 	revoked map[string]struct{}
 }
 
+// ParseFile decodes every CRL of a file: PEM with one or more "X509 CRL" blocks, or one
+// DER CRL. Each is checked as Parse does.
+func ParseFile(data []byte, issuers []*x509.Certificate) ([]*CRL, error) {
+	if !bytes.Contains(data, []byte("-----BEGIN")) {
+		c, err := Parse(data, issuers)
+		if err != nil {
+			return nil, err
+		}
+		return []*CRL{c}, nil
+	}
+	var out []*CRL
+	for rest := data; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		c, err := Parse(pem.EncodeToMemory(b), issuers)
+		if err != nil {
+			return nil, fmt.Errorf("CRL %d: %w", len(out)+1, err)
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no CRL found (expected PEM \"X509 CRL\" blocks or DER)")
+	}
+	return out, nil
+}
+
 // Parse decodes a PEM or DER CRL and checks its signature against the certificates of
 // issuers with the CRL's issuer name; when one has that name, one must have signed it.
 func Parse(data []byte, issuers []*x509.Certificate) (*CRL, error) {

@@ -1,0 +1,261 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"software.sslmate.com/src/go-pkcs12"
+
+	"tlsgate/internal/pki"
+)
+
+func pkiCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "pki",
+		Short: "A small PKI: CA, server and client certificates, revocation and CRLs",
+		Long: `Keep a PKI in a directory (default ./pki): a root CA (and optionally an
+intermediate that issues every leaf), issued certificates under issued/, an index of
+what was issued and revoked, and crl.pem. openssl verify -crl_check accepts what it
+issues and rejects what it revoked.
+
+  tlsgate pki init --name "My CA"
+  tlsgate pki issue server www.example.com --dns www.example.com --ip 127.0.0.1
+  tlsgate pki issue client alice --uri spiffe://example.org/alice --p12 --password secret
+  tlsgate pki revoke issued/alice.crt --reason keyCompromise
+  tlsgate pki crl
+  tlsgate pki list`,
+	}
+	c.PersistentFlags().String("dir", "pki", "PKI directory")
+	c.AddCommand(pkiInitCmd(), pkiIssueCmd(), pkiRevokeCmd(), pkiCRLCmd(), pkiListCmd())
+	return c
+}
+
+func dirFlag(c *cobra.Command) string {
+	d, _ := c.Flags().GetString("dir")
+	return d
+}
+
+func pkiInitCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "init",
+		Short: "Make a root CA (and optionally an intermediate)",
+		Args:  noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			f := c.Flags()
+			var o pki.InitOptions
+			o.Name, _ = f.GetString("name")
+			kt, _ := f.GetString("key")
+			o.Key = pki.KeyType(kt)
+			o.Days, _ = f.GetInt("days")
+			o.Intermediate, _ = f.GetBool("intermediate")
+			o.CRLURL, _ = f.GetString("crl-url")
+			if _, err := pki.NewKey(o.Key); err != nil {
+				return usageError{fmt.Errorf("--key: %w", err)}
+			}
+			d, err := pki.Init(dirFlag(c), o, time.Now)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			fmt.Fprintf(c.OutOrStdout(), "made root CA %q in %s/%s", o.Name, d.Path, pki.RootCert)
+			if o.Intermediate {
+				fmt.Fprintf(c.OutOrStdout(), " and intermediate %s/%s", d.Path, pki.InterCert)
+			}
+			fmt.Fprintf(c.OutOrStdout(), "\nuse it as the CA bundle of a mutual listener: certificates: [{id: clients, ca: %s/%s, crl: [%s/%s]}]\n", d.Path, pki.RootCert, d.Path, pki.CRLFile)
+			return nil
+		},
+	}
+	c.Flags().String("name", "tlsgate CA", "root CA common name")
+	c.Flags().String("key", "ecdsa-p256", "key type: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-4096, ed25519")
+	c.Flags().Int("days", 3650, "CA validity in days")
+	c.Flags().Bool("intermediate", false, "also make an intermediate CA that issues every certificate")
+	c.Flags().String("crl-url", "", "CRL distribution point written into issued certificates")
+	return c
+}
+
+func pkiIssueCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "issue server|client NAME",
+		Short: "Issue a server (EKU serverAuth) or client (EKU clientAuth) certificate",
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) != 2 || (args[0] != "server" && args[0] != "client") {
+				return usageError{fmt.Errorf("%s: want server|client NAME", c.CommandPath())}
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			f := c.Flags()
+			usage := pki.UsageClient
+			if args[0] == "server" {
+				usage = pki.UsageServer
+			}
+			var o pki.IssueOptions
+			o.DNS, _ = f.GetStringSlice("dns")
+			ips, _ := f.GetStringSlice("ip")
+			for _, s := range ips {
+				ip := net.ParseIP(s)
+				if ip == nil {
+					return usageError{fmt.Errorf("--ip: %q is not an IP address", s)}
+				}
+				o.IPs = append(o.IPs, ip)
+			}
+			uris, _ := f.GetStringSlice("uri")
+			for _, s := range uris {
+				u, err := url.Parse(s)
+				if err != nil || u.Scheme == "" {
+					return usageError{fmt.Errorf("--uri: %q is not an absolute URI", s)}
+				}
+				o.URIs = append(o.URIs, u)
+			}
+			o.Emails, _ = f.GetStringSlice("email")
+			o.Days, _ = f.GetInt("days")
+			kt, _ := f.GetString("key")
+			o.Key = pki.KeyType(kt)
+			o.CRLURL, _ = f.GetString("crl-url")
+			p12, _ := f.GetBool("p12")
+			password, _ := f.GetString("password")
+			legacy, _ := f.GetBool("legacy")
+			if (password != "" || legacy) && !p12 {
+				return usageError{fmt.Errorf("--password and --legacy need --p12")}
+			}
+			d, err := pki.Open(dirFlag(c), time.Now)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			is, err := d.Issue(usage, args[1], o)
+			if err != nil {
+				return err
+			}
+			out := c.OutOrStdout()
+			fmt.Fprintf(out, "issued %s certificate %q, serial %s, expires %s\n  %s/%s\n  %s/%s\n", args[0], args[1], is.Serial, is.NotAfter.Format(time.DateOnly), d.Path, is.CertFile, d.Path, is.KeyFile)
+			if p12 {
+				enc := pkcs12.Modern2023
+				if legacy {
+					enc = pkcs12.LegacyDES
+				}
+				data, err := enc.Encode(is.Key, is.Cert, is.Chain[1:], password)
+				if err != nil {
+					return fmt.Errorf("encoding PKCS#12: %w", err)
+				}
+				name := "issued/" + args[1] + ".p12"
+				if err := d.WriteFile(name, data, 0o600); err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "  %s/%s\n", d.Path, name)
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringSlice("dns", nil, "DNS name (repeatable; default for servers: NAME)")
+	f.StringSlice("ip", nil, "IP address (repeatable)")
+	f.StringSlice("uri", nil, "URI SAN, e.g. spiffe://example.org/alice (repeatable)")
+	f.StringSlice("email", nil, "email SAN (repeatable)")
+	f.Int("days", 397, "validity in days")
+	f.String("key", "ecdsa-p256", "key type: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-4096, ed25519")
+	f.String("crl-url", "", "CRL distribution point (default: the one given at init)")
+	f.Bool("p12", false, "also write issued/NAME.p12 (PKCS#12 with key and chain, for browsers and OS stores)")
+	f.String("password", "", "PKCS#12 password")
+	f.Bool("legacy", false, "PKCS#12 with 3DES/SHA-1 for old Windows and macOS (default: AES-256/PBKDF2)")
+	return c
+}
+
+func pkiRevokeCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "revoke SERIAL|CERTFILE",
+		Short: "Mark a certificate revoked (then run: tlsgate pki crl)",
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError{fmt.Errorf("%s: want one SERIAL or CERTFILE", c.CommandPath())}
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			reason, _ := c.Flags().GetString("reason")
+			if _, ok := pki.Reasons[reason]; !ok {
+				return usageError{fmt.Errorf("--reason: unknown reason %q", reason)}
+			}
+			d, err := pki.Open(dirFlag(c), time.Now)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			e, err := d.Revoke(args[0], reason)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.OutOrStdout(), "revoked %s %q, serial %s; publish it with: tlsgate pki crl --dir %s\n", e.Kind, e.Name, e.Serial, d.Path)
+			return nil
+		},
+	}
+	c.Flags().String("reason", "unspecified", "keyCompromise, superseded, cessationOfOperation, affiliationChanged, caCompromise, unspecified, …")
+	return c
+}
+
+func pkiCRLCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "crl",
+		Short: "Write a freshly signed CRL to crl.pem",
+		Args:  noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			days, _ := c.Flags().GetInt("days")
+			d, err := pki.Open(dirFlag(c), time.Now)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			n, err := d.CRL(days)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.OutOrStdout(), "wrote %s/%s, CRL number %d, next update in %d days\n", d.Path, pki.CRLFile, n, days)
+			return nil
+		},
+	}
+	c.Flags().Int("days", 7, "days until nextUpdate")
+	return c
+}
+
+func pkiListCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List issued certificates with status and expiry",
+		Args:  noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			d, err := pki.Open(dirFlag(c), time.Now)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			es, err := d.List()
+			if err != nil {
+				return err
+			}
+			writeList(c.OutOrStdout(), es, time.Now())
+			return nil
+		},
+	}
+}
+
+func writeList(w io.Writer, es []pki.Entry, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERIAL\tKIND\tNAME\tSUBJECT\tSTATUS\tEXPIRES\tDAYS LEFT")
+	for _, e := range es {
+		status := "valid"
+		switch {
+		case e.Revoked():
+			status = "revoked " + e.RevokedAt.Format(time.DateOnly)
+		case now.After(e.NotAfter):
+			status = "expired"
+		}
+		days := int(e.NotAfter.Sub(now).Hours() / 24)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", e.Serial, e.Kind, e.Name, e.Subject, status, e.NotAfter.Format(time.DateOnly), days)
+	}
+	tw.Flush()
+}
