@@ -11,6 +11,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
@@ -194,12 +195,26 @@ func (ca *CA) Issue(r Request) (*x509.Certificate, crypto.Signer, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if t.SubjectKeyId, err = keyID(k.Public()); err != nil {
+		return nil, nil, err
+	}
 	der, err := x509.CreateCertificate(rand.Reader, t, ca.Cert, k.Public(), ca.Key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("issuing %q: %w", r.CommonName, err)
 	}
 	c, err := x509.ParseCertificate(der)
 	return c, k, err
+}
+
+// keyID is a subject key identifier: the leftmost 160 bits of the SHA-256 of the
+// SubjectPublicKeyInfo (RFC 7093 §2 method 1). Go sets one itself only for CAs.
+func keyID(pub crypto.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(der)
+	return sum[:20], nil
 }
 
 // Intermediate issues a subordinate CA.
