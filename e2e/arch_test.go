@@ -25,7 +25,7 @@ func TestImportRules(t *testing.T) {
 		"metrics":    {},
 		"backend":    {"config"},
 		"tcpproxy":   {},
-		"pki":        {},
+		"pki":        {"certfile"},
 	}
 	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
 		pkg, imports, _ := strings.Cut(line, ":")

@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"time"
 
 	"tlsgate/internal/certfile"
 	"tlsgate/internal/config"
@@ -35,30 +36,69 @@ type CA struct {
 type Store struct {
 	Servers map[string]*Server
 	CAs     map[string]*CA
+	// Warnings are lint findings that do not stop the config from loading: chain
+	// order, missing intermediates, weak keys, expiry soon.
+	Warnings config.Problems
 }
 
 // Build loads every certificate, key, CA bundle and CRL the config references. It
 // returns config.Problems: every file that failed, with the config line naming it.
-func Build(cfg *config.Config) (*Store, error) {
+func Build(cfg *config.Config, now time.Time) (*Store, error) {
 	s := &Store{Servers: map[string]*Server{}, CAs: map[string]*CA{}}
 	var ps config.Problems
+	roots := lintRoots(cfg)
 	for i := range cfg.Certificates {
 		c := &cfg.Certificates[i]
 		var err error
-		field := "cert"
+		var field string
+		var warnings []string
 		if c.IsCA() {
-			s.CAs[c.ID], field, err = loadCA(cfg, c)
+			var ca *CA
+			ca, field, err = loadCA(cfg, c)
+			if err == nil {
+				s.CAs[c.ID] = ca
+				field, warnings = "ca", certfile.LintCA(ca.Certs, now)
+			}
 		} else {
-			s.Servers[c.ID], field, err = loadServer(cfg, c)
+			var sv *Server
+			var given []*x509.Certificate
+			sv, given, field, err = loadServer(cfg, c)
+			if err == nil {
+				s.Servers[c.ID] = sv
+				field, warnings = "cert", certfile.LintServer(given, sv.Cert.PrivateKey.(crypto.Signer), roots, now)
+			}
 		}
+		path := fmt.Sprintf("certificates[%d].%s", i, field)
 		if err != nil {
-			ps = append(ps, cfg.Problem(fmt.Sprintf("certificates[%d].%s", i, field), err.Error()))
+			ps = append(ps, cfg.Problem(path, err.Error()))
+		}
+		for _, w := range warnings {
+			s.Warnings = append(s.Warnings, cfg.Problem(path, "warning: "+w))
 		}
 	}
 	if len(ps) > 0 {
 		return nil, ps
 	}
 	return s, nil
+}
+
+// lintRoots are the anchors a server chain is expected to reach: the system roots and
+// every CA bundle of the config (private PKIs often use one CA for both sides).
+func lintRoots(cfg *config.Config) *x509.CertPool {
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	for _, c := range cfg.Certificates {
+		if b, err := os.ReadFile(cfg.Resolve(c.CA)); err == nil && c.IsCA() {
+			if certs, err := certfile.ParseCertificates(b); err == nil {
+				for _, ca := range certs {
+					pool.AddCert(ca)
+				}
+			}
+		}
+	}
+	return pool
 }
 
 // Files returns every file the config's certificates reference, for change watching.
@@ -82,39 +122,40 @@ func read(path string) ([]byte, error) {
 	return b, nil
 }
 
-// loadServer loads a server identity; on error it also names the config field at fault.
-func loadServer(cfg *config.Config, c *config.Certificate) (*Server, string, error) {
+// loadServer loads a server identity and returns the certificates as the file gave
+// them (for lint); on error it names the config field at fault.
+func loadServer(cfg *config.Config, c *config.Certificate) (*Server, []*x509.Certificate, string, error) {
 	certPath, keyPath := cfg.Resolve(c.Cert), cfg.Resolve(c.Key)
 	certData, err := read(certPath)
 	if err != nil {
-		return nil, "cert", err
+		return nil, nil, "cert", err
 	}
 	var certs []*x509.Certificate
 	var key crypto.Signer
 	switch {
 	case certfile.IsPKCS12(certData):
 		if key, certs, err = certfile.ParsePKCS12(certData, c.Password); err != nil {
-			return nil, "cert", fmt.Errorf("%s: %w", certPath, err)
+			return nil, nil, "cert", fmt.Errorf("%s: %w", certPath, err)
 		}
 	case keyPath == "":
-		return nil, "key", fmt.Errorf("required unless %s is a PKCS#12 file", certPath)
+		return nil, nil, "key", fmt.Errorf("required unless %s is a PKCS#12 file", certPath)
 	default:
 		if certs, err = certfile.ParseCertificates(certData); err != nil {
-			return nil, "cert", fmt.Errorf("%s: %w", certPath, err)
+			return nil, nil, "cert", fmt.Errorf("%s: %w", certPath, err)
 		}
 		keyData, err := read(keyPath)
 		if err != nil {
-			return nil, "key", err
+			return nil, nil, "key", err
 		}
 		if key, err = certfile.ParsePrivateKey(keyData); err != nil {
-			return nil, "key", fmt.Errorf("%s: %w", keyPath, err)
+			return nil, nil, "key", fmt.Errorf("%s: %w", keyPath, err)
 		}
 	}
 	tc, err := certfile.Assemble(certs, key)
 	if err != nil {
-		return nil, "key", fmt.Errorf("%s: %w in %s", keyPath, err, certPath)
+		return nil, nil, "key", fmt.Errorf("%s: %w in %s", keyPath, err, certPath)
 	}
-	return &Server{ID: c.ID, Cert: tc}, "", nil
+	return &Server{ID: c.ID, Cert: tc}, certs, "", nil
 }
 
 // loadCA loads a CA bundle and its CRLs; on error it also names the config field.

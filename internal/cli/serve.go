@@ -86,7 +86,11 @@ printed as FILE:LINE: PATH: MESSAGE. Exit 0 when valid, 1 otherwise.`,
 				return err
 			}
 			path, _ := c.Flags().GetString("config")
-			if err := server.Check(path); err != nil {
+			warnings, err := server.Check(path)
+			for _, w := range warnings {
+				fmt.Fprintln(c.ErrOrStderr(), w.String())
+			}
+			if err != nil {
 				if ps, ok := errors.AsType[config.Problems](err); ok {
 					for _, p := range ps {
 						fmt.Fprintln(c.ErrOrStderr(), p.String())

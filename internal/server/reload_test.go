@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"tlsgate/internal/certfile"
 	"tlsgate/internal/config"
 	"tlsgate/internal/pki"
 	"tlsgate/internal/pkitest"
@@ -190,7 +191,7 @@ func TestCheckNamesFileAndLine(t *testing.T) {
 	e := newEnv(t, pki.ECDSAP256)
 	e.writeFile("ca.crt", []byte("garbage"))
 	e.writeFile("server.key", mustRead(t, e.dir, "ca.crl"))
-	err := server.Check(e.cfgPath)
+	_, err := server.Check(e.cfgPath)
 	ps, ok := errors.AsType[config.Problems](err)
 	if !ok {
 		t.Fatalf("Check error %v is not config.Problems", err)
@@ -205,5 +206,24 @@ func TestCheckNamesFileAndLine(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestCheckWarnings: lint findings are warnings with the config line; the config loads.
+func TestCheckWarnings(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	leaf := e.inter.Issue("www", pkitest.Server("localhost"))
+	pkitest.Write(t, e.dir, "server.crt", certfile.EncodePEM(e.inter.Cert, leaf.Cert))
+	kp, err := certfile.EncodeKeyPEM(leaf.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkitest.Write(t, e.dir, "server.key", kp)
+	ws, err := server.Check(e.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ws) != 1 || ws[0].Line != 3 || !strings.Contains(ws[0].Msg, "warning: the first certificate is not the key's") {
+		t.Fatalf("warnings %v", ws)
 	}
 }

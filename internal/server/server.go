@@ -85,7 +85,7 @@ func build(path string, now func() time.Time) (*built, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := certstore.Build(cfg)
+	store, err := certstore.Build(cfg, now())
 	if err != nil {
 		return nil, err
 	}
@@ -137,6 +137,7 @@ func (s *Server) Start() error {
 	if err := s.apply(b); err != nil {
 		return err
 	}
+	s.logWarnings(b.store.Warnings)
 	if b.cfg.Admin.Listen != "" {
 		ln, err := s.opts.Listen("tcp", b.cfg.Admin.Listen)
 		if err != nil {
@@ -223,6 +224,9 @@ func (s *Server) Reload() error {
 		err = s.apply(b)
 	}
 	result := "success"
+	if err == nil {
+		s.logWarnings(b.store.Warnings)
+	}
 	if err != nil {
 		result = "failure"
 		s.opts.Log.Error("reload failed; the running configuration keeps serving", "error", err.Error())
@@ -322,8 +326,18 @@ func (s *Server) updateExpiry() {
 }
 
 // Check loads and builds the config at path without opening any socket: what `tlsgate
-// check` runs. The error is config.Problems for schema problems.
-func Check(path string) error {
-	_, err := build(path, time.Now)
-	return err
+// check` runs. The error is config.Problems for problems in the config or the files it
+// names; warnings are lint findings that do not stop it from loading.
+func Check(path string) (warnings config.Problems, err error) {
+	b, err := build(path, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	return b.store.Warnings, nil
+}
+
+func (s *Server) logWarnings(ws config.Problems) {
+	for _, w := range ws {
+		s.opts.Log.Warn("certificate lint", "problem", w.String())
+	}
 }
