@@ -26,6 +26,9 @@ type Verifier struct {
 	Allow *AllowList
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// KeyUsages the leaf must allow; nil means clientAuth (`cert verify --purpose server`
+	// sets serverAuth).
+	KeyUsages []x509.ExtKeyUsage
 }
 
 func (v *Verifier) now() time.Time {
@@ -42,7 +45,10 @@ func (v *Verifier) options(certs []*x509.Certificate) x509.VerifyOptions {
 		Roots:         v.Roots,
 		CurrentTime:   v.now(),
 		Intermediates: x509.NewCertPool(),
-		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		KeyUsages:     v.KeyUsages,
+	}
+	if opts.KeyUsages == nil {
+		opts.KeyUsages = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	}
 	for _, c := range certs[1:] {
 		opts.Intermediates.AddCert(c)

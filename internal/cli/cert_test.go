@@ -1,0 +1,205 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/cryptotest"
+	"time"
+
+	"tlsgate/internal/certfile"
+	"tlsgate/internal/pki"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// fixedNow is the clock of the golden tests.
+var fixedNow = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
+// goldenPKI makes a PKI whose every byte is the same on each run: a seeded global
+// random source, Ed25519 keys (deterministic signatures) and a fixed clock.
+func goldenPKI(t *testing.T) *pki.Dir {
+	cryptotest.SetGlobalRandom(t, 1)
+	clock := func() time.Time { return fixedNow }
+	d, err := pki.Init(filepath.Join(t.TempDir(), "pki"), pki.InitOptions{Name: "Golden CA", Key: pki.Ed25519, Intermediate: true, CRLURL: "http://crl.example/golden.crl"}, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if _, err := d.Issue(pki.UsageServer, "www.example.com", pki.IssueOptions{Key: pki.Ed25519}); err != nil {
+		t.Fatal(err)
+	}
+	is, err := d.Issue(pki.UsageClient, "alice", pki.IssueOptions{Key: pki.Ed25519, Emails: []string{"alice@example.org"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Issue(pki.UsageClient, "bob", pki.IssueOptions{Key: pki.Ed25519, Days: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Revoke(is.Serial, "keyCompromise"); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("output differs from %s (run with -update to accept):\n%s", path, got)
+	}
+}
+
+func TestListGolden(t *testing.T) {
+	d := goldenPKI(t)
+	es, err := d.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	writeList(&b, es, fixedNow.AddDate(0, 0, 30))
+	golden(t, "list.golden", b.Bytes())
+}
+
+func TestInspectGolden(t *testing.T) {
+	d := goldenPKI(t)
+	for _, tc := range []struct{ file, golden string }{
+		{"issued/www.example.com.crt", "inspect-server.golden"},
+		{"issued/bob.key", "inspect-key.golden"},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			b, err := readBundle(filepath.Join(d.Path, tc.file), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			renderInfo(&out, describe(tc.file, b, fixedNow))
+			golden(t, tc.golden, out.Bytes())
+		})
+	}
+}
+
+// run executes the CLI and returns its exit code, stdout and stderr.
+func run(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := Execute(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// TestConvertRoundTrip: PEM → DER → PKCS#12 → PEM keeps the chain and the key, and
+// openssl reads the PKCS#12 files (modern and legacy).
+func TestConvertRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	d, err := pki.Init(filepath.Join(dir, "pki"), pki.InitOptions{Name: "CA", Intermediate: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	is, err := d.Issue(pki.UsageClient, "alice", pki.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	crt, key := filepath.Join(d.Path, is.CertFile), filepath.Join(d.Path, is.KeyFile)
+	p := func(n string) string { return filepath.Join(dir, n) }
+	steps := [][]string{
+		{"--in", crt, "--key", key, "--out", p("a.der"), "--format", "der"},
+		{"--in", p("a.der"), "--key", key, "--out", p("a.p12"), "--format", "p12", "--password", "pw"},
+		{"--in", p("a.p12"), "--in-password", "pw", "--out", p("a.pem"), "--format", "pem"},
+		{"--in", p("a.pem"), "--out", p("legacy.p12"), "--format", "p12", "--password", "pw", "--legacy"},
+	}
+	for _, s := range steps {
+		if code, _, stderr := run(append([]string{"cert", "convert"}, s...)...); code != 0 {
+			t.Fatalf("convert %v: exit %d: %s", s, code, stderr)
+		}
+	}
+	data, err := os.ReadFile(p("a.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := certfile.Decode(data, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Certs) != 2 || !b.Certs[0].Equal(is.Cert) || !b.Certs[1].Equal(is.Chain[1]) || b.Key == nil || !certfile.KeyMatches(is.Cert, b.Key) {
+		t.Fatalf("round trip lost the chain or key: %d certs, key %v", len(b.Certs), b.Key != nil)
+	}
+	if st, _ := os.Stat(p("a.pem")); st.Mode().Perm() != 0o600 {
+		t.Errorf("PEM with key written %v, want 0600", st.Mode().Perm())
+	}
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Skip("openssl not on PATH")
+	}
+	for _, f := range []string{"a.p12", "legacy.p12"} {
+		out, err := exec.Command(openssl, "pkcs12", "-in", p(f), "-passin", "pass:pw", "-nodes").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "subject=CN = alice") || !strings.Contains(string(out), "BEGIN PRIVATE KEY") {
+			t.Fatalf("openssl pkcs12 %s: %v\n%s", f, err, out)
+		}
+	}
+}
+
+// TestBadInputs: each bad input gives one clear error line naming the file.
+func TestBadInputs(t *testing.T) {
+	dir := t.TempDir()
+	d, err := pki.Init(filepath.Join(dir, "pki"), pki.InitOptions{Name: "CA"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	is, err := d.Issue(pki.UsageClient, "alice", pki.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, _ := os.ReadFile(filepath.Join(d.Path, is.CertFile))
+	if code, _, stderr := run("cert", "convert", "--in", filepath.Join(d.Path, is.CertFile), "--key", filepath.Join(d.Path, is.KeyFile), "--out", filepath.Join(dir, "a.p12"), "--format", "p12", "--password", "right"); code != 0 {
+		t.Fatal(stderr)
+	}
+	files := map[string][]byte{
+		"empty.pem":     nil,
+		"truncated.pem": pem[:len(pem)/2],
+		"text.txt":      []byte("hello, I am not a certificate\n"),
+		"pubkey.pem":    []byte("-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----\n"),
+	}
+	for n, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, n), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"empty file", []string{"cert", "inspect", filepath.Join(dir, "empty.pem")}, "empty.pem: file is empty"},
+		{"truncated PEM", []string{"cert", "inspect", filepath.Join(dir, "truncated.pem")}, "truncated.pem: PEM data is damaged or truncated"},
+		{"not a certificate", []string{"cert", "inspect", filepath.Join(dir, "text.txt")}, "text.txt: not PEM, DER or PKCS#12"},
+		{"no certificate in PEM", []string{"cert", "inspect", filepath.Join(dir, "pubkey.pem")}, "pubkey.pem: no certificate found"},
+		{"wrong password", []string{"cert", "inspect", "--password", "wrong", filepath.Join(dir, "a.p12")}, "a.p12: PKCS#12 password is wrong"},
+		{"missing file", []string{"cert", "verify", "--ca", filepath.Join(dir, "nope.pem"), filepath.Join(dir, "a.p12")}, "nope.pem: no such file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := run(tc.args...)
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			if code != 1 || len(lines) != 1 || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want exit 1 and one line with %q", code, stderr, tc.want)
+			}
+		})
+	}
+}
