@@ -1,0 +1,267 @@
+package probe
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"tlsgate/internal/certfile"
+	"tlsgate/internal/clientauth"
+	"tlsgate/internal/revocation"
+)
+
+func keyName(pub crypto.PublicKey) string {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return fmt.Sprintf("RSA %d", k.N.BitLen())
+	case *ecdsa.PublicKey:
+		return "ECDSA " + k.Curve.Params().Name
+	case ed25519.PublicKey:
+		return "Ed25519"
+	}
+	return fmt.Sprintf("%T", pub)
+}
+
+func validityCheck(c *x509.Certificate, now time.Time) Check {
+	ch := Check{Name: "validity period", Status: Pass,
+		Detail: fmt.Sprintf("%s to %s", c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339))}
+	switch {
+	case now.After(c.NotAfter):
+		ch.Status, ch.Detail = Fail, "EXPIRED on "+c.NotAfter.UTC().Format(time.RFC3339)
+	case now.Before(c.NotBefore):
+		ch.Status, ch.Detail = Fail, "NOT YET VALID until "+c.NotBefore.UTC().Format(time.RFC3339)
+	}
+	return ch
+}
+
+// serverChain is the client's VerifyConnection: it records every check of the server
+// chain (ServerHello, certificates, validity, trust, name, revocation) and fails the
+// handshake when trust, validity, name or revocation fail, as a browser would.
+func (r *run) serverChain(cs tls.ConnectionState) error {
+	hello := []string{
+		"version: " + tls.VersionName(cs.Version),
+		"cipher suite: " + tls.CipherSuiteName(cs.CipherSuite),
+		fmt.Sprintf("resumed: %v", cs.DidResume),
+	}
+	if cs.CurveID != 0 {
+		hello = append(hello[:2], append([]string{"group: " + cs.CurveID.String()}, hello[2:]...)...)
+	}
+	r.emit(Step{Kind: "server_hello", Title: "ServerHello chosen", Status: Info, Lines: hello})
+	certs := cs.PeerCertificates
+	now := r.now()
+	s := Step{Kind: "server_chain", Title: fmt.Sprintf("Server certificate chain: %d certificate(s)", len(certs)), Status: Pass}
+	for i, c := range certs {
+		s.Lines = append(s.Lines, fmt.Sprintf("[%d] %s (issuer %s, key %s, %s to %s)", i+1, c.Subject, c.Issuer, keyName(c.PublicKey),
+			c.NotBefore.UTC().Format(time.DateOnly), c.NotAfter.UTC().Format(time.DateOnly)))
+	}
+	var failures []Diagnosis
+	for i, c := range certs {
+		ch := validityCheck(c, now)
+		ch.Name = fmt.Sprintf("validity period of [%d]", i+1)
+		s.Checks = append(s.Checks, ch)
+		if ch.Status == Fail {
+			failures = append(failures, Diagnosis{Cause: fmt.Sprintf("the server certificate %q is %s", c.Subject, strings.ToLower(strings.SplitN(ch.Detail, " ", 2)[0])), Fix: "renew the server certificate, or check the clocks"})
+		}
+	}
+	trust, chain := r.trust(certs, now)
+	s.Checks = append(s.Checks, trust)
+	if trust.Status == Fail {
+		failures = append(failures, Diagnosis{Cause: "the server certificate is not trusted: " + trust.Detail, Fix: "pass the issuing CA with --ca, or make the server send its intermediate certificates"})
+	}
+	name := r.nameCheck(certs[0])
+	s.Checks = append(s.Checks, name)
+	if name.Status == Fail {
+		failures = append(failures, Diagnosis{Cause: "the server certificate is not valid for the name requested: " + name.Detail, Fix: "connect with a name the certificate lists (or --servername), or reissue it with this name as a SAN"})
+	}
+	rev := r.revocation(certs, chain, now)
+	s.Checks = append(s.Checks, rev...)
+	for _, c := range rev {
+		if c.Status == Fail {
+			failures = append(failures, Diagnosis{Cause: "the server certificate is revoked: " + c.Detail, Fix: "the server must get a new certificate"})
+		}
+	}
+	if len(failures) > 0 {
+		s.Status = Fail
+		r.failed = &failures[0]
+	}
+	r.emit(s)
+	if len(failures) > 0 {
+		return errors.New("probe: server certificate rejected: " + failures[0].Cause)
+	}
+	return nil
+}
+
+func (r *run) trust(certs []*x509.Certificate, now time.Time) (Check, []*x509.Certificate) {
+	opts := x509.VerifyOptions{Roots: r.o.Roots, Intermediates: x509.NewCertPool(), CurrentTime: now}
+	for _, c := range certs[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	chains, err := certs[0].Verify(opts)
+	if err == nil {
+		root := chains[0][len(chains[0])-1]
+		return Check{Name: "trust", Status: Pass, Detail: "chains to the trusted root " + root.Subject.String()}, chains[0]
+	}
+	detail := err.Error()
+	if _, ok := errors.AsType[x509.UnknownAuthorityError](err); ok {
+		last := certs[len(certs)-1]
+		switch {
+		case len(certs) == 1 && last.CheckSignatureFrom(last) == nil:
+			detail = "the certificate is self-signed and not among the trusted roots (--ca)"
+		default:
+			detail = fmt.Sprintf("the chain ends at %q, whose issuer %q is not a trusted root: either the server does not send an intermediate, or that CA must be given with --ca", last.Subject, last.Issuer)
+		}
+	}
+	return Check{Name: "trust", Status: Fail, Detail: detail}, nil
+}
+
+func (r *run) nameCheck(leaf *x509.Certificate) Check {
+	name := r.sni
+	if name == "" {
+		name = r.o.Target.Host
+	}
+	var sans []string
+	sans = append(sans, leaf.DNSNames...)
+	for _, ip := range leaf.IPAddresses {
+		sans = append(sans, ip.String())
+	}
+	if err := leaf.VerifyHostname(name); err != nil {
+		return Check{Name: "name", Status: Fail, Detail: fmt.Sprintf("%q is not among the certificate's names [%s]", name, strings.Join(sans, ", "))}
+	}
+	return Check{Name: "name", Status: Pass, Detail: fmt.Sprintf("%q matches [%s]", name, strings.Join(sans, ", "))}
+}
+
+// revocation checks the chain against the CRLs given and names what else the
+// certificate points to.
+func (r *run) revocation(certs, chain []*x509.Certificate, now time.Time) []Check {
+	var out []Check
+	issuers := append(slices.Clone(certs), chain...)
+	if len(r.o.CRLs) > 0 && chain != nil {
+		var crls []*revocation.CRL
+		for _, data := range r.o.CRLs {
+			if cs, err := revocation.ParseFile(data, issuers); err == nil {
+				crls = append(crls, cs...)
+			}
+		}
+		set := revocation.NewSet(crls, false)
+		switch err := set.CheckChain(chain, now); {
+		case errors.Is(err, revocation.ErrRevoked):
+			out = append(out, Check{Name: "revocation (CRL)", Status: Fail, Detail: "listed in a CRL given with --crl"})
+		case err != nil:
+			out = append(out, Check{Name: "revocation (CRL)", Status: Warn, Detail: "no current CRL given for the server certificate's issuer"})
+		default:
+			out = append(out, Check{Name: "revocation (CRL)", Status: Pass, Detail: "not listed in the CRLs given"})
+		}
+	}
+	leaf := certs[0]
+	if len(leaf.CRLDistributionPoints) > 0 {
+		out = append(out, Check{Name: "CRL distribution point", Status: Info, Detail: strings.Join(leaf.CRLDistributionPoints, ", ") + " (not fetched; download it and pass --crl)"})
+	}
+	if len(leaf.OCSPServer) > 0 {
+		out = append(out, Check{Name: "OCSP responder", Status: Info, Detail: strings.Join(leaf.OCSPServer, ", ") + " (not queried by this version)"})
+	}
+	if len(out) == 0 {
+		out = append(out, Check{Name: "revocation", Status: Info, Detail: "no revocation information: no --crl given, and the certificate names no CRL or OCSP responder"})
+	}
+	return out
+}
+
+type clientCheck struct {
+	step   Step
+	failed string
+	reason string
+}
+
+// clientChecks runs every check it can on the client's own certificate after the
+// server refused it, and names the first that fails.
+func (r *run) clientChecks() clientCheck {
+	cc := r.o.ClientCert
+	var certs []*x509.Certificate
+	for _, der := range cc.Certificate {
+		if c, err := x509.ParseCertificate(der); err == nil {
+			certs = append(certs, c)
+		}
+	}
+	out := clientCheck{step: Step{Kind: "client_checks", Title: "Checks of the client certificate (after the server's refusal)", Status: Pass}}
+	if len(certs) == 0 {
+		return out
+	}
+	leaf, now := certs[0], r.now()
+	add := func(c Check, failure string, reason clientauth.Reason) {
+		out.step.Checks = append(out.step.Checks, c)
+		if c.Status == Fail && out.failed == "" {
+			out.failed, out.reason, out.step.Status = failure, string(reason), Fail
+		}
+	}
+	v := validityCheck(leaf, now)
+	reason := clientauth.Expired
+	if now.Before(leaf.NotBefore) {
+		reason = clientauth.NotYetValid
+	}
+	add(v, "it is outside its validity period ("+v.Detail+")", reason)
+	if r.asked != nil {
+		ch := Check{Name: "issuer among the acceptable CAs", Status: Pass, Detail: "the chain sent reaches a CA the server named"}
+		if err := r.asked.SupportsCertificate(cc); err != nil {
+			ch.Status, ch.Detail = Fail, err.Error()
+		}
+		if len(r.asked.AcceptableCAs) == 0 {
+			ch.Status, ch.Detail = Info, "the server named no CAs"
+		}
+		add(ch, "its issuer is not among the CAs the server accepts (see the CertificateRequest step); send the intermediates too", clientauth.UnknownCA)
+	}
+	eku := Check{Name: "EKU allows clientAuth", Status: Pass, Detail: "no EKU (any usage)"}
+	if len(leaf.ExtKeyUsage) > 0 {
+		eku.Detail = "has clientAuth"
+		if !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth) && !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageAny) {
+			eku.Status, eku.Detail = Fail, "the EKU lacks clientAuth"
+		}
+	}
+	add(eku, "its extended key usage does not allow client authentication", clientauth.BadUsage)
+	if leaf.IsCA {
+		add(Check{Name: "not a CA certificate", Status: Fail, Detail: "a CA certificate is used as the client certificate"}, "it is a CA certificate, not a client certificate", clientauth.BadUsage)
+	}
+	km := Check{Name: "private key matches", Status: Pass, Detail: "the key given belongs to the certificate"}
+	if signer, ok := cc.PrivateKey.(crypto.Signer); !ok || !certfile.KeyMatches(leaf, signer) {
+		km.Status, km.Detail = Fail, "the key given does not belong to the certificate"
+	}
+	add(km, "the private key given does not belong to the certificate", clientauth.BadSignature)
+	if len(r.o.CRLs) > 0 {
+		rc := Check{Name: "revocation (CRL)", Status: Pass, Detail: "not listed in the CRLs given"}
+		if revokedIn(r.o.CRLs, leaf, certs) {
+			rc.Status, rc.Detail = Fail, "listed in a CRL given with --crl"
+		}
+		add(rc, "it is revoked (listed in a CRL given with --crl)", clientauth.Revoked)
+	}
+	return out
+}
+
+// revokedIn reports whether a CRL of leaf's issuer lists it. The CRL's signature is
+// checked when its issuer is among certs; when the client holds only its leaf, the
+// issuer name alone ties the CRL to it (a diagnosis, not an access decision).
+func revokedIn(files [][]byte, leaf *x509.Certificate, certs []*x509.Certificate) bool {
+	for _, data := range files {
+		cs, err := revocation.ParseFile(data, certs[1:])
+		if err != nil {
+			continue
+		}
+		for _, c := range cs {
+			if !bytes.Equal(c.List.RawIssuer, leaf.RawIssuer) {
+				continue
+			}
+			for _, e := range c.List.RevokedCertificateEntries {
+				if e.SerialNumber.Cmp(leaf.SerialNumber) == 0 {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
