@@ -1,0 +1,276 @@
+package probe_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"tlsgate/internal/certfile"
+	"tlsgate/internal/demo"
+	"tlsgate/internal/pki"
+	"tlsgate/internal/pkitest"
+	"tlsgate/internal/probe"
+)
+
+// fixture is a PKI with files for openssl: root CA, intermediate, a foreign CA, server
+// certificates good and bad, client certificates good, foreign and revoked, and a CRL.
+type fixture struct {
+	dir                 string
+	ca, inter, other    *pkitest.CA
+	alice, eve, mallory *pkitest.Leaf
+	server              *pkitest.Leaf
+	path                func(name string) string
+}
+
+func newFixture(t *testing.T) *fixture {
+	f := &fixture{dir: t.TempDir()}
+	f.path = func(n string) string { return filepath.Join(f.dir, n) }
+	f.ca = pkitest.New(t, "probe root", pki.ECDSAP256)
+	f.inter = f.ca.Intermediate("probe intermediate")
+	f.other = pkitest.New(t, "other root", pki.ECDSAP256)
+	f.server = f.inter.Issue("localhost", pkitest.Server("localhost", "127.0.0.1"))
+	f.server.WritePair(t, f.dir, "server")
+	pkitest.Write(t, f.dir, "server-leaf.crt", certfile.EncodePEM(f.server.Cert))
+	f.inter.Issue("old", pkitest.Server("localhost"), pkitest.Valid(-48*time.Hour, -time.Hour)).WritePair(t, f.dir, "expired")
+	selfCA := pkitest.New(t, "localhost", pki.ECDSAP256)
+	pkitest.Write(t, f.dir, "self.crt", selfCA.PEM())
+	kp, err := certfile.EncodeKeyPEM(selfCA.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkitest.Write(t, f.dir, "self.key", kp)
+	f.alice = f.ca.Issue("alice")
+	f.eve = f.other.Issue("eve")
+	f.mallory = f.ca.Issue("mallory")
+	f.alice.WritePair(t, f.dir, "alice")
+	f.eve.WritePair(t, f.dir, "eve")
+	f.mallory.WritePair(t, f.dir, "mallory")
+	pkitest.Write(t, f.dir, "ca.crt", f.ca.PEM())
+	pkitest.Write(t, f.dir, "ca.crl", f.ca.CRL(24*time.Hour, f.mallory.Cert))
+	return f
+}
+
+// sServer starts `openssl s_server -www` with args on a free loopback port.
+func sServer(t *testing.T, args ...string) string {
+	t.Helper()
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Skip("openssl not on PATH")
+	}
+	cmd := exec.Command(openssl, append([]string{"s_server", "-accept", "127.0.0.1:0", "-www"}, args...)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	guard := time.AfterFunc(10*time.Second, func() { _ = cmd.Process.Kill() }) // never hang the suite
+	defer guard.Stop()
+	sc := bufio.NewScanner(out)
+	re := regexp.MustCompile(`ACCEPT .*:(\d+)$`)
+	for sc.Scan() {
+		if m := re.FindStringSubmatch(sc.Text()); m != nil {
+			go func() { _, _ = io.Copy(io.Discard, out) }()
+			return "127.0.0.1:" + m[1]
+		}
+	}
+	t.Fatalf("s_server did not start: %v", sc.Err())
+	return ""
+}
+
+func (f *fixture) opts(t *testing.T, target string, client *pkitest.Leaf, crl bool) probe.Options {
+	tg, err := probe.ParseTarget(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := probe.Options{Target: tg, Roots: f.ca.Pool(), ServerName: "localhost", Timeout: 5 * time.Second}
+	if client != nil {
+		o.ClientCert = new(client.TLS())
+	}
+	if crl {
+		o.CRLs = [][]byte{f.ca.CRL(24*time.Hour, f.mallory.Cert)}
+	}
+	return o
+}
+
+// record runs a probe and returns its result and steps by kind.
+func record(t *testing.T, o probe.Options) (probe.Result, map[string]probe.Step) {
+	t.Helper()
+	steps := map[string]probe.Step{}
+	var order []string
+	res := probe.Run(context.Background(), o, &probe.Trace{Step: func(s probe.Step) {
+		steps[s.Kind] = s
+		order = append(order, s.Kind)
+	}})
+	for i, k := range order {
+		if steps[k].N == 0 || (i > 0 && steps[order[i]].N <= 0) {
+			t.Fatalf("steps not numbered: %v", order)
+		}
+	}
+	return res, steps
+}
+
+func failedCheck(s probe.Step, name string) bool {
+	for _, c := range s.Checks {
+		if strings.HasPrefix(c.Name, name) && c.Status == probe.Fail {
+			return true
+		}
+	}
+	return false
+}
+
+// TestAgainstOpenSSL probes openssl s_server set up in each failing way.
+func TestAgainstOpenSSL(t *testing.T) {
+	f := newFixture(t)
+	mutual := []string{"-Verify", "1", "-verify_return_error", "-CAfile", f.path("ca.crt"), "-cert", f.path("server.crt"), "-cert_chain", f.path("server.crt"), "-key", f.path("server.key")}
+	for _, tc := range []struct {
+		name    string
+		server  []string
+		client  *pkitest.Leaf
+		crl     bool
+		tlsVer  uint16
+		sni     string
+		ok      bool
+		verdict string
+		reason  string
+		check   [2]string // step kind and failed check name
+	}{
+		{name: "one-way ok", server: []string{"-cert", f.path("server.crt"), "-cert_chain", f.path("server.crt"), "-key", f.path("server.key")}, ok: true, verdict: "one-way"},
+		{name: "expired server certificate", server: []string{"-cert", f.path("expired.crt"), "-cert_chain", f.path("expired.crt"), "-key", f.path("expired.key")}, verdict: "expired", check: [2]string{"server_chain", "validity period"}},
+		{name: "self-signed server", server: []string{"-cert", f.path("self.crt"), "-key", f.path("self.key")}, verdict: "self-signed", check: [2]string{"server_chain", "trust"}},
+		{name: "wrong hostname", server: []string{"-cert", f.path("server.crt"), "-cert_chain", f.path("server.crt"), "-key", f.path("server.key")}, sni: "www.example.org", verdict: "not valid for the name", check: [2]string{"server_chain", "name"}},
+		{name: "missing intermediate", server: []string{"-cert", f.path("server-leaf.crt"), "-key", f.path("server.key")}, verdict: "does not send an intermediate", check: [2]string{"server_chain", "trust"}},
+		{name: "mutual without a client certificate", server: mutual, verdict: "requires a client certificate"},
+		{name: "mutual, TLS 1.2, no client certificate", server: mutual, tlsVer: tls.VersionTLS12, verdict: "handshake failed"},
+		{name: "client certificate from another CA", server: mutual, client: f.eve, verdict: "not among the CAs the server accepts", reason: "unknown_ca", check: [2]string{"client_checks", "issuer among"}},
+		{name: "revoked client certificate", server: append([]string{"-crl_check", "-CRL", f.path("ca.crl")}, mutual...), client: f.mallory, crl: true, verdict: "revoked", reason: "revoked", check: [2]string{"client_checks", "revocation"}},
+		{name: "mutual ok", server: mutual, client: f.alice, ok: true, verdict: "mutual authentication"},
+		{name: "TLS version mismatch", server: []string{"-tls1_3", "-cert", f.path("server.crt"), "-key", f.path("server.key")}, tlsVer: tls.VersionTLS12, verdict: "share no TLS version"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := sServer(t, tc.server...)
+			o := f.opts(t, "https://"+addr+"/", tc.client, tc.crl)
+			o.Version = tc.tlsVer
+			if tc.sni != "" {
+				o.ServerName = tc.sni
+			}
+			res, steps := record(t, o)
+			if res.OK != tc.ok || !strings.Contains(res.Verdict, tc.verdict) || res.Reason != tc.reason {
+				t.Fatalf("result %+v; want ok=%v, verdict with %q, reason %q", res, tc.ok, tc.verdict, tc.reason)
+			}
+			if tc.check[0] != "" && !failedCheck(steps[tc.check[0]], tc.check[1]) {
+				t.Fatalf("step %s has no failed check %q: %+v", tc.check[0], tc.check[1], steps[tc.check[0]])
+			}
+		})
+	}
+}
+
+// TestPlainTCPOnTLSPort: a server that answers in plain text is named as such.
+func TestPlainTCPOnTLSPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+		_, _ = io.Copy(io.Discard, c)
+	}()
+	f := newFixture(t)
+	res, _ := record(t, f.opts(t, ln.Addr().String(), nil, false))
+	if res.OK || !strings.Contains(res.Verdict, "did not answer with TLS") {
+		t.Fatalf("result %+v", res)
+	}
+}
+
+func TestConnectionRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	f := newFixture(t)
+	res, steps := record(t, f.opts(t, addr, nil, false))
+	if res.OK || steps["connect"].Status != probe.Fail || !strings.Contains(res.Verdict, "nothing listens") {
+		t.Fatalf("result %+v", res)
+	}
+}
+
+// TestAgainstTlsgate probes the demo's listeners: the same reason codes as the server.
+func TestAgainstTlsgate(t *testing.T) {
+	dir := t.TempDir()
+	d, err := demo.Start(dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close(context.Background()) })
+	ca, err := os.ReadFile(filepath.Join(dir, "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca)
+	crl, err := os.ReadFile(filepath.Join(dir, "ca.crl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := func(name string) *tls.Certificate {
+		c, err := tls.LoadX509KeyPair(filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &c
+	}
+	for _, tc := range []struct {
+		name, listener string
+		https          bool
+		client         *tls.Certificate
+		version        uint16
+		ok             bool
+		verdict        string
+		reason         string
+	}{
+		{"one-way", "https-one-way", true, nil, 0, true, "one-way", ""},
+		{"mutual, no certificate, TLS 1.3", "https-mutual", true, nil, tls.VersionTLS13, false, "requires a client certificate", ""},
+		{"mutual, revoked, TLS 1.2", "https-mutual", true, client("mallory"), tls.VersionTLS12, false, "revoked", "revoked"},
+		{"mutual, revoked, TLS 1.3", "https-mutual", true, client("mallory"), tls.VersionTLS13, false, "revoked", "revoked"},
+		{"TCP SSL, alice", "tcpssl-mutual", false, client("alice"), 0, true, "mutual authentication", ""},
+		{"TCP SSL, eve", "tcpssl-mutual", false, client("eve"), tls.VersionTLS13, false, "not among the CAs", "unknown_ca"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			target := d.Server.Addr(tc.listener).String()
+			if tc.https {
+				target = "https://" + target + "/"
+			}
+			tg, err := probe.ParseTarget(target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := probe.Options{Target: tg, Roots: roots, ServerName: "localhost", ClientCert: tc.client, Version: tc.version, CRLs: [][]byte{crl}, Timeout: 5 * time.Second}
+			res, _ := record(t, o)
+			if res.OK != tc.ok || !strings.Contains(res.Verdict, tc.verdict) || res.Reason != tc.reason {
+				t.Fatalf("result %+v; want ok=%v, %q, reason %q", res, tc.ok, tc.verdict, tc.reason)
+			}
+		})
+	}
+}
