@@ -74,8 +74,7 @@ func Diagnose(err error) Diagnosis {
 		return Diagnosis{}
 	}
 	msg := err.Error()
-	if i := strings.Index(msg, "remote error: tls: "); i >= 0 {
-		text := msg[i+len("remote error: tls: "):]
+	if _, text, ok := strings.Cut(msg, "remote error: tls: "); ok {
 		if d, ok := alerts[text]; ok {
 			d.Alert = text
 			return d
