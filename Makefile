@@ -18,6 +18,7 @@ fuzz:
 	go test ./internal/config -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	go test ./internal/certfile -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 	go test ./internal/clientauth -run '^$$' -fuzz FuzzMatchURI -fuzztime $(FUZZTIME)
+	go test ./internal/probe -run '^$$' -fuzz FuzzParseTarget -fuzztime $(FUZZTIME)
 
 demo:
 	go run ./cmd/tlsgate demo

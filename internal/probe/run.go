@@ -27,7 +27,6 @@ type run struct {
 	asked  *tls.CertificateRequestInfo // the server's CertificateRequest, if any
 	sent   bool                        // a client certificate was sent
 	failed *Diagnosis                  // set by our own server-chain checks
-	reason string
 }
 
 func (r *run) emit(s Step) {
