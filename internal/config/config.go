@@ -123,6 +123,30 @@ type Listener struct {
 	ForwardClientCert Forward `yaml:"forward_client_cert"`
 	// HandshakeTimeout bounds the TLS handshake. Default 10s.
 	HandshakeTimeout Duration `yaml:"handshake_timeout"`
+	// Rules route HTTPS requests of the default policy by path prefix.
+	Rules []Rule `yaml:"rules"`
+	// Domains give names (exact or "*.example.com") their own certificates, ssl
+	// settings, target group and rules. SNI picks the domain; on HTTPS the request's
+	// Host must belong to a domain with the same ssl policy, else 421.
+	Domains []Domain `yaml:"domains"`
+}
+
+// Domain is a set of names with their own policy on a listener.
+type Domain struct {
+	Names []string `yaml:"names"`
+	// SSL defaults to the listener's (then the domain shares the listener's policy).
+	SSL *SSL `yaml:"ssl"`
+	// TargetGroup defaults to the listener's.
+	TargetGroup string `yaml:"target_group"`
+	Rules       []Rule `yaml:"rules"`
+}
+
+// Rule routes requests whose path starts with Path; the longest prefix wins.
+type Rule struct {
+	Path        string `yaml:"path"`
+	TargetGroup string `yaml:"target_group"`
+	// Allow further restricts verified client identities for this path (403 otherwise).
+	Allow *Allow `yaml:"allow"`
 }
 
 // Protocol is a listener protocol.

@@ -52,10 +52,20 @@ func (c *Config) SetDefaults() {
 		if l.HandshakeTimeout == 0 {
 			l.HandshakeTimeout = Duration(DefaultHandshakeTimeout)
 		}
-		if l.SSL != nil && l.SSL.Policy == "" && l.SSL.MinVersion == "" && l.SSL.MaxVersion == "" && len(l.SSL.Ciphers) == 0 {
-			l.SSL.Policy = DefaultPolicy
+		for _, s := range append([]*SSL{l.SSL}, domainSSL(l)...) {
+			if s != nil && s.Policy == "" && s.MinVersion == "" && s.MaxVersion == "" && len(s.Ciphers) == 0 {
+				s.Policy = DefaultPolicy
+			}
 		}
 	}
+}
+
+func domainSSL(l *Listener) []*SSL {
+	var out []*SSL
+	for i := range l.Domains {
+		out = append(out, l.Domains[i].SSL)
+	}
+	return out
 }
 
 type validator struct{ ps []Problem }
@@ -188,6 +198,88 @@ func (v *validator) listener(p string, l *Listener, certs map[string]*Certificat
 	case l.SSL != nil:
 		v.ssl(p+".ssl", l.SSL, certs)
 	}
+	v.rules(p+".rules", l, l.Rules, groups)
+	names := map[string]bool{}
+	for i, d := range l.Domains {
+		dp := fmt.Sprintf("%s.domains[%d]", p, i)
+		if !l.Protocol.TLS() {
+			v.add(dp, "domains need a TLS listener (https or tcp_ssl): they are picked by SNI")
+			continue
+		}
+		if len(d.Names) == 0 {
+			v.add(dp+".names", "at least one name is required")
+		}
+		for j, n := range d.Names {
+			np := fmt.Sprintf("%s.names[%d]", dp, j)
+			key := NormalizeHost(n)
+			switch {
+			case !validDomain(key):
+				v.add(np, "%q is not a host name or a \"*.\" wildcard of one", n)
+			case names[key]:
+				v.add(np, "%q is already a name of another domain of this listener", n)
+			}
+			names[key] = true
+		}
+		if d.TargetGroup != "" && groups[d.TargetGroup] == nil {
+			v.add(dp+".target_group", "unknown target group %q", d.TargetGroup)
+		}
+		if d.SSL != nil {
+			v.ssl(dp+".ssl", d.SSL, certs)
+		}
+		v.rules(dp+".rules", l, d.Rules, groups)
+	}
+}
+
+func (v *validator) rules(p string, l *Listener, rules []Rule, groups map[string]*TargetGroup) {
+	seen := map[string]bool{}
+	for i, r := range rules {
+		rp := fmt.Sprintf("%s[%d]", p, i)
+		if l.Protocol != ProtoHTTPS && l.Protocol != ProtoHTTP {
+			v.add(rp, "path rules need an http or https listener")
+			return
+		}
+		if !strings.HasPrefix(r.Path, "/") {
+			v.add(rp+".path", "must start with /, not %q", r.Path)
+		}
+		if seen[r.Path] {
+			v.add(rp+".path", "duplicate path %q", r.Path)
+		}
+		seen[r.Path] = true
+		if r.TargetGroup != "" && groups[r.TargetGroup] == nil {
+			v.add(rp+".target_group", "unknown target group %q", r.TargetGroup)
+		}
+		if !r.Allow.Empty() && l.Protocol != ProtoHTTPS {
+			v.add(rp+".allow", "needs client certificates: use an https listener in mutual or optional mode")
+		}
+	}
+}
+
+// NormalizeHost lower-cases a host name and drops a trailing dot and a port, so that
+// "API.example.com.:443" and "api.example.com" are one name (Traefik CVE-2022-23632
+// fell back to default TLS options for a trailing-dot Host).
+func NormalizeHost(h string) string {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		h = host
+	}
+	return strings.TrimSuffix(strings.ToLower(h), ".")
+}
+
+func validDomain(n string) bool {
+	n = strings.TrimPrefix(n, "*.")
+	if n == "" || len(n) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(n, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (v *validator) ssl(p string, s *SSL, certs map[string]*Certificate) {

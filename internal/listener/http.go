@@ -1,12 +1,14 @@
 package listener
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
 
+	"tlsgate/internal/clientauth"
 	"tlsgate/internal/httpproxy"
 )
 
@@ -26,16 +28,18 @@ func (l *Listener) popInfo(c net.Conn) *connInfo {
 	v, _ := infos.LoadAndDelete(c)
 	info, _ := v.(*connInfo)
 	if info == nil {
-		info = &connInfo{client: c.RemoteAddr().String()}
+		st := l.state.Load()
+		info = &connInfo{state: st, domain: st.Default, client: c.RemoteAddr().String()}
 	}
 	return info
 }
 
-// ServeHTTP proxies one request to a target of the listener's current group.
+// ServeHTTP proxies one request to a target of the Host's domain, under the policy the
+// connection's handshake ran with.
 func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	st := l.state.Load()
 	info, _ := r.Context().Value(connKey{}).(*connInfo)
+	st := info.state
 	line := Line{Msg: "request", Listener: st.ID, Client: info.client, Method: r.Method, Path: r.URL.Path}
 	if info.cs != nil {
 		line.setTLS(info.cs, info.verdict)
@@ -51,10 +55,36 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l.deps.Metrics.Requests.WithLabelValues(st.ID, strconv.Itoa(line.Status)).Inc()
 		l.deps.Metrics.RequestSeconds.WithLabelValues(st.ID).Observe(line.Duration.Seconds())
 	}()
-	t, err := st.Group.Pick(info.client)
+	if st.retired.Load() {
+		// A reload replaced this connection's settings: serve this request under the
+		// ones it was accepted with, then make the client reconnect.
+		w.Header().Set("Connection", "close")
+	}
+	// The Host (":authority" in HTTP/2) must belong to a domain with the same TLS policy
+	// as the connection's SNI. Otherwise a client could complete a one-way handshake
+	// with one name and reach a mutual domain by Host, or reuse an HTTP/2 connection
+	// across policies (S1, S12: emissary#3340, caddy#4696).
+	domain := st.Lookup(r.Host)
+	if info.cs != nil && domain.Auth != info.domain.Auth {
+		line.Err = fmt.Errorf("host %q is served under another TLS policy than this connection's (SNI %q)", r.Host, info.cs.ServerName)
+		http.Error(sw, "421 misdirected request: "+r.Host+" needs its own connection (TLS server name "+r.Host+"); this one was opened for \""+info.cs.ServerName+"\"", http.StatusMisdirectedRequest)
+		return
+	}
+	group := domain.Group
+	if rule := domain.route(r.URL.Path); rule != nil {
+		if rule.Group != nil {
+			group = rule.Group
+		}
+		if rule.Allow != nil && !(info.verdict.Verified() && rule.Allow.Allows(info.verdict.Chain[0])) {
+			line.Reason = clientauth.NotAllowed
+			http.Error(sw, "403 forbidden: "+rule.Path+" needs a verified client certificate on its allow-list", http.StatusForbidden)
+			return
+		}
+	}
+	t, err := group.Pick(info.client)
 	if err != nil {
 		line.Err = err
-		http.Error(sw, "503 service unavailable: no healthy backend in target group "+st.Group.ID, http.StatusServiceUnavailable)
+		http.Error(sw, "503 service unavailable: no healthy backend in target group "+group.ID, http.StatusServiceUnavailable)
 		return
 	}
 	line.Target = t.Address

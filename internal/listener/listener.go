@@ -24,20 +24,7 @@ import (
 	"tlsgate/internal/httpproxy"
 	"tlsgate/internal/metrics"
 	"tlsgate/internal/tcpproxy"
-	"tlsgate/internal/tlsconf"
 )
-
-// State is the hot-swappable part of a listener.
-type State struct {
-	ID       string
-	Protocol config.Protocol
-	// Auth is nil for tcp and http listeners.
-	Auth  *tlsconf.Auth
-	Group *backend.Group
-	// Forward sends identity headers to HTTP backends.
-	Forward          bool
-	HandshakeTimeout time.Duration
-}
 
 // Deps are the edges a listener is given.
 type Deps struct {
@@ -68,6 +55,8 @@ type connKey struct{}
 
 // connInfo is what the HTTP layer knows about the connection a request came on.
 type connInfo struct {
+	state   *State
+	domain  *Domain // the policy the handshake ran under
 	cs      *tls.ConnectionState
 	verdict clientauth.Verdict
 	client  string
@@ -115,8 +104,13 @@ func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
 // Protocol is the listener's protocol; it cannot change across reloads.
 func (l *Listener) Protocol() config.Protocol { return l.state.Load().Protocol }
 
-// Swap installs a new state for new connections; open connections keep theirs.
-func (l *Listener) Swap(st *State) { l.state.Store(st) }
+// Swap installs a new state for new connections. Open TCP relays keep theirs; HTTP
+// connections are served under theirs but closed after the current request.
+func (l *Listener) Swap(st *State) {
+	if old := l.state.Swap(st); old != nil && old != st {
+		old.retired.Store(true)
+	}
+}
 
 // Serve accepts until the socket is closed by Shutdown.
 func (l *Listener) Serve() error {
@@ -167,34 +161,34 @@ func (l *Listener) handle(raw net.Conn) {
 	start := time.Now()
 	line := Line{Listener: st.ID, Client: raw.RemoteAddr().String()}
 	var conn net.Conn = raw
-	var cs *tls.ConnectionState
-	var verdict clientauth.Verdict
-	if st.Auth != nil {
+	info := &connInfo{state: st, domain: st.Default, client: line.Client}
+	if st.tls != nil {
 		tc, err := l.handshake(raw, st, &line)
 		if err != nil {
 			l.deps.Metrics.ConnectionsOpen.WithLabelValues(st.ID).Dec()
 			return
 		}
 		state := tc.ConnectionState()
-		cs, conn = &state, tc
-		verdict = st.Auth.Verdict(cs)
-		line.setTLS(cs, verdict)
+		info.cs, conn = &state, tc
+		info.domain = st.Lookup(state.ServerName)
+		info.verdict = info.domain.Auth.Verdict(info.cs)
+		line.setTLS(info.cs, info.verdict)
 		line.Handshake = time.Since(start)
-		l.deps.Metrics.Handshakes.WithLabelValues(st.ID, string(st.Auth.Mode), "success", verdict.Reason.Label()).Inc()
+		l.deps.Metrics.Handshakes.WithLabelValues(st.ID, string(info.domain.Auth.Mode), "success", info.verdict.Reason.Label()).Inc()
 	}
 	if l.http != nil {
-		l.serveHTTP(conn, &connInfo{cs: cs, verdict: verdict, client: line.Client})
+		l.serveHTTP(conn, info)
 		return
 	}
 	defer l.deps.Metrics.ConnectionsOpen.WithLabelValues(st.ID).Dec()
-	l.relay(conn, st, &line, start)
+	l.relay(conn, info.domain.Group, &line, start)
 }
 
 // handshake runs the server handshake under the listener's deadline; on failure it logs
 // the handshake line with its reason code and closes the connection.
 func (l *Listener) handshake(raw net.Conn, st *State, line *Line) (*tls.Conn, error) {
 	start := time.Now()
-	tc := tls.Server(raw, st.Auth.Config)
+	tc := tls.Server(raw, st.tls)
 	ctx, cancel := context.WithTimeout(l.ctx, st.HandshakeTimeout)
 	err := tc.HandshakeContext(ctx)
 	cancel()
@@ -210,7 +204,8 @@ func (l *Listener) handshake(raw net.Conn, st *State, line *Line) (*tls.Conn, er
 	line.Msg, line.Err, line.Verify = "handshake", err, "FAILED"
 	line.Duration = time.Since(start)
 	line.Log(context.Background(), l.deps.Log)
-	l.deps.Metrics.Handshakes.WithLabelValues(st.ID, string(st.Auth.Mode), "failure", reason.Label()).Inc()
+	mode := st.Lookup(state.ServerName).Auth.Mode
+	l.deps.Metrics.Handshakes.WithLabelValues(st.ID, string(mode), "failure", reason.Label()).Inc()
 	_ = raw.Close()
 	return nil, err
 }
@@ -227,13 +222,13 @@ func presented(err error, cs *tls.ConnectionState) *x509.Certificate {
 }
 
 // relay serves tcp and tcp_ssl: one backend connection per client connection.
-func (l *Listener) relay(conn net.Conn, st *State, line *Line, start time.Time) {
+func (l *Listener) relay(conn net.Conn, group *backend.Group, line *Line, start time.Time) {
 	line.Msg = "connection"
 	defer func() {
 		line.Duration = time.Since(start)
 		line.Log(context.Background(), l.deps.Log)
 	}()
-	t, err := st.Group.Pick(line.Client)
+	t, err := group.Pick(line.Client)
 	if err != nil {
 		line.Err = err
 		_ = conn.Close()
@@ -251,6 +246,6 @@ func (l *Listener) relay(conn net.Conn, st *State, line *Line, start time.Time) 
 		return
 	}
 	line.BytesIn, line.BytesOut, line.Err = tcpproxy.Copy(l.ctx, conn, bc)
-	l.deps.Metrics.Bytes.WithLabelValues(st.ID, "in").Add(float64(line.BytesIn))
-	l.deps.Metrics.Bytes.WithLabelValues(st.ID, "out").Add(float64(line.BytesOut))
+	l.deps.Metrics.Bytes.WithLabelValues(line.Listener, "in").Add(float64(line.BytesIn))
+	l.deps.Metrics.Bytes.WithLabelValues(line.Listener, "out").Add(float64(line.BytesOut))
 }

@@ -13,6 +13,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -102,20 +103,10 @@ func build(path string, now func() time.Time) (*built, error) {
 	b := &built{cfg: cfg, store: store, states: map[string]*listener.State{}}
 	for i := range cfg.Listeners {
 		lc := &cfg.Listeners[i]
-		st := &listener.State{
-			ID: lc.ID, Protocol: lc.Protocol, Group: groups[lc.TargetGroup],
-			Forward:          lc.ForwardClientCert == config.ForwardHeaders,
-			HandshakeTimeout: time.Duration(lc.HandshakeTimeout),
-		}
-		if lc.SSL != nil {
-			var alpn []string
-			if lc.Protocol == config.ProtoHTTPS {
-				alpn = []string{"h2", "http/1.1"}
-			}
-			if st.Auth, err = tlsconf.New(lc.SSL, store, alpn, now); err != nil {
-				errs = append(errs, fmt.Errorf("listener %q: %w", lc.ID, err))
-				continue
-			}
+		st, err := buildState(lc, store, groups, now)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("listener %q: %w", lc.ID, err))
+			continue
 		}
 		b.states[lc.ID] = st
 	}
@@ -123,6 +114,54 @@ func build(path string, now func() time.Time) (*built, error) {
 		return nil, errors.Join(errs...)
 	}
 	return b, nil
+}
+
+// buildState makes a listener's runtime state: its default policy and one per domain.
+func buildState(lc *config.Listener, store *certstore.Store, groups map[string]*backend.Group, now func() time.Time) (*listener.State, error) {
+	var alpn []string
+	if lc.Protocol == config.ProtoHTTPS {
+		alpn = []string{"h2", "http/1.1"}
+	}
+	auth := func(s *config.SSL) (*tlsconf.Auth, error) {
+		if s == nil {
+			return nil, nil
+		}
+		return tlsconf.New(s, store, alpn, now)
+	}
+	def, err := auth(lc.SSL)
+	if err != nil {
+		return nil, err
+	}
+	st := &listener.State{
+		ID: lc.ID, Protocol: lc.Protocol,
+		Forward:          lc.ForwardClientCert == config.ForwardHeaders,
+		HandshakeTimeout: time.Duration(lc.HandshakeTimeout),
+		Default:          &listener.Domain{Auth: def, Group: groups[lc.TargetGroup], Rules: buildRules(lc.Rules, groups)},
+	}
+	var domains []*listener.Domain
+	for j, dc := range lc.Domains {
+		d := &listener.Domain{Names: dc.Names, Auth: def, Group: st.Default.Group, Rules: buildRules(dc.Rules, groups)}
+		if dc.SSL != nil {
+			if d.Auth, err = auth(dc.SSL); err != nil {
+				return nil, fmt.Errorf("domains[%d] %v: %w", j, dc.Names, err)
+			}
+		}
+		if dc.TargetGroup != "" {
+			d.Group = groups[dc.TargetGroup]
+		}
+		domains = append(domains, d)
+	}
+	return listener.NewState(st, domains), nil
+}
+
+// buildRules orders rules longest path first, so the first match is the longest.
+func buildRules(rs []config.Rule, groups map[string]*backend.Group) []listener.Rule {
+	out := make([]listener.Rule, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, listener.Rule{Path: r.Path, Group: groups[r.TargetGroup], Allow: tlsconf.AllowList(r.Allow)})
+	}
+	slices.SortStableFunc(out, func(a, b listener.Rule) int { return len(b.Path) - len(a.Path) })
+	return out
 }
 
 // Start loads the config, opens every socket and starts serving. It fails when the

@@ -122,7 +122,7 @@ func New(s *config.SSL, store *certstore.Store, alpn []string, now func() time.T
 		if ca == nil {
 			return nil, fmt.Errorf("CA bundle %q is not loaded; refusing to serve %s mode without it", s.CACertificate, s.Mode)
 		}
-		a.Verifier = &clientauth.Verifier{Roots: ca.Pool, CRLs: ca.CRLs, Allow: allowList(s.Allow), Now: now}
+		a.Verifier = &clientauth.Verifier{Roots: ca.Pool, CRLs: ca.CRLs, Allow: AllowList(s.Allow), Now: now}
 		cfg.ClientCAs = ca.Pool
 	}
 	switch s.Mode {
@@ -185,7 +185,8 @@ func (a *Auth) Verdict(cs *tls.ConnectionState) clientauth.Verdict {
 	return v
 }
 
-func allowList(a *config.Allow) *clientauth.AllowList {
+// AllowList converts a config allow-list; nil or empty gives nil (allow all).
+func AllowList(a *config.Allow) *clientauth.AllowList {
 	if a.Empty() {
 		return nil
 	}
