@@ -1,14 +1,15 @@
-// Package backend owns target groups: their targets, weights and the scheduler that picks
-// one for a new connection or request. Schedulers take a key (client address) rather
-// than an *http.Request so that L4 and L7 share them. Health checking arrives later; a
-// target with weight 0 is drained (gets no new work).
+// Package backend owns target groups: their targets, weights, health, and the scheduler
+// that picks one for a new connection or request. Schedulers take a key (the client
+// address) rather than an *http.Request, so L4 and L7 share them. A target with weight 0
+// is drained; an unhealthy one (active checks) or one that just failed a connection
+// (passive marking) gets no new work.
 package backend
 
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
+	"time"
 
 	"tlsgate/internal/config"
 )
@@ -16,11 +17,16 @@ import (
 // ErrNoTarget means every target of the group is drained or down.
 var ErrNoTarget = errors.New("no available target")
 
+// PassiveCooldown is how long a target that refused a connection gets no new work.
+const PassiveCooldown = 10 * time.Second
+
 // Target is one backend address.
 type Target struct {
 	Address string
 	Weight  int
 	active  atomic.Int64
+	down    atomic.Bool  // set by active health checks
+	until   atomic.Int64 // passive: unix nanos until which the target is skipped
 }
 
 // Active is the number of connections or requests in flight to t.
@@ -32,9 +38,24 @@ func (t *Target) Acquire() (release func()) {
 	return func() { t.active.Add(-1) }
 }
 
-// Scheduler picks a target for key (the client address).
+// Healthy reports the active health state (true until a check says otherwise).
+func (t *Target) Healthy() bool { return !t.down.Load() }
+
+// SetHealthy records the active health state.
+func (t *Target) SetHealthy(ok bool) { t.down.Store(!ok) }
+
+// Failed marks a connection failure: no new work for PassiveCooldown.
+func (t *Target) Failed(now time.Time) { t.until.Store(now.Add(PassiveCooldown).UnixNano()) }
+
+// available reports whether t may get new work at now.
+func (t *Target) available(now time.Time) bool {
+	return t.Weight > 0 && !t.down.Load() && now.UnixNano() >= t.until.Load()
+}
+
+// Scheduler picks one of the available targets for key (the client address); nil when
+// none is available.
 type Scheduler interface {
-	Pick(key string) *Target
+	Pick(key string, available []*Target) *Target
 }
 
 // Group is a target group.
@@ -42,11 +63,16 @@ type Group struct {
 	ID      string
 	Targets []*Target
 	sched   Scheduler
+	now     func() time.Time
 }
 
-// NewGroup builds a group from its validated configuration.
-func NewGroup(c *config.TargetGroup) (*Group, error) {
-	g := &Group{ID: c.ID}
+// NewGroup builds a group from its validated configuration; now is the clock (nil:
+// time.Now).
+func NewGroup(c *config.TargetGroup, now func() time.Time) (*Group, error) {
+	if now == nil {
+		now = time.Now
+	}
+	g := &Group{ID: c.ID, now: now}
 	for _, t := range c.Targets {
 		w := config.DefaultWeight
 		if t.Weight != nil {
@@ -57,53 +83,30 @@ func NewGroup(c *config.TargetGroup) (*Group, error) {
 	switch c.Scheduler {
 	case config.SchedWRR, "":
 		g.sched = NewWRR(g.Targets)
+	case config.SchedLeastConn:
+		g.sched = LeastConn{}
+	case config.SchedIPHash:
+		g.sched = IPHash{}
 	default:
-		return nil, fmt.Errorf("target group %q: scheduler %s is not implemented", c.ID, c.Scheduler)
+		return nil, fmt.Errorf("target group %q: unknown scheduler %q", c.ID, c.Scheduler)
 	}
 	return g, nil
 }
 
-// Pick returns the target for key, or ErrNoTarget.
+// Pick returns the target for key among the available ones, or ErrNoTarget.
 func (g *Group) Pick(key string) (*Target, error) {
-	if t := g.sched.Pick(key); t != nil {
+	now := g.now()
+	avail := make([]*Target, 0, len(g.Targets))
+	for _, t := range g.Targets {
+		if t.available(now) {
+			avail = append(avail, t)
+		}
+	}
+	if t := g.sched.Pick(key, avail); t != nil {
 		return t, nil
 	}
-	return nil, fmt.Errorf("target group %q: %w", g.ID, ErrNoTarget)
+	return nil, fmt.Errorf("target group %q: %w (all %d targets drained, unhealthy or failing)", g.ID, ErrNoTarget, len(g.Targets))
 }
 
-// WRR is smooth weighted round robin (nginx's algorithm): over any window of
-// sum(weights) picks each target gets its weight's share, evenly interleaved.
-type WRR struct {
-	mu      sync.Mutex
-	targets []*Target
-	current []int
-}
-
-var _ Scheduler = (*WRR)(nil)
-
-// NewWRR returns a WRR scheduler over targets.
-func NewWRR(targets []*Target) *WRR {
-	return &WRR{targets: targets, current: make([]int, len(targets))}
-}
-
-// Pick implements Scheduler; the key is ignored.
-func (w *WRR) Pick(string) *Target {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	best, total := -1, 0
-	for i, t := range w.targets {
-		if t.Weight <= 0 {
-			continue
-		}
-		w.current[i] += t.Weight
-		total += t.Weight
-		if best < 0 || w.current[i] > w.current[best] {
-			best = i
-		}
-	}
-	if best < 0 {
-		return nil
-	}
-	w.current[best] -= total
-	return w.targets[best]
-}
+// Failed records a connection failure to t (passive health marking).
+func (g *Group) Failed(t *Target) { t.Failed(g.now()) }

@@ -2,7 +2,9 @@ package backend_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
+	"time"
 
 	"tlsgate/internal/backend"
 	"tlsgate/internal/config"
@@ -14,7 +16,7 @@ func group(t *testing.T, weights ...int) *backend.Group {
 	for i, w := range weights {
 		c.Targets = append(c.Targets, config.Target{Address: string(rune('a'+i)) + ":1", Weight: &w})
 	}
-	g, err := backend.NewGroup(c)
+	g, err := backend.NewGroup(c, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,5 +71,96 @@ func TestAcquire(t *testing.T) {
 	release()
 	if tg.Active() != 0 {
 		t.Fatal("not released")
+	}
+}
+
+func TestLeastConn(t *testing.T) {
+	c := &config.TargetGroup{ID: "g", Scheduler: config.SchedLeastConn}
+	for _, w := range []int{1, 2} {
+		c.Targets = append(c.Targets, config.Target{Address: fmt.Sprintf("t%d:1", w), Weight: &w})
+	}
+	g, err := backend.NewGroup(c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Weight 2 takes two in flight for each one of weight 1.
+	var got []string
+	for range 6 {
+		tg, _ := g.Pick("")
+		tg.Acquire()
+		got = append(got, tg.Address)
+	}
+	n := 0
+	for _, a := range got {
+		if a == "t2:1" {
+			n++
+		}
+	}
+	if n != 4 {
+		t.Fatalf("picks %v: t2 got %d of 6, want 4", got, n)
+	}
+}
+
+// TestIPHash: a client stays on its target, and removing a target moves only its
+// clients (rendezvous hashing).
+func TestIPHash(t *testing.T) {
+	c := &config.TargetGroup{ID: "g", Scheduler: config.SchedIPHash}
+	for i := range 4 {
+		w := 1
+		c.Targets = append(c.Targets, config.Target{Address: fmt.Sprintf("10.0.0.%d:80", i), Weight: &w})
+	}
+	g, err := backend.NewGroup(c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := map[string]string{}
+	for i := range 200 {
+		key := fmt.Sprintf("192.0.2.%d:%d", i, 1000+i)
+		a, _ := g.Pick(key)
+		b, _ := g.Pick(fmt.Sprintf("192.0.2.%d:%d", i, 2000+i)) // other source port
+		if a != b {
+			t.Fatal("same IP, other port, other target")
+		}
+		before[key] = a.Address
+	}
+	g.Targets[0].SetHealthy(false)
+	for key, addr := range before {
+		a, _ := g.Pick(key)
+		if addr != g.Targets[0].Address && a.Address != addr {
+			t.Fatalf("client %s moved from %s to %s though its target stayed", key, addr, a.Address)
+		}
+		if a == g.Targets[0] {
+			t.Fatal("unhealthy target picked")
+		}
+	}
+}
+
+// TestPassiveCooldown: a target that failed a connection is skipped until the cooldown
+// ends.
+func TestPassiveCooldown(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := &config.TargetGroup{ID: "g", Scheduler: config.SchedWRR}
+	for _, a := range []string{"a:1", "b:1"} {
+		w := 1
+		c.Targets = append(c.Targets, config.Target{Address: a, Weight: &w})
+	}
+	g, err := backend.NewGroup(c, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Failed(g.Targets[0])
+	for range 4 {
+		if tg, _ := g.Pick(""); tg != g.Targets[1] {
+			t.Fatal("failed target picked during its cooldown")
+		}
+	}
+	now = now.Add(backend.PassiveCooldown)
+	seen := map[string]bool{}
+	for range 4 {
+		tg, _ := g.Pick("")
+		seen[tg.Address] = true
+	}
+	if !seen["a:1"] {
+		t.Fatal("target not back after the cooldown")
 	}
 }

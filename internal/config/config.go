@@ -97,10 +97,22 @@ func (s Scheduler) Valid() bool { return s == SchedWRR || s == SchedLeastConn ||
 
 // HealthCheck configures active health checks of a target group.
 type HealthCheck struct {
-	Protocol string   `yaml:"protocol"`
-	Path     string   `yaml:"path"`
+	// Protocol is tcp (connect), http or https (GET Path). Default tcp.
+	Protocol string `yaml:"protocol"`
+	// Host is the Host header of http(s) checks. Default: the target address.
+	Host string `yaml:"host"`
+	// Path of http(s) checks. Default /.
+	Path string `yaml:"path"`
+	// Expect lists accepted status codes. Default: 200–399.
+	Expect []int `yaml:"expect"`
+	// Interval between checks. Default 5s.
 	Interval Duration `yaml:"interval"`
-	Timeout  Duration `yaml:"timeout"`
+	// Timeout of one check. Default 2s.
+	Timeout Duration `yaml:"timeout"`
+	// HealthyThreshold: consecutive successes to mark a target healthy. Default 2.
+	HealthyThreshold int `yaml:"healthy_threshold"`
+	// UnhealthyThreshold: consecutive failures to mark it unhealthy. Default 3.
+	UnhealthyThreshold int `yaml:"unhealthy_threshold"`
 }
 
 // Target is one backend address.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
@@ -36,6 +37,13 @@ func (c *Config) SetDefaults() {
 		g := &c.TargetGroups[i]
 		if g.Scheduler == "" {
 			g.Scheduler = SchedWRR
+		}
+		if hc := g.HealthCheck; hc != nil {
+			hc.Protocol = cmp.Or(hc.Protocol, "tcp")
+			hc.Interval = cmp.Or(hc.Interval, Duration(5*time.Second))
+			hc.Timeout = cmp.Or(hc.Timeout, Duration(2*time.Second))
+			hc.HealthyThreshold = cmp.Or(hc.HealthyThreshold, 2)
+			hc.UnhealthyThreshold = cmp.Or(hc.UnhealthyThreshold, 3)
 		}
 		for j := range g.Targets {
 			if g.Targets[j].Weight == nil {
@@ -157,11 +165,24 @@ func (v *validator) certificate(p string, c *Certificate) {
 func (v *validator) group(p string, g *TargetGroup) {
 	if !g.Scheduler.Valid() {
 		v.add(p+".scheduler", "must be wrr, least_conn or ip_hash, not %q", g.Scheduler)
-	} else if g.Scheduler != SchedWRR {
-		v.add(p+".scheduler", "%s is not implemented yet; use wrr", g.Scheduler)
 	}
 	if len(g.Targets) == 0 {
 		v.add(p+".targets", "at least one target is required")
+	}
+	if hc := g.HealthCheck; hc != nil {
+		hp := p + ".health_check"
+		if hc.Protocol != "tcp" && hc.Protocol != "http" && hc.Protocol != "https" {
+			v.add(hp+".protocol", "must be tcp, http or https, not %q", hc.Protocol)
+		}
+		if hc.Path != "" && !strings.HasPrefix(hc.Path, "/") {
+			v.add(hp+".path", "must start with /")
+		}
+		if hc.Interval <= 0 || hc.Timeout <= 0 || hc.Timeout > hc.Interval {
+			v.add(hp, "interval and timeout must be positive, timeout at most interval")
+		}
+		if hc.HealthyThreshold < 1 || hc.UnhealthyThreshold < 1 {
+			v.add(hp, "thresholds must be at least 1")
+		}
 	}
 	for j, t := range g.Targets {
 		tp := fmt.Sprintf("%s.targets[%d]", p, j)

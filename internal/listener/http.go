@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"tlsgate/internal/backend"
 	"tlsgate/internal/clientauth"
 	"tlsgate/internal/httpproxy"
 )
@@ -95,7 +96,12 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		TLS:     info.cs,
 		Verdict: info.verdict,
 		Forward: st.Forward,
-		Err:     func(err error) { line.Err = err },
+		Err: func(err error) {
+			line.Err = err
+			if backend.IsDialError(err) {
+				group.Failed(t)
+			}
+		},
 	}
 	l.proxy.ServeHTTP(sw, r.WithContext(httpproxy.WithRoute(r.Context(), route)))
 }

@@ -241,6 +241,7 @@ func (l *Listener) relay(conn net.Conn, group *backend.Group, line *Line, start 
 	bc, err := l.deps.Dial(dctx, "tcp", t.Address)
 	cancel()
 	if err != nil {
+		group.Failed(t)
 		line.Err = err
 		_ = conn.Close()
 		return

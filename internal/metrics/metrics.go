@@ -19,6 +19,7 @@ const (
 	NameBytes           = "tlsgate_bytes_total"
 	NameReloads         = "tlsgate_reloads_total"
 	NameCertExpiry      = "tlsgate_certificate_expiry_seconds"
+	NameBackendUp       = "tlsgate_backend_up"
 )
 
 // Metrics is the set of collectors.
@@ -40,6 +41,8 @@ type Metrics struct {
 	// CertExpiry is the seconds until each certificate or CRL expires, by id and kind
 	// (server|ca|crl).
 	CertExpiry *prometheus.GaugeVec
+	// BackendUp is 1 for a target that passes its active health checks, else 0.
+	BackendUp *prometheus.GaugeVec
 }
 
 // New creates the collectors on a new private registry.
@@ -60,8 +63,10 @@ func New() *Metrics {
 			Help: "Configuration reloads by result."}, []string{"result"}),
 		CertExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: NameCertExpiry,
 			Help: "Seconds until a certificate or CRL (next update) expires."}, []string{"id", "kind", "subject"}),
+		BackendUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: NameBackendUp,
+			Help: "1 when a target passes its active health checks, 0 when not."}, []string{"group", "target"}),
 	}
-	m.Registry.MustRegister(m.Handshakes, m.ConnectionsOpen, m.Requests, m.RequestSeconds, m.Bytes, m.Reloads, m.CertExpiry)
+	m.Registry.MustRegister(m.Handshakes, m.ConnectionsOpen, m.Requests, m.RequestSeconds, m.Bytes, m.Reloads, m.CertExpiry, m.BackendUp)
 	return m
 }
 

@@ -38,6 +38,8 @@ type env struct {
 	metrics  *metrics.Metrics
 	backend  *demo.Backend
 	reloaded chan error
+	// groups is extra target_groups YAML an extra may set.
+	groups string
 }
 
 const envConfig = `watch_interval: %[3]s
@@ -48,6 +50,7 @@ certificates:
 target_groups:
   - {id: web, targets: [{address: %[1]s}]}
   - {id: echo, targets: [{address: %[2]s}]}
+%[6]s
 listeners:
   - {id: one_way, protocol: https, listen: 127.0.0.1:0, target_group: web,
      ssl: {mode: one_way, server_certificates: [site]}}
@@ -83,7 +86,7 @@ func newEnv(t *testing.T, kt pki.KeyType, extras ...extra) *env {
 		c, l := x(e)
 		moreCerts, moreListeners = moreCerts+c, moreListeners+l
 	}
-	e.cfgPath = pkitest.Write(t, e.dir, "tlsgate.yaml", fmt.Appendf(nil, envConfig, e.backend.HTTP.Addr(), e.backend.TCP.Addr(), "10ms", moreCerts, moreListeners))
+	e.cfgPath = pkitest.Write(t, e.dir, "tlsgate.yaml", fmt.Appendf(nil, envConfig, e.backend.HTTP.Addr(), e.backend.TCP.Addr(), "10ms", moreCerts, moreListeners, e.groups))
 	e.srv = server.New(server.Options{
 		ConfigPath: e.cfgPath, Log: e.sink.Logger(), Metrics: e.metrics,
 		OnReload: func(err error) { e.reloaded <- err },

@@ -54,6 +54,7 @@ type Server struct {
 	adminLn   net.Listener
 	wg        sync.WaitGroup
 	stamps    map[string]string
+	stopCheck context.CancelFunc // stops the health checkers of the running config
 }
 
 // New returns a server that has not started.
@@ -78,6 +79,7 @@ type built struct {
 	cfg    *config.Config
 	store  *certstore.Store
 	states map[string]*listener.State
+	groups map[string]*backend.Group
 }
 
 // build loads and builds a config without serving it.
@@ -93,14 +95,14 @@ func build(path string, now func() time.Time) (*built, error) {
 	groups := map[string]*backend.Group{}
 	var errs []error
 	for i := range cfg.TargetGroups {
-		g, err := backend.NewGroup(&cfg.TargetGroups[i])
+		g, err := backend.NewGroup(&cfg.TargetGroups[i], now)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		groups[g.ID] = g
 	}
-	b := &built{cfg: cfg, store: store, states: map[string]*listener.State{}}
+	b := &built{cfg: cfg, store: store, states: map[string]*listener.State{}, groups: groups}
 	for i := range cfg.Listeners {
 		lc := &cfg.Listeners[i]
 		st, err := buildState(lc, store, groups, now)
@@ -227,6 +229,7 @@ func (s *Server) apply(b *built) error {
 		}
 	}
 	s.listeners, s.cfg, s.store = next, b.cfg, b.store
+	s.startChecks(b)
 	s.stamps = stampFiles(s.watched())
 	s.updateExpiry()
 	for _, l := range old {
@@ -328,7 +331,47 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// startChecks stops the health checkers of the previous config and starts those of b.
+func (s *Server) startChecks(b *built) {
+	if s.stopCheck != nil {
+		s.stopCheck()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopCheck = cancel
+	for i := range b.cfg.TargetGroups {
+		gc := &b.cfg.TargetGroups[i]
+		hc, g := gc.HealthCheck, b.groups[gc.ID]
+		if hc == nil || g == nil {
+			continue
+		}
+		c := &backend.Checker{
+			Group: g, Interval: time.Duration(hc.Interval), Timeout: time.Duration(hc.Timeout),
+			Rise: hc.HealthyThreshold, Fall: hc.UnhealthyThreshold,
+			Probe: backend.Probe(backend.ProbeSpec{Protocol: hc.Protocol, Host: hc.Host, Path: hc.Path, Expect: hc.Expect}),
+			OnChange: func(t *backend.Target, healthy bool, err error) {
+				up := 0.0
+				if healthy {
+					up = 1
+				}
+				s.opts.Metrics.BackendUp.WithLabelValues(g.ID, t.Address).Set(up)
+				if healthy {
+					s.opts.Log.Info("target healthy", "group", g.ID, "target", t.Address)
+				} else {
+					s.opts.Log.Warn("target unhealthy", "group", g.ID, "target", t.Address, "error", err.Error())
+				}
+			},
+		}
+		for _, t := range g.Targets {
+			s.opts.Metrics.BackendUp.WithLabelValues(g.ID, t.Address).Set(1)
+		}
+		s.wg.Go(func() { c.Run(ctx) })
+	}
+}
+
 func (s *Server) closeAll(ctx context.Context) error {
+	if s.stopCheck != nil {
+		s.stopCheck()
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(s.listeners)+1)
 	for _, l := range maps.Clone(s.listeners) {

@@ -1,0 +1,139 @@
+package backend
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Checker runs active health checks on a group's targets: every Interval each target
+// is probed; Fall consecutive failures mark it unhealthy, Rise consecutive successes
+// healthy again.
+type Checker struct {
+	Group    *Group
+	Interval time.Duration
+	Timeout  time.Duration
+	Rise     int
+	Fall     int
+	// Probe checks one address; see Probe.
+	Probe func(ctx context.Context, addr string) error
+	// OnChange is called when a target changes state (for logs and metrics).
+	OnChange func(t *Target, healthy bool, err error)
+}
+
+// Run checks until ctx ends.
+func (c *Checker) Run(ctx context.Context) {
+	ok := map[*Target]int{}
+	bad := map[*Target]int{}
+	for {
+		var mu sync.Mutex
+		results := map[*Target]error{}
+		var wg sync.WaitGroup
+		for _, t := range c.Group.Targets {
+			wg.Go(func() {
+				pctx, cancel := context.WithTimeout(ctx, c.Timeout)
+				err := c.Probe(pctx, t.Address)
+				cancel()
+				mu.Lock()
+				results[t] = err
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		if ctx.Err() != nil {
+			return
+		}
+		for _, t := range c.Group.Targets {
+			err := results[t]
+			if err == nil {
+				ok[t], bad[t] = ok[t]+1, 0
+				if !t.Healthy() && ok[t] >= c.Rise {
+					c.set(t, true, nil)
+				}
+				continue
+			}
+			ok[t], bad[t] = 0, bad[t]+1
+			if t.Healthy() && bad[t] >= c.Fall {
+				c.set(t, false, err)
+			}
+		}
+		timer := time.NewTimer(c.Interval)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+	}
+}
+
+func (c *Checker) set(t *Target, healthy bool, err error) {
+	t.SetHealthy(healthy)
+	if c.OnChange != nil {
+		c.OnChange(t, healthy, err)
+	}
+}
+
+// ProbeSpec says how to probe a target.
+type ProbeSpec struct {
+	Protocol string // tcp, http or https
+	Host     string // Host header; default the target address
+	Path     string // default /
+	Expect   []int  // accepted status codes; default 200–399
+}
+
+// Probe returns the probe function for spec. HTTPS checks do not verify the backend's
+// certificate: they test liveness; the data path does the trust decisions.
+func Probe(spec ProbeSpec) func(ctx context.Context, addr string) error {
+	if spec.Protocol == "tcp" || spec.Protocol == "" {
+		return func(ctx context.Context, addr string) error {
+			c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		}
+	}
+	tr := &http.Transport{
+		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // liveness only, see above
+		DisableKeepAlives: true,
+	}
+	client := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	path := spec.Path
+	if path == "" {
+		path = "/"
+	}
+	return func(ctx context.Context, addr string) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, spec.Protocol+"://"+addr+path, nil)
+		if err != nil {
+			return err
+		}
+		if spec.Host != "" {
+			req.Host = spec.Host
+		}
+		req.Header.Set("User-Agent", "tlsgate-health-check")
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if len(spec.Expect) > 0 && !slices.Contains(spec.Expect, resp.StatusCode) ||
+			len(spec.Expect) == 0 && (resp.StatusCode < 200 || resp.StatusCode > 399) {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	}
+}
+
+// IsDialError reports whether err is a failure to connect (for passive marking), as
+// opposed to a failure after the backend accepted the connection.
+func IsDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}

@@ -1,0 +1,112 @@
+package backend_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"tlsgate/internal/backend"
+	"tlsgate/internal/config"
+)
+
+// TestCheckerThresholds runs the checker in a synctest bubble: three failed checks
+// mark a target down, two good ones bring it back, on the configured interval.
+func TestCheckerThresholds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := 1
+		g, err := backend.NewGroup(&config.TargetGroup{ID: "g", Targets: []config.Target{{Address: "a:1", Weight: &w}}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		failing := true
+		var changes []bool
+		c := &backend.Checker{
+			Group: g, Interval: 5 * time.Second, Timeout: time.Second, Rise: 2, Fall: 3,
+			Probe: func(context.Context, string) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if failing {
+					return errors.New("down")
+				}
+				return nil
+			},
+			OnChange: func(_ *backend.Target, healthy bool, _ error) { changes = append(changes, healthy) },
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { c.Run(ctx); close(done) }()
+		tg := g.Targets[0]
+		synctest.Wait() // check 1 at t=0
+		time.Sleep(5 * time.Second)
+		synctest.Wait() // check 2
+		if !tg.Healthy() {
+			t.Fatal("down after 2 failures; threshold is 3")
+		}
+		time.Sleep(5 * time.Second)
+		synctest.Wait() // check 3
+		if tg.Healthy() {
+			t.Fatal("still up after 3 failures")
+		}
+		if _, err := g.Pick(""); !errors.Is(err, backend.ErrNoTarget) {
+			t.Fatalf("Pick with the only target down: %v", err)
+		}
+		mu.Lock()
+		failing = false
+		mu.Unlock()
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if tg.Healthy() {
+			t.Fatal("up after 1 success; threshold is 2")
+		}
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if !tg.Healthy() || len(changes) != 2 || changes[0] || !changes[1] {
+			t.Fatalf("healthy=%v changes=%v", tg.Healthy(), changes)
+		}
+		cancel()
+		<-done
+	})
+}
+
+// TestProbes runs the real probes against loopback servers.
+func TestProbes(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/bad" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	addr := srv.Listener.Addr().String()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	for _, tc := range []struct {
+		name string
+		spec backend.ProbeSpec
+		addr string
+		ok   bool
+	}{
+		{"tcp up", backend.ProbeSpec{Protocol: "tcp"}, addr, true},
+		{"tcp refused", backend.ProbeSpec{Protocol: "tcp"}, closed, false},
+		{"http 200", backend.ProbeSpec{Protocol: "http", Path: "/"}, addr, true},
+		{"http 503", backend.ProbeSpec{Protocol: "http", Path: "/bad"}, addr, false},
+		{"http 503 expected", backend.ProbeSpec{Protocol: "http", Path: "/bad", Expect: []int{503}}, addr, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := backend.Probe(tc.spec)(t.Context(), tc.addr)
+			if (err == nil) != tc.ok {
+				t.Fatalf("probe: %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
+}
