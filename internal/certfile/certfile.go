@@ -241,3 +241,8 @@ func EncodeKeyPEM(key crypto.Signer) ([]byte, error) {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }
+
+// EncodeDERAsPEM wraps one DER certificate in a PEM CERTIFICATE block.
+func EncodeDERAsPEM(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}

@@ -183,7 +183,7 @@ func (p Protocol) TLS() bool { return p == ProtoTCPSSL || p == ProtoHTTPS }
 // Forward is an identity forwarding dialect.
 type Forward string
 
-// Forwarding dialects. Only none and headers are implemented so far.
+// Forwarding dialects (SPEC §4).
 const (
 	ForwardNone    Forward = "none"
 	ForwardHeaders Forward = "headers"

@@ -205,8 +205,6 @@ func (v *validator) listener(p string, l *Listener, certs map[string]*Certificat
 	}
 	if !l.ForwardClientCert.Valid() {
 		v.add(p+".forward_client_cert", "must be none, headers, xfcc or rfc9440, not %q", l.ForwardClientCert)
-	} else if l.ForwardClientCert == ForwardXFCC || l.ForwardClientCert == ForwardRFC9440 {
-		v.add(p+".forward_client_cert", "%s is not implemented yet; use headers or none", l.ForwardClientCert)
 	}
 	if l.HandshakeTimeout < 0 {
 		v.add(p+".handshake_timeout", "must not be negative")

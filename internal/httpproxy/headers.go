@@ -3,11 +3,9 @@ package httpproxy
 import (
 	"crypto/tls"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
-	"tlsgate/internal/certfile"
 	"tlsgate/internal/clientauth"
 )
 
@@ -74,7 +72,7 @@ func SetIdentity(h http.Header, v clientauth.Verdict, cs *tls.ConnectionState) {
 	leaf := v.Chain[0]
 	id := clientauth.IdentityOf(leaf)
 	// URL-encoded PEM as nginx's $ssl_client_escaped_cert: spaces as %20, not '+'.
-	h.Set(HeaderCert, strings.ReplaceAll(url.QueryEscape(string(certfile.EncodePEM(leaf))), "+", "%20"))
+	h.Set(HeaderCert, urlPEM(leaf.Raw))
 	h.Set(HeaderSubject, Escape(id.Subject))
 	h.Set(HeaderIssuer, Escape(id.Issuer))
 	h.Set(HeaderSerial, id.Serial)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"tlsgate/internal/clientauth"
+	"tlsgate/internal/config"
 )
 
 // Route is what the proxy needs to know about one request.
@@ -20,7 +21,7 @@ type Route struct {
 	Target  string               // backend host:port
 	TLS     *tls.ConnectionState // nil on plain HTTP listeners
 	Verdict clientauth.Verdict   // client authentication outcome
-	Forward bool                 // send identity headers (forward_client_cert: headers)
+	Forward config.Forward       // identity dialect (forward_client_cert)
 	Err     func(err error)      // called when the backend cannot be reached
 }
 
@@ -63,8 +64,16 @@ func rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(&url.URL{Scheme: "http", Host: r.Target})
 	pr.Out.Host = pr.In.Host
 	pr.SetXForwarded()
-	if r.TLS != nil && r.Forward {
+	if r.TLS == nil {
+		return
+	}
+	switch r.Forward {
+	case config.ForwardHeaders:
 		SetIdentity(pr.Out.Header, r.Verdict, r.TLS)
+	case config.ForwardXFCC:
+		SetXFCC(pr.Out.Header, r.Verdict)
+	case config.ForwardRFC9440:
+		SetRFC9440(pr.Out.Header, r.Verdict)
 	}
 }
 

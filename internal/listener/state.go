@@ -18,8 +18,8 @@ type State struct {
 	Protocol config.Protocol
 	// Default is the policy for unmatched or absent SNI; Domains are picked by SNI.
 	Default *Domain
-	// Forward sends identity headers to HTTP backends.
-	Forward          bool
+	// Forward is the identity dialect for HTTP backends.
+	Forward          config.Forward
 	HandshakeTimeout time.Duration
 
 	exact    map[string]*Domain

@@ -2,7 +2,9 @@ package server_test
 
 import (
 	"crypto/tls"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"tlsgate/internal/pki"
@@ -103,5 +105,47 @@ func TestHTTP2(t *testing.T) {
 	line := e.sink.Next(t, map[string]any{"msg": "request", "listener": "one_way"})
 	if line["alpn"] != "h2" || line["status"] != float64(200) {
 		t.Fatalf("request line = %v", line)
+	}
+}
+
+// TestDialects: xfcc and rfc9440 listeners send their format for a verified client,
+// and a client-sent XFCC or Client-Cert never survives.
+func TestDialects(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
+		return "", "  - {id: xfcc, protocol: https, listen: 127.0.0.1:0, target_group: web, forward_client_cert: xfcc,\n" +
+			"     ssl: {mode: optional, server_certificates: [site], ca_certificate: clients}}\n" +
+			"  - {id: rfc9440, protocol: https, listen: 127.0.0.1:0, target_group: web, forward_client_cert: rfc9440,\n" +
+			"     ssl: {mode: optional, server_certificates: [site], ca_certificate: clients}}\n"
+	})
+	alice := new(e.ca.Issue("alice").TLS())
+	spoof := http.Header{"X-Forwarded-Client-Cert": {"Hash=forged;Subject=\"CN=admin\""}, "Client-Cert": {":Zm9yZ2Vk:"}}
+	for _, tc := range []struct {
+		listener string
+		cert     *tls.Certificate
+		header   string
+		want     string // prefix of the header the backend sees; "" = absent
+	}{
+		{"xfcc", alice, "X-Forwarded-Client-Cert", "Hash="},
+		{"xfcc", nil, "X-Forwarded-Client-Cert", ""},
+		{"rfc9440", alice, "Client-Cert", ":MII"},
+		{"rfc9440", nil, "Client-Cert", ""},
+	} {
+		t.Run(fmt.Sprintf("%s/cert=%v", tc.listener, tc.cert != nil), func(t *testing.T) {
+			e.t = t
+			got, err := e.get(tc.listener, tls.VersionTLS13, tc.cert, spoof, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, ok := got.Headers[tc.header]
+			switch {
+			case tc.want == "" && ok:
+				t.Fatalf("%s = %q reached the backend", tc.header, v)
+			case tc.want != "" && (!strings.HasPrefix(v, tc.want) || strings.Contains(v, "forged") || strings.Contains(v, "Zm9yZ2Vk")):
+				t.Fatalf("%s = %q", tc.header, v)
+			}
+			if _, ok := got.Headers["X-Client-Verify"]; ok {
+				t.Fatal("headers dialect sent on a non-headers listener")
+			}
+		})
 	}
 }

@@ -136,7 +136,7 @@ func buildState(lc *config.Listener, store *certstore.Store, groups map[string]*
 	}
 	st := &listener.State{
 		ID: lc.ID, Protocol: lc.Protocol,
-		Forward:          lc.ForwardClientCert == config.ForwardHeaders,
+		Forward:          lc.ForwardClientCert,
 		HandshakeTimeout: time.Duration(lc.HandshakeTimeout),
 		Default:          &listener.Domain{Auth: def, Group: groups[lc.TargetGroup], Rules: buildRules(lc.Rules, groups)},
 	}
