@@ -135,6 +135,14 @@ type Listener struct {
 	ForwardClientCert Forward `yaml:"forward_client_cert"`
 	// HandshakeTimeout bounds the TLS handshake. Default 10s.
 	HandshakeTimeout Duration `yaml:"handshake_timeout"`
+	// ProxyProtocol sends a PROXY protocol header (v1, or v2 with SSL TLVs: client
+	// certificate presented/verified, version, CN, cipher, certificate) to tcp and tcp_ssl
+	// backends. Default none.
+	ProxyProtocol string `yaml:"proxy_protocol"`
+	// AcceptProxyProtocol lists the addresses or CIDRs of trusted fronts (another load
+	// balancer) whose connections must start with a PROXY v1/v2 header; the client
+	// address is taken from it. Other sources are served as direct clients.
+	AcceptProxyProtocol []string `yaml:"accept_proxy_protocol"`
 	// Rules route HTTPS requests of the default policy by path prefix.
 	Rules []Rule `yaml:"rules"`
 	// Domains give names (exact or "*.example.com") their own certificates, ssl

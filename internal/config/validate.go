@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -218,6 +219,19 @@ func (v *validator) listener(p string, l *Listener, certs map[string]*Certificat
 		v.ssl(p+".ssl", l.SSL, certs)
 	}
 	v.rules(p+".rules", l, l.Rules, groups)
+	switch l.ProxyProtocol {
+	case "", "v1", "v2":
+		if l.ProxyProtocol != "" && l.Protocol != ProtoTCP && l.Protocol != ProtoTCPSSL {
+			v.add(p+".proxy_protocol", "only for tcp and tcp_ssl listeners (HTTP backends get X-Forwarded-For)")
+		}
+	default:
+		v.add(p+".proxy_protocol", "must be v1 or v2, not %q", l.ProxyProtocol)
+	}
+	for i, a := range l.AcceptProxyProtocol {
+		if _, err := ParsePrefix(a); err != nil {
+			v.add(fmt.Sprintf("%s.accept_proxy_protocol[%d]", p, i), "%q is not an IP address or CIDR", a)
+		}
+	}
 	names := map[string]bool{}
 	for i, d := range l.Domains {
 		dp := fmt.Sprintf("%s.domains[%d]", p, i)
@@ -271,6 +285,18 @@ func (v *validator) rules(p string, l *Listener, rules []Rule, groups map[string
 			v.add(rp+".allow", "needs client certificates: use an https listener in mutual or optional mode")
 		}
 	}
+}
+
+// ParsePrefix parses "10.0.0.0/8" or a single address ("10.0.0.1", as /32 or /128).
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // NormalizeHost lower-cases a host name and drops a trailing dot and a port, so that

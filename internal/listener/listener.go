@@ -10,15 +10,18 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"tlsgate/internal/backend"
+	"github.com/pires/go-proxyproto"
+
 	"tlsgate/internal/clientauth"
 	"tlsgate/internal/config"
 	"tlsgate/internal/httpproxy"
@@ -71,7 +74,11 @@ func New(ln net.Listener, st *State, deps Deps) *Listener {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	l := &Listener{ln: ln, deps: deps}
+	l := &Listener{deps: deps}
+	// Connections from trusted fronts must begin with a PROXY header, whose source
+	// address becomes the client's; anyone else is served as a direct client and a
+	// PROXY header from them is not read (it fails the TLS handshake).
+	l.ln = &proxyproto.Listener{Listener: ln, ReadHeaderTimeout: 10 * time.Second, ConnPolicy: l.proxyPolicy}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.state.Store(st)
 	if st.Protocol == config.ProtoHTTP || st.Protocol == config.ProtoHTTPS {
@@ -93,6 +100,21 @@ func New(ln net.Listener, st *State, deps Deps) *Listener {
 		}
 	}
 	return l
+}
+
+func (l *Listener) proxyPolicy(o proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) {
+	trusted := l.state.Load().Trusted
+	if len(trusted) == 0 {
+		return proxyproto.SKIP, nil
+	}
+	if ap, err := netip.ParseAddrPort(o.Upstream.String()); err == nil {
+		for _, p := range trusted {
+			if p.Contains(ap.Addr().Unmap()) {
+				return proxyproto.REQUIRE, nil
+			}
+		}
+	}
+	return proxyproto.SKIP, nil
 }
 
 // ID is the listener's id.
@@ -181,7 +203,7 @@ func (l *Listener) handle(raw net.Conn) {
 		return
 	}
 	defer l.deps.Metrics.ConnectionsOpen.WithLabelValues(st.ID).Dec()
-	l.relay(conn, info.domain.Group, &line, start)
+	l.relay(conn, info, &line, start)
 }
 
 // handshake runs the server handshake under the listener's deadline; on failure it logs
@@ -222,7 +244,8 @@ func presented(err error, cs *tls.ConnectionState) *x509.Certificate {
 }
 
 // relay serves tcp and tcp_ssl: one backend connection per client connection.
-func (l *Listener) relay(conn net.Conn, group *backend.Group, line *Line, start time.Time) {
+func (l *Listener) relay(conn net.Conn, info *connInfo, line *Line, start time.Time) {
+	group := info.domain.Group
 	line.Msg = "connection"
 	defer func() {
 		line.Duration = time.Since(start)
@@ -245,6 +268,18 @@ func (l *Listener) relay(conn net.Conn, group *backend.Group, line *Line, start 
 		line.Err = err
 		_ = conn.Close()
 		return
+	}
+	if v := info.state.ProxyProtocol; v != 0 {
+		hdr, err := tcpproxy.ProxyHeader(v, conn.RemoteAddr(), conn.LocalAddr(), info.cs, info.verdict)
+		if err == nil {
+			_, err = bc.Write(hdr)
+		}
+		if err != nil {
+			line.Err = fmt.Errorf("sending PROXY header: %w", err)
+			_ = conn.Close()
+			_ = bc.Close()
+			return
+		}
 	}
 	line.BytesIn, line.BytesOut, line.Err = tcpproxy.Copy(l.ctx, conn, bc)
 	l.deps.Metrics.Bytes.WithLabelValues(line.Listener, "in").Add(float64(line.BytesIn))

@@ -2,6 +2,7 @@ package listener
 
 import (
 	"crypto/tls"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,10 @@ type State struct {
 	// Forward is the identity dialect for HTTP backends.
 	Forward          config.Forward
 	HandshakeTimeout time.Duration
+	// ProxyProtocol is the PROXY header version sent to TCP backends (0: none).
+	ProxyProtocol byte
+	// Trusted are the fronts whose connections must start with a PROXY header.
+	Trusted []netip.Prefix
 
 	exact    map[string]*Domain
 	wildcard map[string]*Domain // by the part after "*."

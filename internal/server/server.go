@@ -138,7 +138,15 @@ func buildState(lc *config.Listener, store *certstore.Store, groups map[string]*
 		ID: lc.ID, Protocol: lc.Protocol,
 		Forward:          lc.ForwardClientCert,
 		HandshakeTimeout: time.Duration(lc.HandshakeTimeout),
+		ProxyProtocol:    map[string]byte{"v1": 1, "v2": 2}[lc.ProxyProtocol],
 		Default:          &listener.Domain{Auth: def, Group: groups[lc.TargetGroup], Rules: buildRules(lc.Rules, groups)},
+	}
+	for _, a := range lc.AcceptProxyProtocol {
+		p, err := config.ParsePrefix(a)
+		if err != nil {
+			return nil, err
+		}
+		st.Trusted = append(st.Trusted, p)
 	}
 	var domains []*listener.Domain
 	for j, dc := range lc.Domains {
