@@ -135,6 +135,9 @@ type Listener struct {
 	ForwardClientCert Forward `yaml:"forward_client_cert"`
 	// HandshakeTimeout bounds the TLS handshake. Default 10s.
 	HandshakeTimeout Duration `yaml:"handshake_timeout"`
+	// MaxConnections refuses (closes at once, with a log line) connections beyond this
+	// many open ones. Default 0: no limit.
+	MaxConnections int `yaml:"max_connections"`
 	// ProxyProtocol sends a PROXY protocol header (v1, or v2 with SSL TLVs: client
 	// certificate presented/verified, version, CN, cipher, certificate) to tcp and tcp_ssl
 	// backends. Default none.
@@ -221,6 +224,10 @@ type SSL struct {
 	Ciphers []string `yaml:"ciphers"`
 	// Allow restricts verified client identities; empty allows every verified client.
 	Allow *Allow `yaml:"allow"`
+	// MaxClientChain is the most certificates a client may send. Default 5.
+	MaxClientChain int `yaml:"max_client_chain"`
+	// MaxClientCertBytes is the largest certificate a client may send. Default 16384.
+	MaxClientCertBytes int `yaml:"max_client_cert_bytes"`
 }
 
 // SSLMode is the client authentication mode.

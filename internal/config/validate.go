@@ -62,9 +62,14 @@ func (c *Config) SetDefaults() {
 			l.HandshakeTimeout = Duration(DefaultHandshakeTimeout)
 		}
 		for _, s := range append([]*SSL{l.SSL}, domainSSL(l)...) {
-			if s != nil && s.Policy == "" && s.MinVersion == "" && s.MaxVersion == "" && len(s.Ciphers) == 0 {
+			if s == nil {
+				continue
+			}
+			if s.Policy == "" && s.MinVersion == "" && s.MaxVersion == "" && len(s.Ciphers) == 0 {
 				s.Policy = DefaultPolicy
 			}
+			s.MaxClientChain = cmp.Or(s.MaxClientChain, 5)
+			s.MaxClientCertBytes = cmp.Or(s.MaxClientCertBytes, 16384)
 		}
 	}
 }
@@ -206,6 +211,9 @@ func (v *validator) listener(p string, l *Listener, certs map[string]*Certificat
 	}
 	if !l.ForwardClientCert.Valid() {
 		v.add(p+".forward_client_cert", "must be none, headers, xfcc or rfc9440, not %q", l.ForwardClientCert)
+	}
+	if l.MaxConnections < 0 {
+		v.add(p+".max_connections", "must not be negative")
 	}
 	if l.HandshakeTimeout < 0 {
 		v.add(p+".handshake_timeout", "must not be negative")
@@ -374,6 +382,9 @@ func (v *validator) ssl(p string, s *SSL, certs map[string]*Certificate) {
 	}
 	if s.MinVersion == "1.3" && s.MaxVersion == "1.2" {
 		v.add(p+".min_version", "is above max_version")
+	}
+	if s.MaxClientChain < 1 || s.MaxClientCertBytes < 512 {
+		v.add(p, "max_client_chain must be at least 1 and max_client_cert_bytes at least 512")
 	}
 	if !s.Allow.Empty() && s.Mode == ModeOneWay {
 		v.add(p+".allow", "needs client certificates; set mode: mutual or optional")

@@ -21,7 +21,7 @@ func (l *Listener) serveHTTP(c net.Conn, info *connInfo) {
 	if !l.conns.push(c) {
 		infos.Delete(c)
 		_ = c.Close()
-		l.deps.Metrics.ConnectionsOpen.WithLabelValues(l.ID()).Dec()
+		l.closed()
 	}
 }
 

@@ -52,6 +52,7 @@ type Listener struct {
 	ctx    context.Context // cancelled to force-close TCP relays after the drain deadline
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // handshakes and TCP relays in flight
+	open   atomic.Int64   // connections accepted and not yet closed
 }
 
 type connKey struct{}
@@ -94,7 +95,7 @@ func New(ln net.Listener, st *State, deps Deps) *Listener {
 			},
 			ConnState: func(c net.Conn, s http.ConnState) {
 				if s == http.StateClosed || s == http.StateHijacked {
-					l.deps.Metrics.ConnectionsOpen.WithLabelValues(l.ID()).Dec()
+					l.closed()
 				}
 			},
 		}
@@ -150,9 +151,30 @@ func (l *Listener) Serve() error {
 			}
 			return err
 		}
+		if limit := l.state.Load().MaxConnections; limit > 0 && l.open.Load() >= int64(limit) {
+			l.refuse(c, limit)
+			continue
+		}
+		l.open.Add(1)
 		l.deps.Metrics.ConnectionsOpen.WithLabelValues(l.ID()).Inc()
 		l.wg.Go(func() { l.handle(c) })
 	}
+}
+
+// closed counts a connection as ended.
+func (l *Listener) closed() {
+	l.open.Add(-1)
+	l.deps.Metrics.ConnectionsOpen.WithLabelValues(l.ID()).Dec()
+}
+
+// refuse closes a connection over the listener's max_connections at once, with a log
+// line, rather than queueing it: the operator sees the limit being hit.
+func (l *Listener) refuse(c net.Conn, limit int) {
+	line := Line{Msg: "connection", Listener: l.ID(), Client: c.RemoteAddr().String(),
+		Err: fmt.Errorf("refused: max_connections (%d) reached", limit)}
+	_ = c.Close()
+	line.Log(context.Background(), l.deps.Log)
+	l.deps.Metrics.Refused.WithLabelValues(line.Listener).Inc()
 }
 
 // Shutdown stops accepting, lets in-flight requests and relays finish until ctx ends,
@@ -187,7 +209,7 @@ func (l *Listener) handle(raw net.Conn) {
 	if st.tls != nil {
 		tc, err := l.handshake(raw, st, &line)
 		if err != nil {
-			l.deps.Metrics.ConnectionsOpen.WithLabelValues(st.ID).Dec()
+			l.closed()
 			return
 		}
 		state := tc.ConnectionState()
@@ -202,7 +224,7 @@ func (l *Listener) handle(raw net.Conn) {
 		l.serveHTTP(conn, info)
 		return
 	}
-	defer l.deps.Metrics.ConnectionsOpen.WithLabelValues(st.ID).Dec()
+	defer l.closed()
 	l.relay(conn, info, &line, start)
 }
 

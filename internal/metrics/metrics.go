@@ -20,6 +20,7 @@ const (
 	NameReloads         = "tlsgate_reloads_total"
 	NameCertExpiry      = "tlsgate_certificate_expiry_seconds"
 	NameBackendUp       = "tlsgate_backend_up"
+	NameRefused         = "tlsgate_connections_refused_total"
 )
 
 // Metrics is the set of collectors.
@@ -43,6 +44,8 @@ type Metrics struct {
 	CertExpiry *prometheus.GaugeVec
 	// BackendUp is 1 for a target that passes its active health checks, else 0.
 	BackendUp *prometheus.GaugeVec
+	// Refused counts connections closed at once because of max_connections.
+	Refused *prometheus.CounterVec
 }
 
 // New creates the collectors on a new private registry.
@@ -65,8 +68,10 @@ func New() *Metrics {
 			Help: "Seconds until a certificate or CRL (next update) expires."}, []string{"id", "kind", "subject"}),
 		BackendUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: NameBackendUp,
 			Help: "1 when a target passes its active health checks, 0 when not."}, []string{"group", "target"}),
+		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameRefused,
+			Help: "Connections refused because the listener's max_connections was reached."}, []string{"listener"}),
 	}
-	m.Registry.MustRegister(m.Handshakes, m.ConnectionsOpen, m.Requests, m.RequestSeconds, m.Bytes, m.Reloads, m.CertExpiry, m.BackendUp)
+	m.Registry.MustRegister(m.Handshakes, m.ConnectionsOpen, m.Requests, m.RequestSeconds, m.Bytes, m.Reloads, m.CertExpiry, m.BackendUp, m.Refused)
 	return m
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -166,5 +167,48 @@ func TestDrainDeadline(t *testing.T) {
 	}
 	if _, err := io.ReadAll(c); err != nil && !strings.Contains(err.Error(), "reset") {
 		t.Fatalf("read after forced close: %v", err)
+	}
+}
+
+// TestMaxConnections: beyond max_connections a connection is closed at once and logged.
+func TestMaxConnections(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
+		return "", "  - {id: one, protocol: tcp, listen: 127.0.0.1:0, target_group: echo, max_connections: 1}\n"
+	})
+	first, err := net.Dial("tcp", e.addr("one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoOnce(t, first, "a") // the first is being relayed
+	second, err := net.Dial("tcp", e.addr("one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(second); err != nil || len(b) != 0 {
+		t.Fatalf("second connection: %q, %v; want closed at once", b, err)
+	}
+	line := e.sink.Next(t, map[string]any{"msg": "connection", "listener": "one"})
+	if !strings.Contains(fmt.Sprint(line["error"]), "max_connections (1) reached") {
+		t.Fatalf("line %v", line)
+	}
+	first.Close()
+}
+
+// TestClientChainLimits: a client sending more certificates than max_client_chain is
+// refused with reason too_large before its chain is verified.
+func TestClientChainLimits(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	bob := e.inter.Issue("bob").TLS()
+	for range 5 {
+		bob.Certificate = append(bob.Certificate, e.inter.Cert.Raw)
+	}
+	for _, id := range []string{"mutual", "optional"} {
+		if _, err := e.get(id, tls.VersionTLS13, &bob, nil, false); err == nil {
+			t.Fatalf("%s: a 7-certificate chain was accepted", id)
+		}
+		line := e.sink.Next(t, map[string]any{"msg": "handshake", "listener": id})
+		if line["reason"] != "too_large" {
+			t.Fatalf("%s: line %v", id, line)
+		}
 	}
 }

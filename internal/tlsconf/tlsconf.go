@@ -8,6 +8,7 @@ package tlsconf
 import (
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"strings"
 	"time"
@@ -125,6 +126,9 @@ func New(s *config.SSL, store *certstore.Store, alpn []string, now func() time.T
 		a.Verifier = &clientauth.Verifier{Roots: ca.Pool, CRLs: ca.CRLs, Allow: AllowList(s.Allow), Now: now}
 		cfg.ClientCAs = ca.Pool
 	}
+	if s.Mode != config.ModeOneWay {
+		cfg.VerifyPeerCertificate = limits(s.MaxClientChain, s.MaxClientCertBytes)
+	}
 	switch s.Mode {
 	case config.ModeMutual:
 		// crypto/tls verifies chain, validity and EKU so it sends the precise alerts
@@ -150,6 +154,23 @@ func New(s *config.SSL, store *certstore.Store, alpn []string, now func() time.T
 	cfg.SetSessionTicketKeys([][32]byte{key})
 	a.Config = cfg
 	return a, nil
+}
+
+// limits refuses client chains longer or certificates larger than configured (S11:
+// trust material used to exhaust a server). In optional mode it runs before the
+// pipeline, so an oversized chain is never verified.
+func limits(maxChain, maxBytes int) func([][]byte, [][]*x509.Certificate) error {
+	return func(raw [][]byte, _ [][]*x509.Certificate) error {
+		if len(raw) > maxChain {
+			return &clientauth.Error{Reason: clientauth.TooLarge, Err: fmt.Errorf("%d certificates sent, at most %d accepted", len(raw), maxChain)}
+		}
+		for _, c := range raw {
+			if len(c) > maxBytes {
+				return &clientauth.Error{Reason: clientauth.TooLarge, Err: fmt.Errorf("a %d-byte certificate sent, at most %d accepted", len(c), maxBytes)}
+			}
+		}
+		return nil
+	}
 }
 
 func (a *Auth) verifyMutual(cs tls.ConnectionState) error {
