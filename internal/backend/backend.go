@@ -6,8 +6,10 @@
 package backend
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"sync/atomic"
 	"time"
 
@@ -24,9 +26,12 @@ const PassiveCooldown = 10 * time.Second
 type Target struct {
 	Address string
 	Weight  int
-	active  atomic.Int64
-	down    atomic.Bool  // set by active health checks
-	until   atomic.Int64 // passive: unix nanos until which the target is skipped
+	// TLS is the group's TLS config with this target's host as ServerName when the
+	// group names none (nil without re-encryption).
+	TLS    *tls.Config
+	active atomic.Int64
+	down   atomic.Bool  // set by active health checks
+	until  atomic.Int64 // passive: unix nanos until which the target is skipped
 }
 
 // Active is the number of connections or requests in flight to t.
@@ -60,7 +65,11 @@ type Scheduler interface {
 
 // Group is a target group.
 type Group struct {
-	ID      string
+	ID string
+	// TLS, when set, re-encrypts to the targets (HTTPS to HTTP backends, TLS to TCP
+	// backends), verifying them against its RootCAs and ServerName, optionally
+	// presenting a client certificate (mTLS origination).
+	TLS     *tls.Config
 	Targets []*Target
 	sched   Scheduler
 	now     func() time.Time
@@ -91,6 +100,19 @@ func NewGroup(c *config.TargetGroup, now func() time.Time) (*Group, error) {
 		return nil, fmt.Errorf("target group %q: unknown scheduler %q", c.ID, c.Scheduler)
 	}
 	return g, nil
+}
+
+// SetTLS turns on re-encryption to the group's targets with cfg.
+func (g *Group) SetTLS(cfg *tls.Config) {
+	g.TLS = cfg
+	for _, t := range g.Targets {
+		t.TLS = cfg
+		if cfg.ServerName == "" {
+			host, _, _ := net.SplitHostPort(t.Address)
+			t.TLS = cfg.Clone()
+			t.TLS.ServerName = host
+		}
+	}
 }
 
 // Pick returns the target for key among the available ones, or ErrNoTarget.

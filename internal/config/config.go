@@ -80,6 +80,21 @@ type TargetGroup struct {
 	// HealthCheck is accepted and validated; active checks arrive with the parity issue.
 	HealthCheck *HealthCheck `yaml:"health_check"`
 	Targets     []Target     `yaml:"targets"`
+	// TLS re-encrypts to the targets.
+	TLS *BackendTLS `yaml:"tls"`
+}
+
+// BackendTLS is how tlsgate connects to TLS backends.
+type BackendTLS struct {
+	// CACertificate is the id of a CA bundle the backends' certificates must chain to.
+	// Required: a backend's identity is always verified.
+	CACertificate string `yaml:"ca_certificate"`
+	// ServerName is sent as SNI and checked against the backend certificate. Default:
+	// the target's host.
+	ServerName string `yaml:"server_name"`
+	// ClientCertificate is the id of a certificate tlsgate presents to backends that ask
+	// for one (mTLS origination).
+	ClientCertificate string `yaml:"client_certificate"`
 }
 
 // Scheduler names a target selection policy.

@@ -106,7 +106,7 @@ func (c *Config) Validate() []Problem {
 		g := &c.TargetGroups[i]
 		p := fmt.Sprintf("target_groups[%d]", i)
 		checkID(v, p, g.ID, groups, g)
-		v.group(p, g)
+		v.group(p, g, certs)
 	}
 	listeners := map[string]*Listener{}
 	addrs := map[string]string{}
@@ -168,12 +168,21 @@ func (v *validator) certificate(p string, c *Certificate) {
 	}
 }
 
-func (v *validator) group(p string, g *TargetGroup) {
+func (v *validator) group(p string, g *TargetGroup, certs map[string]*Certificate) {
 	if !g.Scheduler.Valid() {
 		v.add(p+".scheduler", "must be wrr, least_conn or ip_hash, not %q", g.Scheduler)
 	}
 	if len(g.Targets) == 0 {
 		v.add(p+".targets", "at least one target is required")
+	}
+	if bt := g.TLS; bt != nil {
+		tp := p + ".tls"
+		if c := certs[bt.CACertificate]; c == nil || !c.IsCA() {
+			v.add(tp+".ca_certificate", "must name a CA bundle (the backends' certificates are always verified)")
+		}
+		if c := certs[bt.ClientCertificate]; bt.ClientCertificate != "" && (c == nil || c.IsCA()) {
+			v.add(tp+".client_certificate", "must name a certificate with a key, not %q", bt.ClientCertificate)
+		}
 	}
 	if hc := g.HealthCheck; hc != nil {
 		hp := p + ".health_check"

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"sync"
 	"time"
 
 	"tlsgate/internal/clientauth"
@@ -22,7 +23,9 @@ type Route struct {
 	TLS     *tls.ConnectionState // nil on plain HTTP listeners
 	Verdict clientauth.Verdict   // client authentication outcome
 	Forward config.Forward       // identity dialect (forward_client_cert)
-	Err     func(err error)      // called when the backend cannot be reached
+	// BackendTLS re-encrypts to the backend (the target group's tls settings).
+	BackendTLS *tls.Config
+	Err        func(err error) // called when the backend cannot be reached
 }
 
 type routeKey struct{}
@@ -37,21 +40,45 @@ func routeOf(ctx context.Context) *Route {
 	return r
 }
 
-// New returns a reverse proxy that sends each request to the Route in its context.
+// New returns a reverse proxy that sends each request to the Route in its context,
+// over HTTPS with the route's BackendTLS when it has one.
 func New() *httputil.ReverseProxy {
-	tr := &http.Transport{
-		Proxy:                 nil,
+	return &httputil.ReverseProxy{
+		Transport:    &transports{plain: newTransport(nil)},
+		Rewrite:      rewrite,
+		ErrorHandler: errorHandler,
+	}
+}
+
+func newTransport(tc *tls.Config) *http.Transport {
+	return &http.Transport{
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: 60 * time.Second,
 		ExpectContinueTimeout: time.Second,
+		TLSClientConfig:       tc,
+		ForceAttemptHTTP2:     tc != nil,
 	}
-	return &httputil.ReverseProxy{
-		Transport:    tr,
-		Rewrite:      rewrite,
-		ErrorHandler: errorHandler,
+}
+
+// transports keeps one pooled transport per backend TLS config (a target group's), so
+// connections to backends are reused across requests.
+type transports struct {
+	plain *http.Transport
+	tls   sync.Map // *tls.Config → *http.Transport
+}
+
+func (t *transports) RoundTrip(req *http.Request) (*http.Response, error) {
+	r := routeOf(req.Context())
+	if r == nil || r.BackendTLS == nil {
+		return t.plain.RoundTrip(req)
 	}
+	tr, ok := t.tls.Load(r.BackendTLS)
+	if !ok {
+		tr, _ = t.tls.LoadOrStore(r.BackendTLS, newTransport(r.BackendTLS))
+	}
+	return tr.(*http.Transport).RoundTrip(req)
 }
 
 func rewrite(pr *httputil.ProxyRequest) {
@@ -61,7 +88,11 @@ func rewrite(pr *httputil.ProxyRequest) {
 	// already removed hop-by-hop headers, including those named in Connection:, so a
 	// client cannot use Connection: to drop a header we set below (CVE-2024-45410).
 	StripIdentity(pr.Out.Header)
-	pr.SetURL(&url.URL{Scheme: "http", Host: r.Target})
+	scheme := "http"
+	if r.BackendTLS != nil {
+		scheme = "https"
+	}
+	pr.SetURL(&url.URL{Scheme: scheme, Host: r.Target})
 	pr.Out.Host = pr.In.Host
 	pr.SetXForwarded()
 	if r.TLS == nil {

@@ -92,10 +92,11 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	release := t.Acquire()
 	defer release()
 	route := &httpproxy.Route{
-		Target:  t.Address,
-		TLS:     info.cs,
-		Verdict: info.verdict,
-		Forward: st.Forward,
+		Target:     t.Address,
+		TLS:        info.cs,
+		Verdict:    info.verdict,
+		Forward:    st.Forward,
+		BackendTLS: group.TLS,
 		Err: func(err error) {
 			line.Err = err
 			if backend.IsDialError(err) {

@@ -291,6 +291,19 @@ func (l *Listener) relay(conn net.Conn, info *connInfo, line *Line, start time.T
 		_ = conn.Close()
 		return
 	}
+	if t.TLS != nil {
+		tc := tls.Client(bc, t.TLS)
+		hctx, cancel := context.WithTimeout(l.ctx, 10*time.Second)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			line.Err = fmt.Errorf("TLS to backend %s: %w", t.Address, err)
+			_ = conn.Close()
+			_ = bc.Close()
+			return
+		}
+		bc = tc
+	}
 	if v := info.state.ProxyProtocol; v != 0 {
 		hdr, err := tcpproxy.ProxyHeader(v, conn.RemoteAddr(), conn.LocalAddr(), info.cs, info.verdict)
 		if err == nil {

@@ -95,10 +95,19 @@ func build(path string, now func() time.Time) (*built, error) {
 	groups := map[string]*backend.Group{}
 	var errs []error
 	for i := range cfg.TargetGroups {
-		g, err := backend.NewGroup(&cfg.TargetGroups[i], now)
+		gc := &cfg.TargetGroups[i]
+		g, err := backend.NewGroup(gc, now)
 		if err != nil {
 			errs = append(errs, err)
 			continue
+		}
+		if gc.TLS != nil {
+			bt, err := tlsconf.Backend(gc.TLS, store, now)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("target group %q: %w", gc.ID, err))
+				continue
+			}
+			g.SetTLS(bt)
 		}
 		groups[g.ID] = g
 	}

@@ -206,6 +206,25 @@ func (a *Auth) Verdict(cs *tls.ConnectionState) clientauth.Verdict {
 	return v
 }
 
+// Backend is the client config for re-encrypting to a target group's backends: their
+// certificates are verified against the CA bundle (and ServerName when set, else the
+// target's host), and a client certificate is presented when configured.
+func Backend(b *config.BackendTLS, store *certstore.Store, now func() time.Time) (*tls.Config, error) {
+	ca := store.CAs[b.CACertificate]
+	if ca == nil {
+		return nil, fmt.Errorf("CA bundle %q is not loaded", b.CACertificate)
+	}
+	cfg := &tls.Config{RootCAs: ca.Pool, ServerName: b.ServerName, MinVersion: tls.VersionTLS12, Time: now}
+	if b.ClientCertificate != "" {
+		sc := store.Servers[b.ClientCertificate]
+		if sc == nil {
+			return nil, fmt.Errorf("client certificate %q is not loaded", b.ClientCertificate)
+		}
+		cfg.Certificates = []tls.Certificate{sc.Cert}
+	}
+	return cfg, nil
+}
+
 // AllowList converts a config allow-list; nil or empty gives nil (allow all).
 func AllowList(a *config.Allow) *clientauth.AllowList {
 	if a.Empty() {

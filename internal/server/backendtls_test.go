@@ -1,0 +1,62 @@
+package server_test
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"tlsgate/internal/pki"
+	"tlsgate/internal/pkitest"
+)
+
+// TestBackendTLS: a target group with tls re-encrypts to an HTTPS backend, verifies it
+// against the CA bundle and presents tlsgate's client certificate (mTLS origination);
+// a backend whose certificate does not match the server name gets no request.
+func TestBackendTLS(t *testing.T) {
+	var backendCA *pkitest.CA
+	seen := make(chan string, 4)
+	var backend *httptest.Server
+	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
+		backendCA = pkitest.New(t, "backend CA", pki.ECDSAP256)
+		pkitest.Write(t, e.dir, "backend-ca.crt", backendCA.PEM())
+		e.ca.Issue("tlsgate-origin").WritePair(t, e.dir, "origin")
+		backend = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if len(r.TLS.PeerCertificates) > 0 {
+				seen <- r.TLS.PeerCertificates[0].Subject.CommonName
+			}
+		}))
+		backend.TLS = &tls.Config{
+			Certificates: []tls.Certificate{backendCA.Issue("backend.internal", pkitest.Server("backend.internal")).TLS()},
+			ClientAuth:   tls.RequireAndVerifyClientCert, ClientCAs: e.ca.Pool(),
+		}
+		backend.StartTLS()
+		t.Cleanup(backend.Close)
+		addr := backend.Listener.Addr().String()
+		e.groups = fmt.Sprintf("  - {id: secure, targets: [{address: %s}], tls: {ca_certificate: backend_ca, server_name: backend.internal, client_certificate: origin}}\n", addr) +
+			fmt.Sprintf("  - {id: wrongname, targets: [{address: %s}], tls: {ca_certificate: backend_ca, server_name: other.internal, client_certificate: origin}}\n", addr)
+		return "  - {id: backend_ca, ca: backend-ca.crt}\n  - {id: origin, cert: origin.crt, key: origin.key}\n",
+			"  - {id: reenc, protocol: https, listen: 127.0.0.1:0, target_group: secure, ssl: {mode: one_way, server_certificates: [site]}}\n" +
+				"  - {id: reenc_bad, protocol: https, listen: 127.0.0.1:0, target_group: wrongname, ssl: {mode: one_way, server_certificates: [site]}}\n"
+	})
+	get := func(id string) int {
+		tr := &http.Transport{TLSClientConfig: e.tlsConfig(tls.VersionTLS13, nil)}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr}).Get("https://" + e.addr(id) + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get("reenc"); code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+	if cn := <-seen; cn != "tlsgate-origin" {
+		t.Fatalf("backend saw client %q", cn)
+	}
+	if code := get("reenc_bad"); code != http.StatusBadGateway {
+		t.Fatalf("backend with the wrong name: status %d, want 502", code)
+	}
+}
