@@ -6,7 +6,9 @@
 package backend
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -24,6 +26,8 @@ const PassiveCooldown = 10 * time.Second
 
 // Target is one backend address.
 type Target struct {
+	// ID names the target in sticky cookies without revealing its address.
+	ID      string
 	Address string
 	Weight  int
 	// TLS is the group's TLS config with this target's host as ServerName when the
@@ -66,6 +70,8 @@ type Scheduler interface {
 // Group is a target group.
 type Group struct {
 	ID string
+	// Cookie is the sticky-session cookie name ("" for none).
+	Cookie string
 	// TLS, when set, re-encrypts to the targets (HTTPS to HTTP backends, TLS to TCP
 	// backends), verifying them against its RootCAs and ServerName, optionally
 	// presenting a client certificate (mTLS origination).
@@ -81,13 +87,14 @@ func NewGroup(c *config.TargetGroup, now func() time.Time) (*Group, error) {
 	if now == nil {
 		now = time.Now
 	}
-	g := &Group{ID: c.ID, now: now}
+	g := &Group{ID: c.ID, Cookie: c.StickyCookie, now: now}
 	for _, t := range c.Targets {
 		w := config.DefaultWeight
 		if t.Weight != nil {
 			w = *t.Weight
 		}
-		g.Targets = append(g.Targets, &Target{Address: t.Address, Weight: w})
+		sum := sha256.Sum256([]byte(c.ID + "\x00" + t.Address))
+		g.Targets = append(g.Targets, &Target{Address: t.Address, Weight: w, ID: hex.EncodeToString(sum[:8])})
 	}
 	switch c.Scheduler {
 	case config.SchedWRR, "":
@@ -128,6 +135,18 @@ func (g *Group) Pick(key string) (*Target, error) {
 		return t, nil
 	}
 	return nil, fmt.Errorf("target group %q: %w (all %d targets drained, unhealthy or failing)", g.ID, ErrNoTarget, len(g.Targets))
+}
+
+// Sticky returns the available target whose ID is id, or nil: the target a sticky
+// cookie names, unless it was drained, went down or left the group.
+func (g *Group) Sticky(id string) *Target {
+	now := g.now()
+	for _, t := range g.Targets {
+		if t.ID == id && t.available(now) {
+			return t
+		}
+	}
+	return nil
 }
 
 // Failed records a connection failure to t (passive health marking).

@@ -82,6 +82,9 @@ type TargetGroup struct {
 	Targets     []Target     `yaml:"targets"`
 	// TLS re-encrypts to the targets.
 	TLS *BackendTLS `yaml:"tls"`
+	// StickyCookie, on HTTP(S) listeners, keeps a client on one target with a cookie of
+	// this name (inserted by tlsgate). TCP listeners keep clients with ip_hash instead.
+	StickyCookie string `yaml:"sticky_cookie"`
 }
 
 // BackendTLS is how tlsgate connects to TLS backends.
@@ -150,6 +153,9 @@ type Listener struct {
 	ForwardClientCert Forward `yaml:"forward_client_cert"`
 	// HandshakeTimeout bounds the TLS handshake. Default 10s.
 	HandshakeTimeout Duration `yaml:"handshake_timeout"`
+	// RedirectHTTPSPort, on an http listener, answers every request with a 308 redirect
+	// to https on this port instead of proxying.
+	RedirectHTTPSPort int `yaml:"redirect_https_port"`
 	// MaxConnections refuses (closes at once, with a log line) connections beyond this
 	// many open ones. Default 0: no limit.
 	MaxConnections int `yaml:"max_connections"`

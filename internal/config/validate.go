@@ -175,6 +175,9 @@ func (v *validator) group(p string, g *TargetGroup, certs map[string]*Certificat
 	if len(g.Targets) == 0 {
 		v.add(p+".targets", "at least one target is required")
 	}
+	if g.StickyCookie != "" && !validCookieName(g.StickyCookie) {
+		v.add(p+".sticky_cookie", "%q is not a cookie name", g.StickyCookie)
+	}
 	if bt := g.TLS; bt != nil {
 		tp := p + ".tls"
 		if c := certs[bt.CACertificate]; c == nil || !c.IsCA() {
@@ -213,9 +216,17 @@ func (v *validator) listener(p string, l *Listener, certs map[string]*Certificat
 	if !l.Protocol.Valid() {
 		v.add(p+".protocol", "must be tcp, tcp_ssl, http or https, not %q", l.Protocol)
 	}
-	if l.TargetGroup == "" {
+	if l.RedirectHTTPSPort != 0 {
+		if l.Protocol != ProtoHTTP {
+			v.add(p+".redirect_https_port", "only for http listeners")
+		}
+		if l.RedirectHTTPSPort < 1 || l.RedirectHTTPSPort > 65535 {
+			v.add(p+".redirect_https_port", "must be a port number")
+		}
+	}
+	if l.TargetGroup == "" && l.RedirectHTTPSPort == 0 {
 		v.add(p+".target_group", "required")
-	} else if groups[l.TargetGroup] == nil {
+	} else if l.TargetGroup != "" && groups[l.TargetGroup] == nil {
 		v.add(p+".target_group", "unknown target group %q", l.TargetGroup)
 	}
 	if !l.ForwardClientCert.Valid() {
@@ -324,6 +335,15 @@ func NormalizeHost(h string) string {
 		h = host
 	}
 	return strings.TrimSuffix(strings.ToLower(h), ".")
+}
+
+func validCookieName(n string) bool {
+	for _, c := range n {
+		if c <= ' ' || c >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", c) {
+			return false
+		}
+	}
+	return n != ""
 }
 
 func validDomain(n string) bool {

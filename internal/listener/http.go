@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,6 +57,10 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l.deps.Metrics.Requests.WithLabelValues(st.ID, strconv.Itoa(line.Status)).Inc()
 		l.deps.Metrics.RequestSeconds.WithLabelValues(st.ID).Observe(line.Duration.Seconds())
 	}()
+	if st.RedirectHTTPSPort != 0 {
+		redirect(sw, r, st.RedirectHTTPSPort)
+		return
+	}
 	if st.retired.Load() {
 		// A reload replaced this connection's settings: serve this request under the
 		// ones it was accepted with, then make the client reconnect.
@@ -82,7 +87,7 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	t, err := group.Pick(info.client)
+	t, err := l.pick(group, sw, r, info)
 	if err != nil {
 		line.Err = err
 		http.Error(sw, "503 service unavailable: no healthy backend in target group "+group.ID, http.StatusServiceUnavailable)
@@ -105,6 +110,39 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		},
 	}
 	l.proxy.ServeHTTP(sw, r.WithContext(httpproxy.WithRoute(r.Context(), route)))
+}
+
+// pick chooses the target: the one a sticky cookie names while it is available, else
+// the scheduler's choice (then the cookie is set).
+func (l *Listener) pick(g *backend.Group, w http.ResponseWriter, r *http.Request, info *connInfo) (*backend.Target, error) {
+	if g.Cookie == "" {
+		return g.Pick(info.client)
+	}
+	if c, err := r.Cookie(g.Cookie); err == nil {
+		if t := g.Sticky(c.Value); t != nil {
+			return t, nil
+		}
+	}
+	t, err := g.Pick(info.client)
+	if err == nil {
+		http.SetCookie(w, &http.Cookie{Name: g.Cookie, Value: t.ID, Path: "/", HttpOnly: true, Secure: info.cs != nil, SameSite: http.SameSiteLaxMode})
+	}
+	return t, err
+}
+
+// redirect answers with a 308 to the same URL on https.
+func redirect(w http.ResponseWriter, r *http.Request, port int) {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != 443 {
+		host += ":" + strconv.Itoa(port)
+	}
+	http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusPermanentRedirect)
 }
 
 // statusWriter records the status and body size; Unwrap keeps Flush and Hijack

@@ -24,6 +24,8 @@ type State struct {
 	HandshakeTimeout time.Duration
 	// ProxyProtocol is the PROXY header version sent to TCP backends (0: none).
 	ProxyProtocol byte
+	// RedirectHTTPSPort makes an http listener redirect to https on this port.
+	RedirectHTTPSPort int
 	// MaxConnections refuses connections beyond this many open ones (0: no limit).
 	MaxConnections int
 	// Trusted are the fronts whose connections must start with a PROXY header.

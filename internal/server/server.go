@@ -145,11 +145,12 @@ func buildState(lc *config.Listener, store *certstore.Store, groups map[string]*
 	}
 	st := &listener.State{
 		ID: lc.ID, Protocol: lc.Protocol,
-		Forward:          lc.ForwardClientCert,
-		HandshakeTimeout: time.Duration(lc.HandshakeTimeout),
-		ProxyProtocol:    map[string]byte{"v1": 1, "v2": 2}[lc.ProxyProtocol],
-		MaxConnections:   lc.MaxConnections,
-		Default:          &listener.Domain{Auth: def, Group: groups[lc.TargetGroup], Rules: buildRules(lc.Rules, groups)},
+		Forward:           lc.ForwardClientCert,
+		HandshakeTimeout:  time.Duration(lc.HandshakeTimeout),
+		ProxyProtocol:     map[string]byte{"v1": 1, "v2": 2}[lc.ProxyProtocol],
+		MaxConnections:    lc.MaxConnections,
+		RedirectHTTPSPort: lc.RedirectHTTPSPort,
+		Default:           &listener.Domain{Auth: def, Group: groups[lc.TargetGroup], Rules: buildRules(lc.Rules, groups)},
 	}
 	for _, a := range lc.AcceptProxyProtocol {
 		p, err := config.ParsePrefix(a)
