@@ -219,6 +219,7 @@ func (l *Listener) handle(raw net.Conn) {
 		line.setTLS(info.cs, info.verdict)
 		line.Handshake = time.Since(start)
 		l.deps.Metrics.Handshakes.WithLabelValues(st.ID, string(info.domain.Auth.Mode), "success", info.verdict.Reason.Label()).Inc()
+		l.observeClient(st.ID, info.verdict.Presented)
 	}
 	if l.http != nil {
 		l.serveHTTP(conn, info)
@@ -248,10 +249,18 @@ func (l *Listener) handshake(raw net.Conn, st *State, line *Line) (*tls.Conn, er
 	line.Msg, line.Err, line.Verify = "handshake", err, "FAILED"
 	line.Duration = time.Since(start)
 	line.Log(context.Background(), l.deps.Log)
+	l.observeClient(st.ID, presented(err, &state))
 	mode := st.Lookup(state.ServerName).Auth.Mode
 	l.deps.Metrics.Handshakes.WithLabelValues(st.ID, string(mode), "failure", reason.Label()).Inc()
 	_ = raw.Close()
 	return nil, err
+}
+
+// observeClient records the days to expiry of a presented client certificate.
+func (l *Listener) observeClient(listener string, c *x509.Certificate) {
+	if c != nil {
+		l.deps.Metrics.ClientExpiry.WithLabelValues(listener).Observe(c.NotAfter.Sub(l.deps.Now()).Hours() / 24)
+	}
 }
 
 // presented finds the client certificate of a failed handshake, for the log line.

@@ -21,6 +21,7 @@ const (
 	NameCertExpiry      = "tlsgate_certificate_expiry_seconds"
 	NameBackendUp       = "tlsgate_backend_up"
 	NameRefused         = "tlsgate_connections_refused_total"
+	NameClientExpiry    = "tlsgate_client_certificate_days_to_expiry"
 )
 
 // Metrics is the set of collectors.
@@ -44,6 +45,9 @@ type Metrics struct {
 	CertExpiry *prometheus.GaugeVec
 	// BackendUp is 1 for a target that passes its active health checks, else 0.
 	BackendUp *prometheus.GaugeVec
+	// ClientExpiry is the days until expiry of the client certificates presented, by
+	// listener: which clients will start failing soon.
+	ClientExpiry *prometheus.HistogramVec
 	// Refused counts connections closed at once because of max_connections.
 	Refused *prometheus.CounterVec
 }
@@ -68,10 +72,13 @@ func New() *Metrics {
 			Help: "Seconds until a certificate or CRL (next update) expires."}, []string{"id", "kind", "subject"}),
 		BackendUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: NameBackendUp,
 			Help: "1 when a target passes its active health checks, 0 when not."}, []string{"group", "target"}),
+		ClientExpiry: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: NameClientExpiry,
+			Help:    "Days until the presented client certificates expire (negative: expired).",
+			Buckets: []float64{0, 1, 7, 14, 30, 60, 90, 180, 365, 730}}, []string{"listener"}),
 		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameRefused,
 			Help: "Connections refused because the listener's max_connections was reached."}, []string{"listener"}),
 	}
-	m.Registry.MustRegister(m.Handshakes, m.ConnectionsOpen, m.Requests, m.RequestSeconds, m.Bytes, m.Reloads, m.CertExpiry, m.BackendUp, m.Refused)
+	m.Registry.MustRegister(m.Handshakes, m.ConnectionsOpen, m.Requests, m.RequestSeconds, m.Bytes, m.Reloads, m.CertExpiry, m.BackendUp, m.Refused, m.ClientExpiry)
 	return m
 }
 

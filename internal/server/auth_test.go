@@ -4,10 +4,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
 
 	"tlsgate/internal/clientauth"
 	"tlsgate/internal/pki"
@@ -181,6 +183,32 @@ func tcpEcho(e *env, version uint16, cert *tls.Certificate, msg string) (string,
 				return string(b), nil
 			}
 			return "", err
+		}
+	}
+}
+
+// TestClientExpiryHistogram: presented client certificates are observed by days to
+// expiry, refused ones too.
+func TestClientExpiryHistogram(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	soon := e.ca.Issue("soon", pkitest.Valid(-time.Hour, 5*24*time.Hour))
+	if _, err := e.get("mutual", tls.VersionTLS13, new(soon.TLS()), nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.get("mutual", tls.VersionTLS13, new(e.revoked.TLS()), nil, false); err == nil {
+		t.Fatal("revoked served")
+	}
+	e.sink.Next(t, map[string]any{"msg": "handshake", "listener": "mutual"})
+	if n := testutil.CollectAndCount(e.metrics.ClientExpiry, "tlsgate_client_certificate_days_to_expiry"); n != 1 {
+		t.Fatalf("%d series", n)
+	}
+	out, err := testutil.CollectAndFormat(e.metrics.ClientExpiry, expfmt.TypeTextPlain, "tlsgate_client_certificate_days_to_expiry")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`le="7"} 1`, `_count{listener="mutual"} 2`} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("histogram lacks %q:\n%s", want, out)
 		}
 	}
 }

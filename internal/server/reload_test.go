@@ -3,9 +3,14 @@ package server_test
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -226,4 +231,72 @@ func TestCheckWarnings(t *testing.T) {
 	if len(ws) != 1 || ws[0].Line != 3 || !strings.Contains(ws[0].Msg, "warning: the first certificate is not the key's") {
 		t.Fatalf("warnings %v", ws)
 	}
+}
+
+// TestReloadUnderLoad drives requests on keep-alive and new connections, HTTP/1.1 and
+// HTTP/2, one-way and mutual, while the configuration is reloaded 100 times, and counts
+// zero failed requests.
+func TestReloadUnderLoad(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	alice := new(e.ca.Issue("alice").TLS())
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var ok, failed atomic.Int64
+	var firstErr atomic.Value
+	progress := make(chan struct{}, 64)
+	for i := range 4 {
+		wg.Go(func() {
+			tr := &http.Transport{TLSClientConfig: e.tlsConfig(tls.VersionTLS13, alice), ForceAttemptHTTP2: i%2 == 0, DisableKeepAlives: i == 3}
+			defer tr.CloseIdleConnections()
+			c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+			url := "https://" + e.addr([]string{"one_way", "mutual"}[i%2]) + "/"
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := c.Get(url)
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+					continue
+				}
+				ok.Add(1)
+				select {
+				case progress <- struct{}{}:
+				default:
+				}
+			}
+		})
+	}
+	for i := range 100 {
+		if err := e.srv.Reload(); err != nil {
+			t.Fatalf("reload %d: %v", i, err)
+		}
+		if err := e.waitReload(); err != nil {
+			t.Fatal(err)
+		}
+		// Let several requests complete under this configuration before the next.
+		for range 4 {
+			select {
+			case <-progress:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("no requests complete after reload %d (%d failed: %v)", i, failed.Load(), firstErr.Load())
+			}
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if failed.Load() != 0 || ok.Load() == 0 {
+		t.Fatalf("%d requests failed (first: %v), %d succeeded", failed.Load(), firstErr.Load(), ok.Load())
+	}
+	t.Logf("%d requests across 100 reloads, none failed", ok.Load())
 }
