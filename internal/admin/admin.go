@@ -1,20 +1,95 @@
-// Package admin serves the admin listener: /healthz and /metrics. The management API
-// arrives later; handlers here never touch the data path.
+// Package admin serves the admin listener: /healthz, /metrics and the management API
+// under /api/v1/ (JSON; net/http ServeMux patterns). Every change goes through the
+// Controller, which validates, builds, persists and swaps atomically; handlers never
+// touch the data path themselves.
 package admin
 
 import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
 	"net/http"
+	"strings"
 
+	"tlsgate/internal/config"
 	"tlsgate/internal/metrics"
 )
 
+// Controller is the running server as the API sees it.
+type Controller interface {
+	// Config is a fresh copy of the configuration.
+	Config() (*config.Config, error)
+	// Update applies a change atomically and returns lint warnings.
+	Update(func(*config.Config) error) (config.Problems, error)
+	// ConfigDir is where uploaded certificate files are written.
+	ConfigDir() string
+}
+
+// Options configure the admin handler.
+type Options struct {
+	Metrics *metrics.Metrics
+	// Controller serves /api/v1/; nil serves only /healthz and /metrics.
+	Controller Controller
+	// Token, when set, is the bearer token /api/v1/ requires.
+	Token string
+}
+
 // Handler returns the admin mux.
-func Handler(m *metrics.Metrics) http.Handler {
+func Handler(o Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.Handle("GET /metrics", m.Handler())
+	mux.Handle("GET /metrics", o.Metrics.Handler())
+	if o.Controller != nil {
+		a := &api{c: o.Controller}
+		api := http.NewServeMux()
+		a.routes(api)
+		// Browsers must not be able to drive the API from another origin (CSRF).
+		mux.Handle("/api/", http.NewCrossOriginProtection().Handler(bearer(o.Token, api)))
+	}
 	return mux
+}
+
+// bearer requires "Authorization: Bearer <token>" when token is set, compared in
+// constant time.
+func bearer(token string, next http.Handler) http.Handler {
+	if token == "" {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tlsgate"`)
+			writeError(w, http.StatusUnauthorized, errors.New("a valid bearer token is required (admin.token_file)"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// apiError is the one JSON error shape.
+type apiError struct {
+	Error    string   `json:"error"`
+	Problems []string `json:"problems,omitempty"`
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	e := apiError{Error: err.Error()}
+	if ps, ok := errors.AsType[config.Problems](err); ok {
+		e.Error = "the change was rejected; nothing was applied"
+		for _, p := range ps {
+			e.Problems = append(e.Problems, p.String())
+		}
+	}
+	writeJSON(w, code, e)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
 }

@@ -14,7 +14,7 @@ import (
 func TestEndpoints(t *testing.T) {
 	m := metrics.New()
 	m.Handshakes.WithLabelValues("l", "mutual", "failure", "revoked").Inc()
-	srv := httptest.NewServer(admin.Handler(m))
+	srv := httptest.NewServer(admin.Handler(admin.Options{Metrics: m}))
 	defer srv.Close()
 	for _, tc := range []struct{ path, want string }{
 		{"/healthz", "ok"},

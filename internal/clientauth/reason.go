@@ -22,6 +22,7 @@ const (
 	NotAllowed     Reason = "not_allowed"
 	BadSignature   Reason = "bad_signature"
 	TooLarge       Reason = "too_large"
+	Denied         Reason = "denied"
 	// The reasons below are about the handshake, not the client certificate.
 	ProtocolMismatch Reason = "protocol_mismatch" // no common version, cipher or ALPN
 	Timeout          Reason = "handshake_timeout" // the client did not finish in time
@@ -47,6 +48,7 @@ var table = map[Reason]reasonInfo{
 	BadUsage:         {"bad_certificate", "the certificate may not be used for client authentication (EKU lacks clientAuth, or it is a CA certificate)"},
 	NotAllowed:       {"bad_certificate", "the client certificate is valid but its identity is not on the listener's allow-list"},
 	BadSignature:     {"decrypt_error", "the client could not prove it holds the certificate's private key"},
+	Denied:           {"bad_certificate", "the client certificate's serial or public key is on the denylist"},
 	TooLarge:         {"bad_certificate", "the client sent more certificates, or larger ones, than the listener accepts (max_client_chain, max_client_cert_bytes)"},
 	ProtocolMismatch: {"protocol_version / handshake_failure", "client and server share no TLS version, cipher suite or application protocol"},
 	Timeout:          {"", "the client did not complete the handshake in time"},

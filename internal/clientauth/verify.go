@@ -26,6 +26,8 @@ type Verifier struct {
 	Allow *AllowList
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Deny, when set, refuses certificates at once (the admin denylist).
+	Deny func(*x509.Certificate) bool
 	// KeyUsages the leaf must allow; nil means clientAuth (`cert verify --purpose server`
 	// sets serverAuth).
 	KeyUsages []x509.ExtKeyUsage
@@ -79,6 +81,9 @@ func (v *Verifier) CheckVerified(chain []*x509.Certificate) error {
 	// (wolfSSL/wolfssh#1075).
 	if leaf.BasicConstraintsValid && leaf.IsCA {
 		return reject(BadUsage, errors.New("a CA certificate is used as a client certificate"))
+	}
+	if v.Deny != nil && v.Deny(leaf) {
+		return reject(Denied, nil)
 	}
 	switch err := v.CRLs.CheckChain(chain, v.now()); {
 	case errors.Is(err, revocation.ErrRevoked):

@@ -14,16 +14,18 @@ import (
 // Config is the whole configuration file.
 type Config struct {
 	// Admin is the admin listener serving /healthz and /metrics.
-	Admin Admin `yaml:"admin"`
+	Admin Admin `yaml:"admin,omitempty" json:"admin,omitempty"`
 	// Certificates is the certificate store: server identities and CA bundles by id.
-	Certificates []Certificate `yaml:"certificates"`
+	Certificates []Certificate `yaml:"certificates,omitempty" json:"certificates,omitempty"`
 	// TargetGroups are the backends listeners forward to.
-	TargetGroups []TargetGroup `yaml:"target_groups"`
+	TargetGroups []TargetGroup `yaml:"target_groups,omitempty" json:"target_groups,omitempty"`
 	// Listeners accept client connections.
-	Listeners []Listener `yaml:"listeners"`
+	Listeners []Listener `yaml:"listeners,omitempty" json:"listeners,omitempty"`
+	// Denylist refuses client certificates on every listener.
+	Denylist Denylist `yaml:"denylist,omitempty" json:"denylist,omitempty"`
 	// Watch sets how often referenced files are checked for changes. Default 2s; 0 keeps
 	// the default, a negative value turns watching off (SIGHUP still reloads).
-	Watch Duration `yaml:"watch_interval"`
+	Watch Duration `yaml:"watch_interval,omitempty" json:"watch_interval,omitempty"`
 
 	// Dir is the directory of the config file; relative paths are resolved against it.
 	Dir string `yaml:"-"`
@@ -36,25 +38,35 @@ type Config struct {
 // Admin configures the admin listener.
 type Admin struct {
 	// Listen is host:port. Empty disables the admin listener.
-	Listen string `yaml:"listen"`
+	Listen string `yaml:"listen,omitempty" json:"listen,omitempty"`
+	// TokenFile holds the bearer token the management API (/api/) requires. Without
+	// it the API is served only on a loopback address.
+	TokenFile string `yaml:"token_file,omitempty" json:"token_file,omitempty"`
+}
+
+// Denylist refuses client certificates at once, without a CRL: by serial (hex, as
+// openssl prints it) or by SHA-256 of the SubjectPublicKeyInfo (hex). Reason: denied.
+type Denylist struct {
+	Serials    []string `yaml:"serials,omitempty" json:"serials,omitempty"`
+	SPKISHA256 []string `yaml:"spki_sha256,omitempty" json:"spki_sha256,omitempty"`
 }
 
 // Certificate is one entry of the certificate store: either a server certificate (Cert,
 // with Key unless Cert is PKCS#12) or a CA bundle (CA, with optional CRLs).
 type Certificate struct {
-	ID string `yaml:"id"`
+	ID string `yaml:"id,omitempty" json:"id,omitempty"`
 	// Cert is a PEM file (leaf first, then intermediates), a DER file or a PKCS#12 file.
-	Cert string `yaml:"cert"`
+	Cert string `yaml:"cert,omitempty" json:"cert,omitempty"`
 	// Key is the private key (PKCS#1, PKCS#8 or SEC1, PEM or DER); omitted for PKCS#12.
-	Key string `yaml:"key"`
+	Key string `yaml:"key,omitempty" json:"key,omitempty"`
 	// Password decrypts a PKCS#12 file.
-	Password string `yaml:"password"`
+	Password string `yaml:"password,omitempty" json:"password,omitempty"`
 	// CA is a file of one or more CA certificates that client certificates must chain to.
-	CA string `yaml:"ca"`
+	CA string `yaml:"ca,omitempty" json:"ca,omitempty"`
 	// CRL lists PEM or DER CRL files issued by certificates of the CA bundle.
-	CRL []string `yaml:"crl"`
+	CRL []string `yaml:"crl,omitempty" json:"crl,omitempty"`
 	// CRLPolicy decides what a CRL past its NextUpdate does. Default fail_closed.
-	CRLPolicy CRLPolicy `yaml:"crl_policy"`
+	CRLPolicy CRLPolicy `yaml:"crl_policy,omitempty" json:"crl_policy,omitempty"`
 }
 
 // IsCA reports whether the entry is a CA bundle rather than a server certificate.
@@ -74,30 +86,30 @@ func (p CRLPolicy) Valid() bool { return p == CRLFailClosed || p == CRLFailOpen 
 
 // TargetGroup is a set of backends and how to pick one.
 type TargetGroup struct {
-	ID string `yaml:"id"`
+	ID string `yaml:"id,omitempty" json:"id,omitempty"`
 	// Scheduler picks a target. Default wrr.
-	Scheduler Scheduler `yaml:"scheduler"`
+	Scheduler Scheduler `yaml:"scheduler,omitempty" json:"scheduler,omitempty"`
 	// HealthCheck is accepted and validated; active checks arrive with the parity issue.
-	HealthCheck *HealthCheck `yaml:"health_check"`
-	Targets     []Target     `yaml:"targets"`
+	HealthCheck *HealthCheck `yaml:"health_check,omitempty" json:"health_check,omitempty"`
+	Targets     []Target     `yaml:"targets,omitempty" json:"targets,omitempty"`
 	// TLS re-encrypts to the targets.
-	TLS *BackendTLS `yaml:"tls"`
+	TLS *BackendTLS `yaml:"tls,omitempty" json:"tls,omitempty"`
 	// StickyCookie, on HTTP(S) listeners, keeps a client on one target with a cookie of
 	// this name (inserted by tlsgate). TCP listeners keep clients with ip_hash instead.
-	StickyCookie string `yaml:"sticky_cookie"`
+	StickyCookie string `yaml:"sticky_cookie,omitempty" json:"sticky_cookie,omitempty"`
 }
 
 // BackendTLS is how tlsgate connects to TLS backends.
 type BackendTLS struct {
 	// CACertificate is the id of a CA bundle the backends' certificates must chain to.
 	// Required: a backend's identity is always verified.
-	CACertificate string `yaml:"ca_certificate"`
+	CACertificate string `yaml:"ca_certificate,omitempty" json:"ca_certificate,omitempty"`
 	// ServerName is sent as SNI and checked against the backend certificate. Default:
 	// the target's host.
-	ServerName string `yaml:"server_name"`
+	ServerName string `yaml:"server_name,omitempty" json:"server_name,omitempty"`
 	// ClientCertificate is the id of a certificate tlsgate presents to backends that ask
 	// for one (mTLS origination).
-	ClientCertificate string `yaml:"client_certificate"`
+	ClientCertificate string `yaml:"client_certificate,omitempty" json:"client_certificate,omitempty"`
 }
 
 // Scheduler names a target selection policy.
@@ -116,81 +128,81 @@ func (s Scheduler) Valid() bool { return s == SchedWRR || s == SchedLeastConn ||
 // HealthCheck configures active health checks of a target group.
 type HealthCheck struct {
 	// Protocol is tcp (connect), http or https (GET Path). Default tcp.
-	Protocol string `yaml:"protocol"`
+	Protocol string `yaml:"protocol,omitempty" json:"protocol,omitempty"`
 	// Host is the Host header of http(s) checks. Default: the target address.
-	Host string `yaml:"host"`
+	Host string `yaml:"host,omitempty" json:"host,omitempty"`
 	// Path of http(s) checks. Default /.
-	Path string `yaml:"path"`
+	Path string `yaml:"path,omitempty" json:"path,omitempty"`
 	// Expect lists accepted status codes. Default: 200–399.
-	Expect []int `yaml:"expect"`
+	Expect []int `yaml:"expect,omitempty" json:"expect,omitempty"`
 	// Interval between checks. Default 5s.
-	Interval Duration `yaml:"interval"`
+	Interval Duration `yaml:"interval,omitempty" json:"interval,omitempty"`
 	// Timeout of one check. Default 2s.
-	Timeout Duration `yaml:"timeout"`
+	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 	// HealthyThreshold: consecutive successes to mark a target healthy. Default 2.
-	HealthyThreshold int `yaml:"healthy_threshold"`
+	HealthyThreshold int `yaml:"healthy_threshold,omitempty" json:"healthy_threshold,omitempty"`
 	// UnhealthyThreshold: consecutive failures to mark it unhealthy. Default 3.
-	UnhealthyThreshold int `yaml:"unhealthy_threshold"`
+	UnhealthyThreshold int `yaml:"unhealthy_threshold,omitempty" json:"unhealthy_threshold,omitempty"`
 }
 
 // Target is one backend address.
 type Target struct {
-	Address string `yaml:"address"`
+	Address string `yaml:"address,omitempty" json:"address,omitempty"`
 	// Weight is 0–100; 0 drains the target. Default 1.
-	Weight *int `yaml:"weight"`
+	Weight *int `yaml:"weight,omitempty" json:"weight,omitempty"`
 }
 
 // Listener accepts connections on one address.
 type Listener struct {
-	ID string `yaml:"id"`
+	ID string `yaml:"id,omitempty" json:"id,omitempty"`
 	// Protocol is tcp, tcp_ssl, http or https.
-	Protocol Protocol `yaml:"protocol"`
-	Listen   string   `yaml:"listen"`
+	Protocol Protocol `yaml:"protocol,omitempty" json:"protocol,omitempty"`
+	Listen   string   `yaml:"listen,omitempty" json:"listen,omitempty"`
 	// SSL is required for tcp_ssl and https, forbidden otherwise.
-	SSL         *SSL   `yaml:"ssl"`
-	TargetGroup string `yaml:"target_group"`
+	SSL         *SSL   `yaml:"ssl,omitempty" json:"ssl,omitempty"`
+	TargetGroup string `yaml:"target_group,omitempty" json:"target_group,omitempty"`
 	// ForwardClientCert is the identity dialect sent to backends. Default headers.
-	ForwardClientCert Forward `yaml:"forward_client_cert"`
+	ForwardClientCert Forward `yaml:"forward_client_cert,omitempty" json:"forward_client_cert,omitempty"`
 	// HandshakeTimeout bounds the TLS handshake. Default 10s.
-	HandshakeTimeout Duration `yaml:"handshake_timeout"`
+	HandshakeTimeout Duration `yaml:"handshake_timeout,omitempty" json:"handshake_timeout,omitempty"`
 	// RedirectHTTPSPort, on an http listener, answers every request with a 308 redirect
 	// to https on this port instead of proxying.
-	RedirectHTTPSPort int `yaml:"redirect_https_port"`
+	RedirectHTTPSPort int `yaml:"redirect_https_port,omitempty" json:"redirect_https_port,omitempty"`
 	// MaxConnections refuses (closes at once, with a log line) connections beyond this
 	// many open ones. Default 0: no limit.
-	MaxConnections int `yaml:"max_connections"`
+	MaxConnections int `yaml:"max_connections,omitempty" json:"max_connections,omitempty"`
 	// ProxyProtocol sends a PROXY protocol header (v1, or v2 with SSL TLVs: client
 	// certificate presented/verified, version, CN, cipher, certificate) to tcp and tcp_ssl
 	// backends. Default none.
-	ProxyProtocol string `yaml:"proxy_protocol"`
+	ProxyProtocol string `yaml:"proxy_protocol,omitempty" json:"proxy_protocol,omitempty"`
 	// AcceptProxyProtocol lists the addresses or CIDRs of trusted fronts (another load
 	// balancer) whose connections must start with a PROXY v1/v2 header; the client
 	// address is taken from it. Other sources are served as direct clients.
-	AcceptProxyProtocol []string `yaml:"accept_proxy_protocol"`
+	AcceptProxyProtocol []string `yaml:"accept_proxy_protocol,omitempty" json:"accept_proxy_protocol,omitempty"`
 	// Rules route HTTPS requests of the default policy by path prefix.
-	Rules []Rule `yaml:"rules"`
+	Rules []Rule `yaml:"rules,omitempty" json:"rules,omitempty"`
 	// Domains give names (exact or "*.example.com") their own certificates, ssl
 	// settings, target group and rules. SNI picks the domain; on HTTPS the request's
 	// Host must belong to a domain with the same ssl policy, else 421.
-	Domains []Domain `yaml:"domains"`
+	Domains []Domain `yaml:"domains,omitempty" json:"domains,omitempty"`
 }
 
 // Domain is a set of names with their own policy on a listener.
 type Domain struct {
-	Names []string `yaml:"names"`
+	Names []string `yaml:"names,omitempty" json:"names,omitempty"`
 	// SSL defaults to the listener's (then the domain shares the listener's policy).
-	SSL *SSL `yaml:"ssl"`
+	SSL *SSL `yaml:"ssl,omitempty" json:"ssl,omitempty"`
 	// TargetGroup defaults to the listener's.
-	TargetGroup string `yaml:"target_group"`
-	Rules       []Rule `yaml:"rules"`
+	TargetGroup string `yaml:"target_group,omitempty" json:"target_group,omitempty"`
+	Rules       []Rule `yaml:"rules,omitempty" json:"rules,omitempty"`
 }
 
 // Rule routes requests whose path starts with Path; the longest prefix wins.
 type Rule struct {
-	Path        string `yaml:"path"`
-	TargetGroup string `yaml:"target_group"`
+	Path        string `yaml:"path,omitempty" json:"path,omitempty"`
+	TargetGroup string `yaml:"target_group,omitempty" json:"target_group,omitempty"`
 	// Allow further restricts verified client identities for this path (403 otherwise).
-	Allow *Allow `yaml:"allow"`
+	Allow *Allow `yaml:"allow,omitempty" json:"allow,omitempty"`
 }
 
 // Protocol is a listener protocol.
@@ -231,24 +243,24 @@ func (f Forward) Valid() bool {
 // SSL is the TLS side of a listener.
 type SSL struct {
 	// Mode is one_way, mutual or optional.
-	Mode SSLMode `yaml:"mode"`
+	Mode SSLMode `yaml:"mode,omitempty" json:"mode,omitempty"`
 	// ServerCertificates are certificate ids; several are picked by SNI and key type.
-	ServerCertificates []string `yaml:"server_certificates"`
+	ServerCertificates []string `yaml:"server_certificates,omitempty" json:"server_certificates,omitempty"`
 	// CACertificate is the id of the CA bundle client certificates must chain to.
-	CACertificate string `yaml:"ca_certificate"`
+	CACertificate string `yaml:"ca_certificate,omitempty" json:"ca_certificate,omitempty"`
 	// Policy is a named TLS security policy. Default tls12-modern.
-	Policy string `yaml:"policy"`
+	Policy string `yaml:"policy,omitempty" json:"policy,omitempty"`
 	// MinVersion and MaxVersion ("1.2", "1.3") override the policy's versions.
-	MinVersion string `yaml:"min_version"`
-	MaxVersion string `yaml:"max_version"`
+	MinVersion string `yaml:"min_version,omitempty" json:"min_version,omitempty"`
+	MaxVersion string `yaml:"max_version,omitempty" json:"max_version,omitempty"`
 	// Ciphers overrides the policy's TLS 1.2 cipher suites (Go names).
-	Ciphers []string `yaml:"ciphers"`
+	Ciphers []string `yaml:"ciphers,omitempty" json:"ciphers,omitempty"`
 	// Allow restricts verified client identities; empty allows every verified client.
-	Allow *Allow `yaml:"allow"`
+	Allow *Allow `yaml:"allow,omitempty" json:"allow,omitempty"`
 	// MaxClientChain is the most certificates a client may send. Default 5.
-	MaxClientChain int `yaml:"max_client_chain"`
+	MaxClientChain int `yaml:"max_client_chain,omitempty" json:"max_client_chain,omitempty"`
 	// MaxClientCertBytes is the largest certificate a client may send. Default 16384.
-	MaxClientCertBytes int `yaml:"max_client_cert_bytes"`
+	MaxClientCertBytes int `yaml:"max_client_cert_bytes,omitempty" json:"max_client_cert_bytes,omitempty"`
 }
 
 // SSLMode is the client authentication mode.
@@ -267,13 +279,13 @@ func (m SSLMode) Valid() bool { return m == ModeOneWay || m == ModeMutual || m =
 // Allow is an allow-list on verified client identities. A client passes when any listed
 // value matches; an empty Allow lets every verified client pass.
 type Allow struct {
-	CN    []string `yaml:"cn"`
-	OU    []string `yaml:"ou"`
-	DNS   []string `yaml:"dns"`
-	URI   []string `yaml:"uri"`
-	Email []string `yaml:"email"`
+	CN    []string `yaml:"cn,omitempty" json:"cn,omitempty"`
+	OU    []string `yaml:"ou,omitempty" json:"ou,omitempty"`
+	DNS   []string `yaml:"dns,omitempty" json:"dns,omitempty"`
+	URI   []string `yaml:"uri,omitempty" json:"uri,omitempty"`
+	Email []string `yaml:"email,omitempty" json:"email,omitempty"`
 	// SPKISHA256 lists hex SHA-256 digests of the client's SubjectPublicKeyInfo.
-	SPKISHA256 []string `yaml:"spki_sha256"`
+	SPKISHA256 []string `yaml:"spki_sha256,omitempty" json:"spki_sha256,omitempty"`
 }
 
 // Empty reports whether the allow-list has no entries.
@@ -283,6 +295,16 @@ func (a *Allow) Empty() bool {
 
 // Duration is a time.Duration written as "5s" in YAML.
 type Duration time.Duration
+
+// UnmarshalText parses a Go duration string (JSON, in the admin API).
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (write 500ms, 5s, 1m)", b)
+	}
+	*d = Duration(v)
+	return nil
+}
 
 // UnmarshalYAML parses a Go duration string ("500ms", "5s", "1m"). It is a scalar, so
 // the KnownFields pitfall of UnmarshalYAML on mappings does not apply.

@@ -108,3 +108,21 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestAdminExposure: the management API is never served to the network without a token.
+func TestAdminExposure(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		ok   bool
+	}{
+		{"admin: {listen: 127.0.0.1:9900}\n", true},
+		{"admin: {listen: '[::1]:9900'}\n", true},
+		{"admin: {listen: 0.0.0.0:9900}\n", false},
+		{"admin: {listen: 0.0.0.0:9900, token_file: t}\n", true},
+	} {
+		_, err := config.Parse([]byte(tc.yaml), "x.yaml")
+		if (err == nil) != tc.ok {
+			t.Errorf("%q: %v", tc.yaml, err)
+		}
+	}
+}

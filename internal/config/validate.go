@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
+	"math/big"
 	"net"
 	"net/netip"
 	"slices"
@@ -93,6 +94,19 @@ func (c *Config) Validate() []Problem {
 	v := &validator{}
 	if c.Admin.Listen != "" {
 		v.addr("admin.listen", c.Admin.Listen)
+		if host, _, err := net.SplitHostPort(c.Admin.Listen); err == nil && c.Admin.TokenFile == "" && !isLoopback(host) {
+			v.add("admin.listen", "%s is not a loopback address: set admin.token_file so the management API is not open to the network", c.Admin.Listen)
+		}
+	}
+	for i, s := range c.Denylist.Serials {
+		if _, ok := new(big.Int).SetString(strings.ReplaceAll(s, ":", ""), 16); !ok {
+			v.add(fmt.Sprintf("denylist.serials[%d]", i), "%q is not a hex serial", s)
+		}
+	}
+	for i, h := range c.Denylist.SPKISHA256 {
+		if b, err := hex.DecodeString(h); err != nil || len(b) != 32 {
+			v.add(fmt.Sprintf("denylist.spki_sha256[%d]", i), "must be 64 hex digits")
+		}
 	}
 	certs := map[string]*Certificate{}
 	for i := range c.Certificates {
@@ -313,6 +327,14 @@ func (v *validator) rules(p string, l *Listener, rules []Rule, groups map[string
 			v.add(rp+".allow", "needs client certificates: use an https listener in mutual or optional mode")
 		}
 	}
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // ParsePrefix parses "10.0.0.0/8" or a single address ("10.0.0.1", as /32 or /128).

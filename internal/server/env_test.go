@@ -38,11 +38,12 @@ type env struct {
 	metrics  *metrics.Metrics
 	backend  *demo.Backend
 	reloaded chan error
-	// groups is extra target_groups YAML an extra may set.
-	groups string
+	// groups is extra target_groups YAML an extra may set; top is extra top-level YAML.
+	groups, top string
 }
 
 const envConfig = `watch_interval: %[3]s
+%[7]s
 certificates:
   - {id: site, cert: server.crt, key: server.key}
   - {id: clients, ca: ca.crt, crl: [ca.crl, inter.crl]}
@@ -86,7 +87,7 @@ func newEnv(t *testing.T, kt pki.KeyType, extras ...extra) *env {
 		c, l := x(e)
 		moreCerts, moreListeners = moreCerts+c, moreListeners+l
 	}
-	e.cfgPath = pkitest.Write(t, e.dir, "tlsgate.yaml", fmt.Appendf(nil, envConfig, e.backend.HTTP.Addr(), e.backend.TCP.Addr(), "10ms", moreCerts, moreListeners, e.groups))
+	e.cfgPath = pkitest.Write(t, e.dir, "tlsgate.yaml", fmt.Appendf(nil, envConfig, e.backend.HTTP.Addr(), e.backend.TCP.Addr(), "10ms", moreCerts, moreListeners, e.groups, e.top))
 	e.srv = server.New(server.Options{
 		ConfigPath: e.cfgPath, Log: e.sink.Logger(), Metrics: e.metrics,
 		OnReload: func(err error) { e.reloaded <- err },

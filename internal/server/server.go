@@ -7,13 +7,18 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"net"
 	"net/http"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -88,6 +93,11 @@ func build(path string, now func() time.Time) (*built, error) {
 	if err != nil {
 		return nil, err
 	}
+	return buildConfig(cfg, now)
+}
+
+// buildConfig builds a decoded, validated config.
+func buildConfig(cfg *config.Config, now func() time.Time) (*built, error) {
 	store, err := certstore.Build(cfg, now())
 	if err != nil {
 		return nil, err
@@ -112,9 +122,10 @@ func build(path string, now func() time.Time) (*built, error) {
 		groups[g.ID] = g
 	}
 	b := &built{cfg: cfg, store: store, states: map[string]*listener.State{}, groups: groups}
+	deny := denyFunc(cfg.Denylist)
 	for i := range cfg.Listeners {
 		lc := &cfg.Listeners[i]
-		st, err := buildState(lc, store, groups, now)
+		st, err := buildState(lc, store, groups, now, deny)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("listener %q: %w", lc.ID, err))
 			continue
@@ -128,7 +139,7 @@ func build(path string, now func() time.Time) (*built, error) {
 }
 
 // buildState makes a listener's runtime state: its default policy and one per domain.
-func buildState(lc *config.Listener, store *certstore.Store, groups map[string]*backend.Group, now func() time.Time) (*listener.State, error) {
+func buildState(lc *config.Listener, store *certstore.Store, groups map[string]*backend.Group, now func() time.Time, deny func(*x509.Certificate) bool) (*listener.State, error) {
 	var alpn []string
 	if lc.Protocol == config.ProtoHTTPS {
 		alpn = []string{"h2", "http/1.1"}
@@ -137,7 +148,7 @@ func buildState(lc *config.Listener, store *certstore.Store, groups map[string]*
 		if s == nil {
 			return nil, nil
 		}
-		return tlsconf.New(s, store, alpn, now)
+		return tlsconf.New(s, store, tlsconf.Env{ALPN: alpn, Now: now, Deny: deny})
 	}
 	def, err := auth(lc.SSL)
 	if err != nil {
@@ -175,6 +186,40 @@ func buildState(lc *config.Listener, store *certstore.Store, groups map[string]*
 	return listener.NewState(st, domains), nil
 }
 
+// readToken reads the admin bearer token; "" when none is configured.
+func readToken(cfg *config.Config) (string, error) {
+	if cfg.Admin.TokenFile == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(cfg.Resolve(cfg.Admin.TokenFile))
+	if err != nil {
+		return "", err
+	}
+	tok := strings.TrimSpace(string(b))
+	if len(tok) < 16 {
+		return "", fmt.Errorf("%s: the token must be at least 16 characters", cfg.Admin.TokenFile)
+	}
+	return tok, nil
+}
+
+// denyFunc matches certificates on the denylist; nil when it is empty.
+func denyFunc(d config.Denylist) func(*x509.Certificate) bool {
+	if len(d.Serials)+len(d.SPKISHA256) == 0 {
+		return nil
+	}
+	serials, pins := map[string]bool{}, map[string]bool{}
+	for _, s := range d.Serials {
+		serials[strings.TrimLeft(strings.ToUpper(strings.ReplaceAll(s, ":", "")), "0")] = true
+	}
+	for _, p := range d.SPKISHA256 {
+		pins[strings.ToLower(p)] = true
+	}
+	return func(c *x509.Certificate) bool {
+		sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+		return serials[strings.ToUpper(c.SerialNumber.Text(16))] || pins[hex.EncodeToString(sum[:])]
+	}
+}
+
 // buildRules orders rules longest path first, so the first match is the longest.
 func buildRules(rs []config.Rule, groups map[string]*backend.Group) []listener.Rule {
 	out := make([]listener.Rule, 0, len(rs))
@@ -205,7 +250,13 @@ func (s *Server) Start() error {
 			return fmt.Errorf("admin.listen: %w", err)
 		}
 		s.adminLn = ln
-		s.admin = &http.Server{Handler: admin.Handler(s.opts.Metrics), ReadHeaderTimeout: 10 * time.Second}
+		token, err := readToken(b.cfg)
+		if err != nil {
+			ln.Close()
+			s.closeAll(context.Background())
+			return fmt.Errorf("admin.token_file: %w", err)
+		}
+		s.admin = &http.Server{Handler: admin.Handler(admin.Options{Metrics: s.opts.Metrics, Controller: s, Token: token}), ReadHeaderTimeout: 10 * time.Second}
 		s.wg.Go(func() { _ = s.admin.Serve(ln) })
 	}
 	return nil

@@ -99,10 +99,18 @@ type Auth struct {
 	Verifier *clientauth.Verifier // nil in one_way mode
 }
 
-// New builds the Auth of one listener from its ssl settings and the certificate store.
 // It fails, rather than falling back to one-way, when a mutual or optional listener's CA
 // bundle is missing: a security setting that fails to load never silently downgrades.
-func New(s *config.SSL, store *certstore.Store, alpn []string, now func() time.Time) (*Auth, error) {
+// Env is what every listener's Auth shares: the clock, ALPN protocols and the denylist.
+type Env struct {
+	ALPN []string
+	Now  func() time.Time
+	Deny func(*x509.Certificate) bool
+}
+
+// New builds the Auth of one listener from its ssl settings and the certificate store.
+func New(s *config.SSL, store *certstore.Store, env Env) (*Auth, error) {
+	alpn, now := env.ALPN, env.Now
 	a := &Auth{Mode: s.Mode, Policy: PolicyOf(s)}
 	cfg := &tls.Config{
 		MinVersion:   a.Policy.Min,
@@ -123,7 +131,7 @@ func New(s *config.SSL, store *certstore.Store, alpn []string, now func() time.T
 		if ca == nil {
 			return nil, fmt.Errorf("CA bundle %q is not loaded; refusing to serve %s mode without it", s.CACertificate, s.Mode)
 		}
-		a.Verifier = &clientauth.Verifier{Roots: ca.Pool, CRLs: ca.CRLs, Allow: AllowList(s.Allow), Now: now}
+		a.Verifier = &clientauth.Verifier{Roots: ca.Pool, CRLs: ca.CRLs, Allow: AllowList(s.Allow), Now: now, Deny: env.Deny}
 		cfg.ClientCAs = ca.Pool
 	}
 	if s.Mode != config.ModeOneWay {

@@ -1,0 +1,196 @@
+package server_test
+
+import (
+	"bytes"
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"tlsgate/internal/certfile"
+	"tlsgate/internal/pki"
+	"tlsgate/internal/pkitest"
+	"tlsgate/internal/server"
+)
+
+const adminToken = "0123456789abcdef-test-token"
+
+func adminEnv(t *testing.T) *env {
+	return newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
+		pkitest.Write(t, e.dir, "admin.token", []byte(adminToken+"\n"))
+		e.top = "admin: {listen: 127.0.0.1:0, token_file: admin.token}"
+		return "", ""
+	})
+}
+
+// call makes an admin API request and decodes the JSON answer.
+func (e *env) call(method, path string, body any, token string) (int, map[string]any) {
+	e.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, "http://"+e.srv.AdminAddr().String()+path, rd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out any
+	raw, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(raw, &out); err != nil {
+		e.t.Fatalf("%s %s: %d %q", method, path, resp.StatusCode, raw)
+	}
+	if m, ok := out.(map[string]any); ok {
+		return resp.StatusCode, m
+	}
+	return resp.StatusCode, map[string]any{"list": out}
+}
+
+// serverCN dials a listener and returns the CN of the certificate it presents.
+func (e *env) serverCN(id string) string {
+	e.t.Helper()
+	c, err := tls.Dial("tcp", e.addr(id), &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer c.Close()
+	return c.ConnectionState().PeerCertificates[0].Subject.CommonName
+}
+
+func TestAdminAuth(t *testing.T) {
+	e := adminEnv(t)
+	for _, tok := range []string{"", "wrong-token-wrong-token"} {
+		if code, _ := e.call("GET", "/api/v1/listeners", nil, tok); code != http.StatusUnauthorized {
+			t.Fatalf("token %q: %d, want 401", tok, code)
+		}
+	}
+	if code, body := e.call("GET", "/api/v1/listeners", nil, adminToken); code != http.StatusOK || !strings.Contains(toJSON(body), `"id":"mutual"`) {
+		t.Fatalf("%d %v", code, body)
+	}
+}
+
+func toJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+// TestAdminCertificateSwap uploads a certificate, points a listener at it, keeps an open
+// connection served through the change, persists it (with a backup) so a restart keeps
+// it, and rejects an invalid change without applying anything.
+func TestAdminCertificateSwap(t *testing.T) {
+	e := adminEnv(t)
+	tr := &http.Transport{TLSClientConfig: e.tlsConfig(tls.VersionTLS13, nil)}
+	defer tr.CloseIdleConnections()
+	keepAlive := &http.Client{Transport: tr}
+	if resp, err := keepAlive.Get("https://" + e.addr("one_way") + "/"); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+	leaf := e.ca.Issue("new-site", pkitest.Server("localhost", "127.0.0.1"))
+	kp, _ := certfile.EncodeKeyPEM(leaf.Key)
+	code, body := e.call("POST", "/api/v1/certificates", map[string]any{"id": "site2", "cert": string(certfile.EncodePEM(leaf.Cert)), "key": string(kp)}, adminToken)
+	if code != http.StatusCreated {
+		t.Fatalf("upload: %d %v", code, body)
+	}
+	if code, _ := e.call("POST", "/api/v1/certificates", map[string]any{"id": "site2", "cert": string(certfile.EncodePEM(leaf.Cert)), "key": string(kp)}, adminToken); code != http.StatusConflict {
+		t.Fatalf("second upload: %d, want 409", code)
+	}
+	_, l := e.call("GET", "/api/v1/listeners/one_way", nil, adminToken)
+	l["ssl"].(map[string]any)["server_certificates"] = []string{"site2"}
+	if code, body := e.call("PUT", "/api/v1/listeners/one_way", l, adminToken); code != http.StatusOK {
+		t.Fatalf("replace listener: %d %v", code, body)
+	}
+	if cn := e.serverCN("one_way"); cn != "new-site" {
+		t.Fatalf("listener presents %q after the change", cn)
+	}
+	// The keep-alive connection from before the change is still served.
+	if resp, err := keepAlive.Get("https://" + e.addr("one_way") + "/"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("open connection dropped: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	before, _ := os.ReadFile(e.cfgPath)
+	if _, err := os.Stat(e.cfgPath + ".bak"); err != nil {
+		t.Fatal("no backup of the previous config")
+	}
+	l["target_group"] = "nowhere"
+	code, body = e.call("PUT", "/api/v1/listeners/one_way", l, adminToken)
+	if code != http.StatusBadRequest || !strings.Contains(toJSON(body), `unknown target group \"nowhere\"`) {
+		t.Fatalf("invalid change: %d %v", code, body)
+	}
+	if after, _ := os.ReadFile(e.cfgPath); !bytes.Equal(before, after) {
+		t.Fatal("a rejected change was written")
+	}
+	// A restart from the file keeps the change.
+	s2 := server.New(server.Options{ConfigPath: e.cfgPath, Listen: nil})
+	if _, err := server.Check(e.cfgPath); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := s2.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lc := range cfg.Listeners {
+		if lc.ID == "one_way" && lc.SSL.ServerCertificates[0] != "site2" {
+			t.Fatalf("persisted listener %+v", lc.SSL)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, "certs")); err != nil {
+		t.Fatal("uploaded files not under certs/")
+	}
+}
+
+// TestAdminDenylist refuses a certificate at once by serial, then lets it in again.
+func TestAdminDenylist(t *testing.T) {
+	e := adminEnv(t)
+	alice := e.ca.Issue("alice")
+	serial := strings.ToUpper(alice.Cert.SerialNumber.Text(16))
+	if code, body := e.call("POST", "/api/v1/denylist", map[string]any{"serial": serial}, adminToken); code != http.StatusCreated {
+		t.Fatalf("%d %v", code, body)
+	}
+	if _, err := e.get("mutual", tls.VersionTLS13, new(alice.TLS()), nil, false); err == nil {
+		t.Fatal("denied certificate served")
+	}
+	if line := e.sink.Next(t, map[string]any{"msg": "handshake", "listener": "mutual", "client_subject": "CN=alice"}); line["reason"] != "denied" {
+		t.Fatalf("line %v", line)
+	}
+	if code, _ := e.call("DELETE", "/api/v1/denylist/"+serial, nil, adminToken); code != http.StatusOK {
+		t.Fatalf("undeny: %d", code)
+	}
+	if _, err := e.get("mutual", tls.VersionTLS13, new(alice.TLS()), nil, false); err != nil {
+		t.Fatalf("after removal: %v", err)
+	}
+}
+
+func TestAdminTargets(t *testing.T) {
+	e := adminEnv(t)
+	if code, body := e.call("POST", "/api/v1/target_groups/web/targets", map[string]any{"address": "127.0.0.1:1", "weight": 0}, adminToken); code != http.StatusCreated {
+		t.Fatalf("%d %v", code, body)
+	}
+	_, g := e.call("GET", "/api/v1/target_groups/web", nil, adminToken)
+	if n := len(g["targets"].([]any)); n != 2 {
+		t.Fatalf("%d targets", n)
+	}
+	if code, _ := e.call("DELETE", "/api/v1/target_groups/web/targets/127.0.0.1:1", nil, adminToken); code != http.StatusOK {
+		t.Fatalf("delete: %d", code)
+	}
+	if code, _ := e.call("DELETE", "/api/v1/target_groups/web", nil, adminToken); code != http.StatusBadRequest {
+		t.Fatalf("deleting a group listeners use: %d, want 400", code)
+	}
+	if code, _ := e.call("GET", "/api/v1/listeners/nope", nil, adminToken); code != http.StatusNotFound {
+		t.Fatalf("%d, want 404", code)
+	}
+}
