@@ -14,7 +14,7 @@ import (
 // Config is the whole configuration file.
 type Config struct {
 	// Admin is the admin listener serving /healthz and /metrics.
-	Admin Admin `yaml:"admin,omitempty" json:"admin,omitempty"`
+	Admin Admin `yaml:"admin,omitempty" json:"admin"`
 	// Certificates is the certificate store: server identities and CA bundles by id.
 	Certificates []Certificate `yaml:"certificates,omitempty" json:"certificates,omitempty"`
 	// TargetGroups are the backends listeners forward to.
@@ -22,7 +22,7 @@ type Config struct {
 	// Listeners accept client connections.
 	Listeners []Listener `yaml:"listeners,omitempty" json:"listeners,omitempty"`
 	// Denylist refuses client certificates on every listener.
-	Denylist Denylist `yaml:"denylist,omitempty" json:"denylist,omitempty"`
+	Denylist Denylist `yaml:"denylist,omitempty" json:"denylist"`
 	// Watch sets how often referenced files are checked for changes. Default 2s; 0 keeps
 	// the default, a negative value turns watching off (SIGHUP still reloads).
 	Watch Duration `yaml:"watch_interval,omitempty" json:"watch_interval,omitempty"`

@@ -206,8 +206,8 @@ func TestCheckNamesFileAndLine(t *testing.T) {
 		got = append(got, strings.TrimPrefix(p.String(), e.dir+"/"))
 	}
 	want := []string{
-		"tlsgate.yaml:3: certificates[0].key: " + e.dir + "/server.key: no private key found (expected PKCS#1, PKCS#8 or SEC1, PEM or DER)",
-		"tlsgate.yaml:4: certificates[1].ca: " + e.dir + "/ca.crt: no certificate found (expected PEM \"CERTIFICATE\" blocks, DER or PKCS#12)",
+		"tlsgate.yaml:4: certificates[0].key: " + e.dir + "/server.key: no private key found (expected PKCS#1, PKCS#8 or SEC1, PEM or DER)",
+		"tlsgate.yaml:5: certificates[1].ca: " + e.dir + "/ca.crt: no certificate found (expected PEM \"CERTIFICATE\" blocks, DER or PKCS#12)",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -228,7 +228,7 @@ func TestCheckWarnings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ws) != 1 || ws[0].Line != 3 || !strings.Contains(ws[0].Msg, "warning: the first certificate is not the key's") {
+	if len(ws) != 1 || ws[0].Line != 4 || !strings.Contains(ws[0].Msg, "warning: the first certificate is not the key's") {
 		t.Fatalf("warnings %v", ws)
 	}
 }
