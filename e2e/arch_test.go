@@ -24,7 +24,7 @@ func TestImportRules(t *testing.T) {
 		"clientauth": {"revocation", "certfile"},
 		"metrics":    {},
 		"backend":    {"config"},
-		"tcpproxy":   {},
+		"tcpproxy":   {"clientauth"},
 		"pki":        {"certfile"},
 	}
 	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
