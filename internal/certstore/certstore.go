@@ -11,6 +11,8 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"tlsgate/internal/certfile"
@@ -80,6 +82,22 @@ func Build(cfg *config.Config, now time.Time) (*Store, error) {
 		return nil, ps
 	}
 	return s, nil
+}
+
+// FetchURLs are the CRL URLs to fetch for a CA entry: its crl_urls, and with
+// crl_fetch_cdp the distribution points its certificates name.
+func FetchURLs(c *config.Certificate, bundle []*x509.Certificate) []string {
+	urls := slices.Clone(c.CRLURLs)
+	if c.CRLFetchCDP {
+		for _, cert := range bundle {
+			for _, u := range cert.CRLDistributionPoints {
+				if !slices.Contains(urls, u) && (strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")) {
+					urls = append(urls, u)
+				}
+			}
+		}
+	}
+	return urls
 }
 
 // lintRoots are the anchors a server chain is expected to reach: the system roots and
@@ -178,13 +196,26 @@ func loadCA(cfg *config.Config, c *config.Certificate) (*CA, string, error) {
 		}
 		ca.Pool.AddCert(cert)
 	}
-	if len(c.CRL) == 0 {
+	files := slices.Clone(c.CRL)
+	for _, u := range FetchURLs(c, certs) {
+		// A fetched CRL counts once it is in the cache; until then (or if it was never
+		// fetched) the policy decides, as for a stale CRL.
+		if _, err := os.Stat(cfg.CRLCache(u)); err == nil {
+			files = append(files, cfg.CRLCache(u))
+		}
+	}
+	if len(files)+len(c.CRLURLs) == 0 && !c.CRLFetchCDP {
 		return ca, "", nil
 	}
 	var crls []*revocation.CRL
-	for i, f := range c.CRL {
+	for i, f := range files {
 		field := fmt.Sprintf("crl[%d]", i)
-		p := cfg.Resolve(f)
+		p := f
+		if i < len(c.CRL) {
+			p = cfg.Resolve(f)
+		} else {
+			field = "crl_urls"
+		}
 		b, err := read(p)
 		if err != nil {
 			return nil, field, err

@@ -65,6 +65,15 @@ type Certificate struct {
 	CA string `yaml:"ca,omitempty" json:"ca,omitempty"`
 	// CRL lists PEM or DER CRL files issued by certificates of the CA bundle.
 	CRL []string `yaml:"crl,omitempty" json:"crl,omitempty"`
+	// CRLURLs are fetched over HTTP(S), checked against the bundle, cached beside the
+	// config, and refreshed; a failed fetch keeps the last good CRL.
+	CRLURLs []string `yaml:"crl_urls,omitempty" json:"crl_urls,omitempty"`
+	// CRLFetchCDP also fetches the CRL distribution points named by the bundle's
+	// certificates (revocation of intermediates).
+	CRLFetchCDP bool `yaml:"crl_fetch_cdp,omitempty" json:"crl_fetch_cdp,omitempty"`
+	// CRLRefresh is how often fetched CRLs are refreshed; they are also refreshed once
+	// half of their validity has passed. Default 1h.
+	CRLRefresh Duration `yaml:"crl_refresh,omitempty" json:"crl_refresh,omitempty"`
 	// CRLPolicy decides what a CRL past its NextUpdate does. Default fail_closed.
 	CRLPolicy CRLPolicy `yaml:"crl_policy,omitempty" json:"crl_policy,omitempty"`
 }

@@ -2,6 +2,8 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -160,6 +162,13 @@ func (idx index) lookup(path string) int {
 // file and line filled in; packages that load what the config names report through it.
 func (c *Config) Problem(path, msg string) Problem {
 	return Problem{File: c.File, Line: c.lines.lookup(path), Path: path, Msg: msg}
+}
+
+// CRLCache is where the CRL fetched from url is kept: a file named by the URL's hash in
+// .tlsgate-crl-cache beside the config, so the last good CRL survives restarts.
+func (c *Config) CRLCache(url string) string {
+	sum := sha256.Sum256([]byte(url))
+	return filepath.Join(c.Dir, ".tlsgate-crl-cache", hex.EncodeToString(sum[:12])+".crl")
 }
 
 // Resolve makes a path from the config relative to the config file's directory.

@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -33,6 +34,9 @@ func (c *Config) SetDefaults() {
 	for i := range c.Certificates {
 		if c.Certificates[i].IsCA() && c.Certificates[i].CRLPolicy == "" {
 			c.Certificates[i].CRLPolicy = CRLFailClosed
+		}
+		if c.Certificates[i].IsCA() && c.Certificates[i].CRLRefresh == 0 {
+			c.Certificates[i].CRLRefresh = Duration(time.Hour)
 		}
 	}
 	for i := range c.TargetGroups {
@@ -169,13 +173,21 @@ func (v *validator) certificate(p string, c *Certificate) {
 		v.add(p, "one of cert or ca is required")
 	}
 	if c.CA == "" {
-		if len(c.CRL) > 0 {
+		if len(c.CRL)+len(c.CRLURLs) > 0 || c.CRLFetchCDP {
 			v.add(p+".crl", "only allowed with ca")
 		}
 		if c.CRLPolicy != "" {
 			v.add(p+".crl_policy", "only allowed with ca")
 		}
 		return
+	}
+	for i, u := range c.CRLURLs {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			v.add(fmt.Sprintf("%s.crl_urls[%d]", p, i), "%q is not an http(s) URL", u)
+		}
+	}
+	if c.CRLRefresh < 0 {
+		v.add(p+".crl_refresh", "must not be negative")
 	}
 	if !c.CRLPolicy.Valid() {
 		v.add(p+".crl_policy", "must be fail_closed or fail_open, not %q", c.CRLPolicy)

@@ -22,6 +22,7 @@ const (
 	NameBackendUp       = "tlsgate_backend_up"
 	NameRefused         = "tlsgate_connections_refused_total"
 	NameClientExpiry    = "tlsgate_client_certificate_days_to_expiry"
+	NameCRLFetches      = "tlsgate_crl_fetches_total"
 )
 
 // Metrics is the set of collectors.
@@ -48,6 +49,8 @@ type Metrics struct {
 	// ClientExpiry is the days until expiry of the client certificates presented, by
 	// listener: which clients will start failing soon.
 	ClientExpiry *prometheus.HistogramVec
+	// CRLFetches counts CRL downloads by CA id and result (updated|unchanged|failure).
+	CRLFetches *prometheus.CounterVec
 	// Refused counts connections closed at once because of max_connections.
 	Refused *prometheus.CounterVec
 }
@@ -75,10 +78,12 @@ func New() *Metrics {
 		ClientExpiry: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: NameClientExpiry,
 			Help:    "Days until the presented client certificates expire (negative: expired).",
 			Buckets: []float64{0, 1, 7, 14, 30, 60, 90, 180, 365, 730}}, []string{"listener"}),
+		CRLFetches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameCRLFetches,
+			Help: "CRL downloads by CA bundle id and result."}, []string{"id", "result"}),
 		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameRefused,
 			Help: "Connections refused because the listener's max_connections was reached."}, []string{"listener"}),
 	}
-	m.Registry.MustRegister(m.Handshakes, m.ConnectionsOpen, m.Requests, m.RequestSeconds, m.Bytes, m.Reloads, m.CertExpiry, m.BackendUp, m.Refused, m.ClientExpiry)
+	m.Registry.MustRegister(m.Handshakes, m.ConnectionsOpen, m.Requests, m.RequestSeconds, m.Bytes, m.Reloads, m.CertExpiry, m.BackendUp, m.Refused, m.ClientExpiry, m.CRLFetches)
 	return m
 }
 

@@ -60,6 +60,7 @@ type Server struct {
 	wg        sync.WaitGroup
 	stamps    map[string]string
 	stopCheck context.CancelFunc // stops the health checkers of the running config
+	stopCRL   context.CancelFunc // stops the CRL refresh loop
 }
 
 // New returns a server that has not started.
@@ -235,7 +236,14 @@ func buildRules(rs []config.Rule, groups map[string]*backend.Group) []listener.R
 func (s *Server) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, err := build(s.opts.ConfigPath, s.opts.Now)
+	cfg, err := config.Load(s.opts.ConfigPath)
+	if err != nil {
+		return err
+	}
+	// Fetch CRLs named by URL before the first build, so a mutual listener does not
+	// start without them (fail closed) when they can be had.
+	s.fetchCRLs(context.Background(), cfg)
+	b, err := buildConfig(cfg, s.opts.Now)
 	if err != nil {
 		return err
 	}
@@ -243,6 +251,9 @@ func (s *Server) Start() error {
 		return err
 	}
 	s.logWarnings(b.store.Warnings)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopCRL = cancel
+	s.wg.Go(func() { s.crlLoop(ctx) })
 	if b.cfg.Admin.Listen != "" {
 		ln, err := s.opts.Listen("tcp", b.cfg.Admin.Listen)
 		if err != nil {
@@ -441,6 +452,9 @@ func (s *Server) startChecks(b *built) {
 func (s *Server) closeAll(ctx context.Context) error {
 	if s.stopCheck != nil {
 		s.stopCheck()
+	}
+	if s.stopCRL != nil {
+		s.stopCRL()
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(s.listeners)+1)

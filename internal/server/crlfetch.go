@@ -1,0 +1,156 @@
+package server
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"tlsgate/internal/certfile"
+	"tlsgate/internal/certstore"
+	"tlsgate/internal/config"
+	"tlsgate/internal/revocation"
+)
+
+// maxCRLBytes bounds a fetched CRL (S11: haproxy#819 crashed on a large CRL).
+const maxCRLBytes = 32 << 20
+
+// fetchCRLs downloads every due CRL of cfg into its cache file, checking each against
+// the CA bundle and refusing one older than the cached copy. A failed fetch leaves the
+// last good CRL in place. It reports whether any cache file changed.
+func (s *Server) fetchCRLs(ctx context.Context, cfg *config.Config) bool {
+	changed := false
+	for i := range cfg.Certificates {
+		c := &cfg.Certificates[i]
+		if !c.IsCA() {
+			continue
+		}
+		data, err := os.ReadFile(cfg.Resolve(c.CA))
+		if err != nil {
+			continue // the build reports it
+		}
+		bundle, err := certfile.ParseCertificates(data)
+		if err != nil {
+			continue
+		}
+		for _, u := range certstore.FetchURLs(c, bundle) {
+			ok, err := s.fetchCRL(ctx, cfg.CRLCache(u), u, bundle, time.Duration(c.CRLRefresh))
+			result := "unchanged"
+			switch {
+			case err != nil:
+				result = "failure"
+				s.opts.Log.Warn("CRL fetch failed; the last good CRL stays", "certificate", c.ID, "url", u, "error", err.Error())
+			case ok:
+				result = "updated"
+				changed = true
+				s.opts.Log.Info("CRL updated", "certificate", c.ID, "url", u)
+			}
+			s.opts.Metrics.CRLFetches.WithLabelValues(c.ID, result).Inc()
+		}
+	}
+	return changed
+}
+
+// fetchCRL refreshes one cache file when it is missing, older than refresh, or past half
+// of its CRL's validity.
+func (s *Server) fetchCRL(ctx context.Context, cache, url string, bundle []*x509.Certificate, refresh time.Duration) (bool, error) {
+	now := s.opts.Now()
+	var old *revocation.CRL
+	if b, err := os.ReadFile(cache); err == nil {
+		if cs, err := revocation.ParseFile(b, bundle); err == nil && len(cs) > 0 {
+			old = cs[0]
+			l := old.List
+			st, _ := os.Stat(cache)
+			half := l.ThisUpdate.Add(l.NextUpdate.Sub(l.ThisUpdate) / 2)
+			if now.Before(half) && st != nil && now.Sub(st.ModTime()) < refresh {
+				return false, nil
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("User-Agent", "tlsgate-crl-fetch")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false, fmt.Errorf("HTTP %s", resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxCRLBytes+1))
+	if err != nil {
+		return false, err
+	}
+	if len(body) > maxCRLBytes {
+		return false, fmt.Errorf("larger than %d bytes", maxCRLBytes)
+	}
+	cs, err := revocation.ParseFile(body, bundle)
+	if err != nil {
+		return false, err
+	}
+	fresh := cs[0].List
+	if old != nil {
+		// Never roll back: an older CRL could un-revoke a certificate.
+		if fresh.Number != nil && old.List.Number != nil && fresh.Number.Cmp(old.List.Number) < 0 || fresh.ThisUpdate.Before(old.List.ThisUpdate) {
+			return false, errors.New("the served CRL is older than the cached one")
+		}
+		if string(fresh.Raw) == string(old.List.Raw) {
+			return false, os.Chtimes(cache, now, now)
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(cache), 0o755); err != nil {
+		return false, err
+	}
+	return true, writeAtomic(cache, body)
+}
+
+// crlLoop refreshes fetched CRLs until ctx ends, reloading when one changed.
+func (s *Server) crlLoop(ctx context.Context) {
+	for {
+		s.mu.Lock()
+		cfg := s.cfg
+		s.mu.Unlock()
+		interval := time.Duration(0)
+		for _, c := range cfg.Certificates {
+			if c.IsCA() && (len(c.CRLURLs) > 0 || c.CRLFetchCDP) && (interval == 0 || time.Duration(c.CRLRefresh) < interval) {
+				interval = time.Duration(c.CRLRefresh)
+			}
+		}
+		if interval == 0 {
+			interval = time.Hour // nothing to fetch now; look again after a reload
+		}
+		// Between 30s and 5m: often enough to catch CRLs reaching half-life, never a
+		// busy loop against a responder.
+		t := time.NewTimer(min(max(interval, 30*time.Second), 5*time.Minute))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if s.fetchCRLs(ctx, cfg) {
+			_ = s.Reload()
+		}
+	}
+}
+
+// FetchCRLs fetches due CRLs now and reloads if any changed (also what the loop does).
+func (s *Server) FetchCRLs(ctx context.Context) error {
+	s.mu.Lock()
+	cfg := s.cfg
+	s.mu.Unlock()
+	if s.fetchCRLs(ctx, cfg) {
+		return s.Reload()
+	}
+	return nil
+}
