@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# ours.sh — tlsgate for ../shared/bench: writes a config for the harness's environment
+# (PEER_LISTENER, PEER_AUTH, PEER_KEYTYPE, PEER_PORT, BACKEND_ADDR, CERT_DIR, RUN_DIR)
+# and execs `tlsgate serve` in the foreground, so the harness's PID is tlsgate's.
+#
+#   go build -o bin/tlsgate ./cmd/tlsgate
+#   cd ../shared/bench && ./gen-certs.sh
+#   OURS_CMD="bash $PWD/../../main/bench/ours.sh" OURS_VERSION=tlsgate QUICK=1 ./run-peers.sh ours nginx
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+BIN="${TLSGATE_BIN:-$HERE/../bin/tlsgate}"
+for v in PEER_LISTENER PEER_AUTH PEER_KEYTYPE PEER_PORT BACKEND_ADDR CERT_DIR RUN_DIR; do
+  [ -n "${!v:-}" ] || { echo "$0: $v not set" >&2; exit 2; }
+done
+protocol=https; [ "$PEER_LISTENER" = tcp ] && protocol=tcp_ssl
+case "$PEER_AUTH" in
+  oneway)       ssl="{mode: one_way, server_certificates: [site], policy: tls13-only}"; ca="" ;;
+  mutual)       ssl="{mode: mutual, server_certificates: [site], ca_certificate: clients, policy: tls13-only}"
+                ca="  - {id: clients, ca: $CERT_DIR/client-ca.crt, crl: [$CERT_DIR/client-ca.crl]}" ;;
+  mutual-nocrl) ssl="{mode: mutual, server_certificates: [site], ca_certificate: clients, policy: tls13-only}"
+                ca="  - {id: clients, ca: $CERT_DIR/client-ca.crt}" ;;
+  *) echo "$0: unknown PEER_AUTH $PEER_AUTH" >&2; exit 2 ;;
+esac
+cat > "$RUN_DIR/tlsgate.yaml" <<YAML
+watch_interval: -1s
+certificates:
+  - {id: site, cert: $CERT_DIR/server.crt, key: $CERT_DIR/server.key}
+$ca
+target_groups:
+  - {id: backend, targets: [{address: $BACKEND_ADDR}]}
+listeners:
+  - id: bench
+    protocol: $protocol
+    listen: 127.0.0.1:$PEER_PORT
+    target_group: backend
+    forward_client_cert: none
+    ssl: $ssl
+YAML
+exec "$BIN" serve --config "$RUN_DIR/tlsgate.yaml" > "$RUN_DIR/tlsgate.log"
