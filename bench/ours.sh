@@ -14,10 +14,10 @@ for v in PEER_LISTENER PEER_AUTH PEER_KEYTYPE PEER_PORT BACKEND_ADDR CERT_DIR RU
 done
 protocol=https; [ "$PEER_LISTENER" = tcp ] && protocol=tcp_ssl
 case "$PEER_AUTH" in
-  oneway)       ssl="{mode: one_way, server_certificates: [site], policy: tls13-only}"; ca="" ;;
-  mutual)       ssl="{mode: mutual, server_certificates: [site], ca_certificate: clients, policy: tls13-only}"
+  oneway)       ssl="{mode: one_way, server_certificates: [site]}"; ca="" ;;
+  mutual)       ssl="{mode: mutual, server_certificates: [site], ca_certificate: clients}"
                 ca="  - {id: clients, ca: $CERT_DIR/client-ca.crt, crl: [$CERT_DIR/client-ca.crl]}" ;;
-  mutual-nocrl) ssl="{mode: mutual, server_certificates: [site], ca_certificate: clients, policy: tls13-only}"
+  mutual-nocrl) ssl="{mode: mutual, server_certificates: [site], ca_certificate: clients}"
                 ca="  - {id: clients, ca: $CERT_DIR/client-ca.crt}" ;;
   *) echo "$0: unknown PEER_AUTH $PEER_AUTH" >&2; exit 2 ;;
 esac
