@@ -177,6 +177,10 @@ type Listener struct {
 	// RedirectHTTPSPort, on an http listener, answers every request with a 308 redirect
 	// to https on this port instead of proxying.
 	RedirectHTTPSPort int `yaml:"redirect_https_port,omitempty" json:"redirect_https_port,omitempty"`
+	// HeaderTimeout bounds reading an HTTP request's headers. Default 30s.
+	HeaderTimeout Duration `yaml:"header_timeout,omitempty" json:"header_timeout,omitempty"`
+	// IdleTimeout closes an idle HTTP keep-alive connection. Default 120s.
+	IdleTimeout Duration `yaml:"idle_timeout,omitempty" json:"idle_timeout,omitempty"`
 	// MaxConnections refuses (closes at once, with a log line) connections beyond this
 	// many open ones. Default 0: no limit.
 	MaxConnections int `yaml:"max_connections,omitempty" json:"max_connections,omitempty"`

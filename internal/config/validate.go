@@ -66,6 +66,8 @@ func (c *Config) SetDefaults() {
 		if l.HandshakeTimeout == 0 {
 			l.HandshakeTimeout = Duration(DefaultHandshakeTimeout)
 		}
+		l.HeaderTimeout = cmp.Or(l.HeaderTimeout, Duration(30*time.Second))
+		l.IdleTimeout = cmp.Or(l.IdleTimeout, Duration(120*time.Second))
 		for _, s := range append([]*SSL{l.SSL}, domainSSL(l)...) {
 			if s == nil {
 				continue
@@ -260,6 +262,9 @@ func (v *validator) listener(p string, l *Listener, certs map[string]*Certificat
 	}
 	if l.MaxConnections < 0 {
 		v.add(p+".max_connections", "must not be negative")
+	}
+	if l.HeaderTimeout < 0 || l.IdleTimeout < 0 {
+		v.add(p, "header_timeout and idle_timeout must not be negative")
 	}
 	if l.HandshakeTimeout < 0 {
 		v.add(p+".handshake_timeout", "must not be negative")

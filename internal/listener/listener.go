@@ -87,8 +87,8 @@ func New(ln net.Listener, st *State, deps Deps) *Listener {
 		l.conns = newChanListener(ln.Addr())
 		l.http = &http.Server{
 			Handler:           l,
-			ReadHeaderTimeout: 30 * time.Second,
-			IdleTimeout:       120 * time.Second,
+			ReadHeaderTimeout: st.HeaderTimeout,
+			IdleTimeout:       st.IdleTimeout,
 			ErrorLog:          slog.NewLogLogger(deps.Log.Handler(), slog.LevelDebug),
 			ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 				return context.WithValue(ctx, connKey{}, l.popInfo(c))

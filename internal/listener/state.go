@@ -24,6 +24,9 @@ type State struct {
 	HandshakeTimeout time.Duration
 	// ProxyProtocol is the PROXY header version sent to TCP backends (0: none).
 	ProxyProtocol byte
+	// HeaderTimeout and IdleTimeout bound HTTP header reads and idle keep-alive
+	// connections; they are read when the listener's socket is opened.
+	HeaderTimeout, IdleTimeout time.Duration
 	// RedirectHTTPSPort makes an http listener redirect to https on this port.
 	RedirectHTTPSPort int
 	// MaxConnections refuses connections beyond this many open ones (0: no limit).

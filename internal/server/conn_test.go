@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"tlsgate/internal/pki"
+	"tlsgate/internal/pkitest"
 )
 
 // TestWebSocketUpgrade: an Upgrade request through the HTTPS listener switches protocols
@@ -210,5 +211,70 @@ func TestClientChainLimits(t *testing.T) {
 		if line["reason"] != "too_large" {
 			t.Fatalf("%s: line %v", id, line)
 		}
+	}
+}
+
+// TestL4AllowList: a tcp_ssl listener's ssl.allow refuses a verified client that is not
+// on it, with reason not_allowed, and admits one that is.
+func TestL4AllowList(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
+		return "", "  - {id: ops, protocol: tcp_ssl, listen: 127.0.0.1:0, target_group: echo,\n" +
+			"     ssl: {mode: mutual, server_certificates: [site], ca_certificate: clients, allow: {uri: [\"spiffe://example.org/ops/*\"]}}}\n"
+	})
+	for _, tc := range []struct {
+		name string
+		leaf *pkitest.Leaf
+		ok   bool
+	}{
+		{"on the list", e.ca.Issue("ops", pkitest.URI("spiffe://example.org/ops/deployer")), true},
+		{"deeper path than * allows", e.ca.Issue("deep", pkitest.URI("spiffe://example.org/ops/a/b")), false},
+		{"not on the list", e.ca.Issue("dev", pkitest.URI("spiffe://example.org/dev/x")), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.t = t
+			c, err := tls.Dial("tcp", e.addr("ops"), e.tlsConfig(tls.VersionTLS13, new(tc.leaf.TLS())))
+			if err == nil {
+				_, err = c.Write([]byte("x"))
+				if err == nil {
+					_, err = io.ReadFull(c, make([]byte, 1))
+				}
+				c.Close()
+			}
+			if (err == nil) != tc.ok {
+				t.Fatalf("err %v, want ok=%v", err, tc.ok)
+			}
+			if !tc.ok {
+				if line := e.sink.Next(t, map[string]any{"msg": "handshake", "listener": "ops"}); line["reason"] != "not_allowed" {
+					t.Fatalf("line %v", line)
+				}
+			}
+		})
+	}
+}
+
+// TestIdleTimeout: an idle keep-alive HTTP connection is closed after idle_timeout.
+func TestIdleTimeout(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
+		return "", "  - {id: brief, protocol: https, listen: 127.0.0.1:0, target_group: web, idle_timeout: 50ms,\n" +
+			"     ssl: {mode: one_way, server_certificates: [site]}}\n"
+	})
+	c, err := tls.Dial("tcp", e.addr("brief"), e.tlsConfig(tls.VersionTLS13, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	// The server closes the idle connection by itself: the read ends with EOF.
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("read on the idle connection: %v, want EOF", err)
 	}
 }

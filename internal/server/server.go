@@ -162,6 +162,8 @@ func buildState(lc *config.Listener, store *certstore.Store, groups map[string]*
 		ProxyProtocol:     map[string]byte{"v1": 1, "v2": 2}[lc.ProxyProtocol],
 		MaxConnections:    lc.MaxConnections,
 		RedirectHTTPSPort: lc.RedirectHTTPSPort,
+		HeaderTimeout:     time.Duration(lc.HeaderTimeout),
+		IdleTimeout:       time.Duration(lc.IdleTimeout),
 		Default:           &listener.Domain{Auth: def, Group: groups[lc.TargetGroup], Rules: buildRules(lc.Rules, groups)},
 	}
 	for _, a := range lc.AcceptProxyProtocol {
@@ -331,7 +333,9 @@ func (s *Server) sameSocket(lc *config.Listener, l *listener.Listener) bool {
 			prev = &s.cfg.Listeners[i]
 		}
 	}
-	return prev != nil && prev.Listen == lc.Listen && prev.Protocol == lc.Protocol && l.Protocol() == lc.Protocol
+	// The HTTP server's timeouts are fixed when it starts; a change needs a new socket.
+	return prev != nil && prev.Listen == lc.Listen && prev.Protocol == lc.Protocol && l.Protocol() == lc.Protocol &&
+		prev.HeaderTimeout == lc.HeaderTimeout && prev.IdleTimeout == lc.IdleTimeout
 }
 
 // DrainTimeout bounds how long a removed listener or a shutdown waits for in-flight work.
