@@ -36,10 +36,26 @@ type Line struct {
 	Err         error
 }
 
+// cipherNames is tls.CipherSuiteName without its per-call allocation of the suite list.
+var cipherNames = func() map[uint16]string {
+	m := map[uint16]string{}
+	for _, cs := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
+		m[cs.ID] = cs.Name
+	}
+	return m
+}()
+
+func cipherName(id uint16) string {
+	if n, ok := cipherNames[id]; ok {
+		return n
+	}
+	return tls.CipherSuiteName(id)
+}
+
 // setTLS fills the TLS fields from a handshake's state and verdict.
 func (l *Line) setTLS(cs *tls.ConnectionState, v clientauth.Verdict) {
 	l.TLSVersion = tls.VersionName(cs.Version)
-	l.Cipher = tls.CipherSuiteName(cs.CipherSuite)
+	l.Cipher = cipherName(cs.CipherSuite)
 	l.SNI = cs.ServerName
 	l.ALPN = cs.NegotiatedProtocol
 	l.Resumed = cs.DidResume

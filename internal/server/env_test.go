@@ -26,7 +26,7 @@ import (
 // per CA, and listeners one_way, mutual, optional (https), tcpssl (tcp_ssl, mutual) and
 // plain (http).
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	dir      string
 	cfgPath  string
 	ca       *pkitest.CA
@@ -69,7 +69,7 @@ listeners:
 // line indented as in envConfig). It runs after the PKI exists, so it may write files.
 type extra func(e *env) (certificates, listeners string)
 
-func newEnv(t *testing.T, kt pki.KeyType, extras ...extra) *env {
+func newEnv(t testing.TB, kt pki.KeyType, extras ...extra) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), sink: proxytest.NewSink(), metrics: metrics.New(), reloaded: make(chan error, 16)}
 	e.ca = pkitest.New(t, "test root", kt)

@@ -1,0 +1,30 @@
+package server_test
+
+import (
+	"crypto/tls"
+	"io"
+	"net/http"
+	"testing"
+
+	"tlsgate/internal/pki"
+)
+
+// BenchmarkKeepAliveHTTPS measures one request on a kept-alive HTTPS connection through
+// the proxy to the echo backend (client, tlsgate and backend in one process: use it for
+// profiles and allocation counts, not for comparisons with other servers).
+func BenchmarkKeepAliveHTTPS(b *testing.B) {
+	e := newEnv(b, pki.ECDSAP256)
+	tr := &http.Transport{TLSClientConfig: e.tlsConfig(tls.VersionTLS13, nil)}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr}
+	url := "https://" + e.addr("one_way") + "/"
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := c.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}
