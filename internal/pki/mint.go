@@ -80,6 +80,8 @@ type Request struct {
 	KeyType KeyType
 	// CRLURL, when set, is written as the CRL distribution point.
 	CRLURL string
+	// OCSPURL, when set, is written as the OCSP responder (authority information access).
+	OCSPURL string
 	// Serial is the serial number; nil draws a random one.
 	Serial *big.Int
 	// Now is the issuance time; zero means time.Now.
@@ -152,6 +154,9 @@ func (r *Request) template() (*x509.Certificate, error) {
 	}
 	if r.CRLURL != "" {
 		t.CRLDistributionPoints = []string{r.CRLURL}
+	}
+	if r.OCSPURL != "" {
+		t.OCSPServer = []string{r.OCSPURL}
 	}
 	return t, nil
 }

@@ -122,6 +122,12 @@ func URI(s string) Option {
 	}
 }
 
+// CRLURL sets the CRL distribution point.
+func CRLURL(u string) Option { return func(r *pki.Request) { r.CRLURL = u } }
+
+// OCSPURL sets the OCSP responder.
+func OCSPURL(u string) Option { return func(r *pki.Request) { r.OCSPURL = u } }
+
 // OU sets the organizational units.
 func OU(ou ...string) Option { return func(r *pki.Request) { r.OU = ou } }
 

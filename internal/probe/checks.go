@@ -2,6 +2,7 @@ package probe
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -10,9 +11,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/crypto/ocsp"
 
 	"tlsgate/internal/certfile"
 	"tlsgate/internal/clientauth"
@@ -57,6 +62,7 @@ func (r *run) serverChain(cs tls.ConnectionState) error {
 	}
 	r.emit(Step{Kind: "server_hello", Title: "ServerHello chosen", Status: Info, Lines: hello})
 	certs := cs.PeerCertificates
+	r.staple = cs.OCSPResponse
 	now := r.now()
 	s := Step{Kind: "server_chain", Title: fmt.Sprintf("Server certificate chain: %d certificate(s)", len(certs)), Status: Pass}
 	for i, c := range certs {
@@ -162,11 +168,18 @@ func (r *run) revocation(certs, chain []*x509.Certificate, now time.Time) []Chec
 		}
 	}
 	leaf := certs[0]
-	if len(leaf.CRLDistributionPoints) > 0 {
-		out = append(out, Check{Name: "CRL distribution point", Status: Info, Detail: strings.Join(leaf.CRLDistributionPoints, ", ") + " (not fetched; download it and pass --crl)"})
+	var issuer *x509.Certificate
+	if len(chain) > 1 {
+		issuer = chain[1]
 	}
-	if len(leaf.OCSPServer) > 0 {
-		out = append(out, Check{Name: "OCSP responder", Status: Info, Detail: strings.Join(leaf.OCSPServer, ", ") + " (not queried by this version)"})
+	for _, u := range leaf.CRLDistributionPoints {
+		out = append(out, r.fetchedCRL(u, leaf, issuers, now))
+	}
+	if len(r.staple) > 0 {
+		out = append(out, stapleCheck(r.staple, leaf, issuer))
+	}
+	for _, u := range leaf.OCSPServer {
+		out = append(out, r.ocspCheck(u, leaf, issuer))
 	}
 	if len(out) == 0 {
 		out = append(out, Check{Name: "revocation", Status: Info, Detail: "no revocation information: no --crl given, and the certificate names no CRL or OCSP responder"})
@@ -264,4 +277,111 @@ func revokedIn(files [][]byte, leaf *x509.Certificate, certs []*x509.Certificate
 		}
 	}
 	return false
+}
+
+// maxFetch bounds what probe downloads from a CRL distribution point.
+const maxFetch = 16 << 20
+
+// fetchedCRL downloads a CRL the certificate names and checks the certificate in it.
+func (r *run) fetchedCRL(url string, leaf *x509.Certificate, issuers []*x509.Certificate, now time.Time) Check {
+	ch := Check{Name: "CRL distribution point " + url}
+	body, err := r.httpDo(http.MethodGet, url, "", nil)
+	if err != nil {
+		ch.Status, ch.Detail = Warn, "could not fetch: "+err.Error()
+		return ch
+	}
+	cs, err := revocation.ParseFile(body, issuers)
+	if err != nil {
+		ch.Status, ch.Detail = Warn, "not a CRL of this chain: "+err.Error()
+		return ch
+	}
+	for _, c := range cs {
+		for _, e := range c.List.RevokedCertificateEntries {
+			if e.SerialNumber.Cmp(leaf.SerialNumber) == 0 && bytes.Equal(c.List.RawIssuer, leaf.RawIssuer) {
+				ch.Status, ch.Detail = Fail, "the certificate is listed (revoked "+e.RevocationTime.UTC().Format(time.RFC3339)+")"
+				return ch
+			}
+		}
+		if c.Stale(now) {
+			ch.Status, ch.Detail = Warn, "the CRL is past its next update ("+c.List.NextUpdate.UTC().Format(time.RFC3339)+")"
+			return ch
+		}
+	}
+	ch.Status, ch.Detail = Pass, "not listed"
+	return ch
+}
+
+// stapleCheck reads the OCSP response the server stapled to its certificate.
+func stapleCheck(staple []byte, leaf, issuer *x509.Certificate) Check {
+	ch := Check{Name: "OCSP staple"}
+	if issuer == nil {
+		ch.Status, ch.Detail = Warn, "present, but the issuer is unknown"
+		return ch
+	}
+	resp, err := ocsp.ParseResponseForCert(staple, leaf, issuer)
+	switch {
+	case err != nil:
+		ch.Status, ch.Detail = Fail, "invalid: "+err.Error()
+	case resp.Status == ocsp.Good:
+		ch.Status, ch.Detail = Pass, "good, next update "+resp.NextUpdate.UTC().Format(time.RFC3339)
+	case resp.Status == ocsp.Revoked:
+		ch.Status, ch.Detail = Fail, "revoked at "+resp.RevokedAt.UTC().Format(time.RFC3339)
+	default:
+		ch.Status, ch.Detail = Warn, "unknown"
+	}
+	return ch
+}
+
+// ocspCheck asks the certificate's OCSP responder about it.
+func (r *run) ocspCheck(url string, leaf, issuer *x509.Certificate) Check {
+	ch := Check{Name: "OCSP " + url}
+	if issuer == nil {
+		ch.Status, ch.Detail = Warn, "not asked: the issuer certificate is unknown (the chain did not verify)"
+		return ch
+	}
+	req, err := ocsp.CreateRequest(leaf, issuer, &ocsp.RequestOptions{Hash: crypto.SHA256})
+	if err != nil {
+		ch.Status, ch.Detail = Warn, err.Error()
+		return ch
+	}
+	body, err := r.httpDo(http.MethodPost, url, "application/ocsp-request", req)
+	if err != nil {
+		ch.Status, ch.Detail = Warn, "responder unreachable: "+err.Error()
+		return ch
+	}
+	resp, err := ocsp.ParseResponseForCert(body, leaf, issuer)
+	if err != nil {
+		ch.Status, ch.Detail = Warn, "unusable answer: "+err.Error()
+		return ch
+	}
+	switch resp.Status {
+	case ocsp.Good:
+		ch.Status, ch.Detail = Pass, "good"
+	case ocsp.Revoked:
+		ch.Status, ch.Detail = Fail, "revoked at "+resp.RevokedAt.UTC().Format(time.RFC3339)
+	default:
+		ch.Status, ch.Detail = Warn, "the responder does not know the certificate"
+	}
+	return ch
+}
+
+func (r *run) httpDo(method, url, contentType string, body []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), min(r.o.Timeout, 5*time.Second))
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("HTTP %s", resp.Status)
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, maxFetch))
 }

@@ -27,6 +27,7 @@ type run struct {
 	asked  *tls.CertificateRequestInfo // the server's CertificateRequest, if any
 	sent   bool                        // a client certificate was sent
 	failed *Diagnosis                  // set by our own server-chain checks
+	staple []byte                      // the server's stapled OCSP response
 }
 
 func (r *run) emit(s Step) {
