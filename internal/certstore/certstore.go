@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -32,6 +33,8 @@ type CA struct {
 	Certs []*x509.Certificate
 	Pool  *x509.CertPool
 	CRLs  *revocation.Set // nil when no CRL is configured
+	// OCSP checks client certificates with their responders; nil when off.
+	OCSP *revocation.OCSP
 }
 
 // Store is one immutable snapshot of every certificate of a config.
@@ -188,6 +191,9 @@ func loadCA(cfg *config.Config, c *config.Certificate) (*CA, string, error) {
 		return nil, "ca", fmt.Errorf("%s: %w", path, err)
 	}
 	ca := &CA{ID: c.ID, Certs: certs, Pool: x509.NewCertPool()}
+	if c.OCSP {
+		ca.OCSP = &revocation.OCSP{Client: http.DefaultClient, Timeout: 3 * time.Second, FailOpen: c.OCSPPolicy == config.CRLFailOpen, Now: time.Now}
+	}
 	for i, cert := range certs {
 		// A non-CA certificate in a CA bundle would become a trust anchor that accepts
 		// itself as a client certificate; refuse it rather than guess (S6).

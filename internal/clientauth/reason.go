@@ -11,18 +11,19 @@ type Reason string
 
 // Reason codes (SPEC §1). The empty Reason means success.
 const (
-	OK             Reason = ""
-	NoClientCert   Reason = "no_client_cert"
-	UnknownCA      Reason = "unknown_ca"
-	Expired        Reason = "expired"
-	NotYetValid    Reason = "not_yet_valid"
-	Revoked        Reason = "revoked"
-	CRLUnavailable Reason = "crl_unavailable"
-	BadUsage       Reason = "bad_usage"
-	NotAllowed     Reason = "not_allowed"
-	BadSignature   Reason = "bad_signature"
-	TooLarge       Reason = "too_large"
-	Denied         Reason = "denied"
+	OK              Reason = ""
+	NoClientCert    Reason = "no_client_cert"
+	UnknownCA       Reason = "unknown_ca"
+	Expired         Reason = "expired"
+	NotYetValid     Reason = "not_yet_valid"
+	Revoked         Reason = "revoked"
+	CRLUnavailable  Reason = "crl_unavailable"
+	BadUsage        Reason = "bad_usage"
+	NotAllowed      Reason = "not_allowed"
+	BadSignature    Reason = "bad_signature"
+	TooLarge        Reason = "too_large"
+	Denied          Reason = "denied"
+	OCSPUnavailable Reason = "ocsp_unavailable"
 	// The reasons below are about the handshake, not the client certificate.
 	ProtocolMismatch Reason = "protocol_mismatch" // no common version, cipher or ALPN
 	Timeout          Reason = "handshake_timeout" // the client did not finish in time
@@ -48,6 +49,7 @@ var table = map[Reason]reasonInfo{
 	BadUsage:         {"bad_certificate", "the certificate may not be used for client authentication (EKU lacks clientAuth, or it is a CA certificate)"},
 	NotAllowed:       {"bad_certificate", "the client certificate is valid but its identity is not on the listener's allow-list"},
 	BadSignature:     {"decrypt_error", "the client could not prove it holds the certificate's private key"},
+	OCSPUnavailable:  {"bad_certificate", "the client certificate's OCSP responder gave no usable answer and the policy is fail_closed"},
 	Denied:           {"bad_certificate", "the client certificate's serial or public key is on the denylist"},
 	TooLarge:         {"bad_certificate", "the client sent more certificates, or larger ones, than the listener accepts (max_client_chain, max_client_cert_bytes)"},
 	ProtocolMismatch: {"protocol_version / handshake_failure", "client and server share no TLS version, cipher suite or application protocol"},

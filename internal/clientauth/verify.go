@@ -26,6 +26,8 @@ type Verifier struct {
 	Allow *AllowList
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// OCSP, when set, asks the OCSP responder a client certificate names.
+	OCSP *revocation.OCSP
 	// Deny, when set, refuses certificates at once (the admin denylist).
 	Deny func(*x509.Certificate) bool
 	// KeyUsages the leaf must allow; nil means clientAuth (`cert verify --purpose server`
@@ -90,6 +92,14 @@ func (v *Verifier) CheckVerified(chain []*x509.Certificate) error {
 		return reject(Revoked, err)
 	case err != nil:
 		return reject(CRLUnavailable, err)
+	}
+	if v.OCSP != nil && len(chain) > 1 {
+		switch err := v.OCSP.Check(leaf, chain[1]); {
+		case errors.Is(err, revocation.ErrRevoked):
+			return reject(Revoked, errors.New("revoked by its OCSP responder"))
+		case err != nil:
+			return reject(OCSPUnavailable, err)
+		}
 	}
 	if !v.Allow.Allows(leaf) {
 		return reject(NotAllowed, nil)

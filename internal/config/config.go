@@ -74,6 +74,12 @@ type Certificate struct {
 	// CRLRefresh is how often fetched CRLs are refreshed; they are also refreshed once
 	// half of their validity has passed. Default 1h.
 	CRLRefresh Duration `yaml:"crl_refresh,omitempty" json:"crl_refresh,omitempty"`
+	// OCSP, when true, asks the OCSP responder each client certificate names (answers
+	// cached until their next update). Default false.
+	OCSP bool `yaml:"ocsp,omitempty" json:"ocsp,omitempty"`
+	// OCSPPolicy decides what an unreachable or unknowing responder means.
+	// Default fail_closed.
+	OCSPPolicy CRLPolicy `yaml:"ocsp_policy,omitempty" json:"ocsp_policy,omitempty"`
 	// CRLPolicy decides what a CRL past its NextUpdate does. Default fail_closed.
 	CRLPolicy CRLPolicy `yaml:"crl_policy,omitempty" json:"crl_policy,omitempty"`
 }

@@ -35,6 +35,9 @@ func (c *Config) SetDefaults() {
 		if c.Certificates[i].IsCA() && c.Certificates[i].CRLPolicy == "" {
 			c.Certificates[i].CRLPolicy = CRLFailClosed
 		}
+		if c.Certificates[i].IsCA() && c.Certificates[i].OCSP && c.Certificates[i].OCSPPolicy == "" {
+			c.Certificates[i].OCSPPolicy = CRLFailClosed
+		}
 		if c.Certificates[i].IsCA() && c.Certificates[i].CRLRefresh == 0 {
 			c.Certificates[i].CRLRefresh = Duration(time.Hour)
 		}
@@ -190,6 +193,9 @@ func (v *validator) certificate(p string, c *Certificate) {
 	}
 	if c.CRLRefresh < 0 {
 		v.add(p+".crl_refresh", "must not be negative")
+	}
+	if c.OCSPPolicy != "" && !c.OCSPPolicy.Valid() {
+		v.add(p+".ocsp_policy", "must be fail_closed or fail_open, not %q", c.OCSPPolicy)
 	}
 	if !c.CRLPolicy.Valid() {
 		v.add(p+".crl_policy", "must be fail_closed or fail_open, not %q", c.CRLPolicy)

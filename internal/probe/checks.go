@@ -285,7 +285,7 @@ const maxFetch = 16 << 20
 // fetchedCRL downloads a CRL the certificate names and checks the certificate in it.
 func (r *run) fetchedCRL(url string, leaf *x509.Certificate, issuers []*x509.Certificate, now time.Time) Check {
 	ch := Check{Name: "CRL distribution point " + url}
-	body, err := r.httpDo(http.MethodGet, url, "", nil)
+	body, err := r.get(url)
 	if err != nil {
 		ch.Status, ch.Detail = Warn, "could not fetch: "+err.Error()
 		return ch
@@ -339,25 +339,15 @@ func (r *run) ocspCheck(url string, leaf, issuer *x509.Certificate) Check {
 		ch.Status, ch.Detail = Warn, "not asked: the issuer certificate is unknown (the chain did not verify)"
 		return ch
 	}
-	req, err := ocsp.CreateRequest(leaf, issuer, &ocsp.RequestOptions{Hash: crypto.SHA256})
-	if err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), min(r.o.Timeout, 5*time.Second))
+	defer cancel()
+	resp, _, err := revocation.QueryOCSP(ctx, http.DefaultClient, url, leaf, issuer)
+	switch {
+	case err != nil:
 		ch.Status, ch.Detail = Warn, err.Error()
-		return ch
-	}
-	body, err := r.httpDo(http.MethodPost, url, "application/ocsp-request", req)
-	if err != nil {
-		ch.Status, ch.Detail = Warn, "responder unreachable: "+err.Error()
-		return ch
-	}
-	resp, err := ocsp.ParseResponseForCert(body, leaf, issuer)
-	if err != nil {
-		ch.Status, ch.Detail = Warn, "unusable answer: "+err.Error()
-		return ch
-	}
-	switch resp.Status {
-	case ocsp.Good:
+	case resp.Status == ocsp.Good:
 		ch.Status, ch.Detail = Pass, "good"
-	case ocsp.Revoked:
+	case resp.Status == ocsp.Revoked:
 		ch.Status, ch.Detail = Fail, "revoked at "+resp.RevokedAt.UTC().Format(time.RFC3339)
 	default:
 		ch.Status, ch.Detail = Warn, "the responder does not know the certificate"
@@ -365,15 +355,12 @@ func (r *run) ocspCheck(url string, leaf, issuer *x509.Certificate) Check {
 	return ch
 }
 
-func (r *run) httpDo(method, url, contentType string, body []byte) ([]byte, error) {
+func (r *run) get(url string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), min(r.o.Timeout, 5*time.Second))
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -1,7 +1,7 @@
 // Package revocation loads CRLs, checks each one's signature once against its issuer,
 // indexes revoked serials by issuer, and answers "is this certificate revoked?" under a
 // freshness policy (fail closed or fail open when a CRL is past NextUpdate). It reads no
-// files and fetches nothing: callers pass bytes and a time.
+// files: callers pass bytes and a time. Its one network client is OCSP (ocsp.go).
 package revocation
 
 import (
@@ -21,6 +21,9 @@ var (
 	// ErrUnavailable: no current CRL covers the certificate's issuer and the policy is
 	// fail closed.
 	ErrUnavailable = errors.New("no current CRL for the certificate's issuer")
+	// ErrOCSPUnavailable: the OCSP responder could not vouch for the certificate and the
+	// policy is fail closed.
+	ErrOCSPUnavailable = errors.New("no OCSP answer for the certificate")
 )
 
 // CRL is one parsed CRL. Issuer is the certificate its signature was checked against,

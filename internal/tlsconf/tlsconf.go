@@ -131,7 +131,7 @@ func New(s *config.SSL, store *certstore.Store, env Env) (*Auth, error) {
 		if ca == nil {
 			return nil, fmt.Errorf("CA bundle %q is not loaded; refusing to serve %s mode without it", s.CACertificate, s.Mode)
 		}
-		a.Verifier = &clientauth.Verifier{Roots: ca.Pool, CRLs: ca.CRLs, Allow: AllowList(s.Allow), Now: now, Deny: env.Deny}
+		a.Verifier = &clientauth.Verifier{Roots: ca.Pool, CRLs: ca.CRLs, Allow: AllowList(s.Allow), Now: now, Deny: env.Deny, OCSP: ca.OCSP}
 		cfg.ClientCAs = ca.Pool
 	}
 	if s.Mode != config.ModeOneWay {
