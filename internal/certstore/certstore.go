@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/crypto/ocsp"
+
 	"tlsgate/internal/certfile"
 	"tlsgate/internal/config"
 	"tlsgate/internal/revocation"
@@ -85,6 +87,27 @@ func Build(cfg *config.Config, now time.Time) (*Store, error) {
 		return nil, ps
 	}
 	return s, nil
+}
+
+// staple returns the cached OCSP response for a server certificate while it is good
+// and current, else nil (the handshake goes on without a staple).
+func staple(cfg *config.Config, tc tls.Certificate, now time.Time) []byte {
+	if len(tc.Certificate) < 2 {
+		return nil
+	}
+	b, err := os.ReadFile(cfg.OCSPCache(tc.Certificate[0]))
+	if err != nil {
+		return nil
+	}
+	issuer, err := x509.ParseCertificate(tc.Certificate[1])
+	if err != nil {
+		return nil
+	}
+	r, err := ocsp.ParseResponseForCert(b, tc.Leaf, issuer)
+	if err != nil || r.Status != ocsp.Good || (!r.NextUpdate.IsZero() && now.After(r.NextUpdate)) {
+		return nil
+	}
+	return b
 }
 
 // FetchURLs are the CRL URLs to fetch for a CA entry: its crl_urls, and with
@@ -175,6 +198,9 @@ func loadServer(cfg *config.Config, c *config.Certificate) (*Server, []*x509.Cer
 	tc, err := certfile.Assemble(certs, key)
 	if err != nil {
 		return nil, nil, "key", fmt.Errorf("%s: %w in %s", keyPath, err, certPath)
+	}
+	if c.OCSPStaple {
+		tc.OCSPStaple = staple(cfg, tc, time.Now())
 	}
 	return &Server{ID: c.ID, Cert: tc}, certs, "", nil
 }

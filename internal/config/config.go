@@ -59,6 +59,10 @@ type Certificate struct {
 	Cert string `yaml:"cert,omitempty" json:"cert,omitempty"`
 	// Key is the private key (PKCS#1, PKCS#8 or SEC1, PEM or DER); omitted for PKCS#12.
 	Key string `yaml:"key,omitempty" json:"key,omitempty"`
+	// OCSPStaple fetches an OCSP response for the certificate from the responder it
+	// names (the issuer must follow the leaf in the file) and staples it to handshakes,
+	// refreshed at half of its validity. Default false.
+	OCSPStaple bool `yaml:"ocsp_staple,omitempty" json:"ocsp_staple,omitempty"`
 	// Password decrypts a PKCS#12 file.
 	Password string `yaml:"password,omitempty" json:"password,omitempty"`
 	// CA is a file of one or more CA certificates that client certificates must chain to.

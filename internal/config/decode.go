@@ -171,6 +171,12 @@ func (c *Config) CRLCache(url string) string {
 	return filepath.Join(c.Dir, ".tlsgate-crl-cache", hex.EncodeToString(sum[:12])+".crl")
 }
 
+// OCSPCache is where the stapled OCSP response of a certificate (by its DER) is kept.
+func (c *Config) OCSPCache(leafDER []byte) string {
+	sum := sha256.Sum256(leafDER)
+	return filepath.Join(c.Dir, ".tlsgate-ocsp-cache", hex.EncodeToString(sum[:12])+".der")
+}
+
 // Resolve makes a path from the config relative to the config file's directory.
 func (c *Config) Resolve(p string) string {
 	if p == "" || filepath.IsAbs(p) {

@@ -23,6 +23,7 @@ const (
 	NameRefused         = "tlsgate_connections_refused_total"
 	NameClientExpiry    = "tlsgate_client_certificate_days_to_expiry"
 	NameCRLFetches      = "tlsgate_crl_fetches_total"
+	NameOCSPFetches     = "tlsgate_ocsp_staple_fetches_total"
 )
 
 // Metrics is the set of collectors.
@@ -51,6 +52,8 @@ type Metrics struct {
 	ClientExpiry *prometheus.HistogramVec
 	// CRLFetches counts CRL downloads by CA id and result (updated|unchanged|failure).
 	CRLFetches *prometheus.CounterVec
+	// OCSPFetches counts OCSP staple refreshes by certificate id and result.
+	OCSPFetches *prometheus.CounterVec
 	// Refused counts connections closed at once because of max_connections.
 	Refused *prometheus.CounterVec
 }
@@ -80,10 +83,12 @@ func New() *Metrics {
 			Buckets: []float64{0, 1, 7, 14, 30, 60, 90, 180, 365, 730}}, []string{"listener"}),
 		CRLFetches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameCRLFetches,
 			Help: "CRL downloads by CA bundle id and result."}, []string{"id", "result"}),
+		OCSPFetches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameOCSPFetches,
+			Help: "OCSP staple refreshes by certificate id and result."}, []string{"id", "result"}),
 		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameRefused,
 			Help: "Connections refused because the listener's max_connections was reached."}, []string{"listener"}),
 	}
-	m.Registry.MustRegister(m.Handshakes, m.ConnectionsOpen, m.Requests, m.RequestSeconds, m.Bytes, m.Reloads, m.CertExpiry, m.BackendUp, m.Refused, m.ClientExpiry, m.CRLFetches)
+	m.Registry.MustRegister(m.Handshakes, m.ConnectionsOpen, m.Requests, m.RequestSeconds, m.Bytes, m.Reloads, m.CertExpiry, m.BackendUp, m.Refused, m.ClientExpiry, m.CRLFetches, m.OCSPFetches)
 	return m
 }
 

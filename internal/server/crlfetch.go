@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/crypto/ocsp"
+
 	"tlsgate/internal/certfile"
 	"tlsgate/internal/certstore"
 	"tlsgate/internal/config"
@@ -54,6 +56,62 @@ func (s *Server) fetchCRLs(ctx context.Context, cfg *config.Config) bool {
 		}
 	}
 	return changed
+}
+
+// fetchStaples refreshes the OCSP responses of server certificates with ocsp_staple,
+// keeping the last good one when the responder fails. It reports whether any changed.
+func (s *Server) fetchStaples(ctx context.Context, cfg *config.Config) bool {
+	changed := false
+	for i := range cfg.Certificates {
+		c := &cfg.Certificates[i]
+		if c.IsCA() || !c.OCSPStaple {
+			continue
+		}
+		data, err := os.ReadFile(cfg.Resolve(c.Cert))
+		if err != nil {
+			continue // the build reports it
+		}
+		b, err := certfile.Decode(data, c.Password)
+		if err != nil || len(b.Certs) < 2 || len(b.Certs[0].OCSPServer) == 0 {
+			s.opts.Log.Warn("cannot staple OCSP: the certificate names no responder or its issuer does not follow it in the file", "certificate", c.ID)
+			continue
+		}
+		leaf, issuer := b.Certs[0], b.Certs[1]
+		ok, err := s.fetchStaple(ctx, cfg.OCSPCache(leaf.Raw), leaf, issuer)
+		result := "unchanged"
+		switch {
+		case err != nil:
+			result = "failure"
+			s.opts.Log.Warn("OCSP staple fetch failed; the last good response stays while current", "certificate", c.ID, "error", err.Error())
+		case ok:
+			result = "updated"
+			changed = true
+		}
+		s.opts.Metrics.OCSPFetches.WithLabelValues(c.ID, result).Inc()
+	}
+	return changed
+}
+
+func (s *Server) fetchStaple(ctx context.Context, cache string, leaf, issuer *x509.Certificate) (bool, error) {
+	now := s.opts.Now()
+	if b, err := os.ReadFile(cache); err == nil {
+		if r, err := ocsp.ParseResponseForCert(b, leaf, issuer); err == nil && now.Before(r.ThisUpdate.Add(r.NextUpdate.Sub(r.ThisUpdate)/2)) {
+			return false, nil
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	r, body, err := revocation.QueryOCSP(ctx, http.DefaultClient, leaf.OCSPServer[0], leaf, issuer)
+	if err != nil {
+		return false, err
+	}
+	if r.Status != ocsp.Good {
+		return false, fmt.Errorf("the responder says the certificate is not good (status %d): nothing is stapled", r.Status)
+	}
+	if err := os.MkdirAll(filepath.Dir(cache), 0o755); err != nil {
+		return false, err
+	}
+	return true, writeAtomic(cache, body)
 }
 
 // fetchCRL refreshes one cache file when it is missing, older than refresh, or past half
@@ -122,6 +180,9 @@ func (s *Server) crlLoop(ctx context.Context) {
 		s.mu.Unlock()
 		interval := time.Duration(0)
 		for _, c := range cfg.Certificates {
+			if c.OCSPStaple && (interval == 0 || interval > time.Hour) {
+				interval = time.Hour
+			}
 			if c.IsCA() && (len(c.CRLURLs) > 0 || c.CRLFetchCDP) && (interval == 0 || time.Duration(c.CRLRefresh) < interval) {
 				interval = time.Duration(c.CRLRefresh)
 			}
@@ -138,7 +199,7 @@ func (s *Server) crlLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if s.fetchCRLs(ctx, cfg) {
+		if s.fetchRevocation(ctx, cfg) {
 			_ = s.Reload()
 		}
 	}
@@ -149,8 +210,14 @@ func (s *Server) FetchCRLs(ctx context.Context) error {
 	s.mu.Lock()
 	cfg := s.cfg
 	s.mu.Unlock()
-	if s.fetchCRLs(ctx, cfg) {
+	if s.fetchRevocation(ctx, cfg) {
 		return s.Reload()
 	}
 	return nil
+}
+
+// fetchRevocation refreshes fetched CRLs and OCSP staples.
+func (s *Server) fetchRevocation(ctx context.Context, cfg *config.Config) bool {
+	crls := s.fetchCRLs(ctx, cfg)
+	return s.fetchStaples(ctx, cfg) || crls
 }

@@ -90,3 +90,39 @@ func TestClientOCSP(t *testing.T) {
 		})
 	}
 }
+
+// TestOCSPStapling: a server certificate with ocsp_staple gets its responder's answer
+// stapled to handshakes from the start.
+func TestOCSPStapling(t *testing.T) {
+	var ca *pkitest.CA
+	responder := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		req, err := ocsp.ParseRequest(body)
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		resp, _ := ocsp.CreateResponse(ca.Cert, ca.Cert, ocsp.Response{Status: ocsp.Good, SerialNumber: req.SerialNumber,
+			ThisUpdate: time.Now().Add(-time.Minute), NextUpdate: time.Now().Add(time.Hour)}, ca.Key)
+		_, _ = w.Write(resp)
+	}))
+	defer responder.Close()
+	var leafCert *pkitest.Leaf
+	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
+		ca = e.inter
+		leafCert = e.inter.Issue("stapled", pkitest.Server("localhost"), pkitest.OCSPURL(responder.URL))
+		leafCert.WritePair(t, e.dir, "stapled") // leaf, then the intermediate
+		return "  - {id: stapled, cert: stapled.crt, key: stapled.key, ocsp_staple: true}\n",
+			"  - {id: st, protocol: tcp_ssl, listen: 127.0.0.1:0, target_group: echo, ssl: {mode: one_way, server_certificates: [stapled]}}\n"
+	})
+	c, err := tls.Dial("tcp", e.addr("st"), e.tlsConfig(tls.VersionTLS13, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	staple := c.ConnectionState().OCSPResponse
+	r, err := ocsp.ParseResponseForCert(staple, leafCert.Cert, e.inter.Cert)
+	if err != nil || r.Status != ocsp.Good {
+		t.Fatalf("staple %d bytes: %v", len(staple), err)
+	}
+}

@@ -244,7 +244,7 @@ func (s *Server) Start() error {
 	}
 	// Fetch CRLs named by URL before the first build, so a mutual listener does not
 	// start without them (fail closed) when they can be had.
-	s.fetchCRLs(context.Background(), cfg)
+	s.fetchRevocation(context.Background(), cfg)
 	b, err := buildConfig(cfg, s.opts.Now)
 	if err != nil {
 		return err
