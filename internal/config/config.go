@@ -40,8 +40,11 @@ type Admin struct {
 	// Listen is host:port. Empty disables the admin listener.
 	Listen string `yaml:"listen,omitempty" json:"listen,omitempty"`
 	// TokenFile holds the bearer token the management API (/api/) requires. Without
-	// it the API is served only on a loopback address.
+	// it (or ssl) the API is served only on a loopback address.
 	TokenFile string `yaml:"token_file,omitempty" json:"token_file,omitempty"`
+	// SSL serves the admin listener over HTTPS requiring a client certificate (mode
+	// must be mutual).
+	SSL *SSL `yaml:"ssl,omitempty" json:"ssl,omitempty"`
 }
 
 // Denylist refuses client certificates at once, without a CRL: by serial (hex, as

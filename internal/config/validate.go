@@ -28,6 +28,7 @@ var Policies = []string{"tls13-only", "tls12-modern", "tls12-compat"}
 
 // SetDefaults fills every field left empty with its documented default.
 func (c *Config) SetDefaults() {
+	c.Admin.SSL.setDefaults()
 	if c.Watch == 0 {
 		c.Watch = Duration(DefaultWatch)
 	}
@@ -72,16 +73,21 @@ func (c *Config) SetDefaults() {
 		l.HeaderTimeout = cmp.Or(l.HeaderTimeout, Duration(30*time.Second))
 		l.IdleTimeout = cmp.Or(l.IdleTimeout, Duration(120*time.Second))
 		for _, s := range append([]*SSL{l.SSL}, domainSSL(l)...) {
-			if s == nil {
-				continue
-			}
-			if s.Policy == "" && s.MinVersion == "" && s.MaxVersion == "" && len(s.Ciphers) == 0 {
-				s.Policy = DefaultPolicy
-			}
-			s.MaxClientChain = cmp.Or(s.MaxClientChain, 5)
-			s.MaxClientCertBytes = cmp.Or(s.MaxClientCertBytes, 16384)
+			s.setDefaults()
 		}
 	}
+}
+
+// setDefaults fills an ssl block's defaults; a nil block stays nil.
+func (s *SSL) setDefaults() {
+	if s == nil {
+		return
+	}
+	if s.Policy == "" && s.MinVersion == "" && s.MaxVersion == "" && len(s.Ciphers) == 0 {
+		s.Policy = DefaultPolicy
+	}
+	s.MaxClientChain = cmp.Or(s.MaxClientChain, 5)
+	s.MaxClientCertBytes = cmp.Or(s.MaxClientCertBytes, 16384)
 }
 
 func domainSSL(l *Listener) []*SSL {
@@ -103,8 +109,8 @@ func (c *Config) Validate() []Problem {
 	v := &validator{}
 	if c.Admin.Listen != "" {
 		v.addr("admin.listen", c.Admin.Listen)
-		if host, _, err := net.SplitHostPort(c.Admin.Listen); err == nil && c.Admin.TokenFile == "" && !isLoopback(host) {
-			v.add("admin.listen", "%s is not a loopback address: set admin.token_file so the management API is not open to the network", c.Admin.Listen)
+		if host, _, err := net.SplitHostPort(c.Admin.Listen); err == nil && c.Admin.TokenFile == "" && c.Admin.SSL == nil && !isLoopback(host) {
+			v.add("admin.listen", "%s is not a loopback address: set admin.token_file or admin.ssl (mutual TLS) so the management API is not open to the network", c.Admin.Listen)
 		}
 	}
 	for i, s := range c.Denylist.Serials {
@@ -130,6 +136,12 @@ func (c *Config) Validate() []Problem {
 		p := fmt.Sprintf("target_groups[%d]", i)
 		checkID(v, p, g.ID, groups, g)
 		v.group(p, g, certs)
+	}
+	if s := c.Admin.SSL; s != nil {
+		if s.Mode != ModeMutual {
+			v.add("admin.ssl.mode", "must be mutual: the admin listener's TLS is for authenticating operators")
+		}
+		v.ssl("admin.ssl", s, certs)
 	}
 	listeners := map[string]*Listener{}
 	addrs := map[string]string{}

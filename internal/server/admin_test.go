@@ -194,3 +194,31 @@ func TestAdminTargets(t *testing.T) {
 		t.Fatalf("%d, want 404", code)
 	}
 }
+
+// TestAdminMutualTLS: with admin.ssl the admin listener requires a client certificate
+// from its CA, and may then listen beyond loopback without a token.
+func TestAdminMutualTLS(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
+		e.top = "admin: {listen: 127.0.0.1:0, ssl: {mode: mutual, server_certificates: [site], ca_certificate: clients}}"
+		return "", ""
+	})
+	get := func(cert *tls.Certificate) (int, error) {
+		tr := &http.Transport{TLSClientConfig: e.tlsConfig(tls.VersionTLS13, cert)}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr}).Get("https://" + e.srv.AdminAddr().String() + "/api/v1/listeners")
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	if _, err := get(nil); err == nil {
+		t.Fatal("admin API served without a client certificate")
+	}
+	if code, err := get(new(e.ca.Issue("operator").TLS())); err != nil || code != http.StatusOK {
+		t.Fatalf("operator: %d %v", code, err)
+	}
+	if _, err := server.Check(e.cfgPath); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -8,6 +8,7 @@ package server
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
@@ -257,21 +258,39 @@ func (s *Server) Start() error {
 	s.stopCRL = cancel
 	s.wg.Go(func() { s.crlLoop(ctx) })
 	if b.cfg.Admin.Listen != "" {
-		ln, err := s.opts.Listen("tcp", b.cfg.Admin.Listen)
-		if err != nil {
+		if err := s.startAdmin(b); err != nil {
 			s.closeAll(context.Background())
-			return fmt.Errorf("admin.listen: %w", err)
+			return err
 		}
-		s.adminLn = ln
-		token, err := readToken(b.cfg)
-		if err != nil {
-			ln.Close()
-			s.closeAll(context.Background())
-			return fmt.Errorf("admin.token_file: %w", err)
-		}
-		s.admin = &http.Server{Handler: admin.Handler(admin.Options{Metrics: s.opts.Metrics, Controller: s, Token: token}), ReadHeaderTimeout: 10 * time.Second}
-		s.wg.Go(func() { _ = s.admin.Serve(ln) })
 	}
+	return nil
+}
+
+// startAdmin serves the admin listener: plain HTTP, or HTTPS requiring a client
+// certificate when admin.ssl is set. Its settings are read once, at start.
+func (s *Server) startAdmin(b *built) error {
+	token, err := readToken(b.cfg)
+	if err != nil {
+		return fmt.Errorf("admin.token_file: %w", err)
+	}
+	var tc *tls.Config
+	if b.cfg.Admin.SSL != nil {
+		auth, err := tlsconf.New(b.cfg.Admin.SSL, b.store, tlsconf.Env{ALPN: []string{"h2", "http/1.1"}, Now: s.opts.Now})
+		if err != nil {
+			return fmt.Errorf("admin.ssl: %w", err)
+		}
+		tc = auth.Config
+	}
+	ln, err := s.opts.Listen("tcp", b.cfg.Admin.Listen)
+	if err != nil {
+		return fmt.Errorf("admin.listen: %w", err)
+	}
+	s.adminLn = ln
+	if tc != nil {
+		ln = tls.NewListener(ln, tc)
+	}
+	s.admin = &http.Server{Handler: admin.Handler(admin.Options{Metrics: s.opts.Metrics, Controller: s, Token: token}), ReadHeaderTimeout: 10 * time.Second}
+	s.wg.Go(func() { _ = s.admin.Serve(ln) })
 	return nil
 }
 
