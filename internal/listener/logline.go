@@ -108,7 +108,15 @@ func (l *Line) Log(ctx context.Context, log *slog.Logger) {
 		attrs = append(attrs, slog.String("error", l.Err.Error()))
 		level = slog.LevelWarn
 	}
-	log.LogAttrs(ctx, level, l.Msg, attrs...)
+	h := log.Handler()
+	if !h.Enabled(ctx, level) {
+		return
+	}
+	// A record without a caller PC: Logger.LogAttrs would walk the stack for one on
+	// every request, and the line's source is always this function.
+	r := slog.NewRecord(time.Now(), level, l.Msg, 0)
+	r.AddAttrs(attrs...)
+	_ = h.Handle(ctx, r)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
