@@ -246,3 +246,16 @@ func EncodeKeyPEM(key crypto.Signer) ([]byte, error) {
 func EncodeDERAsPEM(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
+
+// KeyName describes a public key as "RSA 2048", "ECDSA P-256" or "Ed25519".
+func KeyName(pub crypto.PublicKey) string {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return fmt.Sprintf("RSA %d", k.N.BitLen())
+	case *ecdsa.PublicKey:
+		return "ECDSA " + k.Curve.Params().Name
+	case ed25519.PublicKey:
+		return "Ed25519"
+	}
+	return fmt.Sprintf("%T", pub)
+}

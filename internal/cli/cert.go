@@ -1,10 +1,6 @@
 package cli
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
@@ -77,17 +73,6 @@ type fileInfo struct {
 	InOrder bool       `json:"chain_in_order"`
 }
 
-func keyName(pub crypto.PublicKey) string {
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		return fmt.Sprintf("RSA %d", k.N.BitLen())
-	case *ecdsa.PublicKey:
-		return "ECDSA " + k.Curve.Params().Name
-	case ed25519.PublicKey:
-		return "Ed25519"
-	}
-	return fmt.Sprintf("%T", pub)
-}
 
 var ekuNames = map[x509.ExtKeyUsage]string{
 	x509.ExtKeyUsageAny: "any", x509.ExtKeyUsageServerAuth: "serverAuth", x509.ExtKeyUsageClientAuth: "clientAuth",
@@ -118,13 +103,13 @@ func validity(c *x509.Certificate, now time.Time) string {
 func describe(path string, b *certfile.Bundle, now time.Time) fileInfo {
 	fi := fileInfo{File: path, Format: b.Format, InOrder: certfile.InOrder(b.Certs)}
 	if b.Key != nil {
-		fi.Key = keyName(b.Key.Public())
+		fi.Key = certfile.KeyName(b.Key.Public())
 	}
 	for _, c := range b.Certs {
 		sum := sha256.Sum256(c.Raw)
 		ci := certInfo{
 			Subject: c.Subject.String(), Issuer: c.Issuer.String(), Serial: strings.ToUpper(c.SerialNumber.Text(16)),
-			Key: keyName(c.PublicKey), NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(), Validity: validity(c, now),
+			Key: certfile.KeyName(c.PublicKey), NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(), Validity: validity(c, now),
 			DNS: c.DNSNames, Emails: c.EmailAddresses, CA: c.IsCA, SHA256: fmt.Sprintf("%X", sum[:]),
 			SelfSigned: c.CheckSignatureFrom(c) == nil, CRLURLs: c.CRLDistributionPoints, OCSPServers: c.OCSPServer,
 		}

@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -24,17 +21,6 @@ import (
 	"tlsgate/internal/revocation"
 )
 
-func keyName(pub crypto.PublicKey) string {
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		return fmt.Sprintf("RSA %d", k.N.BitLen())
-	case *ecdsa.PublicKey:
-		return "ECDSA " + k.Curve.Params().Name
-	case ed25519.PublicKey:
-		return "Ed25519"
-	}
-	return fmt.Sprintf("%T", pub)
-}
 
 func validityCheck(c *x509.Certificate, now time.Time) Check {
 	ch := Check{Name: "validity period", Status: Pass,
@@ -66,7 +52,7 @@ func (r *run) serverChain(cs tls.ConnectionState) error {
 	now := r.now()
 	s := Step{Kind: "server_chain", Title: fmt.Sprintf("Server certificate chain: %d certificate(s)", len(certs)), Status: Pass}
 	for i, c := range certs {
-		s.Lines = append(s.Lines, fmt.Sprintf("[%d] %s (issuer %s, key %s, %s to %s)", i+1, c.Subject, c.Issuer, keyName(c.PublicKey),
+		s.Lines = append(s.Lines, fmt.Sprintf("[%d] %s (issuer %s, key %s, %s to %s)", i+1, c.Subject, c.Issuer, certfile.KeyName(c.PublicKey),
 			c.NotBefore.UTC().Format(time.DateOnly), c.NotAfter.UTC().Format(time.DateOnly)))
 	}
 	var failures []Diagnosis
