@@ -17,7 +17,8 @@ type closeWriter interface {
 	CloseWrite() error
 }
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+// 16 KiB holds a whole TLS record; each relay holds two buffers while idle.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
 
 // Copy relays client ↔ backend until both directions end or ctx is cancelled, then
 // closes both. It returns the bytes sent client→backend (in) and backend→client (out).
