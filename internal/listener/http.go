@@ -14,24 +14,23 @@ import (
 	"tlsgate/internal/httpproxy"
 )
 
-var infos sync.Map // net.Conn → *connInfo, from handle to the http.Server's ConnContext
-
 // serveHTTP hands a (handshaken) connection to the listener's http.Server.
 func (l *Listener) serveHTTP(c net.Conn, info *connInfo) {
-	infos.Store(c, info)
+	l.infos.Store(c, info)
 	if !l.conns.push(c) {
-		infos.Delete(c)
+		l.infos.Delete(c)
 		_ = c.Close()
 		l.closed()
 	}
 }
 
 func (l *Listener) popInfo(c net.Conn) *connInfo {
-	v, _ := infos.LoadAndDelete(c)
+	v, _ := l.infos.LoadAndDelete(c)
 	info, _ := v.(*connInfo)
 	if info == nil {
 		st := l.state.Load()
 		info = &connInfo{state: st, domain: st.Default, client: c.RemoteAddr().String()}
+		info.line = Line{Listener: st.ID, Client: info.client}
 	}
 	return info
 }
@@ -42,10 +41,9 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	info, _ := r.Context().Value(connKey{}).(*connInfo)
 	st := info.state
-	line := Line{Msg: "request", Listener: st.ID, Client: info.client, Method: r.Method, Path: r.URL.Path}
-	if info.cs != nil {
-		line.setTLS(info.cs, info.verdict)
-	}
+	// The connection's fields (TLS, client identity) were filled once at the handshake.
+	line := info.line
+	line.Msg, line.Method, line.Path, line.Handshake = "request", r.Method, r.URL.Path, 0
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() {
 		line.Status, line.BytesOut, line.Duration = sw.status, sw.n, time.Since(start)

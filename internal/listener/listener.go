@@ -48,6 +48,7 @@ type Listener struct {
 	proxy *httputil.ReverseProxy
 	http  *http.Server
 	conns *chanListener
+	infos sync.Map // net.Conn → *connInfo, from handle to the http.Server's ConnContext
 
 	ctx    context.Context // cancelled to force-close TCP relays after the drain deadline
 	cancel context.CancelFunc
@@ -64,6 +65,7 @@ type connInfo struct {
 	cs      *tls.ConnectionState
 	verdict clientauth.Verdict
 	client  string
+	line    Line // the log fields of the connection, copied into each request's line
 }
 
 // New wraps ln; call Serve to start accepting.
@@ -222,6 +224,7 @@ func (l *Listener) handle(raw net.Conn) {
 		l.observeClient(st.ID, info.verdict.Presented)
 	}
 	if l.http != nil {
+		info.line = line
 		l.serveHTTP(conn, info)
 		return
 	}
