@@ -73,7 +73,6 @@ type fileInfo struct {
 	InOrder bool       `json:"chain_in_order"`
 }
 
-
 var ekuNames = map[x509.ExtKeyUsage]string{
 	x509.ExtKeyUsageAny: "any", x509.ExtKeyUsageServerAuth: "serverAuth", x509.ExtKeyUsageClientAuth: "clientAuth",
 	x509.ExtKeyUsageCodeSigning: "codeSigning", x509.ExtKeyUsageEmailProtection: "emailProtection",

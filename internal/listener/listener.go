@@ -251,10 +251,11 @@ func (l *Listener) handshake(raw net.Conn, st *State, line *Line) (*tls.Conn, er
 	line.setTLS(&state, clientauth.Verdict{Reason: reason, Presented: presented(err, &state)})
 	line.Msg, line.Err, line.Verify = "handshake", err, "FAILED"
 	line.Duration = time.Since(start)
-	line.Log(context.Background(), l.deps.Log)
+	// Metrics first, then the log line: whoever reads the line sees the counter too.
 	l.observeClient(st.ID, presented(err, &state))
 	mode := st.Lookup(state.ServerName).Auth.Mode
 	l.deps.Metrics.Handshakes.WithLabelValues(st.ID, string(mode), "failure", reason.Label()).Inc()
+	line.Log(context.Background(), l.deps.Log)
 	_ = raw.Close()
 	return nil, err
 }

@@ -21,7 +21,6 @@ import (
 	"tlsgate/internal/revocation"
 )
 
-
 func validityCheck(c *x509.Certificate, now time.Time) Check {
 	ch := Check{Name: "validity period", Status: Pass,
 		Detail: fmt.Sprintf("%s to %s", c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339))}
