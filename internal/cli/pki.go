@@ -40,6 +40,16 @@ func dirFlag(c *cobra.Command) string {
 	return d
 }
 
+// withPKI opens the --dir PKI for f and closes it after.
+func withPKI(c *cobra.Command, f func(d *pki.Dir) error) error {
+	d, err := pki.Open(dirFlag(c), time.Now)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return f(d)
+}
+
 func pkiInitCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "init",
@@ -123,33 +133,7 @@ func pkiIssueCmd() *cobra.Command {
 			if (password != "" || legacy) && !p12 {
 				return usageError{fmt.Errorf("--password and --legacy need --p12")}
 			}
-			d, err := pki.Open(dirFlag(c), time.Now)
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			is, err := d.Issue(usage, args[1], o)
-			if err != nil {
-				return err
-			}
-			out := c.OutOrStdout()
-			fmt.Fprintf(out, "issued %s certificate %q, serial %s, expires %s\n  %s/%s\n  %s/%s\n", args[0], args[1], is.Serial, is.NotAfter.Format(time.DateOnly), d.Path, is.CertFile, d.Path, is.KeyFile)
-			if p12 {
-				enc := pkcs12.Modern2023
-				if legacy {
-					enc = pkcs12.LegacyDES
-				}
-				data, err := enc.Encode(is.Key, is.Cert, is.Chain[1:], password)
-				if err != nil {
-					return fmt.Errorf("encoding PKCS#12: %w", err)
-				}
-				name := "issued/" + args[1] + ".p12"
-				if err := d.WriteFile(name, data, 0o600); err != nil {
-					return err
-				}
-				fmt.Fprintf(out, "  %s/%s\n", d.Path, name)
-			}
-			return nil
+			return withPKI(c, func(d *pki.Dir) error { return issue(c, d, usage, args[1], o, p12, password, legacy) })
 		},
 	}
 	f := c.Flags()
@@ -164,6 +148,33 @@ func pkiIssueCmd() *cobra.Command {
 	f.String("password", "", "PKCS#12 password")
 	f.Bool("legacy", false, "PKCS#12 with 3DES/SHA-1 for old Windows and macOS (default: AES-256/PBKDF2)")
 	return c
+}
+
+// issue issues one certificate and, with p12, its PKCS#12 export.
+func issue(c *cobra.Command, d *pki.Dir, usage pki.Usage, name string, o pki.IssueOptions, p12 bool, password string, legacy bool) error {
+	is, err := d.Issue(usage, name, o)
+	if err != nil {
+		return err
+	}
+	kind := map[pki.Usage]string{pki.UsageServer: "server", pki.UsageClient: "client"}[usage]
+	out := c.OutOrStdout()
+	fmt.Fprintf(out, "issued %s certificate %q, serial %s, expires %s\n  %s/%s\n  %s/%s\n", kind, name, is.Serial, is.NotAfter.Format(time.DateOnly), d.Path, is.CertFile, d.Path, is.KeyFile)
+	if p12 {
+		enc := pkcs12.Modern2023
+		if legacy {
+			enc = pkcs12.LegacyDES
+		}
+		data, err := enc.Encode(is.Key, is.Cert, is.Chain[1:], password)
+		if err != nil {
+			return fmt.Errorf("encoding PKCS#12: %w", err)
+		}
+		file := "issued/" + name + ".p12"
+		if err := d.WriteFile(file, data, 0o600); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "  %s/%s\n", d.Path, file)
+	}
+	return nil
 }
 
 func pkiRevokeCmd() *cobra.Command {
@@ -181,17 +192,14 @@ func pkiRevokeCmd() *cobra.Command {
 			if _, ok := pki.Reasons[reason]; !ok {
 				return usageError{fmt.Errorf("--reason: unknown reason %q", reason)}
 			}
-			d, err := pki.Open(dirFlag(c), time.Now)
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			e, err := d.Revoke(args[0], reason)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(c.OutOrStdout(), "revoked %s %q, serial %s; publish it with: tlsgate pki crl --dir %s\n", e.Kind, e.Name, e.Serial, d.Path)
-			return nil
+			return withPKI(c, func(d *pki.Dir) error {
+				e, err := d.Revoke(args[0], reason)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.OutOrStdout(), "revoked %s %q, serial %s; publish it with: tlsgate pki crl --dir %s\n", e.Kind, e.Name, e.Serial, d.Path)
+				return nil
+			})
 		},
 	}
 	c.Flags().String("reason", "unspecified", "keyCompromise, superseded, cessationOfOperation, affiliationChanged, caCompromise, unspecified, …")
@@ -205,17 +213,14 @@ func pkiCRLCmd() *cobra.Command {
 		Args:  noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			days, _ := c.Flags().GetInt("days")
-			d, err := pki.Open(dirFlag(c), time.Now)
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			n, err := d.CRL(days)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(c.OutOrStdout(), "wrote %s/%s, CRL number %d, next update in %d days\n", d.Path, pki.CRLFile, n, days)
-			return nil
+			return withPKI(c, func(d *pki.Dir) error {
+				n, err := d.CRL(days)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.OutOrStdout(), "wrote %s/%s, CRL number %d, next update in %d days\n", d.Path, pki.CRLFile, n, days)
+				return nil
+			})
 		},
 	}
 	c.Flags().Int("days", 7, "days until nextUpdate")
@@ -228,17 +233,14 @@ func pkiListCmd() *cobra.Command {
 		Short: "List issued certificates with status and expiry",
 		Args:  noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			d, err := pki.Open(dirFlag(c), time.Now)
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			es, err := d.List()
-			if err != nil {
-				return err
-			}
-			writeList(c.OutOrStdout(), es, time.Now())
-			return nil
+			return withPKI(c, func(d *pki.Dir) error {
+				es, err := d.List()
+				if err != nil {
+					return err
+				}
+				writeList(c.OutOrStdout(), es, time.Now())
+				return nil
+			})
 		},
 	}
 }
