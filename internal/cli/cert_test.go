@@ -203,3 +203,38 @@ func TestBadInputs(t *testing.T) {
 		})
 	}
 }
+
+// TestPKICommands runs the pki subcommands end to end, and their usage errors.
+func TestPKICommands(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pki")
+	steps := [][]string{
+		{"pki", "init", "--dir", dir, "--name", "CLI CA", "--intermediate"},
+		{"pki", "issue", "server", "www.example.com", "--dir", dir, "--ip", "127.0.0.1"},
+		{"pki", "issue", "client", "alice", "--dir", dir, "--uri", "spiffe://example.org/alice", "--p12", "--password", "pw"},
+		{"pki", "revoke", filepath.Join(dir, "issued", "alice.crt"), "--dir", dir, "--reason", "keyCompromise"},
+		{"pki", "crl", "--dir", dir},
+	}
+	for _, s := range steps {
+		if code, _, stderr := run(s...); code != 0 {
+			t.Fatalf("%v: exit %d: %s", s, code, stderr)
+		}
+	}
+	code, out, _ := run("pki", "list", "--dir", dir)
+	if code != 0 || !strings.Contains(out, "alice") || !strings.Contains(out, "revoked") || !strings.Contains(out, "www.example.com") {
+		t.Fatalf("list: %d\n%s", code, out)
+	}
+	for _, args := range [][]string{
+		{"pki", "issue", "robot", "x", "--dir", dir},
+		{"pki", "issue", "client", "x", "--dir", dir, "--ip", "not-an-ip"},
+		{"pki", "init", "--dir", dir, "--key", "dsa-1024"},
+		{"pki", "revoke", "--dir", dir},
+		{"pki", "issue", "client", "x", "--dir", dir, "--password", "pw"},
+	} {
+		if code, _, _ := run(args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+	if code, _, stderr := run("pki", "list", "--dir", filepath.Join(t.TempDir(), "none")); code != 1 || !strings.Contains(stderr, "no PKI here") {
+		t.Errorf("list without a PKI: %d %s", code, stderr)
+	}
+}

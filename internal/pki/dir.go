@@ -119,6 +119,9 @@ func Init(path string, o InitOptions, now func() time.Time) (*Dir, error) {
 // Open opens an existing PKI.
 func Open(path string, now func() time.Time) (*Dir, error) {
 	d, err := open(path, now)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: no PKI here (run tlsgate pki init --dir %s)", path, path)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -237,7 +237,7 @@ func TestOpenSSLVerify(t *testing.T) {
 
 func TestBadUse(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "pki")
-	if _, err := pki.Open(dir, nil); err == nil || !strings.Contains(err.Error(), "no such file") {
+	if _, err := pki.Open(dir, nil); err == nil || !strings.Contains(err.Error(), "no PKI here") {
 		t.Fatalf("open before init: %v", err)
 	}
 	d := newDir(t, false)
