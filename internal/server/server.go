@@ -370,15 +370,13 @@ func (s *Server) Reload() error {
 		err = s.apply(b)
 	}
 	result := "success"
-	if err == nil {
-		s.logWarnings(b.store.Warnings)
-	}
 	if err != nil {
 		result = "failure"
 		s.opts.Log.Error("reload failed; the running configuration keeps serving", "error", err.Error())
 		// Watch the files of the failed attempt too, so fixing them triggers a reload.
 		s.stamps = stampFiles(s.watched())
 	} else {
+		s.logWarnings(b.store.Warnings)
 		s.opts.Log.Info("reloaded", "config", s.opts.ConfigPath)
 	}
 	s.opts.Metrics.Reloads.WithLabelValues(result).Inc()
