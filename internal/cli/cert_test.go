@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"os"
 	"os/exec"
@@ -236,5 +237,30 @@ func TestPKICommands(t *testing.T) {
 	}
 	if code, _, stderr := run("pki", "list", "--dir", filepath.Join(t.TempDir(), "none")); code != 1 || !strings.Contains(stderr, "no PKI here") {
 		t.Errorf("list without a PKI: %d %s", code, stderr)
+	}
+}
+
+// TestInspectJSON: --json gives one object per file with the chain, SANs, EKU, key
+// match and order.
+func TestInspectJSON(t *testing.T) {
+	d := goldenPKI(t)
+	code, out, stderr := run("cert", "inspect", "--json", filepath.Join(d.Path, "issued/www.example.com.crt"), filepath.Join(d.Path, "issued/bob.key"))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var files []fileInfo
+	if err := json.Unmarshal([]byte(out), &files); err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 2 {
+		t.Fatalf("%d files", len(files))
+	}
+	crt := files[0]
+	if crt.Format != "PEM" || len(crt.Certs) != 2 || !crt.InOrder || crt.Certs[0].DNS[0] != "www.example.com" ||
+		crt.Certs[0].EKU[0] != "serverAuth" || !crt.Certs[1].CA || crt.Certs[0].CRLURLs[0] != "http://crl.example/golden.crl" {
+		t.Fatalf("certificate file: %+v", crt)
+	}
+	if files[1].Key != "Ed25519" || len(files[1].Certs) != 0 {
+		t.Fatalf("key file: %+v", files[1])
 	}
 }

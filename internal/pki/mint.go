@@ -72,6 +72,8 @@ type Request struct {
 	Usage      Usage
 	// EKU overrides the EKU implied by Usage (tests use it for wrong-usage certificates).
 	EKU []x509.ExtKeyUsage
+	// KeyUsage, when non-zero, overrides the key usage implied by Usage.
+	KeyUsage x509.KeyUsage
 	// NotBefore defaults to now - 1 minute (clock skew); NotAfter to NotBefore + 397 days
 	// for leaves (the CA/Browser Forum maximum), + 10 years for CAs.
 	NotBefore, NotAfter time.Time
@@ -151,6 +153,9 @@ func (r *Request) template() (*x509.Certificate, error) {
 	}
 	if r.EKU != nil {
 		t.ExtKeyUsage = r.EKU
+	}
+	if r.KeyUsage != 0 {
+		t.KeyUsage = r.KeyUsage
 	}
 	if r.CRLURL != "" {
 		t.CRLDistributionPoints = []string{r.CRLURL}
