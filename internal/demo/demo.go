@@ -29,6 +29,7 @@ import (
 // Demo is a running demo.
 type Demo struct {
 	Dir      string
+	temp     bool // Dir was made by Start and is removed by Close
 	Server   *server.Server
 	Backend  *Backend
 	Commands []Command
@@ -99,7 +100,8 @@ listeners:
 // Start makes the PKI in dir (a new temporary directory when empty), starts the echo
 // backends and tlsgate, and fills Commands.
 func Start(dir string, log *slog.Logger) (*Demo, error) {
-	if dir == "" {
+	temp := dir == ""
+	if temp {
 		var err error
 		if dir, err = os.MkdirTemp("", "tlsgate-demo-"); err != nil {
 			return nil, err
@@ -126,14 +128,18 @@ func Start(dir string, log *slog.Logger) (*Demo, error) {
 		be.Close()
 		return nil, err
 	}
-	d := &Demo{Dir: dir, Server: srv, Backend: be}
+	d := &Demo{Dir: dir, temp: temp, Server: srv, Backend: be}
 	d.Commands = d.commands()
 	return d, nil
 }
 
-// Close stops tlsgate and the backends.
+// Close stops tlsgate and the backends, and removes the PKI unless --dir named it.
 func (d *Demo) Close(ctx context.Context) error {
-	return errors.Join(d.Server.Shutdown(ctx), d.Backend.Close())
+	err := errors.Join(d.Server.Shutdown(ctx), d.Backend.Close())
+	if d.temp {
+		err = errors.Join(err, os.RemoveAll(d.Dir))
+	}
+	return err
 }
 
 func (d *Demo) commands() []Command {
@@ -179,7 +185,11 @@ func (d *Demo) Print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "%d. %s (%s)\n   %s\n\n", i+1, c.Say, want, c.Shell())
 	}
-	fmt.Fprintln(w, "Each refusal is logged as one JSON line with its reason code. Press Ctrl-C to stop.")
+	fmt.Fprint(w, "Each refusal is logged as one JSON line with its reason code. Press Ctrl-C to stop")
+	if d.temp {
+		fmt.Fprint(w, " (the files are removed then; --dir DIR keeps them)")
+	}
+	fmt.Fprintln(w, ".")
 }
 
 // writePKI writes ca.crt/ca.crl, server.crt/key, and client certificates alice (good),
