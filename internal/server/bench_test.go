@@ -28,3 +28,22 @@ func BenchmarkKeepAliveHTTPS(b *testing.B) {
 		resp.Body.Close()
 	}
 }
+
+// BenchmarkResumedMutualHTTPS measures a resumed TLS 1.3 mutual handshake plus one
+// proxied GET per connection.
+func BenchmarkResumedMutualHTTPS(b *testing.B) {
+	e := newEnv(b, pki.ECDSAP256)
+	cfg := e.tlsConfig(tls.VersionTLS13, new(e.ca.Issue("alice").TLS()))
+	cfg.ClientSessionCache = tls.NewLRUClientSessionCache(8)
+	url := "https://" + e.addr("mutual") + "/"
+	b.ReportAllocs()
+	for b.Loop() {
+		tr := &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}
+		resp, err := (&http.Client{Transport: tr}).Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}
