@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 
 	"tlsgate/internal/config"
@@ -30,8 +31,10 @@ type Options struct {
 	Metrics *metrics.Metrics
 	// Controller serves /api/v1/; nil serves only /healthz and /metrics.
 	Controller Controller
-	// Token, when set, is the bearer token /api/v1/ requires.
+	// Token, when set, is the bearer token /api/v1/ (and /debug/pprof/) requires.
 	Token string
+	// Pprof serves the Go profiler under /debug/pprof/.
+	Pprof bool
 }
 
 // Handler returns the admin mux.
@@ -48,6 +51,15 @@ func Handler(o Options) http.Handler {
 		a.routes(api)
 		// Browsers must not be able to drive the API from another origin (CSRF).
 		mux.Handle("/api/", http.NewCrossOriginProtection().Handler(bearer(o.Token, api)))
+	}
+	if o.Pprof {
+		pp := http.NewServeMux()
+		pp.HandleFunc("/debug/pprof/", pprof.Index)
+		pp.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		pp.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		pp.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		pp.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.Handle("/debug/pprof/", bearer(o.Token, pp))
 	}
 	return mux
 }

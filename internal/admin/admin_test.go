@@ -30,6 +30,9 @@ func TestEndpoints(t *testing.T) {
 			t.Errorf("%s: %d %q, want %q", tc.path, resp.StatusCode, b, tc.want)
 		}
 	}
+	if resp, err := http.Get(srv.URL + "/debug/pprof/"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("pprof served without admin.pprof: %v %v", err, resp.StatusCode)
+	}
 	resp, err := http.Post(srv.URL+"/healthz", "text/plain", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -37,5 +40,29 @@ func TestEndpoints(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("POST /healthz: %d", resp.StatusCode)
+	}
+}
+
+// TestPprofNeedsToken: /debug/pprof/ is served only when enabled, behind the token.
+func TestPprofNeedsToken(t *testing.T) {
+	srv := httptest.NewServer(admin.Handler(admin.Options{Metrics: metrics.New(), Pprof: true, Token: "secret-token-123456"}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/debug/pprof/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("without token: %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/debug/pprof/", nil)
+	req.Header.Set("Authorization", "Bearer secret-token-123456")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("with token: %d", resp.StatusCode)
 	}
 }

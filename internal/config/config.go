@@ -42,6 +42,9 @@ type Admin struct {
 	// TokenFile holds the bearer token the management API (/api/) requires. Without
 	// it (or ssl) the API is served only on a loopback address.
 	TokenFile string `yaml:"token_file,omitempty" json:"token_file,omitempty"`
+	// Pprof serves Go's profiler under /debug/pprof/ on the admin listener, behind the
+	// same authentication as the API. Default false.
+	Pprof bool `yaml:"pprof,omitempty" json:"pprof,omitempty"`
 	// SSL serves the admin listener over HTTPS requiring a client certificate (mode
 	// must be mutual).
 	SSL *SSL `yaml:"ssl,omitempty" json:"ssl,omitempty"`

@@ -289,7 +289,7 @@ func (s *Server) startAdmin(b *built) error {
 	if tc != nil {
 		ln = tls.NewListener(ln, tc)
 	}
-	s.admin = &http.Server{Handler: admin.Handler(admin.Options{Metrics: s.opts.Metrics, Controller: s, Token: token}), ReadHeaderTimeout: 10 * time.Second}
+	s.admin = &http.Server{Handler: admin.Handler(admin.Options{Metrics: s.opts.Metrics, Controller: s, Token: token, Pprof: b.cfg.Admin.Pprof}), ReadHeaderTimeout: 10 * time.Second}
 	s.wg.Go(func() { _ = s.admin.Serve(ln) })
 	return nil
 }
