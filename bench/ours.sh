@@ -21,7 +21,11 @@ case "$PEER_AUTH" in
                 ca="  - {id: clients, ca: $CERT_DIR/client-ca.crt}" ;;
   *) echo "$0: unknown PEER_AUTH $PEER_AUTH" >&2; exit 2 ;;
 esac
+admin=""
+# OURS_PPROF=127.0.0.1:19901 serves /debug/pprof/ there, to profile a running point.
+[ -n "${OURS_PPROF:-}" ] && admin="admin: {listen: $OURS_PPROF, pprof: true}"
 cat > "$RUN_DIR/tlsgate.yaml" <<YAML
+$admin
 watch_interval: -1s
 certificates:
   - {id: site, cert: $CERT_DIR/server.crt, key: $CERT_DIR/server.key}
