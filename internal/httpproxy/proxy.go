@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,10 +20,10 @@ import (
 
 // Route is what the proxy needs to know about one request.
 type Route struct {
-	Target  string               // backend host:port
-	TLS     *tls.ConnectionState // nil on plain HTTP listeners
-	Verdict clientauth.Verdict   // client authentication outcome
-	Forward config.Forward       // identity dialect (forward_client_cert)
+	Target string // backend host:port
+	// Identity is the connection's identity headers (see Identity), added after the
+	// client's are stripped; nil on plain HTTP and with forward_client_cert: none.
+	Identity http.Header
 	// BackendTLS re-encrypts to the backend (the target group's tls settings).
 	BackendTLS *tls.Config
 	Err        func(err error) // called when the backend cannot be reached
@@ -106,17 +107,31 @@ func rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(&url.URL{Scheme: scheme, Host: r.Target})
 	pr.Out.Host = pr.In.Host
 	pr.SetXForwarded()
-	if r.TLS == nil {
-		return
+	for k, vs := range r.Identity {
+		// Shared by the connection's requests: clipped, so an append copies.
+		pr.Out.Header[k] = slices.Clip(vs)
 	}
-	switch r.Forward {
+}
+
+// Identity builds the identity headers of a connection in a dialect, once per
+// connection: the certificate's PEM, escaping and fingerprint cost about 10 µs, too much
+// to spend on every request of a kept-alive connection.
+func Identity(dialect config.Forward, v clientauth.Verdict, cs *tls.ConnectionState) http.Header {
+	if cs == nil {
+		return nil
+	}
+	h := http.Header{}
+	switch dialect {
 	case config.ForwardHeaders:
-		SetIdentity(pr.Out.Header, r.Verdict, r.TLS)
+		SetIdentity(h, v, cs)
 	case config.ForwardXFCC:
-		SetXFCC(pr.Out.Header, r.Verdict)
+		SetXFCC(h, v)
 	case config.ForwardRFC9440:
-		SetRFC9440(pr.Out.Header, r.Verdict)
+		SetRFC9440(h, v)
+	default:
+		return nil
 	}
+	return h
 }
 
 func errorHandler(w http.ResponseWriter, req *http.Request, err error) {

@@ -96,9 +96,7 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer release()
 	route := &httpproxy.Route{
 		Target:     t.Address,
-		TLS:        info.cs,
-		Verdict:    info.verdict,
-		Forward:    st.Forward,
+		Identity:   info.identity,
 		BackendTLS: group.TLS,
 		Err: func(err error) {
 			line.Err = err

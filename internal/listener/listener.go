@@ -66,6 +66,8 @@ type connInfo struct {
 	verdict clientauth.Verdict
 	client  string
 	line    Line // the log fields of the connection, copied into each request's line
+	// identity is the connection's identity headers for backends, built once.
+	identity http.Header
 }
 
 // New wraps ln; call Serve to start accepting.
@@ -225,6 +227,7 @@ func (l *Listener) handle(raw net.Conn) {
 	}
 	if l.http != nil {
 		info.line = line
+		info.identity = httpproxy.Identity(st.Forward, info.verdict, info.cs)
 		l.serveHTTP(conn, info)
 		return
 	}
