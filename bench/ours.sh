@@ -22,7 +22,8 @@ case "$PEER_AUTH" in
   *) echo "$0: unknown PEER_AUTH $PEER_AUTH" >&2; exit 2 ;;
 esac
 admin=""
-# OURS_PPROF=127.0.0.1:19901 serves /debug/pprof/ there, to profile a running point.
+# OURS_PPROF=127.0.0.1:19901 serves /debug/pprof/ there, to profile a running point;
+# OURS_FORWARD=headers|xfcc|rfc9440 forwards the client identity (default none, as the peers).
 [ -n "${OURS_PPROF:-}" ] && admin="admin: {listen: $OURS_PPROF, pprof: true}"
 cat > "$RUN_DIR/tlsgate.yaml" <<YAML
 $admin
@@ -37,7 +38,7 @@ listeners:
     protocol: $protocol
     listen: 127.0.0.1:$PEER_PORT
     target_group: backend
-    forward_client_cert: none
+    forward_client_cert: ${OURS_FORWARD:-none}
     ssl: $ssl
 YAML
 exec "$BIN" serve --config "$RUN_DIR/tlsgate.yaml" > "$RUN_DIR/tlsgate.log"
