@@ -1,5 +1,5 @@
 # Local gates mirror .ci/run exactly: `make check` is what CI runs.
-.PHONY: check test lint fuzz demo build
+.PHONY: check test lint e2e fuzz bench demo build
 
 check:
 	bash .ci/run
@@ -12,6 +12,12 @@ lint:
 	go vet ./...
 	go fix -diff ./...
 	go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+e2e:
+	go test -count=1 ./e2e
+
+bench:
+	go test -run '^$$' -bench . ./internal/clientauth ./internal/httpproxy ./internal/server
 
 FUZZTIME ?= 30s
 fuzz:
