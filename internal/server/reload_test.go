@@ -300,3 +300,21 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	t.Logf("%d requests across 100 reloads, none failed", ok.Load())
 }
+
+// TestLeafInCABundleRefused: a non-CA certificate in a CA bundle would trust itself as a
+// client certificate (S6); the bundle is refused with a line naming it.
+func TestLeafInCABundleRefused(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	leaf := e.ca.Issue("stray")
+	e.writeFile("ca.crt", append(e.ca.PEM(), certfile.EncodePEM(leaf.Cert)...))
+	_, err := server.Check(e.cfgPath)
+	if err == nil || !strings.Contains(err.Error(), "certificate 2 (CN=stray) is not a CA certificate") || !strings.Contains(err.Error(), "tlsgate.yaml:5: certificates[1].ca") {
+		t.Fatalf("Check: %v", err)
+	}
+	if err := e.waitReload(); err == nil {
+		t.Fatal("a bundle with a leaf was loaded")
+	}
+	if _, err := e.get("mutual", tls.VersionTLS13, new(leaf.TLS()), nil, false); err != nil {
+		t.Fatalf("the previous bundle stopped serving: %v", err)
+	}
+}
