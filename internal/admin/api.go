@@ -136,16 +136,17 @@ func decodeStrict(r io.Reader, v any) error {
 	return nil
 }
 
-// update runs a change through the controller and writes the answer.
-func (a *api) update(w http.ResponseWriter, code int, mutate func(*config.Config) error, result func() any) {
+// update runs a change through the controller and writes the answer; it reports
+// whether the change was applied.
+func (a *api) update(w http.ResponseWriter, code int, mutate func(*config.Config) error, result func() any) bool {
 	warnings, err := a.c.Update(mutate)
 	if err != nil {
 		if he, ok := errors.AsType[*httpError](err); ok {
 			writeError(w, he.code, he.err)
-			return
+			return false
 		}
 		writeError(w, http.StatusBadRequest, err)
-		return
+		return false
 	}
 	body := map[string]any{"applied": true}
 	if result != nil {
@@ -159,6 +160,7 @@ func (a *api) update(w http.ResponseWriter, code int, mutate func(*config.Config
 		body["warnings"] = ws
 	}
 	writeJSON(w, code, body)
+	return true
 }
 
 func (a *api) getConfig(w http.ResponseWriter, _ *http.Request) {
@@ -273,6 +275,7 @@ func (a *api) putCertificate(replace bool) http.HandlerFunc {
 		}
 		entry, err := a.writeUpload(u)
 		if err != nil {
+			a.removeUpload(entry)
 			writeError(w, http.StatusBadRequest, err)
 			return
 		}
@@ -280,7 +283,7 @@ func (a *api) putCertificate(replace bool) http.HandlerFunc {
 		if replace {
 			code = http.StatusOK
 		}
-		a.update(w, code, func(c *config.Config) error {
+		applied := a.update(w, code, func(c *config.Config) error {
 			i := slices.IndexFunc(c.Certificates, func(x config.Certificate) bool { return x.ID == u.ID })
 			switch {
 			case replace && i < 0:
@@ -294,6 +297,18 @@ func (a *api) putCertificate(replace bool) http.HandlerFunc {
 			}
 			return nil
 		}, func() any { return entry })
+		if !applied {
+			a.removeUpload(entry) // a rejected upload leaves no files behind
+		}
+	}
+}
+
+// removeUpload deletes the files writeUpload wrote for e.
+func (a *api) removeUpload(e config.Certificate) {
+	for _, f := range append([]string{e.Cert, e.Key, e.CA}, e.CRL...) {
+		if f != "" {
+			_ = os.Remove(filepath.Join(a.c.ConfigDir(), f))
+		}
 	}
 }
 

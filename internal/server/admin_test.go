@@ -222,3 +222,16 @@ func TestAdminMutualTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAdminRejectedUploadLeavesNoFiles: an upload the config rejects writes nothing.
+func TestAdminRejectedUploadLeavesNoFiles(t *testing.T) {
+	e := adminEnv(t)
+	code, body := e.call("POST", "/api/v1/certificates", map[string]any{"id": "junk", "ca": "not a certificate"}, adminToken)
+	if code != http.StatusBadRequest || !strings.Contains(toJSON(body), "no certificate found") {
+		t.Fatalf("%d %v", code, body)
+	}
+	entries, _ := os.ReadDir(filepath.Join(e.dir, "certs"))
+	if len(entries) != 0 {
+		t.Fatalf("files left behind: %v", entries)
+	}
+}
