@@ -145,6 +145,26 @@ func lintRoots(cfg *config.Config) *x509.CertPool {
 	return pool
 }
 
+// KeepOCSP carries the OCSP checkers (and their cached answers) of prev over to the CA
+// bundles of s that are unchanged, so a reload does not send every client's certificate
+// to its responder again.
+func (s *Store) KeepOCSP(prev *Store) {
+	if prev == nil {
+		return
+	}
+	for id, ca := range s.CAs {
+		old := prev.CAs[id]
+		if ca.OCSP == nil || old == nil || old.OCSP == nil || old.OCSP.FailOpen != ca.OCSP.FailOpen || !sameCerts(old.Certs, ca.Certs) {
+			continue
+		}
+		ca.OCSP = old.OCSP
+	}
+}
+
+func sameCerts(a, b []*x509.Certificate) bool {
+	return slices.EqualFunc(a, b, func(x, y *x509.Certificate) bool { return x.Equal(y) })
+}
+
 // Files returns every file the config's certificates reference, for change watching.
 func Files(cfg *config.Config) []string {
 	var fs []string

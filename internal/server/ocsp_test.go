@@ -86,6 +86,19 @@ func TestClientOCSP(t *testing.T) {
 				if asked.Load() != before {
 					t.Fatal("the good answer was not cached")
 				}
+				// A reload with the same CA bundle keeps the cache.
+				if err := e.srv.Reload(); err != nil {
+					t.Fatal(err)
+				}
+				if err := e.waitReload(); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := e.get(tc.listener, tls.VersionTLS13, cert, nil, false); err != nil {
+					t.Fatal(err)
+				}
+				if asked.Load() != before {
+					t.Fatal("a reload emptied the OCSP cache")
+				}
 			}
 		})
 	}

@@ -90,20 +90,22 @@ type built struct {
 }
 
 // build loads and builds a config without serving it.
-func build(path string, now func() time.Time) (*built, error) {
+func build(path string, now func() time.Time, prev *certstore.Store) (*built, error) {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return nil, err
 	}
-	return buildConfig(cfg, now)
+	return buildConfig(cfg, now, prev)
 }
 
-// buildConfig builds a decoded, validated config.
-func buildConfig(cfg *config.Config, now func() time.Time) (*built, error) {
+// buildConfig builds a decoded, validated config. OCSP answers cached by prev (the
+// running store) are kept for CA bundles that did not change.
+func buildConfig(cfg *config.Config, now func() time.Time, prev *certstore.Store) (*built, error) {
 	store, err := certstore.Build(cfg, now())
 	if err != nil {
 		return nil, err
 	}
+	store.KeepOCSP(prev)
 	groups := map[string]*backend.Group{}
 	var errs []error
 	for i := range cfg.TargetGroups {
@@ -246,7 +248,7 @@ func (s *Server) Start() error {
 	// Fetch CRLs named by URL before the first build, so a mutual listener does not
 	// start without them (fail closed) when they can be had.
 	s.fetchRevocation(context.Background(), cfg)
-	b, err := buildConfig(cfg, s.opts.Now)
+	b, err := buildConfig(cfg, s.opts.Now, nil)
 	if err != nil {
 		return err
 	}
@@ -365,7 +367,7 @@ const DrainTimeout = 30 * time.Second
 func (s *Server) Reload() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, err := build(s.opts.ConfigPath, s.opts.Now)
+	b, err := build(s.opts.ConfigPath, s.opts.Now, s.store)
 	if err == nil {
 		err = s.apply(b)
 	}
@@ -516,7 +518,7 @@ func (s *Server) updateExpiry() {
 // check` runs. The error is config.Problems for problems in the config or the files it
 // names; warnings are lint findings that do not stop it from loading.
 func Check(path string) (warnings config.Problems, err error) {
-	b, err := build(path, time.Now)
+	b, err := build(path, time.Now, nil)
 	if err != nil {
 		return nil, err
 	}
