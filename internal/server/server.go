@@ -62,6 +62,7 @@ type Server struct {
 	stamps    map[string]string
 	stopCheck context.CancelFunc // stops the health checkers of the running config
 	stopCRL   context.CancelFunc // stops the CRL refresh loop
+	keys      *keyring           // session-ticket keys by policy identity, across reloads
 }
 
 // New returns a server that has not started.
@@ -78,7 +79,7 @@ func New(opts Options) *Server {
 	if opts.Listen == nil {
 		opts.Listen = net.Listen
 	}
-	return &Server{opts: opts, listeners: map[string]*listener.Listener{}}
+	return &Server{opts: opts, listeners: map[string]*listener.Listener{}, keys: &keyring{keys: map[string][32]byte{}}}
 }
 
 // built is everything a config turns into before any socket is touched.
@@ -90,17 +91,17 @@ type built struct {
 }
 
 // build loads and builds a config without serving it.
-func build(path string, now func() time.Time, prev *certstore.Store) (*built, error) {
+func build(path string, now func() time.Time, prev *certstore.Store, keys *keyring) (*built, error) {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return nil, err
 	}
-	return buildConfig(cfg, now, prev)
+	return buildConfig(cfg, now, prev, keys)
 }
 
 // buildConfig builds a decoded, validated config. OCSP answers cached by prev (the
 // running store) are kept for CA bundles that did not change.
-func buildConfig(cfg *config.Config, now func() time.Time, prev *certstore.Store) (*built, error) {
+func buildConfig(cfg *config.Config, now func() time.Time, prev *certstore.Store, keys *keyring) (*built, error) {
 	store, err := certstore.Build(cfg, now())
 	if err != nil {
 		return nil, err
@@ -129,7 +130,7 @@ func buildConfig(cfg *config.Config, now func() time.Time, prev *certstore.Store
 	deny := denyFunc(cfg.Denylist)
 	for i := range cfg.Listeners {
 		lc := &cfg.Listeners[i]
-		st, err := buildState(lc, store, groups, now, deny)
+		st, err := buildState(lc, store, groups, now, deny, keys)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("listener %q: %w", lc.ID, err))
 			continue
@@ -143,18 +144,18 @@ func buildConfig(cfg *config.Config, now func() time.Time, prev *certstore.Store
 }
 
 // buildState makes a listener's runtime state: its default policy and one per domain.
-func buildState(lc *config.Listener, store *certstore.Store, groups map[string]*backend.Group, now func() time.Time, deny func(*x509.Certificate) bool) (*listener.State, error) {
+func buildState(lc *config.Listener, store *certstore.Store, groups map[string]*backend.Group, now func() time.Time, deny func(*x509.Certificate) bool, keys *keyring) (*listener.State, error) {
 	var alpn []string
 	if lc.Protocol == config.ProtoHTTPS {
 		alpn = []string{"h2", "http/1.1"}
 	}
-	auth := func(s *config.SSL) (*tlsconf.Auth, error) {
+	auth := func(s *config.SSL, scope string) (*tlsconf.Auth, error) {
 		if s == nil {
 			return nil, nil
 		}
-		return tlsconf.New(s, store, tlsconf.Env{ALPN: alpn, Now: now, Deny: deny})
+		return tlsconf.New(s, store, tlsconf.Env{ALPN: alpn, Now: now, Deny: deny, Scope: scope, TicketKey: keys.key})
 	}
-	def, err := auth(lc.SSL)
+	def, err := auth(lc.SSL, lc.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +181,7 @@ func buildState(lc *config.Listener, store *certstore.Store, groups map[string]*
 	for j, dc := range lc.Domains {
 		d := &listener.Domain{Names: dc.Names, Auth: def, Group: st.Default.Group, Rules: buildRules(dc.Rules, groups)}
 		if dc.SSL != nil {
-			if d.Auth, err = auth(dc.SSL); err != nil {
+			if d.Auth, err = auth(dc.SSL, lc.ID+"/"+strings.Join(dc.Names, ",")); err != nil {
 				return nil, fmt.Errorf("domains[%d] %v: %w", j, dc.Names, err)
 			}
 		}
@@ -248,7 +249,7 @@ func (s *Server) Start() error {
 	// Fetch CRLs named by URL before the first build, so a mutual listener does not
 	// start without them (fail closed) when they can be had.
 	s.fetchRevocation(context.Background(), cfg)
-	b, err := buildConfig(cfg, s.opts.Now, nil)
+	b, err := buildConfig(cfg, s.opts.Now, nil, s.keys)
 	if err != nil {
 		return err
 	}
@@ -333,6 +334,7 @@ func (s *Server) apply(b *built) error {
 		}
 	}
 	s.listeners, s.cfg, s.store = next, b.cfg, b.store
+	s.keys.prune()
 	s.startChecks(b)
 	s.stamps = stampFiles(s.watched())
 	s.updateExpiry()
@@ -367,7 +369,7 @@ const DrainTimeout = 30 * time.Second
 func (s *Server) Reload() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, err := build(s.opts.ConfigPath, s.opts.Now, s.store)
+	b, err := build(s.opts.ConfigPath, s.opts.Now, s.store, s.keys)
 	if err == nil {
 		err = s.apply(b)
 	}
@@ -518,7 +520,7 @@ func (s *Server) updateExpiry() {
 // check` runs. The error is config.Problems for problems in the config or the files it
 // names; warnings are lint findings that do not stop it from loading.
 func Check(path string) (warnings config.Problems, err error) {
-	b, err := build(path, time.Now, nil)
+	b, err := build(path, time.Now, nil, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"io"
 	"testing"
+	"time"
 
 	"tlsgate/internal/pki"
 	"tlsgate/internal/pkitest"
@@ -156,5 +157,63 @@ func TestTicketsDoNotCrossListeners(t *testing.T) {
 				t.Fatalf("line %v", line)
 			}
 		})
+	}
+}
+
+// TestTicketsAcrossReloads: a reload that only changes a CRL keeps ticket keys, so a
+// client resumes; the resumed session is still checked, so the client is refused once
+// the new CRL revokes it; a reload that changes the CA bundle drops the keys.
+func TestTicketsAcrossReloads(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	alice := e.ca.Issue("alice")
+	cache := tls.NewLRUClientSessionCache(8)
+	dial := func() (tls.ConnectionState, error) {
+		cfg := e.tlsConfig(tls.VersionTLS13, new(alice.TLS()))
+		cfg.ClientSessionCache = cache
+		c, err := tls.Dial("tcp", e.addr("mutual"), cfg)
+		if err != nil {
+			return tls.ConnectionState{}, err
+		}
+		defer c.Close()
+		if _, err := io.WriteString(c, "GET / HTTP/1.0\r\nHost: localhost\r\n\r\n"); err != nil {
+			return c.ConnectionState(), err
+		}
+		_, err = io.ReadAll(c)
+		return c.ConnectionState(), err
+	}
+	if _, err := dial(); err != nil {
+		t.Fatal(err)
+	}
+	e.writeFile("ca.crl", e.ca.CRL(24*time.Hour, e.revoked.Cert)) // a fresh CRL, same content
+	if err := e.waitReload(); err != nil {
+		t.Fatal(err)
+	}
+	if cs, err := dial(); err != nil || !cs.DidResume {
+		t.Fatalf("after a CRL-only reload: resumed=%v err=%v; want a resumption", cs.DidResume, err)
+	}
+	e.writeFile("ca.crl", e.ca.CRL(24*time.Hour, e.revoked.Cert, alice.Cert))
+	if err := e.waitReload(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dial(); err == nil {
+		t.Fatal("a revoked client resumed its session")
+	}
+	line := e.sink.Next(t, map[string]any{"msg": "handshake", "listener": "mutual", "client_subject": "CN=alice"})
+	if line["reason"] != "revoked" {
+		t.Fatalf("line %v", line)
+	}
+	// A new CA bundle (the old root plus another) changes who is let in: no resumption.
+	bob := e.ca.Issue("bob")
+	alice = bob
+	cache = tls.NewLRUClientSessionCache(8)
+	if _, err := dial(); err != nil {
+		t.Fatal(err)
+	}
+	e.writeFile("ca.crt", append(e.ca.PEM(), e.other.PEM()...))
+	if err := e.waitReload(); err != nil {
+		t.Fatal(err)
+	}
+	if cs, err := dial(); err != nil || cs.DidResume {
+		t.Fatalf("after a CA change: resumed=%v err=%v; want a full handshake", cs.DidResume, err)
 	}
 }

@@ -39,7 +39,7 @@ func (s *Server) Update(mutate func(*config.Config) error) (config.Problems, err
 	if err != nil {
 		return nil, err
 	}
-	b, err := buildConfig(next, s.opts.Now, s.store)
+	b, err := buildConfig(next, s.opts.Now, s.store, s.keys)
 	if err != nil {
 		return nil, err
 	}

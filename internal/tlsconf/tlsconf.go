@@ -7,8 +7,10 @@ package tlsconf
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
@@ -101,11 +103,18 @@ type Auth struct {
 
 // It fails, rather than falling back to one-way, when a mutual or optional listener's CA
 // bundle is missing: a security setting that fails to load never silently downgrades.
-// Env is what every listener's Auth shares: the clock, ALPN protocols and the denylist.
+// Env is what every listener's Auth shares: the clock, ALPN protocols and the denylist,
+// and where session-ticket keys come from.
 type Env struct {
 	ALPN []string
 	Now  func() time.Time
 	Deny func(*x509.Certificate) bool
+	// Scope names the listener and domain the Auth serves; it is part of the ticket-key
+	// identity, so tickets never cross listeners or domains.
+	Scope string
+	// TicketKey returns the session-ticket key for an identity (scope plus everything
+	// that decides who is let in); nil draws a fresh random key.
+	TicketKey func(identity string) ([32]byte, error)
 }
 
 // New builds the Auth of one listener from its ssl settings and the certificate store.
@@ -154,9 +163,17 @@ func New(s *config.SSL, store *certstore.Store, env Env) (*Auth, error) {
 	}
 	// Session tickets are encrypted with keys of this Config alone, so a ticket issued
 	// under one listener or policy never resumes under another (nginx CVE-2025-23419,
-	// Go CVE-2025-68121).
+	// Go CVE-2025-68121). A reload that changes nothing about who is let in (say, a new
+	// CRL) keeps the key, so clients keep resuming; VerifyConnection still re-checks
+	// CRL, denylist and allow-list on every resumption.
 	var key [32]byte
-	if _, err := rand.Read(key[:]); err != nil {
+	var err error
+	if env.TicketKey != nil {
+		key, err = env.TicketKey(env.Scope + "\x00" + ticketIdentity(s, a.Policy, store))
+	} else {
+		_, err = rand.Read(key[:])
+	}
+	if err != nil {
 		return nil, err
 	}
 	cfg.SetSessionTicketKeys([][32]byte{key})
@@ -179,6 +196,23 @@ func limits(maxChain, maxBytes int) func([][]byte, [][]*x509.Certificate) error 
 		}
 		return nil
 	}
+}
+
+// ticketIdentity is everything about an ssl block that decides which clients are let
+// in: mode, versions and suites, the CA bundle's certificates, allow-list and limits.
+// Server certificates and CRLs are not part of it.
+func ticketIdentity(s *config.SSL, p Policy, store *certstore.Store) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s|%d|%d|%v|%d|%d|", s.Mode, p.Min, p.Max, p.Ciphers, s.MaxClientChain, s.MaxClientCertBytes)
+	if ca := store.CAs[s.CACertificate]; ca != nil && s.Mode != config.ModeOneWay {
+		for _, c := range ca.Certs {
+			h.Write(c.Raw)
+		}
+	}
+	if a := s.Allow; a != nil {
+		fmt.Fprintf(h, "|%q|%q|%q|%q|%q|%q", a.CN, a.OU, a.DNS, a.URI, a.Email, a.SPKISHA256)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func (a *Auth) verifyMutual(cs tls.ConnectionState) error {
