@@ -53,18 +53,38 @@ type Store struct {
 func Build(cfg *config.Config, now time.Time) (*Store, error) {
 	s := &Store{Servers: map[string]*Server{}, CAs: map[string]*CA{}}
 	var ps config.Problems
-	roots := lintRoots(cfg)
+	// CA bundles first: server chains are linted against them and the system roots
+	// (private PKIs often use one CA for both sides).
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		roots = x509.NewCertPool()
+	}
+	type loaded struct {
+		field string
+		err   error
+	}
+	cas := map[int]loaded{}
+	for i := range cfg.Certificates {
+		if c := &cfg.Certificates[i]; c.IsCA() {
+			ca, field, err := loadCA(cfg, c)
+			cas[i] = loaded{field, err}
+			if err == nil {
+				s.CAs[c.ID] = ca
+				for _, cert := range ca.Certs {
+					roots.AddCert(cert)
+				}
+			}
+		}
+	}
 	for i := range cfg.Certificates {
 		c := &cfg.Certificates[i]
 		var err error
 		var field string
 		var warnings []string
 		if c.IsCA() {
-			var ca *CA
-			ca, field, err = loadCA(cfg, c)
+			field, err = cas[i].field, cas[i].err
 			if err == nil {
-				s.CAs[c.ID] = ca
-				field, warnings = "ca", certfile.LintCA(ca.Certs, now)
+				field, warnings = "ca", certfile.LintCA(s.CAs[c.ID].Certs, now)
 			}
 		} else {
 			var sv *Server
@@ -124,25 +144,6 @@ func FetchURLs(c *config.Certificate, bundle []*x509.Certificate) []string {
 		}
 	}
 	return urls
-}
-
-// lintRoots are the anchors a server chain is expected to reach: the system roots and
-// every CA bundle of the config (private PKIs often use one CA for both sides).
-func lintRoots(cfg *config.Config) *x509.CertPool {
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		pool = x509.NewCertPool()
-	}
-	for _, c := range cfg.Certificates {
-		if b, err := os.ReadFile(cfg.Resolve(c.CA)); err == nil && c.IsCA() {
-			if certs, err := certfile.ParseCertificates(b); err == nil {
-				for _, ca := range certs {
-					pool.AddCert(ca)
-				}
-			}
-		}
-	}
-	return pool
 }
 
 // KeepOCSP carries the OCSP checkers (and their cached answers) of prev over to the CA
