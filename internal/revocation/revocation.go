@@ -51,7 +51,7 @@ func ParseFile(data []byte, issuers []*x509.Certificate) ([]*CRL, error) {
 		if b == nil {
 			break
 		}
-		c, err := Parse(pem.EncodeToMemory(b), issuers)
+		c, err := parseBlock(b, issuers)
 		if err != nil {
 			return nil, fmt.Errorf("CRL %d: %w", len(out)+1, err)
 		}
@@ -66,13 +66,20 @@ func ParseFile(data []byte, issuers []*x509.Certificate) ([]*CRL, error) {
 // Parse decodes a PEM or DER CRL and checks its signature against the certificates of
 // issuers with the CRL's issuer name; when one has that name, one must have signed it.
 func Parse(data []byte, issuers []*x509.Certificate) (*CRL, error) {
-	der := data
 	if b, _ := pem.Decode(data); b != nil {
-		if b.Type != "X509 CRL" {
-			return nil, fmt.Errorf("PEM block is %q, want \"X509 CRL\"", b.Type)
-		}
-		der = b.Bytes
+		return parseBlock(b, issuers)
 	}
+	return parseDER(data, issuers)
+}
+
+func parseBlock(b *pem.Block, issuers []*x509.Certificate) (*CRL, error) {
+	if b.Type != "X509 CRL" {
+		return nil, fmt.Errorf("PEM block is %q, want \"X509 CRL\"", b.Type)
+	}
+	return parseDER(b.Bytes, issuers)
+}
+
+func parseDER(der []byte, issuers []*x509.Certificate) (*CRL, error) {
 	if len(bytes.TrimSpace(der)) == 0 {
 		return nil, errors.New("file is empty")
 	}
