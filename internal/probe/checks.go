@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -264,9 +263,6 @@ func revokedIn(files [][]byte, leaf *x509.Certificate, certs []*x509.Certificate
 	return false
 }
 
-// maxFetch bounds what probe downloads from a CRL distribution point.
-const maxFetch = 16 << 20
-
 // fetchedCRL downloads a CRL the certificate names and checks the certificate in it.
 func (r *run) fetchedCRL(url string, leaf *x509.Certificate, issuers []*x509.Certificate, now time.Time) Check {
 	ch := Check{Name: "CRL distribution point " + url}
@@ -343,17 +339,5 @@ func (r *run) ocspCheck(url string, leaf, issuer *x509.Certificate) Check {
 func (r *run) get(url string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), min(r.o.Timeout, 5*time.Second))
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("HTTP %s", resp.Status)
-	}
-	return io.ReadAll(io.LimitReader(resp.Body, maxFetch))
+	return revocation.FetchCRL(ctx, http.DefaultClient, url)
 }

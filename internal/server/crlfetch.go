@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,9 +17,6 @@ import (
 	"tlsgate/internal/config"
 	"tlsgate/internal/revocation"
 )
-
-// maxCRLBytes bounds a fetched CRL (S11: haproxy#819 crashed on a large CRL).
-const maxCRLBytes = 32 << 20
 
 // fetchCRLs downloads every due CRL of cfg into its cache file, checking each against
 // the CA bundle and refusing one older than the cached copy. A failed fetch leaves the
@@ -132,25 +128,9 @@ func (s *Server) fetchCRL(ctx context.Context, cache, url string, bundle []*x509
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	body, err := revocation.FetchCRL(ctx, http.DefaultClient, url)
 	if err != nil {
 		return false, err
-	}
-	req.Header.Set("User-Agent", "tlsgate-crl-fetch")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return false, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return false, fmt.Errorf("HTTP %s", resp.Status)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxCRLBytes+1))
-	if err != nil {
-		return false, err
-	}
-	if len(body) > maxCRLBytes {
-		return false, fmt.Errorf("larger than %d bytes", maxCRLBytes)
 	}
 	cs, err := revocation.ParseFile(body, bundle)
 	if err != nil {
