@@ -1,7 +1,6 @@
 package probe
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/tls"
@@ -250,13 +249,8 @@ func revokedIn(files [][]byte, leaf *x509.Certificate, certs []*x509.Certificate
 			continue
 		}
 		for _, c := range cs {
-			if !bytes.Equal(c.List.RawIssuer, leaf.RawIssuer) {
-				continue
-			}
-			for _, e := range c.List.RevokedCertificateEntries {
-				if e.SerialNumber.Cmp(leaf.SerialNumber) == 0 {
-					return true
-				}
+			if _, ok := c.Entry(leaf); ok {
+				return true
 			}
 		}
 	}
@@ -277,11 +271,9 @@ func (r *run) fetchedCRL(url string, leaf *x509.Certificate, issuers []*x509.Cer
 		return ch
 	}
 	for _, c := range cs {
-		for _, e := range c.List.RevokedCertificateEntries {
-			if e.SerialNumber.Cmp(leaf.SerialNumber) == 0 && bytes.Equal(c.List.RawIssuer, leaf.RawIssuer) {
-				ch.Status, ch.Detail = Fail, "the certificate is listed (revoked "+e.RevocationTime.UTC().Format(time.RFC3339)+")"
-				return ch
-			}
+		if e, ok := c.Entry(leaf); ok {
+			ch.Status, ch.Detail = Fail, "the certificate is listed (revoked "+e.RevocationTime.UTC().Format(time.RFC3339)+")"
+			return ch
 		}
 		if c.Stale(now) {
 			ch.Status, ch.Detail = Warn, "the CRL is past its next update ("+c.List.NextUpdate.UTC().Format(time.RFC3339)+")"

@@ -31,7 +31,7 @@ var (
 type CRL struct {
 	List    *x509.RevocationList
 	Issuer  *x509.Certificate
-	revoked map[string]struct{}
+	revoked map[string]int // serial bytes → index in List.RevokedCertificateEntries
 }
 
 // ParseFile decodes every CRL of a file: PEM with one or more "X509 CRL" blocks, or one
@@ -104,11 +104,21 @@ func parseDER(der []byte, issuers []*x509.Certificate) (*CRL, error) {
 	// A CRL whose issuer is not in the bundle belongs to an intermediate that clients
 	// send with their chain; its signature is checked against that intermediate the
 	// first time a verified chain contains it, and it counts for nothing before.
-	c := &CRL{List: rl, Issuer: issuer, revoked: make(map[string]struct{}, len(rl.RevokedCertificateEntries))}
-	for _, e := range rl.RevokedCertificateEntries {
-		c.revoked[string(e.SerialNumber.Bytes())] = struct{}{}
+	c := &CRL{List: rl, Issuer: issuer, revoked: make(map[string]int, len(rl.RevokedCertificateEntries))}
+	for i, e := range rl.RevokedCertificateEntries {
+		c.revoked[string(e.SerialNumber.Bytes())] = i
 	}
 	return c, nil
+}
+
+// Entry returns the CRL's entry for cert when the CRL is its issuer's (by name) and
+// lists its serial.
+func (c *CRL) Entry(cert *x509.Certificate) (x509.RevocationListEntry, bool) {
+	i, ok := c.revoked[string(cert.SerialNumber.Bytes())]
+	if !ok || !bytes.Equal(c.List.RawIssuer, cert.RawIssuer) {
+		return x509.RevocationListEntry{}, false
+	}
+	return c.List.RevokedCertificateEntries[i], true
 }
 
 // Stale reports whether the CRL is past its NextUpdate at now.
