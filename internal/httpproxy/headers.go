@@ -43,14 +43,31 @@ var identityPrefixes = []string{
 // IsIdentityHeader reports whether name (any case, "_" or "-") is an identity header.
 // Underscores count as dashes because CGI-style backends (and nginx with
 // underscores_in_headers) fold them together.
+// It runs for every header of every request, so it compares in place.
 func IsIdentityHeader(name string) bool {
-	n := strings.ReplaceAll(strings.ToLower(name), "_", "-")
 	for _, p := range identityPrefixes {
-		if strings.HasPrefix(n, p) {
+		if len(name) >= len(p) && foldedPrefix(name, p) {
 			return true
 		}
 	}
 	return false
+}
+
+// foldedPrefix reports whether name begins with p (lower case, dashes) once name's
+// letters are lowered and its underscores made dashes.
+func foldedPrefix(name, p string) bool {
+	for i := 0; i < len(p); i++ {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		} else if c == '_' {
+			c = '-'
+		}
+		if c != p[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // StripIdentity removes every identity header from h.

@@ -1,7 +1,8 @@
-// Package httpproxy is the L7 path: an httputil.ReverseProxy whose Rewrite strips
-// every identity header a client sent, sets X-Forwarded-* and the identity of the
-// verified client, and sends the request to the target chosen per request. It does not
-// accept connections or verify certificates: listener hands it a Route per request.
+// Package httpproxy is the L7 path to backends: it strips every identity header a client
+// sent, sets X-Forwarded-* and the identity of the verified client, and sends the
+// request to the target chosen per request, over pooled HTTP/1.1 connections in the
+// request's own goroutine (httputil.ReverseProxy only for protocol upgrades). It does
+// not accept connections or verify certificates: listener hands it a Route per request.
 package httpproxy
 
 import (
@@ -11,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,8 +33,8 @@ type Route struct {
 
 type routeKey struct{}
 
-// WithRoute returns ctx carrying r.
-func WithRoute(ctx context.Context, r *Route) context.Context {
+// withRoute returns ctx carrying r.
+func withRoute(ctx context.Context, r *Route) context.Context {
 	return context.WithValue(ctx, routeKey{}, r)
 }
 
@@ -41,17 +43,43 @@ func routeOf(ctx context.Context) *Route {
 	return r
 }
 
-// New returns a reverse proxy that sends each request to the Route in its context,
-// over HTTPS with the route's BackendTLS when it has one.
-func New() *httputil.ReverseProxy {
-	return &httputil.ReverseProxy{
-		Transport:    &transports{plain: newTransport(nil)},
-		Rewrite:      rewrite,
-		ErrorHandler: errorHandler,
-		// Without a pool ReverseProxy allocates a 32 KiB buffer per request: most of the
-		// bytes allocated on the keep-alive path, and the GC work that follows.
+// Proxy forwards requests to backends.
+type Proxy struct {
+	pool *pool
+	// upgrades relays WebSocket and other Upgrade requests, which need the client
+	// connection hijacked and copied both ways.
+	upgrades *httputil.ReverseProxy
+}
+
+// New returns a proxy that dials backends with dial (nil: a net.Dialer, 10 s timeout).
+func New(dial DialFunc) *Proxy {
+	p := &Proxy{pool: newPool(dial)}
+	d := p.pool.dial
+	p.upgrades = &httputil.ReverseProxy{
+		Transport: &transports{plain: newTransport(nil, d)},
+		Rewrite:   rewrite,
+		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
+			p.fail(w, routeOf(req.Context()), err)
+		},
 		BufferPool: bufferPool{},
 	}
+	return p
+}
+
+// Close closes idle backend connections.
+func (p *Proxy) Close() { p.pool.close() }
+
+// Serve proxies r to route's target and writes the answer to w. An upgrade to h2c is
+// not passed on: a backend that switched would give the client a channel our per-request
+// checks (Host, rules, allow-lists) never see (h2c smuggling).
+func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, route *Route) {
+	if up := r.Header.Get("Upgrade"); up != "" && listed(r.Header["Connection"], "upgrade") {
+		if !strings.EqualFold(strings.TrimSpace(up), "h2c") {
+			p.upgrades.ServeHTTP(w, r.WithContext(withRoute(r.Context(), route)))
+			return
+		}
+	}
+	p.forward(w, r, route)
 }
 
 var buffers = sync.Pool{New: func() any { return new([32 << 10]byte) }}
@@ -62,15 +90,15 @@ type bufferPool struct{}
 func (bufferPool) Get() []byte  { return buffers.Get().(*[32 << 10]byte)[:] }
 func (bufferPool) Put(b []byte) { buffers.Put((*[32 << 10]byte)(b)) }
 
-func newTransport(tc *tls.Config) *http.Transport {
+func newTransport(tc *tls.Config, dial DialFunc) *http.Transport {
 	return &http.Transport{
+		DialContext:           dial,
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: 60 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		TLSClientConfig:       tc,
-		ForceAttemptHTTP2:     tc != nil,
 	}
 }
 
@@ -88,7 +116,7 @@ func (t *transports) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	tr, ok := t.tls.Load(r.BackendTLS)
 	if !ok {
-		tr, _ = t.tls.LoadOrStore(r.BackendTLS, newTransport(r.BackendTLS))
+		tr, _ = t.tls.LoadOrStore(r.BackendTLS, newTransport(r.BackendTLS, t.plain.DialContext))
 	}
 	return tr.(*http.Transport).RoundTrip(req)
 }
@@ -134,9 +162,8 @@ func Identity(dialect config.Forward, v clientauth.Verdict, cs *tls.ConnectionSt
 	return h
 }
 
-func errorHandler(w http.ResponseWriter, req *http.Request, err error) {
-	if r := routeOf(req.Context()); r != nil && r.Err != nil {
+func (r *Route) fail(err error) {
+	if r != nil && r.Err != nil {
 		r.Err(err)
 	}
-	http.Error(w, "502 bad gateway: the backend could not be reached", http.StatusBadGateway)
 }

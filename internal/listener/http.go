@@ -105,7 +105,7 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		},
 	}
-	l.proxy.ServeHTTP(sw, r.WithContext(httpproxy.WithRoute(r.Context(), route)))
+	l.proxy.Serve(sw, r, route)
 }
 
 // pick chooses the target: the one a sticky cookie names while it is available, else

@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -45,7 +44,7 @@ type Listener struct {
 	state atomic.Pointer[State]
 	deps  Deps
 
-	proxy *httputil.ReverseProxy
+	proxy *httpproxy.Proxy
 	http  *http.Server
 	conns *chanListener
 	infos sync.Map // net.Conn → *connInfo, from handle to the http.Server's ConnContext
@@ -87,7 +86,7 @@ func New(ln net.Listener, st *State, deps Deps) *Listener {
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.state.Store(st)
 	if st.Protocol == config.ProtoHTTP || st.Protocol == config.ProtoHTTPS {
-		l.proxy = httpproxy.New()
+		l.proxy = httpproxy.New(deps.Dial)
 		l.conns = newChanListener(ln.Addr())
 		l.http = &http.Server{
 			Handler:           l,
@@ -201,6 +200,9 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 		err = errors.Join(err, ctx.Err())
 	}
 	l.cancel()
+	if l.proxy != nil {
+		l.proxy.Close()
+	}
 	return err
 }
 

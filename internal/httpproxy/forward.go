@@ -1,0 +1,355 @@
+package httpproxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// responseHeaderTimeout bounds the wait for a backend's response header.
+const responseHeaderTimeout = 60 * time.Second
+
+// errBadRequest marks a request that cannot be written to a backend as it is (a
+// header or target with bytes HTTP/1.1 cannot carry, as HTTP/2 requests might have).
+var errBadRequest = errors.New("request cannot be forwarded")
+
+// forward sends r to its route's target over a pooled HTTP/1.1 connection and copies the
+// response to w, in this goroutine (the request body, if any, is written by a second
+// one so a backend that answers while reading cannot deadlock us). A reused connection
+// that fails before any byte of the response is replaced once when the request has no
+// body, as the backend may have closed it while idle.
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
+	ctx := r.Context()
+	key := poolKey{addr: route.Target, tls: route.BackendTLS}
+	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+	for attempt := 0; ; attempt++ {
+		bc, err := p.pool.get(ctx, key)
+		if err != nil {
+			p.fail(w, route, err)
+			return
+		}
+		// The client going away (HTTP/2 stream reset, shutdown) ends the exchange.
+		c := bc.conn
+		stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Now()) })
+		resp, body, err := roundTrip(bc, r, route, hasBody)
+		if err != nil {
+			stop()
+			abort(w, bc, body)
+			switch {
+			case errors.Is(err, errBadRequest):
+				route.fail(err)
+				http.Error(w, "400 bad request: "+err.Error(), http.StatusBadRequest)
+				return
+			case bc.reused && !hasBody && attempt == 0 && errors.Is(err, errNoResponse):
+				continue
+			}
+			p.fail(w, route, err)
+			return
+		}
+		reusable := copyResponse(w, resp)
+		if body != nil {
+			select {
+			case berr := <-body:
+				reusable = reusable && berr == nil
+			default: // the backend answered before it had the whole body
+				reusable = false
+				abort(w, bc, body)
+			}
+		}
+		if stop() && reusable && !resp.Close {
+			p.pool.put(bc)
+		} else {
+			_ = bc.conn.Close()
+		}
+		return
+	}
+}
+
+// errNoResponse: the backend closed or reset the connection before answering.
+var errNoResponse = errors.New("backend closed the connection without a response")
+
+// roundTrip writes the request and reads the response header, skipping 1xx responses.
+// body, when not nil, delivers the outcome of writing the request body.
+func roundTrip(bc *backendConn, r *http.Request, route *Route, hasBody bool) (resp *http.Response, body chan error, err error) {
+	chunked := hasBody && r.ContentLength < 0
+	if err := writeHead(bc.bw, r, route, chunked); err != nil {
+		return nil, nil, err
+	}
+	if hasBody {
+		body = make(chan error, 1)
+		go func() { body <- writeBody(bc.bw, r.Body, chunked) }()
+	} else if err := bc.bw.Flush(); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", errNoResponse, err)
+	}
+	_ = bc.conn.SetReadDeadline(time.Now().Add(responseHeaderTimeout))
+	defer func() { _ = bc.conn.SetReadDeadline(time.Time{}) }()
+	if _, err := bc.br.Peek(1); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || isReset(err) {
+			err = fmt.Errorf("%w: %w", errNoResponse, err)
+		}
+		return nil, body, err
+	}
+	for {
+		resp, err = http.ReadResponse(bc.br, r)
+		if err != nil {
+			return nil, body, fmt.Errorf("reading the backend's response: %w", err)
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			break
+		}
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		return nil, body, errors.New("backend switched protocols on a request that asked for no upgrade")
+	}
+	return resp, body, nil
+}
+
+func isReset(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// abort closes a backend connection and, if the request body is still being sent,
+// stops reading it from the client (whose connection cannot be reused then) and waits
+// for the writer.
+func abort(w http.ResponseWriter, bc *backendConn, body chan error) {
+	_ = bc.conn.Close()
+	if body == nil {
+		return
+	}
+	select {
+	case <-body:
+	default:
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+		<-body
+	}
+}
+
+// fail answers for a backend that could not be reached or did not answer: 504 when it
+// timed out, else 502.
+func (p *Proxy) fail(w http.ResponseWriter, route *Route, err error) {
+	route.fail(err)
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		http.Error(w, "504 gateway timeout: the backend did not answer in time", http.StatusGatewayTimeout)
+		return
+	}
+	http.Error(w, "502 bad gateway: the backend could not be reached", http.StatusBadGateway)
+}
+
+// hopHeaders are removed in both directions (RFC 9110 §7.6.1), with the framing headers,
+// which are written anew for the next hop, and the X-Forwarded set, which only we set.
+var hopHeaders = map[string]bool{
+	"Connection": true, "Proxy-Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true,
+	"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true,
+	"Upgrade": true, "Content-Length": true, "Expect": true,
+}
+
+var forwardedHeaders = map[string]bool{
+	"Forwarded": true, "X-Forwarded-For": true, "X-Forwarded-Host": true, "X-Forwarded-Proto": true,
+}
+
+// listed reports whether name is one of the tokens of the Connection headers.
+func listed(connection []string, name string) bool {
+	for _, v := range connection {
+		for tok := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// writeHead writes the request line and header for the backend: the client's header
+// without hop-by-hop, X-Forwarded and identity headers, then ours, then the framing.
+func writeHead(bw *bufio.Writer, r *http.Request, route *Route, chunked bool) error {
+	uri := r.RequestURI
+	if uri == "" || (uri[0] != '/' && uri != "*") {
+		uri = r.URL.RequestURI() // absolute-form: the backend gets origin-form
+	}
+	if !validToken(r.Method) || !validTarget(uri) || !validValue(r.Host) {
+		return fmt.Errorf("%w: invalid method, target or host", errBadRequest)
+	}
+	bw.WriteString(r.Method)
+	bw.WriteByte(' ')
+	bw.WriteString(uri)
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(r.Host)
+	bw.WriteString("\r\n")
+	conn := r.Header["Connection"]
+	for k, vs := range r.Header {
+		if hopHeaders[k] || forwardedHeaders[k] || IsIdentityHeader(k) || (len(conn) > 0 && listed(conn, k)) {
+			continue
+		}
+		if !validToken(k) {
+			return fmt.Errorf("%w: invalid header name %q", errBadRequest, k)
+		}
+		for _, v := range vs {
+			if !validValue(v) {
+				return fmt.Errorf("%w: invalid value in header %s", errBadRequest, k)
+			}
+			writeField(bw, k, v)
+		}
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		writeField(bw, "X-Forwarded-For", host)
+	}
+	writeField(bw, "X-Forwarded-Host", r.Host)
+	if r.TLS != nil {
+		writeField(bw, "X-Forwarded-Proto", "https")
+	} else {
+		writeField(bw, "X-Forwarded-Proto", "http")
+	}
+	for k, vs := range route.Identity {
+		for _, v := range vs {
+			writeField(bw, k, v)
+		}
+	}
+	switch {
+	case chunked:
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
+	case r.ContentLength > 0:
+		bw.WriteString("Content-Length: ")
+		bw.WriteString(strconv.FormatInt(r.ContentLength, 10))
+		bw.WriteString("\r\n")
+	case r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch:
+		bw.WriteString("Content-Length: 0\r\n")
+	}
+	_, err := bw.WriteString("\r\n")
+	return err
+}
+
+func writeField(bw *bufio.Writer, k, v string) {
+	bw.WriteString(k)
+	bw.WriteString(": ")
+	bw.WriteString(v)
+	bw.WriteString("\r\n")
+}
+
+// writeBody copies the request body, chunked when its length is unknown, and flushes.
+func writeBody(bw *bufio.Writer, body io.Reader, chunked bool) error {
+	buf := buffers.Get().(*[32 << 10]byte)
+	defer buffers.Put(buf)
+	var err error
+	if chunked {
+		cw := httputil.NewChunkedWriter(bw)
+		if _, err = io.CopyBuffer(cw, onlyReader{body}, buf[:]); err == nil {
+			err = cw.Close()
+		}
+		if err == nil {
+			_, err = bw.WriteString("\r\n") // no trailers
+		}
+	} else {
+		_, err = io.CopyBuffer(bw, onlyReader{body}, buf[:])
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	return err
+}
+
+// onlyReader hides WriteTo, so io.CopyBuffer uses the pooled buffer.
+type onlyReader struct{ io.Reader }
+
+// copyResponse writes the backend's response to w; it reports whether the response was
+// read to its end (so the backend connection can be reused).
+func copyResponse(w http.ResponseWriter, resp *http.Response) bool {
+	h := w.Header()
+	conn := resp.Header["Connection"]
+	for k, vs := range resp.Header {
+		if k != "Content-Length" && hopHeaders[k] || (len(conn) > 0 && listed(conn, k)) {
+			continue
+		}
+		h[k] = vs
+	}
+	if len(resp.Trailer) > 0 {
+		for k := range resp.Trailer {
+			h.Add("Trailer", k)
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	buf := buffers.Get().(*[32 << 10]byte)
+	defer buffers.Put(buf)
+	// A body of unknown length may be a stream (server-sent events): pass each read on.
+	flush := resp.ContentLength < 0
+	for {
+		n, err := resp.Body.Read(buf[:])
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return false
+			}
+			if flush {
+				_ = http.NewResponseController(w).Flush()
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return false
+		}
+	}
+	for k, vs := range resp.Trailer {
+		h[http.TrailerPrefix+k] = vs
+	}
+	return true
+}
+
+// validToken reports whether s is a non-empty RFC 9110 token (methods, field names).
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 || !tokenChars[c] {
+			return false
+		}
+	}
+	return true
+}
+
+var tokenChars = func() (t [128]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-32] = true, true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// validValue reports whether s can be a field value: no control bytes but tab, so no
+// CR, LF or NUL to split a header with.
+func validValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// validTarget reports whether s can be a request target: no spaces or control bytes.
+func validTarget(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

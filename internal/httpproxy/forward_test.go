@@ -1,0 +1,233 @@
+package httpproxy_test
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"tlsgate/internal/httpproxy"
+)
+
+// front serves plain HTTP on loopback and proxies every request to route.
+func front(t *testing.T, route httpproxy.Route) string {
+	t.Helper()
+	p := httpproxy.New(nil)
+	t.Cleanup(p.Close)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rt := route
+		p.Serve(w, r, &rt)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// rawBackend accepts connections and hands each to serve.
+func rawBackend(t *testing.T, serve func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { _ = ln.Close(); <-done })
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); serve(c) }()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func get(t *testing.T, c *http.Client, url string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// TestForwardReplacesStaleConnection: a backend that closes each connection after one
+// response without saying so leaves a dead connection in the pool; a GET on it is sent
+// again on a new connection, a POST with a body is not (it may have been processed).
+func TestForwardReplacesStaleConnection(t *testing.T) {
+	var accepted atomic.Int32
+	addr := rawBackend(t, func(c net.Conn) {
+		accepted.Add(1)
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	url := front(t, httpproxy.Route{Target: addr})
+	c := &http.Client{}
+	for i := range 3 {
+		if code, body := get(t, c, url); code != http.StatusOK || body != "ok" {
+			t.Fatalf("GET %d: %d %q, want 200 ok", i, code, body)
+		}
+	}
+	if n := accepted.Load(); n < 3 {
+		t.Fatalf("backend accepted %d connections for 3 requests, want one each", n)
+	}
+	resp, err := c.Post(url, "text/plain", strings.NewReader("once"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("POST on a stale connection: %d, want 502 (a body is never sent twice)", resp.StatusCode)
+	}
+}
+
+// TestForwardFraming: the backend gets the body framed anew, chunked when the client's
+// length was unknown, and never the client's own framing or hop-by-hop headers.
+func TestForwardFraming(t *testing.T) {
+	type seen struct {
+		te     []string
+		length int64
+		body   string
+		header http.Header
+	}
+	got := make(chan seen, 1)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- seen{r.TransferEncoding, r.ContentLength, string(b), r.Header.Clone()}
+	}))
+	defer backend.Close()
+	url := front(t, httpproxy.Route{Target: backend.Listener.Addr().String(), Identity: http.Header{"X-Client-Verify": {"SUCCESS"}}})
+
+	// Unknown length: the Go client sends it chunked.
+	resp, err := http.Post(url, "text/plain", io.MultiReader(strings.NewReader("hel"), strings.NewReader("lo")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if s := <-got; len(s.te) != 1 || s.te[0] != "chunked" || s.body != "hello" {
+		t.Fatalf("chunked body: backend saw TE %v, body %q", s.te, s.body)
+	}
+
+	// Raw: hop-by-hop headers, a Connection-listed header, forged X-Forwarded and
+	// identity headers, and an h2c upgrade.
+	u := strings.TrimPrefix(url, "http://")
+	c, err := net.Dial("tcp", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, _ = io.WriteString(c, "POST /p HTTP/1.1\r\nHost: example.test\r\nContent-Length: 5\r\n"+
+		"Connection: keep-alive, X-Drop, Upgrade, HTTP2-Settings\r\nX-Drop: 1\r\nKeep-Alive: timeout=5\r\n"+
+		"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\nX-Forwarded-For: 6.6.6.6\r\nForwarded: for=6.6.6.6\r\n"+
+		"X-Client-Verify: FORGED\r\nX_Client_Verify: FORGED\r\nX-Keep: yes\r\n\r\nhello")
+	resp, err = http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	s := <-got
+	if s.length != 5 || s.body != "hello" || len(s.te) != 0 {
+		t.Fatalf("sized body: backend saw length %d, TE %v, body %q", s.length, s.te, s.body)
+	}
+	for _, h := range []string{"X-Drop", "Keep-Alive", "Upgrade", "Http2-Settings", "Forwarded", "X_client_verify"} {
+		if v, ok := s.header[h]; ok {
+			t.Errorf("backend got %s: %q, want it removed", h, v)
+		}
+	}
+	want := map[string]string{"X-Keep": "yes", "X-Forwarded-For": "127.0.0.1", "X-Forwarded-Host": "example.test",
+		"X-Forwarded-Proto": "http", "X-Client-Verify": "SUCCESS"}
+	for h, v := range want {
+		if got := s.header[h]; len(got) != 1 || got[0] != v {
+			t.Errorf("backend got %s: %q, want [%q]", h, got, v)
+		}
+	}
+}
+
+// TestForwardStreams: a response of unknown length reaches the client as the backend
+// writes it (server-sent events), not when it ends.
+func TestForwardStreams(t *testing.T) {
+	release := make(chan struct{})
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: 1\n\n")
+		_ = http.NewResponseController(w).Flush()
+		<-release
+		_, _ = io.WriteString(w, "data: 2\n\n")
+	}))
+	defer backend.Close()
+	defer close(release)
+	resp, err := http.Get(front(t, httpproxy.Route{Target: backend.Listener.Addr().String()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil || line != "data: 1\n" {
+		t.Fatalf("first event: %q, %v", line, err)
+	}
+}
+
+// TestForwardTrailers: trailers of a chunked response reach the client.
+func TestForwardTrailers(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Checksum")
+		_, _ = io.WriteString(w, "body")
+		w.Header().Set("X-Checksum", "abc")
+	}))
+	defer backend.Close()
+	resp, err := http.Get(front(t, httpproxy.Route{Target: backend.Listener.Addr().String()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if got := resp.Trailer.Get("X-Checksum"); got != "abc" {
+		t.Fatalf("trailer X-Checksum = %q, want abc", got)
+	}
+}
+
+// TestForwardRefusesUnwritableRequest: a request whose header cannot be written to
+// HTTP/1.1 as it is (CR/LF in a value, as an HTTP/2 front could hand over) is refused
+// with 400 and nothing reaches the backend.
+func TestForwardRefusesUnwritableRequest(t *testing.T) {
+	received := make(chan int64, 8)
+	addr := rawBackend(t, func(c net.Conn) {
+		n, _ := io.Copy(io.Discard, c)
+		received <- n
+	})
+	p := httpproxy.New(nil)
+	for name, mod := range map[string]func(r *http.Request){
+		"value":  func(r *http.Request) { r.Header["X-A"] = []string{"a\r\nX-Client-Verify: SUCCESS"} },
+		"name":   func(r *http.Request) { r.Header["X-A: b\r\nX"] = []string{"c"} },
+		"target": func(r *http.Request) { r.RequestURI = "/ HTTP/1.1\r\nX: y" },
+		"host":   func(r *http.Request) { r.Host = "h\r\nX-Client-Verify: SUCCESS" },
+	} {
+		r := httptest.NewRequest(http.MethodGet, "http://example.test/", nil)
+		mod(r)
+		var routeErr error
+		w := httptest.NewRecorder()
+		p.Serve(w, r, &httpproxy.Route{Target: addr, Err: func(err error) { routeErr = err }})
+		if w.Code != http.StatusBadRequest || routeErr == nil {
+			t.Errorf("%s: status %d, route error %v; want 400 and an error", name, w.Code, routeErr)
+		}
+	}
+	p.Close()
+	for range 4 { // one connection per request, closed once the request was refused
+		if n := <-received; n != 0 {
+			t.Fatalf("backend received %d bytes, want none", n)
+		}
+	}
+}
