@@ -43,10 +43,14 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
 		resp, body, err := roundTrip(bc, r, route, hasBody)
 		if err != nil {
 			stop()
-			abort(w, bc, body)
+			berr := abort(w, bc, body)
+			if ce, ok := errors.AsType[*clientBodyError](berr); ok {
+				err = fmt.Errorf("%w: reading the request body: %w", errBadRequest, ce.err)
+			}
 			switch {
 			case errors.Is(err, errBadRequest):
 				route.fail(err)
+				w.Header().Set("Connection", "close")
 				http.Error(w, "400 bad request: "+err.Error(), http.StatusBadRequest)
 				return
 			case bc.reused && !hasBody && attempt == 0 && errors.Is(err, errNoResponse):
@@ -86,7 +90,14 @@ func roundTrip(bc *backendConn, r *http.Request, route *Route, hasBody bool) (re
 	}
 	if hasBody {
 		body = make(chan error, 1)
-		go func() { body <- writeBody(bc.bw, r.Body, chunked) }()
+		go func() {
+			err := writeBody(bc.bw, r.Body, chunked)
+			if _, ok := errors.AsType[*clientBodyError](err); ok {
+				// The client's body is broken: the backend must not wait for the rest.
+				_ = bc.conn.Close()
+			}
+			body <- err
+		}()
 	} else if err := bc.bw.Flush(); err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", errNoResponse, err)
 	}
@@ -119,17 +130,18 @@ func isReset(err error) bool {
 
 // abort closes a backend connection and, if the request body is still being sent,
 // stops reading it from the client (whose connection cannot be reused then) and waits
-// for the writer.
-func abort(w http.ResponseWriter, bc *backendConn, body chan error) {
+// for the writer, whose outcome it returns.
+func abort(w http.ResponseWriter, bc *backendConn, body chan error) error {
 	_ = bc.conn.Close()
 	if body == nil {
-		return
+		return nil
 	}
 	select {
-	case <-body:
+	case err := <-body:
+		return err
 	default:
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
-		<-body
+		return <-body
 	}
 }
 
@@ -175,7 +187,7 @@ func writeHead(bw *bufio.Writer, r *http.Request, route *Route, chunked bool) er
 	if uri == "" || (uri[0] != '/' && uri != "*") {
 		uri = r.URL.RequestURI() // absolute-form: the backend gets origin-form
 	}
-	if !validToken(r.Method) || !validTarget(uri) || !validValue(r.Host) {
+	if !ValidToken(r.Method) || !validTarget(uri) || !ValidValue(r.Host) {
 		return fmt.Errorf("%w: invalid method, target or host", errBadRequest)
 	}
 	bw.WriteString(r.Method)
@@ -189,11 +201,11 @@ func writeHead(bw *bufio.Writer, r *http.Request, route *Route, chunked bool) er
 		if hopHeaders[k] || forwardedHeaders[k] || IsIdentityHeader(k) || (len(conn) > 0 && listed(conn, k)) {
 			continue
 		}
-		if !validToken(k) {
+		if !ValidToken(k) {
 			return fmt.Errorf("%w: invalid header name %q", errBadRequest, k)
 		}
 		for _, v := range vs {
-			if !validValue(v) {
+			if !ValidValue(v) {
 				return fmt.Errorf("%w: invalid value in header %s", errBadRequest, k)
 			}
 			writeField(bw, k, v)
@@ -256,8 +268,24 @@ func writeBody(bw *bufio.Writer, body io.Reader, chunked bool) error {
 	return err
 }
 
-// onlyReader hides WriteTo, so io.CopyBuffer uses the pooled buffer.
-type onlyReader struct{ io.Reader }
+// onlyReader hides WriteTo, so io.CopyBuffer uses the pooled buffer, and tells the
+// client's read errors from the backend's write errors.
+type onlyReader struct{ r io.Reader }
+
+func (o onlyReader) Read(p []byte) (int, error) {
+	n, err := o.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &clientBodyError{err}
+	}
+	return n, err
+}
+
+// clientBodyError is a failure to read the request body from the client (a bad chunk,
+// a connection closed early).
+type clientBodyError struct{ err error }
+
+func (e *clientBodyError) Error() string { return e.err.Error() }
+func (e *clientBodyError) Unwrap() error { return e.err }
 
 // copyResponse writes the backend's response to w; it reports whether the response was
 // read to its end (so the backend connection can be reused).
@@ -303,8 +331,8 @@ func copyResponse(w http.ResponseWriter, resp *http.Response) bool {
 	return true
 }
 
-// validToken reports whether s is a non-empty RFC 9110 token (methods, field names).
-func validToken(s string) bool {
+// ValidToken reports whether s is a non-empty RFC 9110 token (methods, field names).
+func ValidToken(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -330,9 +358,9 @@ var tokenChars = func() (t [128]bool) {
 	return t
 }()
 
-// validValue reports whether s can be a field value: no control bytes but tab, so no
+// ValidValue reports whether s can be a field value: no control bytes but tab, so no
 // CR, LF or NUL to split a header with.
-func validValue(s string) bool {
+func ValidValue(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
 			return false

@@ -35,11 +35,17 @@ func (l *Listener) popInfo(c net.Conn) *connInfo {
 	return info
 }
 
-// ServeHTTP proxies one request to a target of the Host's domain, under the policy the
-// connection's handshake ran with.
+// ServeHTTP serves HTTP/2 requests, whose connection's info the http.Server's
+// ConnContext put in the request context.
 func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
 	info, _ := r.Context().Value(connKey{}).(*connInfo)
+	l.serveRequest(w, r, info)
+}
+
+// serveRequest proxies one request to a target of the Host's domain, under the policy
+// the connection's handshake ran with.
+func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *connInfo) {
+	start := time.Now()
 	st := info.state
 	// The connection's fields (TLS, client identity) were filled once at the handshake.
 	line := info.line
@@ -92,6 +98,9 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	line.Target = t.Address
+	if c, ok := w.(interface{ Continue() }); ok && r.ContentLength != 0 {
+		c.Continue() // HTTP/1.1 Expect: 100-continue, now that the request may go on
+	}
 	release := t.Acquire()
 	defer release()
 	route := &httpproxy.Route{

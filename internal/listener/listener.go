@@ -49,6 +49,10 @@ type Listener struct {
 	conns *chanListener
 	infos sync.Map // net.Conn → *connInfo, from handle to the http.Server's ConnContext
 
+	h1mu       sync.Mutex
+	h1conns    map[*h1conn]struct{} // HTTP/1 connections, for drain
+	h1draining bool
+
 	ctx    context.Context // cancelled to force-close TCP relays after the drain deadline
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // handshakes and TCP relays in flight
@@ -87,6 +91,7 @@ func New(ln net.Listener, st *State, deps Deps) *Listener {
 	l.state.Store(st)
 	if st.Protocol == config.ProtoHTTP || st.Protocol == config.ProtoHTTPS {
 		l.proxy = httpproxy.New(deps.Dial)
+		l.h1conns = map[*h1conn]struct{}{}
 		l.conns = newChanListener(ln.Addr())
 		l.http = &http.Server{
 			Handler:           l,
@@ -185,6 +190,7 @@ func (l *Listener) refuse(c net.Conn, limit int) {
 func (l *Listener) Shutdown(ctx context.Context) error {
 	err := l.ln.Close()
 	if l.http != nil {
+		l.drainH1(false)
 		if herr := l.http.Shutdown(ctx); herr != nil {
 			_ = l.http.Close()
 			err = errors.Join(err, herr)
@@ -196,6 +202,9 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		l.cancel()
+		if l.http != nil {
+			l.drainH1(true)
+		}
 		<-done
 		err = errors.Join(err, ctx.Err())
 	}
@@ -230,7 +239,12 @@ func (l *Listener) handle(raw net.Conn) {
 	if l.http != nil {
 		info.line = line
 		info.identity = httpproxy.Identity(st.Forward, info.verdict, info.cs)
-		l.serveHTTP(conn, info)
+		if info.cs != nil && info.cs.NegotiatedProtocol == "h2" {
+			l.serveHTTP(conn, info)
+			return
+		}
+		defer l.closed()
+		l.serveH1(conn, info)
 		return
 	}
 	defer l.closed()

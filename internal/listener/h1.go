@@ -1,0 +1,534 @@
+package listener
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"tlsgate/internal/httpproxy"
+)
+
+// HTTP/1.x is served by this loop rather than by net/http: one goroutine per
+// connection reads a request, runs the handler and writes the response, with buffers
+// taken from pools only while a request is in flight, so an idle keep-alive connection
+// holds its TLS state, a small struct and a parked goroutine, nothing more. HTTP/2
+// connections (ALPN h2) still go to the listener's http.Server.
+
+const (
+	maxHeaderBytes = 1 << 20
+	// maxDiscard is how much of a request body the handler left unread is read and
+	// thrown away to keep the connection; beyond it the connection is closed.
+	maxDiscard = 256 << 10
+	h1Buf      = 4 << 10
+)
+
+var (
+	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, h1Buf) }}
+	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, h1Buf) }}
+)
+
+// Connection states, for drain: an idle connection is closed at once, an active one
+// after its response.
+const (
+	h1Idle int32 = iota
+	h1Active
+	h1Closing
+)
+
+// h1conn is one HTTP/1.x client connection.
+type h1conn struct {
+	c     net.Conn
+	state atomic.Int32
+	// in feeds the pooled reader: the byte that ended the idle wait, then the
+	// connection, counting header bytes against maxHeaderBytes.
+	in struct {
+		first   [1]byte
+		hasByte bool
+		limit   int64
+	}
+}
+
+func (h *h1conn) Read(p []byte) (int, error) {
+	if h.in.limit <= 0 {
+		return 0, errHeaderTooLarge
+	}
+	if len(p) > 0 && h.in.hasByte {
+		p[0], h.in.hasByte = h.in.first[0], false
+		h.in.limit--
+		return 1, nil
+	}
+	if int64(len(p)) > h.in.limit {
+		p = p[:h.in.limit]
+	}
+	n, err := h.c.Read(p)
+	h.in.limit -= int64(n)
+	return n, err
+}
+
+var errHeaderTooLarge = errors.New("request header larger than 1 MiB")
+
+// track registers a connection for drain; false when the listener is shutting down.
+func (l *Listener) track(h *h1conn) bool {
+	l.h1mu.Lock()
+	defer l.h1mu.Unlock()
+	if l.h1draining {
+		return false
+	}
+	l.h1conns[h] = struct{}{}
+	return true
+}
+
+func (l *Listener) untrack(h *h1conn) {
+	l.h1mu.Lock()
+	delete(l.h1conns, h)
+	l.h1mu.Unlock()
+}
+
+// drainH1 closes idle HTTP/1 connections (active ones close after their response) and
+// refuses new ones; with force it closes every one.
+func (l *Listener) drainH1(force bool) {
+	l.h1mu.Lock()
+	defer l.h1mu.Unlock()
+	l.h1draining = true
+	for h := range l.h1conns {
+		if h.state.CompareAndSwap(h1Idle, h1Closing) {
+			_ = h.c.SetReadDeadline(time.Now())
+			continue
+		}
+		h.state.Store(h1Closing)
+		if force {
+			_ = h.c.Close()
+		}
+	}
+}
+
+// serveH1 serves HTTP/1.x requests on c until the client or a timeout ends it.
+func (l *Listener) serveH1(c net.Conn, info *connInfo) {
+	h := &h1conn{c: c}
+	if !l.track(h) {
+		_ = c.Close()
+		return
+	}
+	defer l.untrack(h)
+	st := info.state
+	var br *bufio.Reader
+	hijacked := false
+	defer func() {
+		if br != nil {
+			readers.Put(br)
+		}
+		if !hijacked {
+			_ = c.Close()
+		}
+	}()
+	wait := st.HeaderTimeout // the first request must come within the header timeout
+	for {
+		if br == nil || br.Buffered() == 0 {
+			// Idle: hold no buffer while waiting for the next request's first byte.
+			if br != nil {
+				readers.Put(br)
+				br = nil
+			}
+			setDeadline(c, wait)
+			if _, err := io.ReadFull(c, h.in.first[:]); err != nil {
+				return
+			}
+			h.in.hasByte = true
+			br = readers.Get().(*bufio.Reader)
+			br.Reset(h)
+		}
+		if !h.state.CompareAndSwap(h1Idle, h1Active) {
+			return // draining
+		}
+		setDeadline(c, st.HeaderTimeout)
+		h.in.limit = maxHeaderBytes
+		r, err := http.ReadRequest(br)
+		h.in.limit = 1<<63 - 1
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !isTimeout(err) {
+				badRequest(c, err)
+			}
+			return
+		}
+		_ = c.SetReadDeadline(time.Time{})
+		keep, hj := l.serveOne(h, br, r, info)
+		if hj {
+			// The upgrade's copiers may still hold the reader: it is not pooled again.
+			hijacked, br = true, nil
+			return
+		}
+		if !keep || !h.state.CompareAndSwap(h1Active, h1Idle) {
+			return
+		}
+		wait = st.IdleTimeout
+	}
+}
+
+func setDeadline(c net.Conn, d time.Duration) {
+	if d > 0 {
+		_ = c.SetReadDeadline(time.Now().Add(d))
+	} else {
+		_ = c.SetReadDeadline(time.Time{})
+	}
+}
+
+func isTimeout(err error) bool {
+	ne, ok := errors.AsType[net.Error](err)
+	return ok && ne.Timeout()
+}
+
+// serveOne checks and serves one request; keep says the connection can take another,
+// hijacked that the handler took it over (an upgrade).
+func (l *Listener) serveOne(h *h1conn, br *bufio.Reader, r *http.Request, info *connInfo) (keep, hijacked bool) {
+	if msg, code := checkRequest(r); code != 0 {
+		badRequest(h.c, errors.New(msg), code)
+		return false, false
+	}
+	r.RemoteAddr, r.TLS = info.client, info.cs
+	r = r.WithContext(l.ctx)
+	bw := writers.Get().(*bufio.Writer)
+	bw.Reset(h.c)
+	w := &h1writer{h: h, br: br, bw: bw, req: r, header: make(http.Header, 8), remain: -1}
+	l.serveRequest(w, r, info)
+	if w.hijacked {
+		return false, true
+	}
+	w.finish()
+	err := bw.Flush()
+	bw.Reset(nil)
+	writers.Put(bw)
+	keep = err == nil && !w.closeAfter && !w.failed
+	if keep && r.Body != http.NoBody && r.Header.Get("Expect") != "" && !w.continued {
+		// Refused before "100 Continue": the client may never send the body.
+		keep = false
+	}
+	if keep && r.Body != http.NoBody {
+		// Read what the handler left of the body, within reason, to keep the connection.
+		n, err := io.CopyN(io.Discard, r.Body, maxDiscard+1)
+		keep = errors.Is(err, io.EOF) && n <= maxDiscard
+	}
+	return keep, false
+}
+
+// checkRequest applies what net/http's server checks beyond ReadRequest (which refuses
+// several Host headers): a valid host on HTTP/1.1, a supported version and expectation,
+// no proxy methods.
+func checkRequest(r *http.Request) (string, int) {
+	if r.ProtoMajor != 1 {
+		return "unsupported protocol version", http.StatusHTTPVersionNotSupported
+	}
+	switch {
+	case r.Host == "" && r.ProtoAtLeast(1, 1):
+		return "missing required Host header", http.StatusBadRequest
+	case !validHost(r.Host):
+		return "malformed Host header", http.StatusBadRequest
+	}
+	for k := range r.Header { // textproto checked the values, not all of the names
+		if !httpproxy.ValidToken(k) {
+			return "invalid header name", http.StatusBadRequest
+		}
+	}
+	if e := r.Header["Expect"]; len(e) > 0 && (len(e) > 1 || !strings.EqualFold(e[0], "100-continue") || !r.ProtoAtLeast(1, 1)) {
+		return "unsupported expectation", http.StatusExpectationFailed
+	}
+	if r.Method == http.MethodConnect {
+		return "CONNECT is not supported: tlsgate is a reverse proxy", http.StatusMethodNotAllowed
+	}
+	return "", 0
+}
+
+// validHost is net/http's Host check: the bytes a host, port or IPv6 literal can have.
+func validHost(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 || !hostChars[c] {
+			return false
+		}
+	}
+	return true
+}
+
+var hostChars = func() (t [128]bool) {
+	for c := range t {
+		b := byte(c)
+		t[c] = 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || strings.IndexByte("!$%&'()*+,-.:;=[]_~", b) >= 0
+	}
+	return t
+}()
+
+// badRequest answers a request that could not be read or is not acceptable, and the
+// connection is closed after it.
+func badRequest(c net.Conn, err error, code ...int) {
+	status := http.StatusBadRequest
+	switch {
+	case len(code) > 0:
+		status = code[0]
+	case errors.Is(err, errHeaderTooLarge):
+		status = http.StatusRequestHeaderFieldsTooLarge
+	case strings.Contains(err.Error(), "unsupported transfer encoding"):
+		status = http.StatusNotImplemented
+	}
+	msg := strconv.Itoa(status) + " " + http.StatusText(status)
+	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = io.WriteString(c, "HTTP/1.1 "+msg+"\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: "+
+		strconv.Itoa(len(msg)+1)+"\r\n\r\n"+msg+"\n")
+	linger(c)
+}
+
+// linger reads what the client is still sending, briefly, before the connection is
+// closed: closing with unread data would reset it, and the client could lose the answer.
+func linger(c net.Conn) {
+	_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	_, _ = io.Copy(io.Discard, io.LimitReader(c, maxDiscard))
+}
+
+// h1writer is the http.ResponseWriter of one HTTP/1.x request. Bodies are framed by
+// the Content-Length the handler set, else chunked (HTTP/1.1) or ended by closing
+// (HTTP/1.0).
+type h1writer struct {
+	h      *h1conn
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	req    *http.Request
+	header http.Header
+
+	wroteHeader bool
+	status      int
+	noBody      bool
+	chunked     bool
+	remain      int64 // body bytes still owed under a Content-Length; -1 if none
+	closeAfter  bool  // framing or the client's wish means no further request
+	failed      bool  // a write failed or the body fell short of its length
+	hijacked    bool
+	continued   bool // "100 Continue" was sent
+	scratch     [32]byte
+}
+
+func (w *h1writer) Header() http.Header { return w.header }
+
+func (w *h1writer) WriteHeader(code int) {
+	if w.wroteHeader || w.hijacked {
+		return
+	}
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		w.writeStatus(code)
+		w.writeFields()
+		_, _ = w.bw.WriteString("\r\n")
+		_ = w.bw.Flush()
+		return
+	}
+	w.wroteHeader, w.status = true, code
+	h, r := w.header, w.req
+	w.closeAfter = w.closeAfter || r.Close || listedClose(h["Connection"])
+	w.noBody = r.Method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified
+	delete(h, "Transfer-Encoding")
+	if cl := h["Content-Length"]; len(cl) > 0 {
+		if n, err := strconv.ParseInt(cl[0], 10, 64); err == nil && n >= 0 && len(cl) == 1 {
+			if !w.noBody {
+				w.remain = n
+			}
+		} else {
+			delete(h, "Content-Length")
+		}
+	}
+	if !w.noBody && w.remain < 0 {
+		if r.ProtoAtLeast(1, 1) {
+			w.chunked = true
+		} else {
+			w.closeAfter = true
+		}
+	}
+	if w.h.state.Load() == h1Closing {
+		w.closeAfter = true
+	}
+	if _, ok := h["Date"]; !ok {
+		h["Date"] = []string{time.Now().UTC().Format(http.TimeFormat)}
+	}
+	w.writeStatus(code)
+	w.writeFields()
+	if w.chunked {
+		_, _ = w.bw.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	if w.closeAfter {
+		if len(h["Connection"]) == 0 {
+			_, _ = w.bw.WriteString("Connection: close\r\n")
+		}
+	} else if !r.ProtoAtLeast(1, 1) {
+		_, _ = w.bw.WriteString("Connection: keep-alive\r\n")
+	}
+	_, _ = w.bw.WriteString("\r\n")
+}
+
+func (w *h1writer) writeStatus(code int) {
+	b := append(w.scratch[:0], "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(code), 10)
+	b = append(b, ' ')
+	_, _ = w.bw.Write(b)
+	text := http.StatusText(code)
+	if text == "" {
+		text = "status code " + strconv.Itoa(code)
+	}
+	_, _ = w.bw.WriteString(text)
+	_, _ = w.bw.WriteString("\r\n")
+}
+
+// writeFields writes the header fields; invalid names or values (which could split the
+// response) are dropped, as are trailers.
+func (w *h1writer) writeFields() {
+	for k, vs := range w.header {
+		if strings.HasPrefix(k, http.TrailerPrefix) || !httpproxy.ValidToken(k) {
+			continue
+		}
+		for _, v := range vs {
+			if !httpproxy.ValidValue(v) {
+				continue
+			}
+			_, _ = w.bw.WriteString(k)
+			_, _ = w.bw.WriteString(": ")
+			_, _ = w.bw.WriteString(v)
+			_, _ = w.bw.WriteString("\r\n")
+		}
+	}
+}
+
+func listedClose(connection []string) bool {
+	for _, v := range connection {
+		for tok := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), "close") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (w *h1writer) Write(p []byte) (int, error) {
+	if w.hijacked {
+		return 0, http.ErrHijacked
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.noBody {
+		return 0, http.ErrBodyNotAllowed
+	}
+	if w.remain >= 0 {
+		if int64(len(p)) > w.remain {
+			n, _ := w.write(p[:w.remain])
+			w.remain = 0
+			return n, http.ErrContentLength
+		}
+		w.remain -= int64(len(p))
+	}
+	if w.chunked {
+		if len(p) == 0 {
+			return 0, nil
+		}
+		b := strconv.AppendInt(w.scratch[:0], int64(len(p)), 16)
+		b = append(b, '\r', '\n')
+		_, _ = w.bw.Write(b)
+		n, err := w.write(p)
+		if err == nil {
+			_, err = w.bw.WriteString("\r\n")
+		}
+		return n, err
+	}
+	return w.write(p)
+}
+
+func (w *h1writer) write(p []byte) (int, error) {
+	n, err := w.bw.Write(p)
+	if err != nil {
+		w.failed = true
+	}
+	return n, err
+}
+
+func (w *h1writer) WriteString(s string) (int, error) { return w.Write([]byte(s)) }
+
+// finish ends the response: the header if the handler wrote none, the last chunk with
+// any trailers, and notes a body shorter than its Content-Length (the connection then
+// cannot be reused).
+func (w *h1writer) finish() {
+	if !w.wroteHeader {
+		if _, ok := w.header["Content-Length"]; !ok && w.req.Method != http.MethodHead {
+			w.header["Content-Length"] = []string{"0"}
+		}
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.chunked {
+		_, _ = w.bw.WriteString("0\r\n")
+		for k, vs := range w.header {
+			name, ok := strings.CutPrefix(k, http.TrailerPrefix)
+			if !ok || !httpproxy.ValidToken(name) {
+				continue
+			}
+			for _, v := range vs {
+				if httpproxy.ValidValue(v) {
+					_, _ = w.bw.WriteString(name + ": " + v + "\r\n")
+				}
+			}
+		}
+		_, _ = w.bw.WriteString("\r\n")
+	}
+	if w.remain > 0 {
+		w.failed = true
+	}
+}
+
+// Flush sends what is buffered (server-sent events, streamed bodies).
+func (w *h1writer) Flush() {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if err := w.bw.Flush(); err != nil {
+		w.failed = true
+	}
+}
+
+// FlushError is Flush for http.ResponseController.
+func (w *h1writer) FlushError() error {
+	w.Flush()
+	if w.failed {
+		return errors.New("writing to the client failed")
+	}
+	return nil
+}
+
+// Hijack hands the connection over (WebSocket upgrades through httputil.ReverseProxy),
+// with the reader holding any bytes the client already sent.
+func (w *h1writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.wroteHeader {
+		return nil, nil, errors.New("hijack after the response header was written")
+	}
+	w.hijacked = true
+	return w.h.c, bufio.NewReadWriter(w.br, w.bw), nil
+}
+
+// SetReadDeadline lets the proxy stop reading a request body the backend did not wait for.
+func (w *h1writer) SetReadDeadline(t time.Time) error {
+	w.closeAfter = true
+	return w.h.c.SetReadDeadline(t)
+}
+
+// SetWriteDeadline is for http.ResponseController.
+func (w *h1writer) SetWriteDeadline(t time.Time) error { return w.h.c.SetWriteDeadline(t) }
+
+// EnableFullDuplex: this loop reads a body and writes the response independently.
+func (w *h1writer) EnableFullDuplex() error { return nil }
+
+// Continue sends "100 Continue" to a client that waits for it before its body.
+func (w *h1writer) Continue() {
+	if w.req.Header.Get("Expect") != "" && !w.wroteHeader && !w.continued {
+		w.continued = true
+		_, _ = w.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+		_ = w.bw.Flush()
+	}
+}
