@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"tlsgate/internal/config"
+	"tlsgate/internal/logsink"
 	"tlsgate/internal/server"
 )
 
@@ -40,7 +41,9 @@ Logs are JSON lines on stdout.`,
 }
 
 func serve(ctx context.Context, path string, c *cobra.Command) error {
-	log := slog.New(slog.NewJSONHandler(c.OutOrStdout(), nil))
+	out := logsink.New(c.OutOrStdout())
+	defer out.Close()
+	log := slog.New(slog.NewJSONHandler(out, nil))
 	srv := server.New(server.Options{ConfigPath: path, Log: log})
 	if err := srv.Start(); err != nil {
 		return fmt.Errorf("%s: %w", path, err)

@@ -1,0 +1,119 @@
+// Package logsink coalesces log lines into few write calls. A proxy writes a log line per
+// request; one write(2) per line cost about 8 % of a core at 30,000 requests a second.
+// Lines are appended to a buffer and written by one goroutine at most every
+// FlushInterval (a line after a quiet spell goes out at once), the way nginx's
+// access_log buffer= and flush= do. Close writes what is left. It knows nothing of the
+// lines' format.
+package logsink
+
+import (
+	"io"
+	"sync"
+	"time"
+)
+
+const (
+	// FlushInterval is the longest a line waits in the buffer.
+	FlushInterval = 10 * time.Millisecond
+	// maxPending makes writers wait once this much is buffered (a slow disk slows the
+	// proxy rather than losing lines or growing without bound).
+	maxPending = 1 << 20
+)
+
+// Writer buffers lines for an underlying writer.
+type Writer struct {
+	out io.Writer
+
+	mu      sync.Mutex
+	room    *sync.Cond
+	buf     []byte
+	spare   []byte
+	closed  bool
+	wake    chan struct{}
+	stop    chan struct{}
+	stopped chan struct{}
+	once    sync.Once
+}
+
+// New starts the goroutine writing to out; Close stops it.
+func New(out io.Writer) *Writer {
+	w := &Writer{out: out, wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
+	w.room = sync.NewCond(&w.mu)
+	go w.run()
+	return w
+}
+
+// Write buffers p (one or more whole lines) and returns at once unless maxPending bytes
+// are waiting. After Close it writes through.
+func (w *Writer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	for len(w.buf) >= maxPending && !w.closed {
+		w.room.Wait()
+	}
+	if w.closed {
+		w.mu.Unlock()
+		return w.out.Write(p)
+	}
+	w.buf = append(w.buf, p...)
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+	return len(p), nil
+}
+
+func (w *Writer) run() {
+	defer close(w.stopped)
+	pause := time.NewTimer(0)
+	for {
+		select {
+		case <-w.wake:
+		case <-w.stop:
+			w.flush()
+			return
+		}
+		w.flush()
+		// Lines arriving in the next interval are written together.
+		pause.Reset(FlushInterval)
+		select {
+		case <-pause.C:
+		case <-w.stop:
+			w.flush()
+			return
+		}
+	}
+}
+
+func (w *Writer) flush() {
+	w.mu.Lock()
+	b := w.buf
+	w.buf = w.spare[:0]
+	w.mu.Unlock()
+	if len(b) > 0 {
+		_, _ = w.out.Write(b)
+	}
+	w.mu.Lock()
+	w.spare = b[:0]
+	w.room.Broadcast()
+	w.mu.Unlock()
+}
+
+// Close writes the buffered lines and stops the goroutine; later writes go straight
+// to the underlying writer.
+func (w *Writer) Close() error {
+	w.once.Do(func() {
+		close(w.stop)
+		<-w.stopped
+		w.mu.Lock()
+		w.closed = true
+		rest := w.buf // written after the last flush and before closed was set
+		w.buf = nil
+		w.room.Broadcast()
+		w.mu.Unlock()
+		if len(rest) > 0 {
+			_, _ = w.out.Write(rest)
+		}
+	})
+	return nil
+}

@@ -1,0 +1,94 @@
+package logsink_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"tlsgate/internal/logsink"
+)
+
+// gate is an io.Writer whose first Write blocks until released, counting calls.
+type gate struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	calls   int
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gate) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	g.calls++
+	first := g.calls == 1
+	g.mu.Unlock()
+	if first {
+		close(g.entered)
+		<-g.release
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.buf.Write(p)
+}
+
+// TestCoalesces: lines written while the sink is busy go out together, none is lost or
+// torn, and each writer's lines keep their order.
+func TestCoalesces(t *testing.T) {
+	g := &gate{entered: make(chan struct{}), release: make(chan struct{})}
+	w := logsink.New(g)
+	fmt.Fprintln(w, "first")
+	<-g.entered // the sink is now inside its first write
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			for j := range 250 {
+				fmt.Fprintf(w, "w%d line %d\n", i, j)
+			}
+		})
+	}
+	wg.Wait()
+	close(g.release)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(g.buf.String(), "\n"), "\n")
+	if len(lines) != 1001 || lines[0] != "first" {
+		t.Fatalf("%d lines, first %q; want 1001 starting with first", len(lines), lines[0])
+	}
+	next := [4]int{}
+	for _, l := range lines[1:] {
+		var i, j int
+		if _, err := fmt.Sscanf(l, "w%d line %d", &i, &j); err != nil || j != next[i] {
+			t.Fatalf("line %q out of order or torn (want w%d line %d)", l, i, next[i])
+		}
+		next[i]++
+	}
+	if g.calls > 3 {
+		t.Fatalf("%d writes for 1001 lines, want them coalesced", g.calls)
+	}
+	// After Close, lines go straight through.
+	fmt.Fprintln(w, "late")
+	if !strings.HasSuffix(g.buf.String(), "late\n") {
+		t.Fatal("write after Close was not written")
+	}
+}
+
+// TestQuietLineGoesOut: a single line reaches the file without Close.
+func TestQuietLineGoesOut(t *testing.T) {
+	r, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	w := logsink.New(pw)
+	defer w.Close()
+	fmt.Fprintln(w, "hello")
+	got := make([]byte, 6)
+	if _, err := io.ReadFull(r, got); err != nil || string(got) != "hello\n" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+}
