@@ -46,6 +46,7 @@ const (
 type h1conn struct {
 	c     net.Conn
 	state atomic.Int32
+	done  chan struct{} // the worker finished this connection's requests
 	// in feeds the pooled reader: the byte that ended the idle wait, then the
 	// connection, counting header bytes against maxHeaderBytes.
 	in struct {
@@ -109,65 +110,118 @@ func (l *Listener) drainH1(force bool) {
 	}
 }
 
-// serveH1 serves HTTP/1.x requests on c until the client or a timeout ends it.
+// serveH1 serves HTTP/1.x requests on c until the client or a timeout ends it. This
+// goroutine only waits for requests; reading, proxying and logging them run on a
+// worker (see work), so the stack a parked keep-alive connection keeps stays small.
 func (l *Listener) serveH1(c net.Conn, info *connInfo) {
-	h := &h1conn{c: c}
+	h := &h1conn{c: c, done: make(chan struct{})}
 	if !l.track(h) {
 		_ = c.Close()
 		return
 	}
 	defer l.untrack(h)
-	st := info.state
-	var br *bufio.Reader
-	hijacked := false
+	var (
+		br  *bufio.Reader
+		end h1End
+	)
 	defer func() {
+		if end == h1Hijacked {
+			return // the upgrade's copiers may still hold the reader and the connection
+		}
 		if br != nil {
 			readers.Put(br)
 		}
-		if !hijacked {
-			_ = c.Close()
-		}
+		_ = c.Close()
 	}()
-	wait := st.HeaderTimeout // the first request must come within the header timeout
+	wait := info.state.HeaderTimeout // the first request must come within the header timeout
 	for {
-		if br == nil || br.Buffered() == 0 {
-			// Idle: hold no buffer while waiting for the next request's first byte.
-			if br != nil {
-				readers.Put(br)
-				br = nil
-			}
-			setDeadline(c, wait)
-			if _, err := io.ReadFull(c, h.in.first[:]); err != nil {
-				return
-			}
-			h.in.hasByte = true
-			br = readers.Get().(*bufio.Reader)
-			br.Reset(h)
+		// Idle: hold no buffer while waiting for the next request's first byte.
+		setDeadline(c, wait)
+		if _, err := io.ReadFull(c, h.in.first[:]); err != nil {
+			return
 		}
+		h.in.hasByte = true
+		br = readers.Get().(*bufio.Reader)
+		br.Reset(h)
+		l.work(h, func() { end = l.serveBuffered(h, br, info) })
+		if end != h1Again {
+			return
+		}
+		readers.Put(br)
+		br = nil
+		wait = info.state.IdleTimeout
+	}
+}
+
+// h1End is how a run of requests ended.
+type h1End int
+
+const (
+	h1Again    h1End = iota // idle, nothing buffered: wait for the next request
+	h1Close                 // close the connection
+	h1Hijacked              // an upgrade took the connection
+)
+
+// serveBuffered serves requests while the client has sent some (pipelining).
+func (l *Listener) serveBuffered(h *h1conn, br *bufio.Reader, info *connInfo) h1End {
+	st := info.state
+	for {
 		if !h.state.CompareAndSwap(h1Idle, h1Active) {
-			return // draining
+			return h1Close // draining
 		}
-		setDeadline(c, st.HeaderTimeout)
+		setDeadline(h.c, st.HeaderTimeout)
 		h.in.limit = maxHeaderBytes
 		r, err := http.ReadRequest(br)
 		h.in.limit = 1<<63 - 1
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !isTimeout(err) {
-				badRequest(c, err)
+				badRequest(h.c, err)
 			}
-			return
+			return h1Close
 		}
-		_ = c.SetReadDeadline(time.Time{})
+		_ = h.c.SetReadDeadline(time.Time{})
 		keep, hj := l.serveOne(h, br, r, info)
-		if hj {
-			// The upgrade's copiers may still hold the reader: it is not pooled again.
-			hijacked, br = true, nil
+		switch {
+		case hj:
+			return h1Hijacked
+		case !keep || !h.state.CompareAndSwap(h1Active, h1Idle):
+			return h1Close
+		case br.Buffered() == 0:
+			return h1Again
+		}
+	}
+}
+
+// work runs f on a worker goroutine and waits for it. Workers park with the stack that
+// request handling grew (about 8 KiB), so that stack is paid per concurrent request
+// rather than per open connection: an idle keep-alive connection's goroutine only ever
+// waited for a read. At most maxIdleWorkers stay parked after a burst.
+func (l *Listener) work(h *h1conn, f func()) {
+	task := func() { f(); h.done <- struct{}{} }
+	select {
+	case l.tasks <- task:
+	default:
+		l.wg.Go(func() { l.worker(task) })
+	}
+	<-h.done
+}
+
+const maxIdleWorkers = 64
+
+func (l *Listener) worker(task func()) {
+	for {
+		task()
+		if l.idleWorkers.Add(1) > maxIdleWorkers {
+			l.idleWorkers.Add(-1)
 			return
 		}
-		if !keep || !h.state.CompareAndSwap(h1Active, h1Idle) {
+		select {
+		case task = <-l.tasks:
+			l.idleWorkers.Add(-1)
+		case <-l.stopWorkers:
+			l.idleWorkers.Add(-1)
 			return
 		}
-		wait = st.IdleTimeout
 	}
 }
 

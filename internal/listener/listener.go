@@ -49,9 +49,12 @@ type Listener struct {
 	conns *chanListener
 	infos sync.Map // net.Conn → *connInfo, from handle to the http.Server's ConnContext
 
-	h1mu       sync.Mutex
-	h1conns    map[*h1conn]struct{} // HTTP/1 connections, for drain
-	h1draining bool
+	h1mu        sync.Mutex
+	h1conns     map[*h1conn]struct{} // HTTP/1 connections, for drain
+	h1draining  bool
+	tasks       chan func()   // to idle HTTP/1 workers
+	stopWorkers chan struct{} // closed at shutdown: idle workers exit
+	idleWorkers atomic.Int32
 
 	ctx    context.Context // cancelled to force-close TCP relays after the drain deadline
 	cancel context.CancelFunc
@@ -92,6 +95,7 @@ func New(ln net.Listener, st *State, deps Deps) *Listener {
 	if st.Protocol == config.ProtoHTTP || st.Protocol == config.ProtoHTTPS {
 		l.proxy = httpproxy.New(deps.Dial)
 		l.h1conns = map[*h1conn]struct{}{}
+		l.tasks, l.stopWorkers = make(chan func()), make(chan struct{})
 		l.conns = newChanListener(ln.Addr())
 		l.http = &http.Server{
 			Handler:           l,
@@ -191,6 +195,7 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 	err := l.ln.Close()
 	if l.http != nil {
 		l.drainH1(false)
+		close(l.stopWorkers)
 		if herr := l.http.Shutdown(ctx); herr != nil {
 			_ = l.http.Close()
 			err = errors.Join(err, herr)
@@ -243,8 +248,12 @@ func (l *Listener) handle(raw net.Conn) {
 			l.serveHTTP(conn, info)
 			return
 		}
-		defer l.closed()
-		l.serveH1(conn, info)
+		// A new goroutine: this one's stack grew for the handshake, and an idle
+		// keep-alive connection would keep it.
+		l.wg.Go(func() {
+			defer l.closed()
+			l.serveH1(conn, info)
+		})
 		return
 	}
 	defer l.closed()
