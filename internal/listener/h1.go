@@ -15,11 +15,12 @@ import (
 	"tlsgate/internal/httpproxy"
 )
 
-// HTTP/1.x is served by this loop rather than by net/http: one goroutine per
-// connection reads a request, runs the handler and writes the response, with buffers
-// taken from pools only while a request is in flight, so an idle keep-alive connection
-// holds its TLS state, a small struct and a parked goroutine, nothing more. HTTP/2
-// connections (ALPN h2) still go to the listener's http.Server.
+// HTTP/1.x is served by this loop rather than by net/http: a connection's goroutine
+// waits for the first byte of a request, a worker goroutine reads the request, runs the
+// handler and writes the response, with buffers taken from pools only while requests are
+// in flight. An idle keep-alive connection holds its TLS state, a small struct and a
+// goroutine with a small stack, nothing more. HTTP/2 connections (ALPN h2) still go to
+// the listener's http.Server.
 
 const (
 	maxHeaderBytes = 1 << 20
@@ -265,6 +266,7 @@ func (l *Listener) serveOne(h *h1conn, br *bufio.Reader, r *http.Request, info *
 	}
 	if keep && r.Body != http.NoBody {
 		// Read what the handler left of the body, within reason, to keep the connection.
+		setDeadline(h.c, info.state.HeaderTimeout)
 		n, err := io.CopyN(io.Discard, r.Body, maxDiscard+1)
 		keep = errors.Is(err, io.EOF) && n <= maxDiscard
 	}

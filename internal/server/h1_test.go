@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"io"
@@ -205,3 +206,41 @@ func TestH1LargeBodies(t *testing.T) {
 type zeros struct{}
 
 func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// TestH1Drain: at shutdown an idle keep-alive connection is closed at once, a request in
+// flight is finished and answered with Connection: close, and Shutdown waits for it.
+func TestH1Drain(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	idle := dialH1(t, e, "one_way")
+	idle.send("GET /idle HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	if got := idle.read(http.MethodGet); got.status != http.StatusOK {
+		t.Fatalf("first request: %+v", got)
+	}
+	busy := dialH1(t, e, "one_way")
+	// "100 Continue" comes when the request is being proxied: it is in flight then.
+	busy.send("POST /busy HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n")
+	if line, err := busy.br.ReadString('\n'); err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("interim line %q, %v", line, err)
+	}
+	if _, err := busy.br.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.srv.Shutdown(context.Background()) }()
+	if !idle.closed() {
+		t.Fatal("idle keep-alive connection not closed at shutdown")
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Shutdown returned (%v) with a request in flight", err)
+	default:
+	}
+	busy.send("helloworld")
+	got := busy.read(http.MethodPost)
+	if got.status != http.StatusOK || got.Body != 10 || !got.close {
+		t.Fatalf("in-flight request: %+v, want 200, 10 bytes, Connection: close", got)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}
