@@ -2,6 +2,7 @@ package listener
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -122,8 +123,9 @@ func (l *Listener) serveH1(c net.Conn, info *connInfo) {
 	}
 	defer l.untrack(h)
 	var (
-		br  *bufio.Reader
-		end h1End
+		br         *bufio.Reader
+		end        h1End
+		peerClosed bool
 	)
 	defer func() {
 		if end == h1Hijacked {
@@ -132,6 +134,11 @@ func (l *Listener) serveH1(c net.Conn, info *connInfo) {
 		if br != nil {
 			readers.Put(br)
 		}
+		if tc, ok := c.(*tls.Conn); ok && peerClosed {
+			// The client closed first: a close_notify now would meet a closed socket.
+			_ = tc.NetConn().Close()
+			return
+		}
 		_ = c.Close()
 	}()
 	wait := info.state.HeaderTimeout // the first request must come within the header timeout
@@ -139,6 +146,7 @@ func (l *Listener) serveH1(c net.Conn, info *connInfo) {
 		// Idle: hold no buffer while waiting for the next request's first byte.
 		setDeadline(c, wait)
 		if _, err := io.ReadFull(c, h.in.first[:]); err != nil {
+			peerClosed = errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 			return
 		}
 		h.in.hasByte = true
@@ -189,39 +197,6 @@ func (l *Listener) serveBuffered(h *h1conn, br *bufio.Reader, info *connInfo) h1
 			return h1Close
 		case br.Buffered() == 0:
 			return h1Again
-		}
-	}
-}
-
-// work runs f on a worker goroutine and waits for it. Workers park with the stack that
-// request handling grew (about 8 KiB), so that stack is paid per concurrent request
-// rather than per open connection: an idle keep-alive connection's goroutine only ever
-// waited for a read. At most maxIdleWorkers stay parked after a burst.
-func (l *Listener) work(h *h1conn, f func()) {
-	task := func() { f(); h.done <- struct{}{} }
-	select {
-	case l.tasks <- task:
-	default:
-		l.wg.Go(func() { l.worker(task) })
-	}
-	<-h.done
-}
-
-const maxIdleWorkers = 64
-
-func (l *Listener) worker(task func()) {
-	for {
-		task()
-		if l.idleWorkers.Add(1) > maxIdleWorkers {
-			l.idleWorkers.Add(-1)
-			return
-		}
-		select {
-		case task = <-l.tasks:
-			l.idleWorkers.Add(-1)
-		case <-l.stopWorkers:
-			l.idleWorkers.Add(-1)
-			return
 		}
 	}
 }

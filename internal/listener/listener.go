@@ -52,9 +52,10 @@ type Listener struct {
 	h1mu        sync.Mutex
 	h1conns     map[*h1conn]struct{} // HTTP/1 connections, for drain
 	h1draining  bool
-	tasks       chan func()   // to idle HTTP/1 workers
+	tasks       chan func()   // to idle workers (worker.go)
 	stopWorkers chan struct{} // closed at shutdown: idle workers exit
 	idleWorkers atomic.Int32
+	stopOnce    sync.Once
 
 	ctx    context.Context // cancelled to force-close TCP relays after the drain deadline
 	cancel context.CancelFunc
@@ -91,11 +92,11 @@ func New(ln net.Listener, st *State, deps Deps) *Listener {
 	// PROXY header from them is not read (it fails the TLS handshake).
 	l.ln = &proxyproto.Listener{Listener: ln, ReadHeaderTimeout: 10 * time.Second, ConnPolicy: l.proxyPolicy}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
+	l.tasks, l.stopWorkers = make(chan func()), make(chan struct{})
 	l.state.Store(st)
 	if st.Protocol == config.ProtoHTTP || st.Protocol == config.ProtoHTTPS {
 		l.proxy = httpproxy.New(deps.Dial)
 		l.h1conns = map[*h1conn]struct{}{}
-		l.tasks, l.stopWorkers = make(chan func()), make(chan struct{})
 		l.conns = newChanListener(ln.Addr())
 		l.http = &http.Server{
 			Handler:           l,
@@ -169,7 +170,7 @@ func (l *Listener) Serve() error {
 		}
 		l.open.Add(1)
 		l.deps.Metrics.ConnectionsOpen.WithLabelValues(l.ID()).Inc()
-		l.wg.Go(func() { l.handle(c) })
+		l.dispatch(func() { l.handle(c) })
 	}
 }
 
@@ -193,9 +194,9 @@ func (l *Listener) refuse(c net.Conn, limit int) {
 // then closes what is left.
 func (l *Listener) Shutdown(ctx context.Context) error {
 	err := l.ln.Close()
+	l.stopOnce.Do(func() { close(l.stopWorkers) })
 	if l.http != nil {
 		l.drainH1(false)
-		close(l.stopWorkers)
 		if herr := l.http.Shutdown(ctx); herr != nil {
 			_ = l.http.Close()
 			err = errors.Join(err, herr)
@@ -248,16 +249,18 @@ func (l *Listener) handle(raw net.Conn) {
 			l.serveHTTP(conn, info)
 			return
 		}
-		// A new goroutine: this one's stack grew for the handshake, and an idle
-		// keep-alive connection would keep it.
+		// A new goroutine, with a small stack, waits for requests (worker.go).
 		l.wg.Go(func() {
 			defer l.closed()
 			l.serveH1(conn, info)
 		})
 		return
 	}
-	defer l.closed()
-	l.relay(conn, info, &line, start)
+	// The relay may last long: on its own goroutine, not on this worker.
+	l.wg.Go(func() {
+		defer l.closed()
+		l.relay(conn, info, &line, start)
+	})
 }
 
 // handshake runs the server handshake under the listener's deadline; on failure it logs
