@@ -43,7 +43,7 @@ Logs are JSON lines on stdout.`,
 func serve(ctx context.Context, path string, c *cobra.Command) error {
 	out := logsink.New(c.OutOrStdout())
 	defer out.Close()
-	log := slog.New(slog.NewJSONHandler(out, nil))
+	log := slog.New(logsink.NewJSONHandler(out))
 	srv := server.New(server.Options{ConfigPath: path, Log: log})
 	if err := srv.Start(); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
