@@ -80,8 +80,16 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 		http.Error(sw, "421 misdirected request: "+r.Host+" needs its own connection (TLS server name "+r.Host+"); this one was opened for \""+info.cs.ServerName+"\"", http.StatusMisdirectedRequest)
 		return
 	}
+	// Rules match the decoded path with doubled slashes merged, and a path with "." or
+	// ".." segments is refused: a backend that normalizes paths must not see another
+	// path than the rules did ("/public/../admin/", "//admin/"; Envoy CVE-2019-9901).
+	if hasDotSegment(r.URL.Path) {
+		line.Err = fmt.Errorf("path %q has . or .. segments", r.URL.Path)
+		http.Error(sw, "400 bad request: the path has . or .. segments", http.StatusBadRequest)
+		return
+	}
 	group := domain.Group
-	if rule := domain.route(r.URL.Path); rule != nil {
+	if rule := domain.route(mergeSlashes(r.URL.Path)); rule != nil {
 		if rule.Group != nil {
 			group = rule.Group
 		}
@@ -115,6 +123,31 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 		},
 	}
 	l.proxy.Serve(sw, r, route)
+}
+
+// hasDotSegment reports whether a decoded path has a "." or ".." segment.
+func hasDotSegment(p string) bool {
+	for seg := range strings.SplitSeq(p, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// mergeSlashes replaces runs of "/" with one.
+func mergeSlashes(p string) string {
+	if !strings.Contains(p, "//") {
+		return p
+	}
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if p[i] == '/' && i > 0 && p[i-1] == '/' {
+			continue
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String()
 }
 
 // pick chooses the target: the one a sticky cookie names while it is available, else

@@ -134,7 +134,8 @@ func TestHTTP2ReuseAcrossPolicies(t *testing.T) {
 }
 
 // TestPathRuleAllowList: /admin/ on the mutual domain admits only CN=admin (403 with
-// reason not_allowed otherwise).
+// reason not_allowed otherwise), whatever the path's spelling; paths with dot-segments
+// are refused.
 func TestPathRuleAllowList(t *testing.T) {
 	e := domainsEnv(t)
 	alice := new(e.ca.Issue("alice").TLS())
@@ -148,6 +149,14 @@ func TestPathRuleAllowList(t *testing.T) {
 		{"alice, /admin/", alice, "/admin/x", http.StatusForbidden},
 		{"admin, /admin/", admin, "/admin/x", http.StatusOK},
 		{"alice, elsewhere", alice, "/adminx", http.StatusOK},
+		// The rules see the path a normalizing backend would serve.
+		{"alice, dot-segments", alice, "/x/../admin/x", http.StatusBadRequest},
+		{"alice, encoded dot-segments", alice, "/x/%2e%2E/admin/x", http.StatusBadRequest},
+		{"alice, trailing dot", alice, "/admin/x/.", http.StatusBadRequest},
+		{"alice, doubled slash", alice, "//admin//x", http.StatusForbidden},
+		{"alice, encoded slash", alice, "/admin%2Fx", http.StatusForbidden},
+		{"admin, doubled slash", admin, "//admin/x", http.StatusOK},
+		{"alice, dots inside a name", alice, "/x/..a/...", http.StatusOK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e.t = t
