@@ -28,7 +28,7 @@ var errBadRequest = errors.New("request cannot be forwarded")
 // that fails before any byte of the response is replaced once when the request has no
 // body, as the backend may have closed it while idle.
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
-	ctx := r.Context()
+	ctx := route.ctx(r)
 	key := poolKey{addr: route.Target, tls: route.BackendTLS}
 	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
 	for attempt := 0; ; attempt++ {

@@ -29,6 +29,16 @@ type Route struct {
 	// BackendTLS re-encrypts to the backend (the target group's tls settings).
 	BackendTLS *tls.Config
 	Err        func(err error) // called when the backend cannot be reached
+	// Ctx ends the exchange when done (the client went away, drain ran out); nil means
+	// the request's context.
+	Ctx context.Context
+}
+
+func (r *Route) ctx(req *http.Request) context.Context {
+	if r.Ctx != nil {
+		return r.Ctx
+	}
+	return req.Context()
 }
 
 type routeKey struct{}
@@ -75,7 +85,7 @@ func (p *Proxy) Close() { p.pool.close() }
 func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, route *Route) {
 	if up := r.Header.Get("Upgrade"); up != "" && listed(r.Header["Connection"], "upgrade") {
 		if !strings.EqualFold(strings.TrimSpace(up), "h2c") {
-			p.upgrades.ServeHTTP(w, r.WithContext(withRoute(r.Context(), route)))
+			p.upgrades.ServeHTTP(w, r.WithContext(withRoute(route.ctx(r), route)))
 			return
 		}
 	}

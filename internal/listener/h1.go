@@ -34,6 +34,7 @@ const (
 var (
 	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, h1Buf) }}
 	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, h1Buf) }}
+	headers = sync.Pool{New: func() any { return make(http.Header, 16) }}
 )
 
 // Connection states, for drain: an idle connection is closed at once, an active one
@@ -222,10 +223,10 @@ func (l *Listener) serveOne(h *h1conn, br *bufio.Reader, r *http.Request, info *
 		return false, false
 	}
 	r.RemoteAddr, r.TLS = info.client, info.cs
-	r = r.WithContext(l.ctx)
 	bw := writers.Get().(*bufio.Writer)
 	bw.Reset(h.c)
-	w := &h1writer{h: h, br: br, bw: bw, req: r, header: make(http.Header, 8), remain: -1}
+	hdr := headers.Get().(http.Header)
+	w := &h1writer{h: h, br: br, bw: bw, req: r, header: hdr, remain: -1}
 	l.serveRequest(w, r, info)
 	if w.hijacked {
 		return false, true
@@ -234,6 +235,8 @@ func (l *Listener) serveOne(h *h1conn, br *bufio.Reader, r *http.Request, info *
 	err := bw.Flush()
 	bw.Reset(nil)
 	writers.Put(bw)
+	clear(hdr)
+	headers.Put(hdr)
 	keep = err == nil && !w.closeAfter && !w.failed
 	if keep && r.Body != http.NoBody && r.Header.Get("Expect") != "" && !w.continued {
 		// Refused before "100 Continue": the client may never send the body.

@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -35,6 +36,10 @@ func (l *Listener) popInfo(c net.Conn) *connInfo {
 	return info
 }
 
+// lines recycles request log lines, which the deferred logging and the backend error
+// callback would otherwise move to the heap on every request.
+var lines = sync.Pool{New: func() any { return new(Line) }}
+
 // ServeHTTP serves HTTP/2 requests, whose connection's info the http.Server's
 // ConnContext put in the request context.
 func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -48,7 +53,9 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 	start := time.Now()
 	st := info.state
 	// The connection's fields (TLS, client identity) were filled once at the handshake.
-	line := info.line
+	line := lines.Get().(*Line)
+	*line = info.line
+	defer func() { *line = Line{}; lines.Put(line) }()
 	line.Msg, line.Method, line.Path, line.Handshake = "request", r.Method, r.URL.Path, 0
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() {
@@ -112,6 +119,7 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 	release := t.Acquire()
 	defer release()
 	route := &httpproxy.Route{
+		Ctx:        l.requestContext(w, r),
 		Target:     t.Address,
 		Identity:   info.identity,
 		BackendTLS: group.TLS,
@@ -148,6 +156,16 @@ func mergeSlashes(p string) string {
 		b.WriteByte(p[i])
 	}
 	return b.String()
+}
+
+// requestContext is what ends a request's exchange with its backend: HTTP/1 requests
+// (read by our loop, with a background context) end with the listener, HTTP/2 ones with
+// their stream.
+func (l *Listener) requestContext(w http.ResponseWriter, r *http.Request) context.Context {
+	if _, ok := w.(*h1writer); ok {
+		return l.ctx
+	}
+	return r.Context()
 }
 
 // pick chooses the target: the one a sticky cookie names while it is available, else

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"log/slog"
+	"sync"
 	"time"
 
 	"tlsgate/internal/clientauth"
+	"tlsgate/internal/logsink"
 )
 
 // Line is one JSON log line: a handshake failure, a TCP connection or an HTTP request.
@@ -67,32 +69,50 @@ func (l *Line) setTLS(cs *tls.ConnectionState, v clientauth.Verdict) {
 	}
 }
 
+var attrBufs = sync.Pool{New: func() any { return new([24]slog.Attr) }}
+
 // Log writes the line at info level (warn when it carries a failure reason).
 func (l *Line) Log(ctx context.Context, log *slog.Logger) {
-	attrs := []slog.Attr{
-		slog.String("listener", l.Listener),
-		slog.String("client", l.Client),
+	level := slog.LevelInfo
+	if l.Err != nil {
+		level = slog.LevelWarn
 	}
-	str := func(k, v string) {
-		if v != "" {
-			attrs = append(attrs, slog.String(k, v))
-		}
+	h := log.Handler()
+	if !h.Enabled(ctx, level) {
+		return
 	}
-	str("tls_version", l.TLSVersion)
-	str("cipher", l.Cipher)
-	str("sni", l.SNI)
-	str("alpn", l.ALPN)
+	bp := attrBufs.Get().(*[24]slog.Attr) // a line is logged per request
+	defer func() { clear(bp[:]); attrBufs.Put(bp) }()
+	attrs := l.attrs(bp[:0])
+	if fh, ok := h.(logsink.FlatHandler); ok {
+		_ = fh.HandleFlat(ctx, time.Now(), level, l.Msg, attrs)
+		return
+	}
+	// A record without a caller PC: Logger.LogAttrs would walk the stack for one on
+	// every request, and the line's source is always this function.
+	r := slog.NewRecord(time.Now(), level, l.Msg, 0)
+	r.AddAttrs(attrs...)
+	_ = h.Handle(ctx, r)
+}
+
+// attrs appends the line's fields, in SPEC order, leaving out empty ones.
+func (l *Line) attrs(attrs []slog.Attr) []slog.Attr {
+	attrs = append(attrs, slog.String("listener", l.Listener), slog.String("client", l.Client))
+	attrs = appendStr(attrs, "tls_version", l.TLSVersion)
+	attrs = appendStr(attrs, "cipher", l.Cipher)
+	attrs = appendStr(attrs, "sni", l.SNI)
+	attrs = appendStr(attrs, "alpn", l.ALPN)
 	if l.TLSVersion != "" {
 		attrs = append(attrs, slog.Bool("resumed", l.Resumed))
 	}
-	str("client_subject", l.Subject)
-	str("client_serial", l.Serial)
-	str("client_fingerprint", l.Fingerprint)
-	str("verify", l.Verify)
-	str("reason", string(l.Reason))
-	str("target", l.Target)
-	str("method", l.Method)
-	str("path", l.Path)
+	attrs = appendStr(attrs, "client_subject", l.Subject)
+	attrs = appendStr(attrs, "client_serial", l.Serial)
+	attrs = appendStr(attrs, "client_fingerprint", l.Fingerprint)
+	attrs = appendStr(attrs, "verify", l.Verify)
+	attrs = appendStr(attrs, "reason", string(l.Reason))
+	attrs = appendStr(attrs, "target", l.Target)
+	attrs = appendStr(attrs, "method", l.Method)
+	attrs = appendStr(attrs, "path", l.Path)
 	if l.Status != 0 {
 		attrs = append(attrs, slog.Int("status", l.Status))
 	}
@@ -103,20 +123,17 @@ func (l *Line) Log(ctx context.Context, log *slog.Logger) {
 		attrs = append(attrs, slog.Float64("handshake_ms", ms(l.Handshake)))
 	}
 	attrs = append(attrs, slog.Float64("duration_ms", ms(l.Duration)))
-	level := slog.LevelInfo
 	if l.Err != nil {
 		attrs = append(attrs, slog.String("error", l.Err.Error()))
-		level = slog.LevelWarn
 	}
-	h := log.Handler()
-	if !h.Enabled(ctx, level) {
-		return
+	return attrs
+}
+
+func appendStr(attrs []slog.Attr, k, v string) []slog.Attr {
+	if v == "" {
+		return attrs
 	}
-	// A record without a caller PC: Logger.LogAttrs would walk the stack for one on
-	// every request, and the line's source is always this function.
-	r := slog.NewRecord(time.Now(), level, l.Msg, 0)
-	r.AddAttrs(attrs...)
-	_ = h.Handle(ctx, r)
+	return append(attrs, slog.String(k, v))
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

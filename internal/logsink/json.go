@@ -49,32 +49,63 @@ func (h *jsonHandler) WithAttrs(as []slog.Attr) slog.Handler { return h.std.With
 func (h *jsonHandler) WithGroup(name string) slog.Handler    { return h.std.WithGroup(name) }
 
 func (h *jsonHandler) Handle(ctx context.Context, r slog.Record) error {
-	if !r.Time.IsZero() {
-		if y := r.Time.Year(); y < 0 || y >= 10000 {
-			return h.std.Handle(ctx, r)
-		}
-	}
-	flat := true
+	flat := r.Time.IsZero() || validYear(r.Time)
 	r.Attrs(func(a slog.Attr) bool {
-		flat = a.Key != "" && simple(a.Value)
+		flat = flat && a.Key != "" && simple(a.Value)
 		return flat
 	})
 	if !flat {
 		return h.std.Handle(ctx, r)
 	}
+	return h.write(r.Time, r.Level, r.Message, r.Attrs)
+}
+
+// FlatHandler is a handler that takes a record's parts without a slog.Record, which
+// keeps only five attributes inline and allocates for the rest.
+type FlatHandler interface {
+	slog.Handler
+	HandleFlat(ctx context.Context, t time.Time, level slog.Level, msg string, attrs []slog.Attr) error
+}
+
+// HandleFlat writes one record made of t, level, msg and attrs.
+func (h *jsonHandler) HandleFlat(ctx context.Context, t time.Time, level slog.Level, msg string, attrs []slog.Attr) error {
+	flat := t.IsZero() || validYear(t)
+	for _, a := range attrs {
+		flat = flat && a.Key != "" && simple(a.Value)
+	}
+	if !flat {
+		r := slog.NewRecord(t, level, msg, 0)
+		r.AddAttrs(attrs...)
+		return h.std.Handle(ctx, r)
+	}
+	return h.write(t, level, msg, func(f func(slog.Attr) bool) {
+		for _, a := range attrs {
+			if !f(a) {
+				return
+			}
+		}
+	})
+}
+
+func validYear(t time.Time) bool {
+	y := t.Year()
+	return y >= 0 && y < 10000
+}
+
+func (h *jsonHandler) write(t time.Time, level slog.Level, msg string, each func(func(slog.Attr) bool)) error {
 	bp := lines.Get().(*[]byte)
 	b := (*bp)[:0]
 	b = append(b, '{')
-	if !r.Time.IsZero() {
+	if !t.IsZero() {
 		b = append(b, `"time":"`...)
-		b = r.Time.AppendFormat(b, time.RFC3339Nano)
+		b = t.AppendFormat(b, time.RFC3339Nano)
 		b = append(b, `",`...)
 	}
 	b = append(b, `"level":`...)
-	b = appendString(b, r.Level.String())
+	b = appendString(b, level.String())
 	b = append(b, `,"msg":`...)
-	b = appendString(b, r.Message)
-	r.Attrs(func(a slog.Attr) bool {
+	b = appendString(b, msg)
+	each(func(a slog.Attr) bool {
 		b = append(b, ',')
 		b = appendString(b, a.Key)
 		b = append(b, ':')
@@ -100,8 +131,7 @@ func simple(v slog.Value) bool {
 		f := v.Float64()
 		return !math.IsNaN(f) && !math.IsInf(f, 0)
 	case slog.KindTime:
-		y := v.Time().Year()
-		return y >= 0 && y < 10000
+		return validYear(v.Time())
 	}
 	return false
 }
