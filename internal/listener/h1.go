@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"tlsgate/internal/httpproxy"
@@ -124,9 +125,8 @@ func (l *Listener) serveH1(c net.Conn, info *connInfo) {
 	}
 	defer l.untrack(h)
 	var (
-		br         *bufio.Reader
-		end        h1End
-		peerClosed bool
+		br  *bufio.Reader
+		end h1End
 	)
 	defer func() {
 		if end == h1Hijacked {
@@ -135,25 +135,31 @@ func (l *Listener) serveH1(c net.Conn, info *connInfo) {
 		if br != nil {
 			readers.Put(br)
 		}
-		if tc, ok := c.(*tls.Conn); ok && peerClosed {
+		if tc, ok := c.(*tls.Conn); ok && end == h1PeerClosed {
 			// The client closed first: a close_notify now would meet a closed socket.
 			_ = tc.NetConn().Close()
 			return
 		}
 		_ = c.Close()
 	}()
+	sock := socketOf(c)
 	wait := info.state.HeaderTimeout // the first request must come within the header timeout
-	for {
-		// Idle: hold no buffer while waiting for the next request's first byte.
+	for first := true; ; first = false {
+		// Idle: hold no buffer, and wait on the socket itself where there is one (a
+		// TLS read would grow this goroutine's stack for the decryption). Not before
+		// the first request: it may have come with the handshake's last flight and sit
+		// in TLS's buffer already; later, serveBuffered has checked that buffer.
 		setDeadline(c, wait)
-		if _, err := io.ReadFull(c, h.in.first[:]); err != nil {
-			peerClosed = errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+		if sock != nil && !first && !readable(sock) {
 			return
 		}
-		h.in.hasByte = true
-		br = readers.Get().(*bufio.Reader)
-		br.Reset(h)
-		l.work(h, func() { end = l.serveBuffered(h, br, info) })
+		l.work(h, func() {
+			if end = readFirst(h); end != h1Close {
+				br = readers.Get().(*bufio.Reader)
+				br.Reset(h)
+				end = l.serveBuffered(h, br, info)
+			}
+		})
 		if end != h1Again {
 			return
 		}
@@ -163,13 +169,71 @@ func (l *Listener) serveH1(c net.Conn, info *connInfo) {
 	}
 }
 
+// readFirst reads the first byte of a request into h (under the deadline set while
+// idle); h1Close or h1PeerClosed if there is none.
+func readFirst(h *h1conn) h1End {
+	if _, err := io.ReadFull(h.c, h.in.first[:]); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return h1PeerClosed
+		}
+		return h1Close
+	}
+	h.in.hasByte = true
+	return h1Again
+}
+
+// socketOf returns the TCP socket under c (plain or TLS), or nil when something
+// between them may hold data (a PROXY header reader).
+func socketOf(c net.Conn) syscall.RawConn {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	tcp, ok := c.(*net.TCPConn)
+	if !ok {
+		return nil
+	}
+	rc, err := tcp.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
+}
+
+// readable waits until the socket has data or an end (EOF, error), under its read
+// deadline; false when the deadline passed or the socket failed. It peeks, reading
+// nothing.
+func readable(rc syscall.RawConn) bool {
+	var peek [1]byte
+	err := rc.Read(func(fd uintptr) bool {
+		_, _, err := syscall.Recvfrom(int(fd), peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		return err != syscall.EAGAIN && err != syscall.EINTR
+	})
+	return err == nil
+}
+
+// buffered reports whether TLS holds decrypted or received bytes of a next request that
+// the socket no longer shows: it reads one byte into h without waiting.
+func buffered(h *h1conn) bool {
+	if _, ok := h.c.(*tls.Conn); !ok {
+		return false
+	}
+	_ = h.c.SetReadDeadline(time.Unix(1, 0))
+	n, _ := h.c.Read(h.in.first[:])
+	if n == 1 {
+		h.in.hasByte = true
+		return true
+	}
+	return false
+}
+
 // h1End is how a run of requests ended.
 type h1End int
 
 const (
-	h1Again    h1End = iota // idle, nothing buffered: wait for the next request
-	h1Close                 // close the connection
-	h1Hijacked              // an upgrade took the connection
+	h1Again      h1End = iota // idle, nothing buffered: wait for the next request
+	h1Close                   // close the connection
+	h1PeerClosed              // the client closed the connection
+	h1Hijacked                // an upgrade took the connection
 )
 
 // serveBuffered serves requests while the client has sent some (pipelining).
@@ -196,7 +260,7 @@ func (l *Listener) serveBuffered(h *h1conn, br *bufio.Reader, info *connInfo) h1
 			return h1Hijacked
 		case !keep || !h.state.CompareAndSwap(h1Active, h1Idle):
 			return h1Close
-		case br.Buffered() == 0:
+		case br.Buffered() == 0 && !buffered(h):
 			return h1Again
 		}
 	}

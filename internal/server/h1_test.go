@@ -6,9 +6,11 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"tlsgate/internal/pki"
 )
@@ -242,5 +244,59 @@ func TestH1Drain(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
+// batchConn holds writes once batching starts, to send several TLS records in one
+// TCP segment.
+type batchConn struct {
+	net.Conn
+	batch bool
+	buf   []byte
+}
+
+func (b *batchConn) Write(p []byte) (int, error) {
+	if b.batch {
+		b.buf = append(b.buf, p...)
+		return len(p), nil
+	}
+	return b.Conn.Write(p)
+}
+
+// TestH1RecordsInOneSegment: a request whose TLS record arrived with the previous one
+// (so it waits in TLS's buffer, not in the socket) is served without waiting for more.
+func TestH1RecordsInOneSegment(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	raw, err := net.Dial("tcp", e.addr("one_way"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	bc := &batchConn{Conn: raw}
+	tc := tls.Client(bc, e.tlsConfig(tls.VersionTLS13, nil))
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	h := &h1{t: t, c: tc, br: bufio.NewReader(tc)}
+	// A first exchange, so the server is past its first request and idles on the socket.
+	h.send("GET /warm HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	if got := h.read(http.MethodGet); got.status != http.StatusOK {
+		t.Fatalf("warm-up: %+v", got)
+	}
+	bc.batch = true
+	h.send("GET /one HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	h.send("GET /two HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	bc.batch = false
+	if _, err := raw.Write(bc.buf); err != nil {
+		t.Fatal(err)
+	}
+	// A server waiting on the socket for /two would answer only at idle_timeout.
+	if err := raw.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"/one", "/two"} {
+		if got := h.read(http.MethodGet); got.status != http.StatusOK || got.Path != want {
+			t.Fatalf("got %+v, want 200 for %s", got, want)
+		}
 	}
 }
