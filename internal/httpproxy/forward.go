@@ -59,7 +59,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
 			p.fail(w, route, err)
 			return
 		}
-		reusable := copyResponse(w, resp)
+		reusable, rerr := copyResponse(w, resp)
 		if body != nil {
 			select {
 			case berr := <-body:
@@ -73,6 +73,12 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
 			p.pool.put(bc)
 		} else {
 			_ = bc.conn.Close()
+		}
+		if rerr != nil {
+			// The response is cut short: end it as broken (no final chunk), as
+			// ReverseProxy does, so the client cannot take it for whole.
+			route.fail(fmt.Errorf("reading the backend's response body: %w", rerr))
+			panic(http.ErrAbortHandler)
 		}
 		return
 	}
@@ -288,8 +294,9 @@ func (e *clientBodyError) Error() string { return e.err.Error() }
 func (e *clientBodyError) Unwrap() error { return e.err }
 
 // copyResponse writes the backend's response to w; it reports whether the response was
-// read to its end (so the backend connection can be reused).
-func copyResponse(w http.ResponseWriter, resp *http.Response) bool {
+// read to its end (so the backend connection can be reused) and the backend's error if
+// its body broke off.
+func copyResponse(w http.ResponseWriter, resp *http.Response) (bool, error) {
 	h := w.Header()
 	conn := resp.Header["Connection"]
 	for k, vs := range resp.Header {
@@ -312,7 +319,7 @@ func copyResponse(w http.ResponseWriter, resp *http.Response) bool {
 		n, err := resp.Body.Read(buf[:])
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
-				return false
+				return false, nil // the client went away
 			}
 			if flush {
 				_ = http.NewResponseController(w).Flush()
@@ -322,13 +329,13 @@ func copyResponse(w http.ResponseWriter, resp *http.Response) bool {
 			break
 		}
 		if err != nil {
-			return false
+			return false, err
 		}
 	}
 	for k, vs := range resp.Trailer {
 		h[http.TrailerPrefix+k] = vs
 	}
-	return true
+	return true, nil
 }
 
 // ValidToken reports whether s is a non-empty RFC 9110 token (methods, field names).

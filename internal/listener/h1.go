@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -154,7 +156,7 @@ func (l *Listener) serveH1(c net.Conn, info *connInfo) {
 			return
 		}
 		l.work(h, func() {
-			if end = readFirst(h); end != h1Close {
+			if end = readFirst(h); end == h1Again {
 				br = readers.Get().(*bufio.Reader)
 				br.Reset(h)
 				end = l.serveBuffered(h, br, info)
@@ -291,7 +293,11 @@ func (l *Listener) serveOne(h *h1conn, br *bufio.Reader, r *http.Request, info *
 	bw.Reset(h.c)
 	hdr := headers.Get().(http.Header)
 	w := &h1writer{h: h, br: br, bw: bw, req: r, header: hdr, remain: -1}
-	l.serveRequest(w, r, info)
+	if !l.handleSafely(w, r, info) {
+		// The response is broken off: no final chunk, and the connection is closed.
+		bw.Reset(nil)
+		return false, false
+	}
 	if w.hijacked {
 		return false, true
 	}
@@ -313,6 +319,23 @@ func (l *Listener) serveOne(h *h1conn, br *bufio.Reader, r *http.Request, info *
 		keep = errors.Is(err, io.EOF) && n <= maxDiscard
 	}
 	return keep, false
+}
+
+// handleSafely runs the request path; false when it panicked. http.ErrAbortHandler is
+// the proxy's way to end a response the backend broke off; any other panic is logged
+// with its stack, as net/http's server does, and takes down only this connection.
+func (l *Listener) handleSafely(w *h1writer, r *http.Request, info *connInfo) (ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			ok = false
+			if v != http.ErrAbortHandler {
+				l.deps.Log.Error("panic serving a request", "listener", info.state.ID, "client", info.client,
+					"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			}
+		}
+	}()
+	l.serveRequest(w, r, info)
+	return true
 }
 
 // checkRequest applies what net/http's server checks beyond ReadRequest (which refuses

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -298,5 +299,49 @@ func TestH1RecordsInOneSegment(t *testing.T) {
 		if got := h.read(http.MethodGet); got.status != http.StatusOK || got.Path != want {
 			t.Fatalf("got %+v, want 200 for %s", got, want)
 		}
+	}
+}
+
+// TestH1BrokenResponse: a backend that breaks off a chunked response mid-body gives the
+// client a response that is visibly broken (no final chunk, connection closed), never
+// one that looks whole.
+func TestH1BrokenResponse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+				}
+			}()
+		}
+	}()
+	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
+		e.groups = fmt.Sprintf("  - {id: broken, targets: [{address: %s}]}\n", ln.Addr())
+		return "", "  - {id: cut, protocol: https, listen: 127.0.0.1:0, target_group: broken,\n" +
+			"     ssl: {mode: one_way, server_certificates: [site]}}\n"
+	})
+	h := dialH1(t, e, "cut")
+	h.send("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	resp, err := http.ReadResponse(h.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err == nil {
+		t.Fatalf("read a whole body %q from a response the backend broke off", b)
+	}
+	line := e.sink.Next(t, map[string]any{"msg": "request", "listener": "cut"})
+	if !strings.Contains(fmt.Sprint(line["error"]), "backend's response body") {
+		t.Fatalf("line %v", line)
 	}
 }
