@@ -339,18 +339,27 @@ func copyResponse(w http.ResponseWriter, resp *http.Response) (bool, error) {
 }
 
 // ValidToken reports whether s is a non-empty RFC 9110 token (methods, field names).
-func ValidToken(s string) bool {
-	if s == "" {
-		return false
-	}
+func ValidToken(s string) bool { return s != "" && allIn(s, &tokenChars) }
+
+// ValidHost is net/http's Host check: the bytes a host, port or IPv6 literal can have.
+func ValidHost(s string) bool { return allIn(s, &hostChars) }
+
+func allIn(s string, table *[128]bool) bool {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x80 || !tokenChars[c] {
+		if c := s[i]; c >= 0x80 || !table[c] {
 			return false
 		}
 	}
 	return true
 }
+
+var hostChars = func() (t [128]bool) {
+	for c := range t {
+		b := byte(c)
+		t[c] = 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || strings.IndexByte("!$%&'()*+,-.:;=[]_~", b) >= 0
+	}
+	return t
+}()
 
 var tokenChars = func() (t [128]bool) {
 	for c := '0'; c <= '9'; c++ {

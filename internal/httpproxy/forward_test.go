@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"tlsgate/internal/httpproxy"
+	"tlsgate/internal/proxytest"
 )
 
 // front serves plain HTTP on loopback and proxies every request to route.
@@ -24,28 +25,6 @@ func front(t *testing.T, route httpproxy.Route) string {
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL
-}
-
-// rawBackend accepts connections and hands each to serve.
-func rawBackend(t *testing.T, serve func(c net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() { _ = ln.Close(); <-done })
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); serve(c) }()
-		}
-	}()
-	return ln.Addr().String()
 }
 
 func get(t *testing.T, c *http.Client, url string) (int, string) {
@@ -67,7 +46,7 @@ func get(t *testing.T, c *http.Client, url string) (int, string) {
 // again on a new connection, a POST with a body is not (it may have been processed).
 func TestForwardReplacesStaleConnection(t *testing.T) {
 	var accepted atomic.Int32
-	addr := rawBackend(t, func(c net.Conn) {
+	addr := proxytest.Raw(t, func(c net.Conn) {
 		accepted.Add(1)
 		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
 			return
@@ -204,7 +183,7 @@ func TestForwardTrailers(t *testing.T) {
 // with 400 and nothing reaches the backend.
 func TestForwardRefusesUnwritableRequest(t *testing.T) {
 	received := make(chan int64, 8)
-	addr := rawBackend(t, func(c net.Conn) {
+	addr := proxytest.Raw(t, func(c net.Conn) {
 		n, _ := io.Copy(io.Discard, c)
 		received <- n
 	})

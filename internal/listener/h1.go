@@ -348,7 +348,7 @@ func checkRequest(r *http.Request) (string, int) {
 	switch {
 	case r.Host == "" && r.ProtoAtLeast(1, 1):
 		return "missing required Host header", http.StatusBadRequest
-	case !validHost(r.Host):
+	case !httpproxy.ValidHost(r.Host):
 		return "malformed Host header", http.StatusBadRequest
 	}
 	for k := range r.Header { // textproto checked the values, not all of the names
@@ -364,25 +364,6 @@ func checkRequest(r *http.Request) (string, int) {
 	}
 	return "", 0
 }
-
-// validHost is net/http's Host check: the bytes a host, port or IPv6 literal can have.
-func validHost(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x80 || !hostChars[c] {
-			return false
-		}
-	}
-	return true
-}
-
-var hostChars = func() (t [128]bool) {
-	for c := range t {
-		b := byte(c)
-		t[c] = 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || strings.IndexByte("!$%&'()*+,-.:;=[]_~", b) >= 0
-	}
-	return t
-}()
 
 // badRequest answers a request that could not be read or is not acceptable, and the
 // connection is closed after it.

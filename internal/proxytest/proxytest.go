@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +24,31 @@ func Backend(tb testing.TB) *demo.Backend {
 	}
 	tb.Cleanup(func() { _ = b.Close() })
 	return b
+}
+
+// Raw accepts TCP connections on loopback and hands each to serve on its own
+// goroutine (the connection is closed after it); for backends that must misbehave in
+// ways an http.Server will not. It returns the address; the listener closes when the
+// test ends.
+func Raw(tb testing.TB, serve func(c net.Conn)) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	done := make(chan struct{})
+	tb.Cleanup(func() { _ = ln.Close(); <-done })
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); serve(c) }()
+		}
+	}()
+	return ln.Addr().String()
 }
 
 // Sink collects JSON log lines and lets a test wait for one.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"tlsgate/internal/pki"
+	"tlsgate/internal/proxytest"
 )
 
 // h1 is a raw HTTP/1.x client on one TLS connection to a listener.
@@ -306,27 +307,13 @@ func TestH1RecordsInOneSegment(t *testing.T) {
 // client a response that is visibly broken (no final chunk, connection closed), never
 // one that looks whole.
 func TestH1BrokenResponse(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
-					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
-				}
-			}()
+	addr := proxytest.Raw(t, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
 		}
-	}()
+	})
 	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
-		e.groups = fmt.Sprintf("  - {id: broken, targets: [{address: %s}]}\n", ln.Addr())
+		e.groups = fmt.Sprintf("  - {id: broken, targets: [{address: %s}]}\n", addr)
 		return "", "  - {id: cut, protocol: https, listen: 127.0.0.1:0, target_group: broken,\n" +
 			"     ssl: {mode: one_way, server_certificates: [site]}}\n"
 	})
