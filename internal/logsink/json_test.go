@@ -89,7 +89,7 @@ func TestJSONFallsBack(t *testing.T) {
 	}
 	clean := func(s string) string { // times differ between the two loggers' calls
 		var out []string
-		for _, line := range strings.Split(s, "\n") {
+		for line := range strings.SplitSeq(s, "\n") {
 			if i := strings.Index(line, `"level"`); i > 0 {
 				line = line[i:]
 			}
