@@ -174,8 +174,8 @@ var forwardedHeaders = map[string]bool{
 	"Forwarded": true, "X-Forwarded-For": true, "X-Forwarded-Host": true, "X-Forwarded-Proto": true,
 }
 
-// listed reports whether name is one of the tokens of the Connection headers.
-func listed(connection []string, name string) bool {
+// Listed reports whether name is one of the tokens of the Connection headers.
+func Listed(connection []string, name string) bool {
 	for _, v := range connection {
 		for tok := range strings.SplitSeq(v, ",") {
 			if strings.EqualFold(strings.TrimSpace(tok), name) {
@@ -204,7 +204,7 @@ func writeHead(bw *bufio.Writer, r *http.Request, route *Route, chunked bool) er
 	bw.WriteString("\r\n")
 	conn := r.Header["Connection"]
 	for k, vs := range r.Header {
-		if hopHeaders[k] || forwardedHeaders[k] || IsIdentityHeader(k) || (len(conn) > 0 && listed(conn, k)) {
+		if hopHeaders[k] || forwardedHeaders[k] || IsIdentityHeader(k) || (len(conn) > 0 && Listed(conn, k)) {
 			continue
 		}
 		if !ValidToken(k) {
@@ -214,21 +214,21 @@ func writeHead(bw *bufio.Writer, r *http.Request, route *Route, chunked bool) er
 			if !ValidValue(v) {
 				return fmt.Errorf("%w: invalid value in header %s", errBadRequest, k)
 			}
-			writeField(bw, k, v)
+			WriteField(bw, k, v)
 		}
 	}
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		writeField(bw, "X-Forwarded-For", host)
+		WriteField(bw, "X-Forwarded-For", host)
 	}
-	writeField(bw, "X-Forwarded-Host", r.Host)
+	WriteField(bw, "X-Forwarded-Host", r.Host)
 	if r.TLS != nil {
-		writeField(bw, "X-Forwarded-Proto", "https")
+		WriteField(bw, "X-Forwarded-Proto", "https")
 	} else {
-		writeField(bw, "X-Forwarded-Proto", "http")
+		WriteField(bw, "X-Forwarded-Proto", "http")
 	}
 	for k, vs := range route.Identity {
 		for _, v := range vs {
-			writeField(bw, k, v)
+			WriteField(bw, k, v)
 		}
 	}
 	switch {
@@ -245,7 +245,8 @@ func writeHead(bw *bufio.Writer, r *http.Request, route *Route, chunked bool) er
 	return err
 }
 
-func writeField(bw *bufio.Writer, k, v string) {
+// WriteField writes one header line "k: v".
+func WriteField(bw *bufio.Writer, k, v string) {
 	bw.WriteString(k)
 	bw.WriteString(": ")
 	bw.WriteString(v)
@@ -300,7 +301,7 @@ func copyResponse(w http.ResponseWriter, resp *http.Response) (bool, error) {
 	h := w.Header()
 	conn := resp.Header["Connection"]
 	for k, vs := range resp.Header {
-		if k != "Content-Length" && hopHeaders[k] || (len(conn) > 0 && listed(conn, k)) {
+		if k != "Content-Length" && hopHeaders[k] || (len(conn) > 0 && Listed(conn, k)) {
 			continue
 		}
 		h[k] = vs

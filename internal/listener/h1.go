@@ -428,7 +428,7 @@ func (w *h1writer) WriteHeader(code int) {
 	}
 	w.wroteHeader, w.status = true, code
 	h, r := w.header, w.req
-	w.closeAfter = w.closeAfter || r.Close || listedClose(h["Connection"])
+	w.closeAfter = w.closeAfter || r.Close || httpproxy.Listed(h["Connection"], "close")
 	w.noBody = r.Method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified
 	delete(h, "Transfer-Encoding")
 	if cl := h["Content-Length"]; len(cl) > 0 {
@@ -489,26 +489,11 @@ func (w *h1writer) writeFields() {
 			continue
 		}
 		for _, v := range vs {
-			if !httpproxy.ValidValue(v) {
-				continue
-			}
-			_, _ = w.bw.WriteString(k)
-			_, _ = w.bw.WriteString(": ")
-			_, _ = w.bw.WriteString(v)
-			_, _ = w.bw.WriteString("\r\n")
-		}
-	}
-}
-
-func listedClose(connection []string) bool {
-	for _, v := range connection {
-		for tok := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(tok), "close") {
-				return true
+			if httpproxy.ValidValue(v) {
+				httpproxy.WriteField(w.bw, k, v)
 			}
 		}
 	}
-	return false
 }
 
 func (w *h1writer) Write(p []byte) (int, error) {
@@ -574,7 +559,7 @@ func (w *h1writer) finish() {
 			}
 			for _, v := range vs {
 				if httpproxy.ValidValue(v) {
-					_, _ = w.bw.WriteString(name + ": " + v + "\r\n")
+					httpproxy.WriteField(w.bw, name, v)
 				}
 			}
 		}
