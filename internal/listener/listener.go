@@ -159,7 +159,7 @@ func (l *Listener) Serve() error {
 			if errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			if isTimeout(err) {
 				continue
 			}
 			return err
