@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"crypto/tls"
 	"io"
 	"net/http"
@@ -45,5 +46,30 @@ func BenchmarkResumedMutualHTTPS(b *testing.B) {
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+	}
+}
+
+// BenchmarkKeepAliveTCPSSL measures one 1 KiB round trip on a kept-alive mutual TCP SSL
+// connection through the relay to the TCP echo backend.
+func BenchmarkKeepAliveTCPSSL(b *testing.B) {
+	e := newEnv(b, pki.ECDSAP256)
+	c, err := tls.Dial("tcp", e.addr("tcpssl"), e.tlsConfig(tls.VersionTLS13, new(e.ca.Issue("alice").TLS())))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	msg, got := bytes.Repeat([]byte("0123456789abcdef"), 64), make([]byte, 1024)
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, got); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got, msg) {
+		b.Fatalf("echo returned %q", got[:16])
 	}
 }
