@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -152,7 +153,7 @@ func (l *Listener) serveH1(c net.Conn, info *connInfo) {
 		// the first request: it may have come with the handshake's last flight and sit
 		// in TLS's buffer already; later, serveBuffered has checked that buffer.
 		setDeadline(c, wait)
-		if sock != nil && !first && !readable(sock) {
+		if sock != nil && !first && !sock.readable() {
 			return
 		}
 		l.work(h, func() {
@@ -162,6 +163,9 @@ func (l *Listener) serveH1(c net.Conn, info *connInfo) {
 				end = l.serveBuffered(h, br, info)
 			}
 		})
+		if end == h1NotReady {
+			continue // a wake-up for bytes already read: wait again
+		}
 		if end != h1Again {
 			return
 		}
@@ -175,6 +179,9 @@ func (l *Listener) serveH1(c net.Conn, info *connInfo) {
 // idle); h1Close or h1PeerClosed if there is none.
 func readFirst(h *h1conn) h1End {
 	if _, err := io.ReadFull(h.c, h.in.first[:]); err != nil {
+		if errors.Is(err, errNotReady) {
+			return h1NotReady
+		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return h1PeerClosed
 		}
@@ -184,34 +191,103 @@ func readFirst(h *h1conn) h1End {
 	return h1Again
 }
 
-// socketOf returns the TCP socket under c (plain or TLS), or nil when something
-// between them may hold data (a PROXY header reader).
-func socketOf(c net.Conn) syscall.RawConn {
-	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
-	}
+// sockConn is the TCP socket under an HTTP listener's connection (plain or TLS), so the
+// idle wait can use it: readable waits for data by peeking, and after a wait it trusts
+// the poller's wake-up instead of peeking again (one syscall less per request). The
+// next Read is then a single try: the poller may have reported bytes an earlier read
+// already took, and then the try returns errNotReady (temporary, so TLS does not fail
+// the connection) rather than parking a worker in the read.
+type sockConn struct {
+	*net.TCPConn
+	rc  syscall.RawConn
+	try bool // set by readable, read by the worker it hands the connection to
+}
+
+// wrapSocket wraps c when it is a plain TCP socket; else it returns c as it is (a PROXY
+// header reader may hold data the socket no longer shows).
+func wrapSocket(c net.Conn) net.Conn {
 	tcp, ok := c.(*net.TCPConn)
 	if !ok {
-		return nil
+		return c
 	}
 	rc, err := tcp.SyscallConn()
 	if err != nil {
-		return nil
+		return c
 	}
-	return rc
+	return &sockConn{TCPConn: tcp, rc: rc}
+}
+
+// socketOf returns the socket under c (plain or TLS), or nil when there is none.
+func socketOf(c net.Conn) *sockConn {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	s, _ := c.(*sockConn)
+	return s
 }
 
 // readable waits until the socket has data or an end (EOF, error), under its read
-// deadline; false when the deadline passed or the socket failed. It peeks, reading
-// nothing.
-func readable(rc syscall.RawConn) bool {
+// deadline; false when the deadline passed or the socket failed. It reads nothing.
+func (s *sockConn) readable() bool {
 	var peek [1]byte
-	err := rc.Read(func(fd uintptr) bool {
-		_, _, err := syscall.Recvfrom(int(fd), peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		return err != syscall.EAGAIN && err != syscall.EINTR
+	waited := false
+	err := s.rc.Read(func(fd uintptr) bool {
+		if waited {
+			return true // the poller saw data or an end arrive
+		}
+		for {
+			_, _, err := syscall.Recvfrom(int(fd), peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			switch err {
+			case syscall.EINTR:
+				continue
+			case syscall.EAGAIN:
+				waited = true
+				return false
+			}
+			return true
+		}
 	})
+	s.try = waited
 	return err == nil
 }
+
+func (s *sockConn) Read(b []byte) (int, error) {
+	if !s.try {
+		return s.TCPConn.Read(b)
+	}
+	s.try = false
+	var (
+		n   int
+		err error
+	)
+	if rerr := s.rc.Read(func(fd uintptr) bool {
+		for {
+			if n, err = syscall.Read(int(fd), b); err != syscall.EINTR {
+				return true
+			}
+		}
+	}); rerr != nil {
+		return 0, rerr
+	}
+	switch {
+	case err == syscall.EAGAIN:
+		return 0, errNotReady
+	case err != nil:
+		return 0, &net.OpError{Op: "read", Net: "tcp", Source: s.LocalAddr(), Addr: s.RemoteAddr(), Err: os.NewSyscallError("read", err)}
+	case n == 0 && len(b) > 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// errNotReady is a single-try read that found nothing.
+var errNotReady net.Error = notReady{}
+
+type notReady struct{}
+
+func (notReady) Error() string   { return "no data yet" }
+func (notReady) Timeout() bool   { return true }
+func (notReady) Temporary() bool { return true }
 
 // buffered reports whether TLS holds decrypted or received bytes of a next request that
 // the socket no longer shows: it reads one byte into h without waiting.
@@ -236,6 +312,7 @@ const (
 	h1Close                   // close the connection
 	h1PeerClosed              // the client closed the connection
 	h1Hijacked                // an upgrade took the connection
+	h1NotReady                // a wake-up found no data: wait again
 )
 
 // serveBuffered serves requests while the client has sent some (pipelining).

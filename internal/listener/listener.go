@@ -222,6 +222,9 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 }
 
 func (l *Listener) handle(raw net.Conn) {
+	if l.http != nil {
+		raw = wrapSocket(raw) // for the idle wait of HTTP/1 (h1.go)
+	}
 	st := l.state.Load()
 	start := time.Now()
 	line := Line{Listener: st.ID, Client: raw.RemoteAddr().String()}

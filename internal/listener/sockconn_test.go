@@ -1,0 +1,110 @@
+package listener
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"tlsgate/internal/pki"
+	"tlsgate/internal/pkitest"
+)
+
+// pair is a loopback TCP connection: the server side wrapped as the listener wraps it.
+func pair(t *testing.T) (*sockConn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	raw, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, ok := wrapSocket(raw).(*sockConn)
+	if !ok {
+		t.Fatalf("wrapSocket(%T) did not wrap", raw)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, client
+}
+
+// A try read on an empty socket returns at once with errNotReady; a wait then sees the
+// data; a try after the peer closed returns EOF.
+func TestSockConnTry(t *testing.T) {
+	s, client := pair(t)
+	_ = s.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 8)
+	s.try = true
+	if n, err := s.Read(buf); n != 0 || !errors.Is(err, errNotReady) {
+		t.Fatalf("try on an empty socket: %d, %v; want errNotReady", n, err)
+	}
+	if s.try {
+		t.Fatal("try still set after a read")
+	}
+	if _, err := client.Write([]byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if !s.readable() {
+		t.Fatal("readable: false with data sent")
+	}
+	if n, err := s.Read(buf); err != nil || string(buf[:n]) != "hi" {
+		t.Fatalf("read after readable: %q, %v", buf[:n], err)
+	}
+	client.Close()
+	if !s.readable() {
+		t.Fatal("readable: false after the peer closed (an end is readable)")
+	}
+	s.try = true
+	if n, err := s.Read(buf); n != 0 || err != io.EOF {
+		t.Fatalf("try after the peer closed: %d, %v; want EOF", n, err)
+	}
+}
+
+// readable returns false when the read deadline passes with nothing sent.
+func TestSockConnReadableDeadline(t *testing.T) {
+	s, _ := pair(t)
+	_ = s.SetReadDeadline(time.Now().Add(-time.Second))
+	if s.readable() {
+		t.Fatal("readable: true past the deadline")
+	}
+}
+
+// TLS treats a try that found nothing as temporary: the connection keeps working.
+func TestSockConnTryUnderTLS(t *testing.T) {
+	s, client := pair(t)
+	ca := pkitest.New(t, "root", pki.ECDSAP256)
+	srv := tls.Server(s, &tls.Config{Certificates: []tls.Certificate{ca.Issue("localhost", pkitest.Server("localhost")).TLS()}})
+	cl := tls.Client(client, &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"})
+	done := make(chan error, 1)
+	go func() { done <- cl.Handshake() }()
+	if err := srv.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	_ = srv.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 8)
+	s.try = true
+	if _, err := srv.Read(buf); !errors.Is(err, errNotReady) {
+		t.Fatalf("TLS read of an empty try: %v; want errNotReady", err)
+	}
+	if _, err := cl.Write([]byte("GET")); err != nil {
+		t.Fatal(err)
+	}
+	if !s.readable() {
+		t.Fatal("readable: false with a record sent")
+	}
+	if n, err := io.ReadFull(srv, buf[:3]); err != nil || string(buf[:n]) != "GET" {
+		t.Fatalf("TLS read after the try: %q, %v", buf[:n], err)
+	}
+}
