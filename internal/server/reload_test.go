@@ -318,3 +318,28 @@ func TestLeafInCABundleRefused(t *testing.T) {
 		t.Fatalf("the previous bundle stopped serving: %v", err)
 	}
 }
+
+// TestTimeoutChangeNamesTheField: a new idle_timeout takes a new socket on the same
+// address, which the running listener still holds. The reload fails with an error that
+// names the setting and says a restart applies it, and the listener keeps serving.
+func TestTimeoutChangeNamesTheField(t *testing.T) {
+	addr := freePort(t)
+	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
+		return "", "  - {id: fixed, protocol: https, listen: " + addr + ", target_group: web, ssl: {mode: one_way, server_certificates: [site]}}\n"
+	})
+	good, err := os.ReadFile(e.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.writeFile("tlsgate.yaml", []byte(strings.Replace(string(good), "listen: "+addr+",", "listen: "+addr+", idle_timeout: 7s,", 1)))
+	err = e.waitReload()
+	for err == nil {
+		err = e.waitReload()
+	}
+	if want := `listener "fixed": idle_timeout changed`; !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "restart") {
+		t.Fatalf("reload error %q: want it to name %q and a restart", err, want)
+	}
+	if _, err := e.get("fixed", tls.VersionTLS13, nil, nil, false); err != nil {
+		t.Fatalf("the listener stopped serving: %v", err)
+	}
+}

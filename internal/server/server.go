@@ -313,6 +313,9 @@ func (s *Server) apply(b *built) error {
 			for _, l := range opened {
 				_ = l.Shutdown(context.Background())
 			}
+			if changed := s.reopened(lc); changed != "" {
+				return fmt.Errorf("listener %q: %s changed, which takes a new socket on the same address: %w; restart tlsgate to apply it", lc.ID, changed, err)
+			}
 			return fmt.Errorf("listener %q: %w", lc.ID, err)
 		}
 		opened[lc.ID] = listener.New(ln, b.states[lc.ID], deps)
@@ -350,15 +353,43 @@ func (s *Server) apply(b *built) error {
 
 // sameSocket reports whether a listener's socket can be kept for lc.
 func (s *Server) sameSocket(lc *config.Listener, l *listener.Listener) bool {
-	var prev *config.Listener
-	for i := range s.cfg.Listeners {
-		if s.cfg.Listeners[i].ID == lc.ID {
-			prev = &s.cfg.Listeners[i]
-		}
-	}
+	prev := s.running(lc.ID)
 	// The HTTP server's timeouts are fixed when it starts; a change needs a new socket.
 	return prev != nil && prev.Listen == lc.Listen && prev.Protocol == lc.Protocol && l.Protocol() == lc.Protocol &&
 		prev.HeaderTimeout == lc.HeaderTimeout && prev.IdleTimeout == lc.IdleTimeout
+}
+
+// running returns the running config of listener id, or nil.
+func (s *Server) running(id string) *config.Listener {
+	if s.cfg == nil {
+		return nil
+	}
+	for i := range s.cfg.Listeners {
+		if s.cfg.Listeners[i].ID == id {
+			return &s.cfg.Listeners[i]
+		}
+	}
+	return nil
+}
+
+// reopened names the settings whose change makes a running listener reopen its socket on
+// the same address ("" when it is not running there), for the error when that fails.
+func (s *Server) reopened(lc *config.Listener) string {
+	prev := s.running(lc.ID)
+	if prev == nil || prev.Listen != lc.Listen {
+		return ""
+	}
+	var names []string
+	if prev.Protocol != lc.Protocol {
+		names = append(names, "protocol")
+	}
+	if prev.HeaderTimeout != lc.HeaderTimeout {
+		names = append(names, "header_timeout")
+	}
+	if prev.IdleTimeout != lc.IdleTimeout {
+		names = append(names, "idle_timeout")
+	}
+	return strings.Join(names, " and ")
 }
 
 // DrainTimeout bounds how long a removed listener or a shutdown waits for in-flight work.
