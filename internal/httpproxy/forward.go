@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -61,13 +62,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
 		}
 		reusable, rerr := copyResponse(w, resp)
 		if body != nil {
-			select {
-			case berr := <-body:
-				reusable = reusable && berr == nil
-			default: // the backend answered before it had the whole body
-				reusable = false
-				abort(w, bc, body)
-			}
+			reusable = body.finish(w, bc) && reusable
 		}
 		if stop() && reusable && !resp.Close {
 			p.pool.put(bc)
@@ -87,22 +82,48 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
 // errNoResponse: the backend closed or reset the connection before answering.
 var errNoResponse = errors.New("backend closed the connection without a response")
 
+// bodyWrite is a request body on its way to the backend, written by its own goroutine.
+type bodyWrite struct {
+	done chan error  // the outcome, once the goroutine ends
+	read atomic.Bool // the client's body was read to its end
+}
+
+// finish ends the body's write after the response was copied and reports whether the
+// backend connection can be reused. A body read to its end costs the client nothing: a
+// write the backend no longer reads is cut short on the backend side. A body still being
+// read is stopped (abort), and the client's connection closes after the response.
+func (b *bodyWrite) finish(w http.ResponseWriter, bc *backendConn) bool {
+	select {
+	case err := <-b.done:
+		return err == nil
+	default:
+	}
+	if !b.read.Load() { // the backend answered before it had the whole body
+		abort(w, bc, b)
+		return false
+	}
+	_ = bc.conn.SetWriteDeadline(time.Now())
+	err := <-b.done
+	_ = bc.conn.SetWriteDeadline(time.Time{})
+	return err == nil
+}
+
 // roundTrip writes the request and reads the response header, skipping 1xx responses.
-// body, when not nil, delivers the outcome of writing the request body.
-func roundTrip(bc *backendConn, r *http.Request, route *Route, hasBody bool) (resp *http.Response, body chan error, err error) {
+// body, when not nil, is the request body being written.
+func roundTrip(bc *backendConn, r *http.Request, route *Route, hasBody bool) (resp *http.Response, body *bodyWrite, err error) {
 	chunked := hasBody && r.ContentLength < 0
 	if err := writeHead(bc.bw, r, route, chunked); err != nil {
 		return nil, nil, err
 	}
 	if hasBody {
-		body = make(chan error, 1)
+		body = &bodyWrite{done: make(chan error, 1)}
 		go func() {
-			err := writeBody(bc.bw, r.Body, chunked)
+			err := writeBody(bc.bw, onlyReader{r.Body, &body.read}, chunked)
 			if _, ok := errors.AsType[*clientBodyError](err); ok {
 				// The client's body is broken: the backend must not wait for the rest.
 				_ = bc.conn.Close()
 			}
-			body <- err
+			body.done <- err
 		}()
 	} else if err := bc.bw.Flush(); err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", errNoResponse, err)
@@ -137,17 +158,17 @@ func isReset(err error) bool {
 // abort closes a backend connection and, if the request body is still being sent,
 // stops reading it from the client (whose connection cannot be reused then) and waits
 // for the writer, whose outcome it returns.
-func abort(w http.ResponseWriter, bc *backendConn, body chan error) error {
+func abort(w http.ResponseWriter, bc *backendConn, body *bodyWrite) error {
 	_ = bc.conn.Close()
 	if body == nil {
 		return nil
 	}
 	select {
-	case err := <-body:
+	case err := <-body.done:
 		return err
 	default:
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
-		return <-body
+		return <-body.done
 	}
 }
 
@@ -253,21 +274,22 @@ func WriteField(bw *bufio.Writer, k, v string) {
 	bw.WriteString("\r\n")
 }
 
-// writeBody copies the request body, chunked when its length is unknown, and flushes.
+// writeBody copies the request body (an onlyReader), chunked when its length is unknown,
+// and flushes.
 func writeBody(bw *bufio.Writer, body io.Reader, chunked bool) error {
 	buf := buffers.Get().(*[32 << 10]byte)
 	defer buffers.Put(buf)
 	var err error
 	if chunked {
 		cw := httputil.NewChunkedWriter(bw)
-		if _, err = io.CopyBuffer(cw, onlyReader{body}, buf[:]); err == nil {
+		if _, err = io.CopyBuffer(cw, body, buf[:]); err == nil {
 			err = cw.Close()
 		}
 		if err == nil {
 			_, err = bw.WriteString("\r\n") // no trailers
 		}
 	} else {
-		_, err = io.CopyBuffer(bw, onlyReader{body}, buf[:])
+		_, err = io.CopyBuffer(bw, body, buf[:])
 	}
 	if err == nil {
 		err = bw.Flush()
@@ -275,13 +297,19 @@ func writeBody(bw *bufio.Writer, body io.Reader, chunked bool) error {
 	return err
 }
 
-// onlyReader hides WriteTo, so io.CopyBuffer uses the pooled buffer, and tells the
-// client's read errors from the backend's write errors.
-type onlyReader struct{ r io.Reader }
+// onlyReader hides WriteTo, so io.CopyBuffer uses the pooled buffer, tells the client's
+// read errors from the backend's write errors, and records the body's end in read.
+type onlyReader struct {
+	r    io.Reader
+	read *atomic.Bool
+}
 
 func (o onlyReader) Read(p []byte) (int, error) {
 	n, err := o.r.Read(p)
-	if err != nil && err != io.EOF {
+	switch {
+	case err == io.EOF:
+		o.read.Store(true)
+	case err != nil:
 		err = &clientBodyError{err}
 	}
 	return n, err

@@ -93,6 +93,29 @@ func TestH1Pipelining(t *testing.T) {
 	}
 }
 
+// TestH1BodiesKeepTheConnection: a request whose body the backend read whole keeps the
+// client's connection, however the body writer and the response race (the proxy once
+// took a writer that had not yet reported for one still reading, and closed).
+func TestH1BodiesKeepTheConnection(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	for c := range 8 { // connections in parallel, so the goroutines contend as under load
+		t.Run(fmt.Sprint(c), func(t *testing.T) {
+			t.Parallel()
+			h := dialH1(t, e, "one_way")
+			for i := range 200 {
+				req := "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello"
+				if i%2 == 1 {
+					req = "POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+				}
+				h.send(req)
+				if got := h.read(http.MethodPost); got.status != http.StatusOK || got.Body != 5 || got.close {
+					t.Fatalf("request %d: %+v, want 200, a 5-byte body and the connection kept", i, got)
+				}
+			}
+		})
+	}
+}
+
 // TestH1Framing: requests whose framing a proxy and a backend could read differently
 // (request smuggling) are either refused and the connection closed, or read one way and
 // sent on framed anew, so the request after them is seen by the backend as sent.
