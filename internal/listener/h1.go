@@ -119,7 +119,7 @@ func (l *Listener) drainH1(force bool) {
 
 // serveH1 serves HTTP/1.x requests on c until the client or a timeout ends it. This
 // goroutine only waits for requests; reading, proxying and logging them run on a
-// worker (see work), so the stack a parked keep-alive connection keeps stays small.
+// worker (worker.go), so the stack a parked keep-alive connection keeps stays small.
 func (l *Listener) serveH1(c net.Conn, info *connInfo) {
 	h := &h1conn{c: c, done: make(chan struct{})}
 	if !l.track(h) {
@@ -145,6 +145,15 @@ func (l *Listener) serveH1(c net.Conn, info *connInfo) {
 		}
 		_ = c.Close()
 	}()
+	// What a worker runs for each request; made once per connection, not per request.
+	serve := func() {
+		if end = readFirst(h); end == h1Again {
+			br = readers.Get().(*bufio.Reader)
+			br.Reset(h)
+			end = l.serveBuffered(h, br, info)
+		}
+		h.done <- struct{}{}
+	}
 	sock := socketOf(c)
 	wait := info.state.HeaderTimeout // the first request must come within the header timeout
 	for first := true; ; first = false {
@@ -156,13 +165,8 @@ func (l *Listener) serveH1(c net.Conn, info *connInfo) {
 		if sock != nil && !first && !sock.readable() {
 			return
 		}
-		l.work(h, func() {
-			if end = readFirst(h); end == h1Again {
-				br = readers.Get().(*bufio.Reader)
-				br.Reset(h)
-				end = l.serveBuffered(h, br, info)
-			}
-		})
+		l.dispatch(serve) // and wait for it
+		<-h.done
 		if end == h1NotReady {
 			continue // a wake-up for bytes already read: wait again
 		}
@@ -196,11 +200,22 @@ func readFirst(h *h1conn) h1End {
 // the poller's wake-up instead of peeking again (one syscall less per request). The
 // next Read is then a single try: the poller may have reported bytes an earlier read
 // already took, and then the try returns errNotReady (temporary, so TLS does not fail
-// the connection) rather than parking a worker in the read.
+// the connection) rather than parking a worker in the read. With noWait set, Read
+// returns errNotReady at once, so buffered can ask TLS for what it holds.
 type sockConn struct {
 	*net.TCPConn
-	rc  syscall.RawConn
-	try bool // set by readable, read by the worker it hands the connection to
+	rc     syscall.RawConn
+	try    bool // set by readable, read by the worker it hands the connection to
+	noWait bool
+
+	// The RawConn callbacks and what they read and write, made once per connection (a
+	// closure made per call would be a heap allocation per request).
+	peekFn, readFn func(fd uintptr) bool
+	waited         bool
+	peek           [1]byte
+	buf            []byte
+	n              int
+	err            error
 }
 
 // wrapSocket wraps c when it is a plain TCP socket; else it returns c as it is (a PROXY
@@ -214,7 +229,10 @@ func wrapSocket(c net.Conn) net.Conn {
 	if err != nil {
 		return c
 	}
-	return &sockConn{TCPConn: tcp, rc: rc}
+	s := &sockConn{TCPConn: tcp, rc: rc}
+	s.peekFn = s.peekOnce
+	s.readFn = s.readOnce
+	return s
 }
 
 // socketOf returns the socket under c (plain or TLS), or nil when there is none.
@@ -229,47 +247,44 @@ func socketOf(c net.Conn) *sockConn {
 // readable waits until the socket has data or an end (EOF, error), under its read
 // deadline; false when the deadline passed or the socket failed. It reads nothing.
 func (s *sockConn) readable() bool {
-	var peek [1]byte
-	waited := false
-	err := s.rc.Read(func(fd uintptr) bool {
-		if waited {
-			return true // the poller saw data or an end arrive
-		}
-		for {
-			_, _, err := syscall.Recvfrom(int(fd), peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-			switch err {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				waited = true
-				return false
-			}
-			return true
-		}
-	})
-	s.try = waited
+	s.waited = false
+	err := s.rc.Read(s.peekFn)
+	s.try = s.waited
 	return err == nil
 }
 
+func (s *sockConn) peekOnce(fd uintptr) bool {
+	if s.waited {
+		return true // the poller saw data or an end arrive
+	}
+	for {
+		_, _, err := syscall.Recvfrom(int(fd), s.peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		switch err {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			s.waited = true
+			return false
+		}
+		return true
+	}
+}
+
 func (s *sockConn) Read(b []byte) (int, error) {
-	if !s.try {
+	switch {
+	case s.noWait:
+		return 0, errNotReady
+	case !s.try:
 		return s.TCPConn.Read(b)
 	}
 	s.try = false
-	var (
-		n   int
-		err error
-	)
-	if rerr := s.rc.Read(func(fd uintptr) bool {
-		for {
-			if n, err = syscall.Read(int(fd), b); err != syscall.EINTR {
-				return true
-			}
-		}
-	}); rerr != nil {
-		return 0, rerr
-	}
+	s.buf = b
+	rerr := s.rc.Read(s.readFn)
+	n, err := s.n, s.err
+	s.buf, s.err = nil, nil
 	switch {
+	case rerr != nil:
+		return 0, rerr
 	case err == syscall.EAGAIN:
 		return 0, errNotReady
 	case err != nil:
@@ -280,7 +295,15 @@ func (s *sockConn) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-// errNotReady is a single-try read that found nothing.
+func (s *sockConn) readOnce(fd uintptr) bool {
+	for {
+		if s.n, s.err = syscall.Read(int(fd), s.buf); s.err != syscall.EINTR {
+			return true
+		}
+	}
+}
+
+// errNotReady is a read that found nothing without waiting.
 var errNotReady net.Error = notReady{}
 
 type notReady struct{}
@@ -292,11 +315,19 @@ func (notReady) Temporary() bool { return true }
 // buffered reports whether TLS holds decrypted or received bytes of a next request that
 // the socket no longer shows: it reads one byte into h without waiting.
 func buffered(h *h1conn) bool {
-	if _, ok := h.c.(*tls.Conn); !ok {
+	tc, ok := h.c.(*tls.Conn)
+	if !ok {
 		return false
 	}
-	_ = h.c.SetReadDeadline(time.Unix(1, 0))
-	n, _ := h.c.Read(h.in.first[:])
+	var n int
+	if s := socketOf(tc); s != nil {
+		s.noWait = true
+		n, _ = tc.Read(h.in.first[:])
+		s.noWait = false
+	} else {
+		_ = tc.SetReadDeadline(time.Unix(1, 0))
+		n, _ = tc.Read(h.in.first[:])
+	}
 	if n == 1 {
 		h.in.hasByte = true
 		return true

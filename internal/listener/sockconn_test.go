@@ -108,3 +108,71 @@ func TestSockConnTryUnderTLS(t *testing.T) {
 		t.Fatalf("TLS read after the try: %q, %v", buf[:n], err)
 	}
 }
+
+// batchConn holds writes while hold is set, so two TLS records can leave in one send.
+type batchConn struct {
+	net.Conn
+	hold bool
+	buf  []byte
+}
+
+func (c *batchConn) Write(p []byte) (int, error) {
+	if c.hold {
+		c.buf = append(c.buf, p...)
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+// buffered finds a second request that TLS took from the socket with the first, without
+// touching the socket; with nothing held it says so, and the connection keeps working.
+func TestBufferedNoWait(t *testing.T) {
+	s, client := pair(t)
+	ca := pkitest.New(t, "root", pki.ECDSAP256)
+	srv := tls.Server(s, &tls.Config{Certificates: []tls.Certificate{ca.Issue("localhost", pkitest.Server("localhost")).TLS()}})
+	bc := &batchConn{Conn: client}
+	cl := tls.Client(bc, &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"})
+	done := make(chan error, 1)
+	go func() { done <- cl.Handshake() }()
+	if err := srv.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	_ = srv.SetReadDeadline(time.Now().Add(10 * time.Second))
+	bc.hold = true
+	for _, m := range []string{"GET1", "GET2"} {
+		if _, err := cl.Write([]byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bc.hold = false
+	if _, err := client.Write(bc.buf); err != nil { // both records in one send
+		t.Fatal(err)
+	}
+	h := &h1conn{c: srv}
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(srv, buf); err != nil || string(buf) != "GET1" {
+		t.Fatalf("first record: %q, %v", buf, err)
+	}
+	if !buffered(h) || h.in.first[0] != 'G' {
+		t.Fatalf("buffered: %v (%q); want the second record's first byte", h.in.hasByte, h.in.first[0])
+	}
+	h.in.hasByte = false
+	if _, err := io.ReadFull(srv, buf[:3]); err != nil || string(buf[:3]) != "ET2" {
+		t.Fatalf("rest of the second record: %q, %v", buf[:3], err)
+	}
+	if buffered(h) {
+		t.Fatal("buffered: true with nothing held")
+	}
+	if _, err := cl.Write([]byte("GET3")); err != nil {
+		t.Fatal(err)
+	}
+	if !s.readable() {
+		t.Fatal("readable: false with a record sent")
+	}
+	if _, err := io.ReadFull(srv, buf); err != nil || string(buf) != "GET3" {
+		t.Fatalf("after buffered: %q, %v", buf, err)
+	}
+}

@@ -17,12 +17,6 @@ func (l *Listener) dispatch(f func()) {
 	}
 }
 
-// work runs f on a worker and waits for it.
-func (l *Listener) work(h *h1conn, f func()) {
-	l.dispatch(func() { f(); h.done <- struct{}{} })
-	<-h.done
-}
-
 func (l *Listener) worker(task func()) {
 	for {
 		task()
