@@ -37,6 +37,23 @@ func pair(t *testing.T) (*sockConn, net.Conn) {
 	return s, client
 }
 
+// handshake runs TLS 1.3 over the pair: the server on s, the client on client.
+func handshake(t *testing.T, s *sockConn, client net.Conn) (srv, cl *tls.Conn) {
+	t.Helper()
+	ca := pkitest.New(t, "root", pki.ECDSAP256)
+	srv = tls.Server(s, &tls.Config{Certificates: []tls.Certificate{ca.Issue("localhost", pkitest.Server("localhost")).TLS()}})
+	cl = tls.Client(client, &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"})
+	done := make(chan error, 1)
+	go func() { done <- cl.Handshake() }()
+	if err := srv.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return srv, cl
+}
+
 // A try read on an empty socket returns at once with errNotReady; a wait then sees the
 // data; a try after the peer closed returns EOF.
 func TestSockConnTry(t *testing.T) {
@@ -81,17 +98,7 @@ func TestSockConnReadableDeadline(t *testing.T) {
 // TLS treats a try that found nothing as temporary: the connection keeps working.
 func TestSockConnTryUnderTLS(t *testing.T) {
 	s, client := pair(t)
-	ca := pkitest.New(t, "root", pki.ECDSAP256)
-	srv := tls.Server(s, &tls.Config{Certificates: []tls.Certificate{ca.Issue("localhost", pkitest.Server("localhost")).TLS()}})
-	cl := tls.Client(client, &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"})
-	done := make(chan error, 1)
-	go func() { done <- cl.Handshake() }()
-	if err := srv.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	srv, cl := handshake(t, s, client)
 	_ = srv.SetReadDeadline(time.Now().Add(10 * time.Second))
 	buf := make([]byte, 8)
 	s.try = true
@@ -128,18 +135,8 @@ func (c *batchConn) Write(p []byte) (int, error) {
 // touching the socket; with nothing held it says so, and the connection keeps working.
 func TestBufferedNoWait(t *testing.T) {
 	s, client := pair(t)
-	ca := pkitest.New(t, "root", pki.ECDSAP256)
-	srv := tls.Server(s, &tls.Config{Certificates: []tls.Certificate{ca.Issue("localhost", pkitest.Server("localhost")).TLS()}})
 	bc := &batchConn{Conn: client}
-	cl := tls.Client(bc, &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"})
-	done := make(chan error, 1)
-	go func() { done <- cl.Handshake() }()
-	if err := srv.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	srv, cl := handshake(t, s, bc)
 	_ = srv.SetReadDeadline(time.Now().Add(10 * time.Second))
 	bc.hold = true
 	for _, m := range []string{"GET1", "GET2"} {
