@@ -2,7 +2,6 @@ package clientauth_test
 
 import (
 	"crypto/x509"
-	"math/big"
 	"testing"
 	"time"
 
@@ -48,15 +47,7 @@ func BenchmarkCheckVerified(b *testing.B) {
 
 func bigCRL(b *testing.B, ca *pkitest.CA, n int) *revocation.CRL {
 	b.Helper()
-	es := make([]x509.RevocationListEntry, n)
-	for i := range es {
-		es[i] = x509.RevocationListEntry{SerialNumber: big.NewInt(int64(i + 1)), RevocationTime: pkitest.Now}
-	}
-	der, err := ca.CA.CRL(es, 1, pkitest.Now.Add(-time.Hour), pkitest.Now.Add(time.Hour))
-	if err != nil {
-		b.Fatal(err)
-	}
-	return mustCRL(b, der, ca.Chain)
+	return mustCRL(b, ca.LongCRL(n, nil), ca.Chain)
 }
 
 func mustCRL(b *testing.B, data []byte, issuers []*x509.Certificate) *revocation.CRL {

@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"math/big"
 	"net"
 	"net/url"
 	"os"
@@ -180,6 +181,24 @@ func (ca *CA) CRL(nextUpdate time.Duration, certs ...*x509.Certificate) []byte {
 		ca.tb.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})
+}
+
+// LongCRL returns a DER CRL listing serials 1 to n, with extra in place of the middle
+// one when given, valid for an hour around Now (for benchmarks of large CRLs).
+func (ca *CA) LongCRL(n int, extra *big.Int) []byte {
+	ca.tb.Helper()
+	es := make([]x509.RevocationListEntry, n)
+	for i := range es {
+		es[i] = x509.RevocationListEntry{SerialNumber: big.NewInt(int64(i + 1)), RevocationTime: Now}
+	}
+	if extra != nil {
+		es[n/2].SerialNumber = extra
+	}
+	der, err := ca.CA.CRL(es, 1, Now.Add(-time.Hour), Now.Add(time.Hour))
+	if err != nil {
+		ca.tb.Fatal(err)
+	}
+	return der
 }
 
 // PEM is the CA certificate as PEM.

@@ -3,7 +3,6 @@ package revocation_test
 import (
 	"crypto/x509"
 	"fmt"
-	"math/big"
 	"testing"
 	"time"
 
@@ -22,7 +21,7 @@ func BenchmarkCheckChain(b *testing.B) {
 	good, revoked := inter.Issue("alice"), inter.Issue("mallory")
 	rootCRL := parse(b, root.CRL(time.Hour), root.Chain)
 	for _, n := range []int{100, 100_000} {
-		der := bigCRL(b, inter, n, revoked.Cert.SerialNumber)
+		der := inter.LongCRL(n, revoked.Cert.SerialNumber)
 		for _, place := range []struct {
 			name    string
 			issuers []*x509.Certificate // the CA bundle the CRL is loaded against
@@ -42,21 +41,6 @@ func BenchmarkCheckChain(b *testing.B) {
 			})
 		}
 	}
-}
-
-// bigCRL is a DER CRL by ca listing n serials, extra among them.
-func bigCRL(b *testing.B, ca *pkitest.CA, n int, extra *big.Int) []byte {
-	b.Helper()
-	es := make([]x509.RevocationListEntry, n)
-	for i := range es {
-		es[i] = x509.RevocationListEntry{SerialNumber: big.NewInt(int64(i + 1)), RevocationTime: pkitest.Now}
-	}
-	es[n/2].SerialNumber = extra
-	der, err := ca.CA.CRL(es, 1, pkitest.Now.Add(-time.Hour), pkitest.Now.Add(time.Hour))
-	if err != nil {
-		b.Fatal(err)
-	}
-	return der
 }
 
 func parse(b *testing.B, data []byte, issuers []*x509.Certificate) *revocation.CRL {
