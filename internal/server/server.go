@@ -313,8 +313,10 @@ func (s *Server) apply(b *built) error {
 			for _, l := range opened {
 				_ = l.Shutdown(context.Background())
 			}
-			if changed := s.reopened(lc); changed != "" {
-				return fmt.Errorf("listener %q: %s changed, which takes a new socket on the same address: %w; restart tlsgate to apply it", lc.ID, changed, err)
+			if prev := s.running(lc.ID); prev != nil && prev.Listen == lc.Listen {
+				if changed := socketChanges(prev, lc); changed != "" {
+					return fmt.Errorf("listener %q: %s changed, which takes a new socket on the same address: %w; restart tlsgate to apply it", lc.ID, changed, err)
+				}
 			}
 			return fmt.Errorf("listener %q: %w", lc.ID, err)
 		}
@@ -354,9 +356,7 @@ func (s *Server) apply(b *built) error {
 // sameSocket reports whether a listener's socket can be kept for lc.
 func (s *Server) sameSocket(lc *config.Listener, l *listener.Listener) bool {
 	prev := s.running(lc.ID)
-	// The HTTP server's timeouts are fixed when it starts; a change needs a new socket.
-	return prev != nil && prev.Listen == lc.Listen && prev.Protocol == lc.Protocol && l.Protocol() == lc.Protocol &&
-		prev.HeaderTimeout == lc.HeaderTimeout && prev.IdleTimeout == lc.IdleTimeout
+	return prev != nil && prev.Listen == lc.Listen && l.Protocol() == lc.Protocol && socketChanges(prev, lc) == ""
 }
 
 // running returns the running config of listener id, or nil.
@@ -372,13 +372,10 @@ func (s *Server) running(id string) *config.Listener {
 	return nil
 }
 
-// reopened names the settings whose change makes a running listener reopen its socket on
-// the same address ("" when it is not running there), for the error when that fails.
-func (s *Server) reopened(lc *config.Listener) string {
-	prev := s.running(lc.ID)
-	if prev == nil || prev.Listen != lc.Listen {
-		return ""
-	}
+// socketChanges names the settings of lc, other than its address, that differ from prev
+// and need a new socket: the protocol, and the HTTP server's timeouts, which are fixed
+// when it starts ("" when none do).
+func socketChanges(prev, lc *config.Listener) string {
 	var names []string
 	if prev.Protocol != lc.Protocol {
 		names = append(names, "protocol")
