@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,6 +40,8 @@ type env struct {
 	metrics  *metrics.Metrics
 	backend  *demo.Backend
 	reloaded chan error
+	// stopWatching stops the server's file watching (and so its reloads); idempotent.
+	stopWatching func()
 	// groups is extra target_groups YAML an extra may set; top is extra top-level YAML.
 	groups, top string
 }
@@ -104,10 +107,11 @@ func newEnv(t testing.TB, kt pki.KeyType, extras ...extra) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { e.srv.Watch(ctx); close(done) }()
+	e.stopWatching = sync.OnceFunc(func() { cancel(); <-done })
+	srv := e.srv
 	t.Cleanup(func() {
-		cancel()
-		<-done
-		if err := e.srv.Shutdown(context.Background()); err != nil {
+		e.stopWatching()
+		if err := srv.Shutdown(context.Background()); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
 	})

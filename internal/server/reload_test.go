@@ -1,10 +1,13 @@
 package server_test
 
 import (
+	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +19,7 @@ import (
 
 	"tlsgate/internal/certfile"
 	"tlsgate/internal/config"
+	"tlsgate/internal/metrics"
 	"tlsgate/internal/pki"
 	"tlsgate/internal/pkitest"
 	"tlsgate/internal/server"
@@ -54,6 +58,65 @@ func TestCRLStale(t *testing.T) {
 	line := e.sink.Next(t, map[string]any{"msg": "handshake", "listener": "mutual"})
 	if line["reason"] != "crl_unavailable" {
 		t.Fatalf("reason = %v, want crl_unavailable", line["reason"])
+	}
+}
+
+// TestFileChangedDuringReload: a file that changes while a reload reads the files (an
+// editor writing in place, a CRL landing mid-reload) is loaded by the next poll; the
+// reload must not take it as already seen. The change is made from inside the reload:
+// the socket of a listener the reload adds is opened after every file was read.
+func TestFileChangedDuringReload(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	carol := e.ca.Issue("carol")
+	var midReload atomic.Bool
+	s := server.New(server.Options{
+		ConfigPath: e.cfgPath, Log: e.sink.Logger(), Metrics: metrics.New(),
+		OnReload: func(err error) { e.reloaded <- err },
+		Listen: func(network, addr string) (net.Listener, error) {
+			if midReload.CompareAndSwap(true, false) {
+				e.writeFile("ca.crl", e.ca.CRL(24*time.Hour, e.revoked.Cert, carol.Cert))
+			}
+			return net.Listen(network, addr)
+		},
+	})
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { s.Watch(ctx); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		if err := s.Shutdown(context.Background()); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	// This test's server alone reloads from now on: e's own stops watching.
+	e.stopWatching()
+	e.srv = s
+	if _, err := e.get("mutual", tls.VersionTLS13, new(carol.TLS()), nil, false); err != nil {
+		t.Fatalf("carol before revocation: %v", err)
+	}
+
+	midReload.Store(true)
+	e.writeFile("tlsgate.yaml", append(mustRead(t, e.dir, "tlsgate.yaml"),
+		"  - {id: added, protocol: https, listen: 127.0.0.1:0, target_group: web, ssl: {mode: one_way, server_certificates: [site]}}\n"...))
+	if err := e.waitReload(); err != nil {
+		t.Fatalf("reload adding a listener: %v", err)
+	}
+	if midReload.Load() {
+		t.Fatal("the reload opened no socket; the CRL was not changed during it")
+	}
+	if err := e.waitReload(); err != nil { // the CRL written during the first reload
+		t.Fatalf("reload of the CRL written mid-reload: %v", err)
+	}
+	if _, err := e.get("mutual", tls.VersionTLS13, new(carol.TLS()), nil, false); err == nil {
+		t.Fatal("carol was served after the CRL revoking her was written")
+	}
+	line := e.sink.Next(t, map[string]any{"msg": "handshake", "listener": "mutual", "client_subject": "CN=carol"})
+	if line["reason"] != "revoked" {
+		t.Fatalf("reason = %v, want revoked", line["reason"])
 	}
 }
 
@@ -107,7 +170,7 @@ func TestBadReloadKeepsServing(t *testing.T) {
 			if _, err := e.get("mutual", tls.VersionTLS13, nil, nil, false); err == nil {
 				t.Fatal("mutual listener served a client without a certificate")
 			}
-			restoreFiles(t, e.dir, snapshot)
+			e.restoreFiles(snapshot)
 			if err := e.waitReload(); err != nil {
 				t.Fatalf("restoring: %v", err)
 			}
@@ -163,7 +226,7 @@ func TestConfigProblemsHaveLines(t *testing.T) {
 	}
 }
 
-func mustRead(t *testing.T, dir, name string) []byte {
+func mustRead(t testing.TB, dir, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, name))
 	if err != nil {
@@ -181,11 +244,13 @@ func snapshotFiles(t *testing.T, dir string) map[string][]byte {
 	return m
 }
 
-func restoreFiles(t *testing.T, dir string, m map[string][]byte) {
-	t.Helper()
+// restoreFiles writes back, atomically, the files of a snapshot that changed since: one
+// reload, of whole files.
+func (e *env) restoreFiles(m map[string][]byte) {
+	e.t.Helper()
 	for n, b := range m {
-		if err := os.WriteFile(filepath.Join(dir, n), b, 0o600); err != nil {
-			t.Fatal(err)
+		if !bytes.Equal(mustRead(e.t, e.dir, n), b) {
+			e.writeFile(n, b)
 		}
 	}
 }

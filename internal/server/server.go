@@ -242,6 +242,7 @@ func buildRules(rs []config.Rule, groups map[string]*backend.Group) []listener.R
 func (s *Server) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	stamps := stampFiles(s.watched())
 	cfg, err := config.Load(s.opts.ConfigPath)
 	if err != nil {
 		return err
@@ -253,7 +254,7 @@ func (s *Server) Start() error {
 	if err != nil {
 		return err
 	}
-	if err := s.apply(b); err != nil {
+	if err := s.apply(b, stamps); err != nil {
 		return err
 	}
 	s.logWarnings(b.store.Warnings)
@@ -298,8 +299,9 @@ func (s *Server) startAdmin(b *built) error {
 }
 
 // apply opens sockets for new listeners, swaps state into kept ones and drains removed
-// ones. When a socket cannot be opened nothing changes.
-func (s *Server) apply(b *built) error {
+// ones. When a socket cannot be opened nothing changes. stamps are the watched files as
+// they were before b was read from them (see stampFiles).
+func (s *Server) apply(b *built, stamps map[string]string) error {
 	opened := map[string]*listener.Listener{}
 	deps := listener.Deps{Log: s.opts.Log, Metrics: s.opts.Metrics, Now: s.opts.Now}
 	var old []*listener.Listener
@@ -341,7 +343,7 @@ func (s *Server) apply(b *built) error {
 	s.listeners, s.cfg, s.store = next, b.cfg, b.store
 	s.keys.prune()
 	s.startChecks(b)
-	s.stamps = stampFiles(s.watched())
+	s.stamps = stamps
 	s.updateExpiry()
 	for _, l := range old {
 		s.wg.Go(func() {
@@ -397,16 +399,20 @@ const DrainTimeout = 30 * time.Second
 func (s *Server) Reload() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Stamp before reading: a file that changes while the build reads it then differs
+	// from its stamp, and the next poll reloads again. Stamped after, a reload that read
+	// a half-written file would take the finished file as already seen, and never load it.
+	stamps := stampFiles(s.watched())
 	b, err := build(s.opts.ConfigPath, s.opts.Now, s.store, s.keys)
 	if err == nil {
-		err = s.apply(b)
+		err = s.apply(b, stamps)
 	}
 	result := "success"
 	if err != nil {
 		result = "failure"
 		s.opts.Log.Error("reload failed; the running configuration keeps serving", "error", err.Error())
-		// Watch the files of the failed attempt too, so fixing them triggers a reload.
-		s.stamps = stampFiles(s.watched())
+		// The files of the failed attempt are watched too, so fixing them triggers a reload.
+		s.stamps = stamps
 	} else {
 		s.logWarnings(b.store.Warnings)
 		s.opts.Log.Info("reloaded", "config", s.opts.ConfigPath)

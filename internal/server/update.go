@@ -8,6 +8,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"tlsgate/internal/certstore"
 	"tlsgate/internal/config"
 )
 
@@ -39,11 +40,13 @@ func (s *Server) Update(mutate func(*config.Config) error) (config.Problems, err
 	if err != nil {
 		return nil, err
 	}
+	path := s.opts.ConfigPath
+	// Stamped before the build reads them, as in Reload; the config file as written below.
+	stamps := stampFiles(append(append([]string{path}, certstore.Files(next)...), certstore.Files(s.cfg)...))
 	b, err := buildConfig(next, s.opts.Now, s.store, s.keys)
 	if err != nil {
 		return nil, err
 	}
-	path := s.opts.ConfigPath
 	old, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -54,7 +57,8 @@ func (s *Server) Update(mutate func(*config.Config) error) (config.Problems, err
 	if err := writeAtomic(path, data); err != nil {
 		return nil, err
 	}
-	if err := s.apply(b); err != nil {
+	stamps[path] = stamp(data)
+	if err := s.apply(b, stamps); err != nil {
 		return nil, errors.Join(err, writeAtomic(path, old))
 	}
 	s.logWarnings(b.store.Warnings)

@@ -33,10 +33,15 @@ func stampFiles(files []string) map[string]string {
 			st[f] = ""
 			continue
 		}
-		sum := sha256.Sum256(b)
-		st[f] = hex.EncodeToString(sum[:])
+		st[f] = stamp(b)
 	}
 	return st
+}
+
+// stamp is the content hash stampFiles records for a file holding data.
+func stamp(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }
 
 // Watch polls the watched files every interval of the running config and reloads when
