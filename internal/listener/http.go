@@ -15,10 +15,11 @@ import (
 	"tlsgate/internal/httpproxy"
 )
 
-// serveHTTP hands a (handshaken) connection to the listener's http.Server.
+// serveHTTP hands a (handshaken) HTTP/2 connection to the http.Server of its state.
 func (l *Listener) serveHTTP(c net.Conn, info *connInfo) {
+	s := l.h2For(info.state)
 	l.infos.Store(c, info)
-	if !l.conns.push(c) {
+	if s == nil || !s.conns.push(c) {
 		l.infos.Delete(c)
 		_ = c.Close()
 		l.closed()

@@ -12,9 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,10 +46,15 @@ type Listener struct {
 	state atomic.Pointer[State]
 	deps  Deps
 
-	proxy *httpproxy.Proxy
-	http  *http.Server
-	conns *chanListener
-	infos sync.Map // net.Conn → *connInfo, from handle to the http.Server's ConnContext
+	proxy *httpproxy.Proxy // set on HTTP and HTTPS listeners
+	infos sync.Map         // net.Conn → *connInfo, from handle to the http.Server's ConnContext
+
+	// HTTP/2 connections are served by net/http, which fixes the idle timeout per
+	// http.Server: one server per idle_timeout a reload has set, made when a
+	// connection first needs it, so a reload changes the timeout without a new socket.
+	h2mu     sync.Mutex
+	h2       map[time.Duration]*h2server
+	h2closed bool // Shutdown began: no new servers
 
 	h1mu        sync.Mutex
 	h1conns     map[*h1conn]struct{} // HTTP/1 connections, for drain
@@ -97,23 +104,65 @@ func New(ln net.Listener, st *State, deps Deps) *Listener {
 	if st.Protocol == config.ProtoHTTP || st.Protocol == config.ProtoHTTPS {
 		l.proxy = httpproxy.New(deps.Dial)
 		l.h1conns = map[*h1conn]struct{}{}
-		l.conns = newChanListener(ln.Addr())
-		l.http = &http.Server{
-			Handler:           l,
-			ReadHeaderTimeout: st.HeaderTimeout,
-			IdleTimeout:       st.IdleTimeout,
-			ErrorLog:          slog.NewLogLogger(deps.Log.Handler(), slog.LevelDebug),
-			ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-				return context.WithValue(ctx, connKey{}, l.popInfo(c))
-			},
-			ConnState: func(c net.Conn, s http.ConnState) {
-				if s == http.StateClosed || s == http.StateHijacked {
-					l.closed()
-				}
-			},
-		}
+		l.h2 = map[time.Duration]*h2server{}
 	}
 	return l
+}
+
+// h2server serves the HTTP/2 connections whose state has one idle timeout.
+type h2server struct {
+	srv   *http.Server
+	conns *chanListener
+}
+
+// h2For returns the HTTP/2 server for connections under st, starting it if needed; nil
+// once Shutdown began.
+func (l *Listener) h2For(st *State) *h2server {
+	l.h2mu.Lock()
+	defer l.h2mu.Unlock()
+	if l.h2closed {
+		return nil
+	}
+	if s := l.h2[st.IdleTimeout]; s != nil {
+		return s
+	}
+	s := &h2server{conns: newChanListener(l.ln.Addr()), srv: &http.Server{
+		Handler: l,
+		// No ReadHeaderTimeout: for HTTP/2 net/http uses it only to bound the TLS
+		// handshake, done before it sees the connection (the handshake_timeout).
+		IdleTimeout: st.IdleTimeout,
+		ErrorLog:    slog.NewLogLogger(l.deps.Log.Handler(), slog.LevelDebug),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, l.popInfo(c))
+		},
+		ConnState: func(c net.Conn, s http.ConnState) {
+			if s == http.StateClosed || s == http.StateHijacked {
+				l.closed()
+			}
+		},
+	}}
+	l.h2[st.IdleTimeout] = s
+	l.wg.Go(func() { _ = s.srv.Serve(s.conns) })
+	return s
+}
+
+// shutdownH2 shuts every HTTP/2 server down at once, each within ctx.
+func (l *Listener) shutdownH2(ctx context.Context) error {
+	l.h2mu.Lock()
+	l.h2closed = true
+	servers := slices.Collect(maps.Values(l.h2))
+	l.h2mu.Unlock()
+	errs := make([]error, len(servers))
+	var wg sync.WaitGroup
+	for i, s := range servers {
+		wg.Go(func() {
+			if errs[i] = s.srv.Shutdown(ctx); errs[i] != nil {
+				_ = s.srv.Close()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func (l *Listener) proxyPolicy(o proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) {
@@ -150,9 +199,6 @@ func (l *Listener) Swap(st *State) {
 
 // Serve accepts until the socket is closed by Shutdown.
 func (l *Listener) Serve() error {
-	if l.http != nil {
-		l.wg.Go(func() { _ = l.http.Serve(l.conns) })
-	}
 	for {
 		c, err := l.ln.Accept()
 		if err != nil {
@@ -195,12 +241,9 @@ func (l *Listener) refuse(c net.Conn, limit int) {
 func (l *Listener) Shutdown(ctx context.Context) error {
 	err := l.ln.Close()
 	l.stopOnce.Do(func() { close(l.stopWorkers) })
-	if l.http != nil {
+	if l.proxy != nil {
 		l.drainH1(false)
-		if herr := l.http.Shutdown(ctx); herr != nil {
-			_ = l.http.Close()
-			err = errors.Join(err, herr)
-		}
+		err = errors.Join(err, l.shutdownH2(ctx))
 	}
 	done := make(chan struct{})
 	go func() { l.wg.Wait(); close(done) }()
@@ -208,7 +251,7 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		l.cancel()
-		if l.http != nil {
+		if l.proxy != nil {
 			l.drainH1(true)
 		}
 		<-done
@@ -222,7 +265,7 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 }
 
 func (l *Listener) handle(raw net.Conn) {
-	if l.http != nil {
+	if l.proxy != nil {
 		raw = wrapSocket(raw) // for the idle wait of HTTP/1 (h1.go)
 	}
 	st := l.state.Load()
@@ -245,7 +288,7 @@ func (l *Listener) handle(raw net.Conn) {
 		l.deps.Metrics.Handshakes.WithLabelValues(st.ID, string(info.domain.Auth.Mode), "success", info.verdict.Reason.Label()).Inc()
 		l.observeClient(st.ID, info.verdict.Presented)
 	}
-	if l.http != nil {
+	if l.proxy != nil {
 		info.line = line
 		info.identity = httpproxy.Identity(st.Forward, info.verdict, info.cs)
 		if info.cs != nil && info.cs.NegotiatedProtocol == "h2" {

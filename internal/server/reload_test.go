@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -384,10 +385,10 @@ func TestLeafInCABundleRefused(t *testing.T) {
 	}
 }
 
-// TestTimeoutChangeNamesTheField: a new idle_timeout takes a new socket on the same
+// TestProtocolChangeNamesTheField: a new protocol takes a new socket on the same
 // address, which the running listener still holds. The reload fails with an error that
 // names the setting and says a restart applies it, and the listener keeps serving.
-func TestTimeoutChangeNamesTheField(t *testing.T) {
+func TestProtocolChangeNamesTheField(t *testing.T) {
 	addr := freePort(t)
 	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
 		return "", "  - {id: fixed, protocol: https, listen: " + addr + ", target_group: web, ssl: {mode: one_way, server_certificates: [site]}}\n"
@@ -396,15 +397,77 @@ func TestTimeoutChangeNamesTheField(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.writeFile("tlsgate.yaml", []byte(strings.Replace(string(good), "listen: "+addr+",", "listen: "+addr+", idle_timeout: 7s,", 1)))
+	e.writeFile("tlsgate.yaml", []byte(strings.Replace(string(good), "protocol: https, listen: "+addr+",", "protocol: tcp_ssl, listen: "+addr+",", 1)))
 	err = e.waitReload()
-	for err == nil {
-		err = e.waitReload()
-	}
-	if want := `listener "fixed": idle_timeout changed`; !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "restart") {
-		t.Fatalf("reload error %q: want it to name %q and a restart", err, want)
+	if want := `listener "fixed": protocol changed`; err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "restart") {
+		t.Fatalf("reload error %v: want it to name %q and a restart", err, want)
 	}
 	if _, err := e.get("fixed", tls.VersionTLS13, nil, nil, false); err != nil {
 		t.Fatalf("the listener stopped serving: %v", err)
+	}
+}
+
+// TestTimeoutsFollowReload: a reload that changes idle_timeout keeps the listener's
+// socket and applies the timeout to new connections, HTTP/1.1 and HTTP/2 alike: the
+// server closes them once idle for it (the old 120 s would outlast the test's wait).
+func TestTimeoutsFollowReload(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	addr := e.addr("one_way")
+	// HTTP/2 served before the reload, under the old timeout.
+	if got, err := e.get("one_way", tls.VersionTLS13, nil, nil, true); err != nil || got.Headers["User-Agent"] != "Go-http-client/2.0" {
+		t.Fatalf("HTTP/2 before the reload: %+v, %v", got, err)
+	}
+	good, err := os.ReadFile(e.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const from = "{id: one_way, protocol: https, listen: 127.0.0.1:0,"
+	if !strings.Contains(string(good), from) {
+		t.Fatalf("config has no %q", from)
+	}
+	e.writeFile("tlsgate.yaml", []byte(strings.Replace(string(good), from, from+" idle_timeout: 100ms, header_timeout: 5s,", 1)))
+	if err := e.waitReload(); err != nil {
+		t.Fatalf("reload changing the timeouts: %v", err)
+	}
+	if got := e.addr("one_way"); got != addr {
+		t.Fatalf("the listener moved from %s to %s: a new socket was opened", addr, got)
+	}
+	for _, proto := range []string{"http/1.1", "h2"} {
+		t.Run(proto, func(t *testing.T) {
+			c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: e.ca.Pool(), ServerName: "localhost", NextProtos: []string{proto}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if got := c.ConnectionState().NegotiatedProtocol; got != proto {
+				t.Fatalf("negotiated %q, want %q", got, proto)
+			}
+			if proto == "h2" {
+				// The client preface and an empty SETTINGS frame: an idle HTTP/2 connection.
+				_, err = c.Write([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"))
+			} else {
+				_, err = c.Write([]byte("GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n"))
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if proto == "http/1.1" {
+				resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := io.Copy(io.Discard, resp.Body); err != nil || resp.StatusCode != http.StatusOK || resp.Close {
+					t.Fatalf("kept-alive request: status %d, close %v, body %v", resp.StatusCode, resp.Close, err)
+				}
+			}
+			// Whatever else the server sends (SETTINGS, GOAWAY), it must then close.
+			if err := c.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			_, err = io.Copy(io.Discard, c)
+			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+				t.Fatal("the connection was not closed when idle: the new idle_timeout does not apply")
+			}
+		})
 	}
 }

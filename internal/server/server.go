@@ -316,8 +316,8 @@ func (s *Server) apply(b *built, stamps map[string]string) error {
 				_ = l.Shutdown(context.Background())
 			}
 			if prev := s.running(lc.ID); prev != nil && prev.Listen == lc.Listen {
-				if changed := socketChanges(prev, lc); changed != "" {
-					return fmt.Errorf("listener %q: %s changed, which takes a new socket on the same address: %w; restart tlsgate to apply it", lc.ID, changed, err)
+				if prev.Protocol != lc.Protocol {
+					return fmt.Errorf("listener %q: protocol changed, which takes a new socket on the same address: %w; restart tlsgate to apply it", lc.ID, err)
 				}
 			}
 			return fmt.Errorf("listener %q: %w", lc.ID, err)
@@ -355,10 +355,11 @@ func (s *Server) apply(b *built, stamps map[string]string) error {
 	return nil
 }
 
-// sameSocket reports whether a listener's socket can be kept for lc.
+// sameSocket reports whether a listener's socket can be kept for lc: the same address
+// and protocol. Every other setting, timeouts included, follows a reload on it.
 func (s *Server) sameSocket(lc *config.Listener, l *listener.Listener) bool {
 	prev := s.running(lc.ID)
-	return prev != nil && prev.Listen == lc.Listen && l.Protocol() == lc.Protocol && socketChanges(prev, lc) == ""
+	return prev != nil && prev.Listen == lc.Listen && l.Protocol() == lc.Protocol
 }
 
 // running returns the running config of listener id, or nil.
@@ -372,23 +373,6 @@ func (s *Server) running(id string) *config.Listener {
 		}
 	}
 	return nil
-}
-
-// socketChanges names the settings of lc, other than its address, that differ from prev
-// and need a new socket: the protocol, and the HTTP server's timeouts, which are fixed
-// when it starts ("" when none do).
-func socketChanges(prev, lc *config.Listener) string {
-	var names []string
-	if prev.Protocol != lc.Protocol {
-		names = append(names, "protocol")
-	}
-	if prev.HeaderTimeout != lc.HeaderTimeout {
-		names = append(names, "header_timeout")
-	}
-	if prev.IdleTimeout != lc.IdleTimeout {
-		names = append(names, "idle_timeout")
-	}
-	return strings.Join(names, " and ")
 }
 
 // DrainTimeout bounds how long a removed listener or a shutdown waits for in-flight work.
