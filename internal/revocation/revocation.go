@@ -32,6 +32,7 @@ type CRL struct {
 	List    *x509.RevocationList
 	Issuer  *x509.Certificate
 	revoked map[string]int // serial bytes → index in List.RevokedCertificateEntries
+	scope   scope          // which of the issuer's certificates it covers (scope.go)
 }
 
 // ParseFile decodes every CRL of a file: PEM with one or more "X509 CRL" blocks, or one
@@ -87,6 +88,10 @@ func parseDER(der []byte, issuers []*x509.Certificate) (*CRL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing CRL: %w", err)
 	}
+	sc, err := parseScope(rl)
+	if err != nil {
+		return nil, fmt.Errorf("the CRL of %q %w", rl.Issuer.String(), err)
+	}
 	var issuer *x509.Certificate
 	var sigErr error
 	for _, c := range issuers {
@@ -104,7 +109,7 @@ func parseDER(der []byte, issuers []*x509.Certificate) (*CRL, error) {
 	// A CRL whose issuer is not in the bundle belongs to an intermediate that clients
 	// send with their chain; its signature is checked against that intermediate the
 	// first time a verified chain contains it, and it counts for nothing before.
-	c := &CRL{List: rl, Issuer: issuer, revoked: make(map[string]int, len(rl.RevokedCertificateEntries))}
+	c := &CRL{List: rl, Issuer: issuer, scope: sc, revoked: make(map[string]int, len(rl.RevokedCertificateEntries))}
 	for i, e := range rl.RevokedCertificateEntries {
 		c.revoked[string(e.SerialNumber.Bytes())] = i
 	}
@@ -155,7 +160,8 @@ func issuerKey(c *x509.Certificate) string {
 
 // CheckChain checks a verified chain (leaf first, trust anchor last). The leaf must be
 // covered by a current CRL of its issuer (else ErrUnavailable, unless fail open);
-// intermediates are checked against the CRLs of their issuers where such CRLs are loaded.
+// intermediates are checked against the CRLs of their issuers where CRLs covering them
+// are loaded. A CRL covers the certificates its IssuingDistributionPoint scope names.
 func (s *Set) CheckChain(chain []*x509.Certificate, now time.Time) error {
 	if s == nil || len(chain) < 2 {
 		return nil
@@ -171,20 +177,23 @@ func (s *Set) CheckChain(chain []*x509.Certificate, now time.Time) error {
 }
 
 func (s *Set) check(cert, issuer *x509.Certificate, now time.Time, required bool) error {
-	crls := s.crlsOf(issuer)
-	fresh := 0
+	covering, fresh := 0, 0
 	serial := cert.SerialNumber.Bytes()
 	// Every CRL of the issuer is consulted, not only the newest: a serial revoked in any
-	// loaded CRL stays revoked (aws-lc#3496 checked only the "best" CRL).
-	for _, c := range crls {
+	// loaded CRL stays revoked (aws-lc#3496 checked only the "best" CRL), whatever the
+	// CRL's scope. Only a CRL whose scope covers cert can vouch that it is not revoked.
+	for _, c := range s.crlsOf(issuer) {
 		if _, ok := c.revoked[string(serial)]; ok {
 			return ErrRevoked
 		}
-		if !c.Stale(now) {
-			fresh++
+		if c.scope.covers(cert) {
+			covering++
+			if !c.Stale(now) {
+				fresh++
+			}
 		}
 	}
-	if fresh == 0 && !s.failOpen && (required || len(crls) > 0) {
+	if fresh == 0 && !s.failOpen && (required || covering > 0) {
 		return ErrUnavailable
 	}
 	return nil
@@ -207,7 +216,9 @@ func (s *Set) crlsOf(issuer *x509.Certificate) []*CRL {
 	var cs []*CRL
 	for _, c := range pend {
 		if c.List.CheckSignatureFrom(issuer) == nil {
-			cs = append(cs, &CRL{List: c.List, Issuer: issuer, revoked: c.revoked})
+			checked := *c
+			checked.Issuer = issuer
+			cs = append(cs, &checked)
 		}
 	}
 	s.lazy.Store(k, cs)
