@@ -290,7 +290,23 @@ type SSL struct {
 	MaxClientChain int `yaml:"max_client_chain,omitempty" json:"max_client_chain,omitempty"`
 	// MaxClientCertBytes is the largest certificate a client may send. Default 16384.
 	MaxClientCertBytes int `yaml:"max_client_cert_bytes,omitempty" json:"max_client_cert_bytes,omitempty"`
+	// CANames is which CA names the CertificateRequest advertises: all (default, every
+	// CA of the bundle, which clients use to pick a certificate) or none (an empty
+	// list, for bundles too large to name; every refusal's alert is then bad_certificate).
+	CANames CANames `yaml:"ca_names,omitempty" json:"ca_names,omitempty"`
 }
+
+// CANames is which CA names a CertificateRequest advertises.
+type CANames string
+
+// CA name advertising; "" means all.
+const (
+	CANamesAll  CANames = "all"
+	CANamesNone CANames = "none"
+)
+
+// Valid reports whether n is a known value ("" included).
+func (n CANames) Valid() bool { return n == "" || n == CANamesAll || n == CANamesNone }
 
 // SSLMode is the client authentication mode.
 type SSLMode string

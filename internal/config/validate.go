@@ -472,6 +472,12 @@ func (v *validator) ssl(p string, s *SSL, certs map[string]*Certificate) {
 	if s.MaxClientChain < 1 || s.MaxClientCertBytes < 512 {
 		v.add(p, "max_client_chain must be at least 1 and max_client_cert_bytes at least 512")
 	}
+	switch {
+	case !s.CANames.Valid():
+		v.add(p+".ca_names", "must be all or none, not %q", s.CANames)
+	case s.CANames != "" && s.Mode == ModeOneWay:
+		v.add(p+".ca_names", "not used when mode is one_way; set mode: mutual or optional")
+	}
 	if !s.Allow.Empty() && s.Mode == ModeOneWay {
 		v.add(p+".allow", "needs client certificates; set mode: mutual or optional")
 	}

@@ -170,13 +170,20 @@ func (e *env) get(id string, version uint16, cert *tls.Certificate, hdr http.Hea
 	if err != nil {
 		return nil, err
 	}
-	out := &echo{Status: resp.StatusCode}
-	if resp.StatusCode == http.StatusOK {
+	return decodeEcho(e.t, resp.StatusCode, body), nil
+}
+
+// decodeEcho reads what the echo backend saw from a response; only the status when it
+// is not 200.
+func decodeEcho(tb testing.TB, status int, body []byte) *echo {
+	tb.Helper()
+	out := &echo{Status: status}
+	if status == http.StatusOK {
 		if err := json.Unmarshal(body, out); err != nil {
-			e.t.Fatalf("backend answer %q: %v", body, err)
+			tb.Fatalf("backend answer %q: %v", body, err)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // writeFile replaces a file of the env atomically (write + rename), as operators and

@@ -107,6 +107,9 @@ func buildConfig(cfg *config.Config, now func() time.Time, prev *certstore.Store
 		return nil, err
 	}
 	store.KeepOCSP(prev)
+	if ps := caNameProblems(cfg, store); len(ps) > 0 {
+		return nil, ps
+	}
 	groups := map[string]*backend.Group{}
 	var errs []error
 	for i := range cfg.TargetGroups {
@@ -141,6 +144,30 @@ func buildConfig(cfg *config.Config, now func() time.Time, prev *certstore.Store
 		return nil, errors.Join(errs...)
 	}
 	return b, nil
+}
+
+// caNameProblems points at the ca_certificate of every ssl block whose bundle names more
+// CAs than a CertificateRequest can carry (tlsconf.New refuses them too, without a line).
+func caNameProblems(cfg *config.Config, store *certstore.Store) config.Problems {
+	var ps config.Problems
+	check := func(path string, s *config.SSL) {
+		if s == nil || s.Mode == config.ModeOneWay || s.CANames == config.CANamesNone {
+			return
+		}
+		if ca := store.CAs[s.CACertificate]; ca != nil {
+			if err := tlsconf.CheckCANames(ca); err != nil {
+				ps = append(ps, cfg.Problem(path+".ca_certificate", err.Error()))
+			}
+		}
+	}
+	for i := range cfg.Listeners {
+		l := &cfg.Listeners[i]
+		check(fmt.Sprintf("listeners[%d].ssl", i), l.SSL)
+		for j := range l.Domains {
+			check(fmt.Sprintf("listeners[%d].domains[%d].ssl", i, j), l.Domains[j].SSL)
+		}
+	}
+	return ps
 }
 
 // buildState makes a listener's runtime state: its default policy and one per domain.

@@ -99,6 +99,30 @@ type Auth struct {
 	Mode     config.SSLMode
 	Policy   Policy
 	Verifier *clientauth.Verifier // nil in one_way mode
+	unnamed  bool                 // ca_names: none; crypto/tls does not verify the chain
+}
+
+// MaxCANames bounds the CA names a CertificateRequest carries, in bytes as crypto/tls
+// encodes them (each distinguished name with a 2-byte length). The list has a 2-byte
+// length and, in TLS 1.3, shares a 2-byte-length extensions block; Go clients also
+// refuse handshake messages over 64 KiB. Past it, crypto/tls cannot write the message
+// and every mutual handshake fails (teleport#3872, at ~500 CAs).
+const MaxCANames = 65000
+
+// CheckCANames returns an error when the names of ca's certificates do not fit in a
+// CertificateRequest.
+func CheckCANames(ca *certstore.CA) error {
+	n, seen := 0, map[string]bool{}
+	for _, c := range ca.Certs {
+		if !seen[string(c.Raw)] { // the pool keeps one of identical certificates
+			seen[string(c.Raw)] = true
+			n += 2 + len(c.RawSubject)
+		}
+	}
+	if n > MaxCANames {
+		return fmt.Errorf("the names of the %d CAs of bundle %q take %d bytes, more than the %d a TLS CertificateRequest can carry, so every handshake would fail; split the bundle per domain, or set ca_names: none", len(seen), ca.ID, n, MaxCANames)
+	}
+	return nil
 }
 
 // It fails, rather than falling back to one-way, when a mutual or optional listener's CA
@@ -141,20 +165,31 @@ func New(s *config.SSL, store *certstore.Store, env Env) (*Auth, error) {
 			return nil, fmt.Errorf("CA bundle %q is not loaded; refusing to serve %s mode without it", s.CACertificate, s.Mode)
 		}
 		a.Verifier = &clientauth.Verifier{Roots: ca.Pool, CRLs: ca.CRLs, Allow: AllowList(s.Allow), Now: now, Deny: env.Deny, OCSP: ca.OCSP}
-		cfg.ClientCAs = ca.Pool
-	}
-	if s.Mode != config.ModeOneWay {
+		if s.CANames == config.CANamesNone {
+			a.unnamed = true
+		} else {
+			if err := CheckCANames(ca); err != nil {
+				return nil, err
+			}
+			cfg.ClientCAs = ca.Pool // crypto/tls names these in the CertificateRequest
+		}
 		cfg.VerifyPeerCertificate = limits(s.MaxClientChain, s.MaxClientCertBytes)
 	}
-	switch s.Mode {
-	case config.ModeMutual:
+	switch {
+	case s.Mode == config.ModeMutual && a.unnamed:
+		// Without ClientCAs crypto/tls cannot verify; VerifyConnection runs the whole
+		// pipeline, on full and resumed handshakes alike, and every refusal's alert is
+		// bad_certificate.
+		cfg.ClientAuth = tls.RequireAnyClientCert
+		cfg.VerifyConnection = a.verifyUnnamed
+	case s.Mode == config.ModeMutual:
 		// crypto/tls verifies chain, validity and EKU so it sends the precise alerts
 		// (unknown_ca, certificate_expired); VerifyConnection adds CA-as-leaf, CRL and
 		// allow-list. VerifyConnection runs on resumed sessions too, unlike
 		// VerifyPeerCertificate, so a ticket cannot outlive a revocation.
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
 		cfg.VerifyConnection = a.verifyMutual
-	case config.ModeOptional:
+	case s.Mode == config.ModeOptional:
 		// The handshake never fails on the client certificate; the listener runs the
 		// whole pipeline after it and forwards the verdict (X-Client-Verify).
 		cfg.ClientAuth = tls.RequestClientCert
@@ -203,7 +238,7 @@ func limits(maxChain, maxBytes int) func([][]byte, [][]*x509.Certificate) error 
 // Server certificates and CRLs are not part of it.
 func ticketIdentity(s *config.SSL, p Policy, store *certstore.Store) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s|%d|%d|%v|%d|%d|", s.Mode, p.Min, p.Max, p.Ciphers, s.MaxClientChain, s.MaxClientCertBytes)
+	fmt.Fprintf(h, "%s|%d|%d|%v|%d|%d|%s|", s.Mode, p.Min, p.Max, p.Ciphers, s.MaxClientChain, s.MaxClientCertBytes, s.CANames)
 	if ca := store.CAs[s.CACertificate]; ca != nil && s.Mode != config.ModeOneWay {
 		for _, c := range ca.Certs {
 			h.Write(c.Raw)
@@ -223,6 +258,13 @@ func (a *Auth) verifyMutual(cs tls.ConnectionState) error {
 	return a.Verifier.CheckVerified(cs.VerifiedChains[0])
 }
 
+// verifyUnnamed runs the whole pipeline when crypto/tls verified nothing (ca_names:
+// none).
+func (a *Auth) verifyUnnamed(cs tls.ConnectionState) error {
+	_, err := a.Verifier.Verify(cs.PeerCertificates)
+	return err
+}
+
 // Verdict is the client-authentication outcome of a completed handshake.
 func (a *Auth) Verdict(cs *tls.ConnectionState) clientauth.Verdict {
 	var v clientauth.Verdict
@@ -231,8 +273,16 @@ func (a *Auth) Verdict(cs *tls.ConnectionState) clientauth.Verdict {
 	}
 	switch a.Mode {
 	case config.ModeMutual:
-		if len(cs.VerifiedChains) > 0 {
+		switch {
+		case len(cs.VerifiedChains) > 0:
 			v.Chain = cs.VerifiedChains[0]
+		case a.unnamed && v.Presented != nil:
+			// The chain VerifyConnection built was not kept: build it again.
+			chain, err := a.Verifier.Verify(cs.PeerCertificates)
+			v.Reason = clientauth.ReasonOf(err)
+			if err == nil {
+				v.Chain = chain
+			}
 		}
 	case config.ModeOptional:
 		if v.Presented == nil {
