@@ -41,7 +41,7 @@ func (r *run) serverChain(cs tls.ConnectionState) error {
 		fmt.Sprintf("resumed: %v", cs.DidResume),
 	}
 	if cs.CurveID != 0 {
-		hello = append(hello[:2], append([]string{"group: " + cs.CurveID.String()}, hello[2:]...)...)
+		hello = append(hello[:2], append([]string{"group: " + groupName(cs.CurveID)}, hello[2:]...)...)
 	}
 	r.emit(Step{Kind: "server_hello", Title: "ServerHello chosen", Status: Info, Lines: hello})
 	certs := cs.PeerCertificates

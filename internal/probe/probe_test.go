@@ -148,6 +148,7 @@ func TestAgainstOpenSSL(t *testing.T) {
 		verdict string
 		reason  string
 		check   [2]string // step kind and failed check name
+		retry   string    // what the last retry step offered, when probe retried
 	}{
 		{name: "one-way ok", server: []string{"-cert", f.path("server.crt"), "-cert_chain", f.path("server.crt"), "-key", f.path("server.key")}, ok: true, verdict: "one-way"},
 		{name: "expired server certificate", server: []string{"-cert", f.path("expired.crt"), "-cert_chain", f.path("expired.crt"), "-key", f.path("expired.key")}, verdict: "expired", check: [2]string{"server_chain", "validity period"}},
@@ -155,7 +156,9 @@ func TestAgainstOpenSSL(t *testing.T) {
 		{name: "wrong hostname", server: []string{"-cert", f.path("server.crt"), "-cert_chain", f.path("server.crt"), "-key", f.path("server.key")}, sni: "www.example.org", verdict: "not valid for the name", check: [2]string{"server_chain", "name"}},
 		{name: "missing intermediate", server: []string{"-cert", f.path("server-leaf.crt"), "-key", f.path("server.key")}, verdict: "does not send an intermediate", check: [2]string{"server_chain", "trust"}},
 		{name: "mutual without a client certificate", server: mutual, verdict: "requires a client certificate"},
-		{name: "mutual, TLS 1.2, no client certificate", server: mutual, tlsVer: tls.VersionTLS12, verdict: "handshake failed"},
+		{name: "mutual, TLS 1.2, no client certificate", server: mutual, tlsVer: tls.VersionTLS12, verdict: "requires a client certificate (mutual authentication) and none was sent"},
+		{name: "server with only a legacy cipher suite", server: []string{"-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256", "-cert", f.path("server.crt"), "-key", f.path("server.key")}, verdict: "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256 (the suite is insecure)", retry: "legacy TLS 1.2 cipher suites"},
+		{name: "server with only group P-521", server: []string{"-tls1_3", "-groups", "P-521", "-cert", f.path("server.crt"), "-key", f.path("server.key")}, verdict: "group P-521", retry: "every key-exchange group"},
 		{name: "client certificate from another CA", server: mutual, client: f.eve, verdict: "not among the CAs the server accepts", reason: "unknown_ca", check: [2]string{"client_checks", "issuer among"}},
 		{name: "revoked client certificate", server: append([]string{"-crl_check", "-CRL", f.path("ca.crl")}, mutual...), client: f.mallory, crl: true, verdict: "revoked", reason: "revoked", check: [2]string{"client_checks", "revocation"}},
 		{name: "mutual ok", server: mutual, client: f.alice, ok: true, verdict: "mutual authentication"},
@@ -174,6 +177,9 @@ func TestAgainstOpenSSL(t *testing.T) {
 			}
 			if tc.check[0] != "" && !failedCheck(steps[tc.check[0]], tc.check[1]) {
 				t.Fatalf("step %s has no failed check %q: %+v", tc.check[0], tc.check[1], steps[tc.check[0]])
+			}
+			if got, ok := steps["retry"]; ok != (tc.retry != "") || !strings.Contains(got.Title, tc.retry) {
+				t.Fatalf("retry step %+v, want one offering %q", got, tc.retry)
 			}
 		})
 	}

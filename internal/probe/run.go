@@ -78,6 +78,9 @@ func Run(ctx context.Context, o Options, trace *Trace) Result {
 	}
 	if err != nil {
 		r.emit(Step{Kind: "handshake", Title: "Handshake failed", Status: Fail, Lines: []string{err.Error()}})
+		if d := r.refinement(ctx, err); d != nil {
+			r.failed = d
+		}
 		return r.conclude(err)
 	}
 	// Under TLS 1.3 the server judges the client certificate after the client has
@@ -133,7 +136,7 @@ func (r *run) clientHello(cfg *tls.Config) Step {
 	}
 	var gs []string
 	for _, g := range groups {
-		gs = append(gs, g.String())
+		gs = append(gs, groupName(g))
 	}
 	alpn := "(none)"
 	if len(cfg.NextProtos) > 0 {
