@@ -118,6 +118,9 @@ func TestDemo(t *testing.T) {
 		if strings.Contains(l, "X-Client-Verify: SUCCESS") && !bytes.Contains(res, []byte(`"X-Client-Verify": "SUCCESS"`)) {
 			t.Errorf("backend did not see SUCCESS:\n%s", res)
 		}
+		if strings.Contains(l, "a 403 page says why") && !bytes.Contains(res, []byte("tlsgate reason code: revoked")) {
+			t.Errorf("refusal page missing:\n%s", res)
+		}
 		if strings.Contains(l, "echo backend answers") && !bytes.Contains(res, []byte("hello")) {
 			t.Errorf("TCP SSL echo missing:\n%s", res)
 		}

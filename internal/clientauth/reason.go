@@ -35,27 +35,28 @@ const (
 type reasonInfo struct {
 	alert string // the TLS alert crypto/tls sends (SPEC §1); "" when none is sent
 	text  string // plain-language meaning
+	fix   string // what the client's owner can do, said to them (refusal: http)
 }
 
-// table maps every reason to its alert and meaning. crypto/tls picks the alert itself:
+// table maps every reason to its alert, meaning and fix. crypto/tls picks the alert itself:
 // bad_certificate for every rejection made in a verification callback.
 var table = map[Reason]reasonInfo{
-	NoClientCert:     {"certificate_required (TLS 1.3) / handshake_failure (TLS 1.2)", "mutual authentication is required and the client sent no certificate"},
-	UnknownCA:        {"unknown_ca", "the client certificate does not chain to the configured CA bundle"},
-	Expired:          {"certificate_expired", "the client certificate has expired"},
-	NotYetValid:      {"certificate_expired", "the client certificate is not valid yet"},
-	Revoked:          {"bad_certificate", "the client certificate is revoked by a CRL of its issuer"},
-	CRLUnavailable:   {"bad_certificate", "no current CRL covers the client certificate's issuer and the policy is fail_closed"},
-	BadUsage:         {"bad_certificate", "the certificate may not be used for client authentication (EKU lacks clientAuth, or it is a CA certificate)"},
-	NotAllowed:       {"bad_certificate", "the client certificate is valid but its identity is not on the listener's allow-list"},
-	BadSignature:     {"decrypt_error", "the client could not prove it holds the certificate's private key"},
-	OCSPUnavailable:  {"bad_certificate", "the client certificate's OCSP responder gave no usable answer and the policy is fail_closed"},
-	Denied:           {"bad_certificate", "the client certificate's serial or public key is on the denylist"},
-	TooLarge:         {"bad_certificate", "the client sent more certificates, or larger ones, than the listener accepts (max_client_chain, max_client_cert_bytes)"},
-	ProtocolMismatch: {"protocol_version / handshake_failure", "client and server share no TLS version, cipher suite or application protocol"},
-	Timeout:          {"", "the client did not complete the handshake in time"},
-	NotTLS:           {"", "the client did not send a TLS ClientHello"},
-	HandshakeError:   {"", "the handshake failed for a reason other than the client certificate"},
+	NoClientCert:     {"certificate_required (TLS 1.3) / handshake_failure (TLS 1.2)", "mutual authentication is required and the client sent no certificate", "install a client certificate from the CA this site trusts, then reload the page and pick it when the browser asks"},
+	UnknownCA:        {"unknown_ca", "the client certificate does not chain to the configured CA bundle", "use a certificate issued by the CA this site trusts, and send its intermediate certificates with it"},
+	Expired:          {"certificate_expired", "the client certificate has expired", "renew the certificate"},
+	NotYetValid:      {"certificate_expired", "the client certificate is not valid yet", "wait until the certificate's start date, or check this computer's clock"},
+	Revoked:          {"bad_certificate", "the client certificate is revoked by a CRL of its issuer", "ask the site's operator for a new certificate"},
+	CRLUnavailable:   {"bad_certificate", "no current CRL covers the client certificate's issuer and the policy is fail_closed", "nothing on your side: the site cannot check revocation right now; tell its operator"},
+	BadUsage:         {"bad_certificate", "the certificate may not be used for client authentication (EKU lacks clientAuth, or it is a CA certificate)", "use a certificate made for client authentication (extended key usage clientAuth), not a server or CA certificate"},
+	NotAllowed:       {"bad_certificate", "the client certificate is valid but its identity is not on the listener's allow-list", "ask the site's operator to allow your certificate's identity"},
+	BadSignature:     {"decrypt_error", "the client could not prove it holds the certificate's private key", "use the private key that belongs to the certificate"},
+	OCSPUnavailable:  {"bad_certificate", "the client certificate's OCSP responder gave no usable answer and the policy is fail_closed", "nothing on your side: the site cannot check revocation right now; tell its operator"},
+	Denied:           {"bad_certificate", "the client certificate's serial or public key is on the denylist", "ask the site's operator for a new certificate"},
+	TooLarge:         {"bad_certificate", "the client sent more certificates, or larger ones, than the listener accepts (max_client_chain, max_client_cert_bytes)", "send a shorter chain (the leaf and its intermediates only)"},
+	ProtocolMismatch: {"protocol_version / handshake_failure", "client and server share no TLS version, cipher suite or application protocol", "use a client that supports TLS 1.2 or 1.3"},
+	Timeout:          {"", "the client did not complete the handshake in time", "retry; check the network"},
+	NotTLS:           {"", "the client did not send a TLS ClientHello", "connect with https://"},
+	HandshakeError:   {"", "the handshake failed for a reason other than the client certificate", "retry; the site's operator can see the reason in its log"},
 }
 
 // Reasons returns every reason code.
@@ -72,6 +73,9 @@ func (r Reason) Alert() string { return table[r].alert }
 
 // Text is the plain-language meaning of r.
 func (r Reason) Text() string { return table[r].text }
+
+// Fix is what the owner of a refused client certificate can do, in their words.
+func (r Reason) Fix() string { return table[r].fix }
 
 // Label is r as a metric label value: "ok" for success.
 func (r Reason) Label() string {

@@ -63,7 +63,7 @@ func TestVerify(t *testing.T) {
 func TestReasonTable(t *testing.T) {
 	seen := map[string]bool{}
 	for _, r := range clientauth.Reasons() {
-		if r.Text() == "" || seen[r.Label()] || r.Label() == "ok" {
+		if r.Text() == "" || r.Fix() == "" || seen[r.Label()] || r.Label() == "ok" {
 			t.Errorf("reason %q: text %q, label %q", r, r.Text(), r.Label())
 		}
 		seen[r.Label()] = true

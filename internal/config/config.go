@@ -294,7 +294,23 @@ type SSL struct {
 	// CA of the bundle, which clients use to pick a certificate) or none (an empty
 	// list, for bundles too large to name; every refusal's alert is then bad_certificate).
 	CANames CANames `yaml:"ca_names,omitempty" json:"ca_names,omitempty"`
+	// Refusal is how a mutual https listener refuses a client certificate: handshake
+	// (default: the handshake fails with a TLS alert) or http (the handshake completes
+	// and every request gets a 403 page naming the reason; nothing reaches a backend).
+	Refusal Refusal `yaml:"refusal,omitempty" json:"refusal,omitempty"`
 }
+
+// Refusal is how a mutual listener refuses a client certificate.
+type Refusal string
+
+// Refusals; "" means handshake.
+const (
+	RefuseHandshake Refusal = "handshake"
+	RefuseHTTP      Refusal = "http"
+)
+
+// Valid reports whether r is a known value ("" included).
+func (r Refusal) Valid() bool { return r == "" || r == RefuseHandshake || r == RefuseHTTP }
 
 // CANames is which CA names a CertificateRequest advertises.
 type CANames string

@@ -142,6 +142,9 @@ func (c *Config) Validate() []Problem {
 			v.add("admin.ssl.mode", "must be mutual: the admin listener's TLS is for authenticating operators")
 		}
 		v.ssl("admin.ssl", s, certs)
+		if s.Refusal == RefuseHTTP {
+			v.add("admin.ssl.refusal", "http is for https listeners; the admin listener refuses in the handshake")
+		}
 	}
 	listeners := map[string]*Listener{}
 	addrs := map[string]string{}
@@ -294,6 +297,7 @@ func (v *validator) listener(p string, l *Listener, certs map[string]*Certificat
 		v.add(p+".ssl", "not allowed for protocol %s (use tcp_ssl or https)", l.Protocol)
 	case l.SSL != nil:
 		v.ssl(p+".ssl", l.SSL, certs)
+		v.refusal(p+".ssl", l, l.SSL)
 	}
 	v.rules(p+".rules", l, l.Rules, groups)
 	switch l.ProxyProtocol {
@@ -335,8 +339,17 @@ func (v *validator) listener(p string, l *Listener, certs map[string]*Certificat
 		}
 		if d.SSL != nil {
 			v.ssl(dp+".ssl", d.SSL, certs)
+			v.refusal(dp+".ssl", l, d.SSL)
 		}
 		v.rules(dp+".rules", l, d.Rules, groups)
+	}
+}
+
+// refusal checks that refusal: http is on an https listener, the one kind whose every
+// request tlsgate answers itself.
+func (v *validator) refusal(p string, l *Listener, s *SSL) {
+	if s.Refusal == RefuseHTTP && l.Protocol != ProtoHTTPS {
+		v.add(p+".refusal", "http needs protocol https, not %s", l.Protocol)
 	}
 }
 
@@ -477,6 +490,12 @@ func (v *validator) ssl(p string, s *SSL, certs map[string]*Certificate) {
 		v.add(p+".ca_names", "must be all or none, not %q", s.CANames)
 	case s.CANames != "" && s.Mode == ModeOneWay:
 		v.add(p+".ca_names", "not used when mode is one_way; set mode: mutual or optional")
+	}
+	switch {
+	case !s.Refusal.Valid():
+		v.add(p+".refusal", "must be handshake or http, not %q", s.Refusal)
+	case s.Refusal == RefuseHTTP && s.Mode != ModeMutual:
+		v.add(p+".refusal", "http is for mode mutual (optional forwards the verdict; one_way asks for no certificate)")
 	}
 	if !s.Allow.Empty() && s.Mode == ModeOneWay {
 		v.add(p+".allow", "needs client certificates; set mode: mutual or optional")

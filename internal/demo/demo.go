@@ -1,7 +1,7 @@
 // Package demo wires a zero-setup tlsgate: a throwaway PKI (root CA, server certificate,
 // good, revoked and foreign client certificates, a CRL), echo backends, and a config with
-// one-way and mutual HTTPS listeners and a mutual TCP SSL listener on free loopback
-// ports. It prints the exact curl and openssl commands that succeed and fail. It holds
+// one-way and mutual HTTPS listeners (one of them refusing over HTTP, refusal: http) and
+// a mutual TCP SSL listener on free loopback ports. It prints the exact curl and openssl commands that succeed and fail. It holds
 // no logic of its own beyond the wiring: everything runs through pki and server.
 package demo
 
@@ -90,6 +90,11 @@ listeners:
     listen: 127.0.0.1:0
     ssl: {mode: mutual, server_certificates: [site], ca_certificate: clients}
     target_group: echo-http
+  - id: https-explain
+    protocol: https
+    listen: 127.0.0.1:0
+    ssl: {mode: mutual, server_certificates: [site], ca_certificate: clients, refusal: http}
+    target_group: echo-http
   - id: tcpssl-mutual
     protocol: tcp_ssl
     listen: 127.0.0.1:0
@@ -159,6 +164,7 @@ func (d *Demo) commands() []Command {
 		{Say: "mutual HTTPS without a certificate: refused (reason no_client_cert)", Argv: curl("https-mutual"), OK: false},
 		{Say: "mutual HTTPS with mallory's revoked certificate: refused (reason revoked)", Argv: curl("https-mutual", client("mallory")...), OK: false},
 		{Say: "mutual HTTPS with eve's certificate from another CA: refused (reason unknown_ca)", Argv: curl("https-mutual", client("eve")...), OK: false},
+		{Say: "mutual HTTPS with refusal: http and mallory's certificate: a 403 page says why (revoked)", Argv: curl("https-explain", client("mallory")...), OK: false},
 		{Say: "mutual TCP SSL with alice's certificate: the echo backend answers", Argv: sclient("-cert", f("alice.crt"), "-key", f("alice.key")), Stdin: "hello", OK: true},
 		{Say: "mutual TCP SSL without a certificate: refused (reason no_client_cert)", Argv: sclient(), Stdin: "hello", OK: false},
 		{Say: "metrics: handshakes by listener, mode, result and reason", Argv: []string{"curl", "-sS", "http://" + d.Server.AdminAddr().String() + "/metrics"}, OK: true},
@@ -176,8 +182,8 @@ func port(a net.Addr) string {
 // Print writes what the demo is and what to try.
 func (d *Demo) Print(w io.Writer) {
 	fmt.Fprintf(w, "tlsgate demo is running. Files (CA, certificates, CRL, config) are in %s\n", d.Dir)
-	fmt.Fprintf(w, "Listeners: https-one-way %s, https-mutual %s, tcpssl-mutual %s; admin %s\n\n",
-		d.Server.Addr("https-one-way"), d.Server.Addr("https-mutual"), d.Server.Addr("tcpssl-mutual"), d.Server.AdminAddr())
+	fmt.Fprintf(w, "Listeners: https-one-way %s, https-mutual %s, https-explain %s, tcpssl-mutual %s; admin %s\n\n",
+		d.Server.Addr("https-one-way"), d.Server.Addr("https-mutual"), d.Server.Addr("https-explain"), d.Server.Addr("tcpssl-mutual"), d.Server.AdminAddr())
 	for i, c := range d.Commands {
 		want := "succeeds"
 		if !c.OK {

@@ -88,6 +88,13 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 		http.Error(sw, "421 misdirected request: "+r.Host+" needs its own connection (TLS server name "+r.Host+"); this one was opened for \""+info.cs.ServerName+"\"", http.StatusMisdirectedRequest)
 		return
 	}
+	// refusal: http. The handshake let the client in so that it can be told why it is
+	// refused; no request of an unverified client goes further than this.
+	if info.domain.Auth != nil && info.domain.Auth.RefusesOverHTTP && !info.verdict.Verified() {
+		line.Err = fmt.Errorf("refused: %s", info.verdict.Reason)
+		refusalPage(sw, info.verdict)
+		return
+	}
 	// Rules match the decoded path with doubled slashes merged, and a path with "." or
 	// ".." segments is refused: a backend that normalizes paths must not see another
 	// path than the rules did ("/public/../admin/", "//admin/"; Envoy CVE-2019-9901).
@@ -267,3 +274,27 @@ func (c *chanListener) Close() error {
 func (c *chanListener) Addr() net.Addr { return c.addr }
 
 var _ net.Listener = (*chanListener)(nil)
+
+// refusalPage answers a client refused under refusal: http with 403 and a plain-text
+// page naming the reason, the certificate it sent and what its owner can do (nginx's
+// "400 No required SSL certificate was sent", with the why). The connection is then
+// closed, so the next attempt is a new handshake in which a browser asks again.
+func refusalPage(w http.ResponseWriter, v clientauth.Verdict) {
+	reason := v.Reason
+	if reason == clientauth.OK { // a verified chain is the only pass
+		reason = clientauth.NoClientCert
+	}
+	sent := "none was sent"
+	if c := v.Presented; c != nil {
+		sent = fmt.Sprintf("%s, issued by %s, valid %s to %s (UTC)", c.Subject, c.Issuer,
+			c.NotBefore.UTC().Format(time.DateTime), c.NotAfter.UTC().Format(time.DateTime))
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Connection", "close")
+	w.WriteHeader(http.StatusForbidden)
+	fmt.Fprintf(w, "403 Forbidden: this site requires a client certificate, and yours was refused.\n\nreason:      %s\ncertificate: %s\nfix:         %s\n\n(tlsgate reason code: %s)\n",
+		reason.Text(), sent, reason.Fix(), reason)
+}

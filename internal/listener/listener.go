@@ -285,7 +285,11 @@ func (l *Listener) handle(raw net.Conn) {
 		info.verdict = info.domain.Auth.Verdict(info.cs)
 		line.setTLS(info.cs, info.verdict)
 		line.Handshake = time.Since(start)
-		l.deps.Metrics.Handshakes.WithLabelValues(st.ID, string(info.domain.Auth.Mode), "success", info.verdict.Reason.Label()).Inc()
+		result := "success"
+		if info.domain.Auth.RefusesOverHTTP && !info.verdict.Verified() {
+			result = "failure" // refused, by the HTTP layer (refusal: http)
+		}
+		l.deps.Metrics.Handshakes.WithLabelValues(st.ID, string(info.domain.Auth.Mode), result, info.verdict.Reason.Label()).Inc()
 		l.observeClient(st.ID, info.verdict.Presented)
 	}
 	if l.proxy != nil {

@@ -180,7 +180,7 @@ func buildState(lc *config.Listener, store *certstore.Store, groups map[string]*
 		if s == nil {
 			return nil, nil
 		}
-		return tlsconf.New(s, store, tlsconf.Env{ALPN: alpn, Now: now, Deny: deny, Scope: scope, TicketKey: keys.key})
+		return tlsconf.New(s, store, tlsconf.Env{ALPN: alpn, Now: now, Deny: deny, Scope: scope, TicketKey: keys.key, HTTPRefusal: lc.Protocol == config.ProtoHTTPS})
 	}
 	def, err := auth(lc.SSL, lc.ID)
 	if err != nil {

@@ -99,7 +99,11 @@ type Auth struct {
 	Mode     config.SSLMode
 	Policy   Policy
 	Verifier *clientauth.Verifier // nil in one_way mode
-	unnamed  bool                 // ca_names: none; crypto/tls does not verify the chain
+	// RefusesOverHTTP: mutual with refusal: http. The handshake lets every client in,
+	// as optional does; the HTTP layer answers each request of a client whose Verdict
+	// is not verified with a refusal page, and forwards nothing.
+	RefusesOverHTTP bool
+	unnamed         bool // ca_names: none; crypto/tls does not verify the chain
 }
 
 // MaxCANames bounds the CA names a CertificateRequest carries, in bytes as crypto/tls
@@ -139,12 +143,20 @@ type Env struct {
 	// TicketKey returns the session-ticket key for an identity (scope plus everything
 	// that decides who is let in); nil draws a fresh random key.
 	TicketKey func(identity string) ([32]byte, error)
+	// HTTPRefusal: the caller answers every request and refuses unverified clients
+	// (https listeners), so refusal: http may be served.
+	HTTPRefusal bool
 }
 
 // New builds the Auth of one listener from its ssl settings and the certificate store.
 func New(s *config.SSL, store *certstore.Store, env Env) (*Auth, error) {
 	alpn, now := env.ALPN, env.Now
-	a := &Auth{Mode: s.Mode, Policy: PolicyOf(s)}
+	a := &Auth{Mode: s.Mode, Policy: PolicyOf(s), RefusesOverHTTP: s.Mode == config.ModeMutual && s.Refusal == config.RefuseHTTP}
+	if a.RefusesOverHTTP && !env.HTTPRefusal {
+		// A caller that does not answer requests itself would serve the clients the
+		// handshake let in: mutual would become one-way.
+		return nil, fmt.Errorf("refusal: http is not enforced here (https listeners only)")
+	}
 	cfg := &tls.Config{
 		MinVersion:   a.Policy.Min,
 		MaxVersion:   a.Policy.Max,
@@ -176,6 +188,10 @@ func New(s *config.SSL, store *certstore.Store, env Env) (*Auth, error) {
 		cfg.VerifyPeerCertificate = limits(s.MaxClientChain, s.MaxClientCertBytes)
 	}
 	switch {
+	case a.RefusesOverHTTP:
+		// As optional: the handshake never fails on the client certificate (limits
+		// aside); Verdict runs the whole pipeline after it.
+		cfg.ClientAuth = tls.RequestClientCert
 	case s.Mode == config.ModeMutual && a.unnamed:
 		// Without ClientCAs crypto/tls cannot verify; VerifyConnection runs the whole
 		// pipeline, on full and resumed handshakes alike, and every refusal's alert is
@@ -238,7 +254,7 @@ func limits(maxChain, maxBytes int) func([][]byte, [][]*x509.Certificate) error 
 // Server certificates and CRLs are not part of it.
 func ticketIdentity(s *config.SSL, p Policy, store *certstore.Store) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s|%d|%d|%v|%d|%d|%s|", s.Mode, p.Min, p.Max, p.Ciphers, s.MaxClientChain, s.MaxClientCertBytes, s.CANames)
+	fmt.Fprintf(h, "%s|%d|%d|%v|%d|%d|%s|%s|", s.Mode, p.Min, p.Max, p.Ciphers, s.MaxClientChain, s.MaxClientCertBytes, s.CANames, s.Refusal)
 	if ca := store.CAs[s.CACertificate]; ca != nil && s.Mode != config.ModeOneWay {
 		for _, c := range ca.Certs {
 			h.Write(c.Raw)
@@ -271,7 +287,11 @@ func (a *Auth) Verdict(cs *tls.ConnectionState) clientauth.Verdict {
 	if len(cs.PeerCertificates) > 0 {
 		v.Presented = cs.PeerCertificates[0]
 	}
-	switch a.Mode {
+	mode := a.Mode
+	if a.RefusesOverHTTP {
+		mode = config.ModeOptional // verified here, refused by the HTTP layer
+	}
+	switch mode {
 	case config.ModeMutual:
 		switch {
 		case len(cs.VerifiedChains) > 0:
