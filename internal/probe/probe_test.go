@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -260,6 +261,11 @@ func TestAgainstTlsgate(t *testing.T) {
 		{"mutual, no certificate, TLS 1.3", "https-mutual", true, nil, tls.VersionTLS13, false, "requires a client certificate", ""},
 		{"mutual, revoked, TLS 1.2", "https-mutual", true, client("mallory"), tls.VersionTLS12, false, "revoked", "revoked"},
 		{"mutual, revoked, TLS 1.3", "https-mutual", true, client("mallory"), tls.VersionTLS13, false, "revoked", "revoked"},
+		{"mutual, no certificate, TLS 1.2", "https-mutual", true, nil, tls.VersionTLS12, false, "requires a client certificate (mutual authentication) and none was sent", ""},
+		{"refusal: http, alice", "https-explain", true, client("alice"), 0, true, "mutual authentication", ""},
+		{"refusal: http, revoked", "https-explain", true, client("mallory"), 0, false, "refused the client certificate: the client certificate is revoked", "revoked"},
+		{"refusal: http, no certificate", "https-explain", true, nil, 0, false, "refused the client certificate: mutual authentication is required and the client sent no certificate", "no_client_cert"},
+		{"refusal: http, eve", "https-explain", true, client("eve"), 0, false, "refused the client certificate: the client certificate does not chain", "unknown_ca"},
 		{"TCP SSL, alice", "tcpssl-mutual", false, client("alice"), 0, true, "mutual authentication", ""},
 		{"TCP SSL, eve", "tcpssl-mutual", false, client("eve"), tls.VersionTLS13, false, "not among the CAs", "unknown_ca"},
 	} {
@@ -279,4 +285,85 @@ func TestAgainstTlsgate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAgainstNginx: nginx with ssl_verify_client on lets every handshake complete and
+// refuses in HTTP (400 pages); probe reads the page instead of reporting success.
+func TestAgainstNginx(t *testing.T) {
+	nginx, err := exec.LookPath("nginx")
+	if err != nil {
+		t.Skip("nginx not on PATH")
+	}
+	f := newFixture(t)
+	addr := freeAddr(t)
+	conf := fmt.Sprintf(`daemon off;
+master_process off;
+error_log stderr warn;
+pid %[1]s/nginx.pid;
+events {}
+http {
+  access_log off;
+  client_body_temp_path %[1]s; proxy_temp_path %[1]s; fastcgi_temp_path %[1]s; uwsgi_temp_path %[1]s; scgi_temp_path %[1]s;
+  server {
+    listen %[2]s ssl;
+    ssl_certificate %[1]s/server.crt;
+    ssl_certificate_key %[1]s/server.key;
+    ssl_client_certificate %[1]s/ca.crt;
+    ssl_verify_client on;
+    location / { return 200 "ok\n"; }
+  }
+}
+`, f.dir, addr)
+	pkitest.Write(t, f.dir, "nginx.conf", []byte(conf))
+	cmd := exec.Command(nginx, "-p", f.dir, "-c", f.path("nginx.conf"))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	deadline := time.Now().Add(10 * time.Second) // ready when it accepts (bounded)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx did not start: %v\n%s", err, stderr.String())
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		client  *pkitest.Leaf
+		ok      bool
+		verdict string
+		reason  string
+	}{
+		{"no certificate", nil, false, "refused the client certificate: mutual authentication is required and the client sent no certificate", "no_client_cert"},
+		{"certificate from another CA", f.eve, false, "not among the CAs the server accepts", "unknown_ca"},
+		{"alice", f.alice, true, "mutual authentication", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, steps := record(t, f.opts(t, "https://"+addr+"/", tc.client, false))
+			if res.OK != tc.ok || !strings.Contains(res.Verdict, tc.verdict) || res.Reason != tc.reason {
+				t.Fatalf("result %+v; want ok=%v, verdict with %q, reason %q", res, tc.ok, tc.verdict, tc.reason)
+			}
+			if !tc.ok && !strings.Contains(res.Diagnosis.Cause, "nginx (ssl_verify_client) refused the client certificate in HTTP (status 400)") {
+				t.Fatalf("cause %q does not name nginx's HTTP refusal; steps %+v", res.Diagnosis.Cause, steps["server_verdict"])
+			}
+		})
+	}
+}
+
+// freeAddr is a loopback address free a moment ago, for servers that cannot report the
+// port they bound (nginx).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

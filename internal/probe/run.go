@@ -9,6 +9,7 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -237,7 +238,13 @@ func (r *run) http(c *tls.Conn) error {
 		r.emit(Step{Kind: "server_verdict", Title: "Server verdict: rejected after the handshake", Status: Fail, Lines: []string{err.Error()}})
 		return err
 	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
+	if hr := httpRefusal(resp.StatusCode, body); hr != nil {
+		r.emit(Step{Kind: "server_verdict", Title: "Server verdict: refused in HTTP after the handshake", Status: Fail, Lines: []string{hr.Error()}})
+		r.emit(Step{Kind: "http", Title: "HTTP status: " + resp.Status, Status: Fail})
+		return hr
+	}
 	r.emit(Step{Kind: "server_verdict", Title: "Server verdict: accepted", Status: Pass})
 	st := Pass
 	if resp.StatusCode >= 400 {
@@ -263,8 +270,12 @@ func (r *run) conclude(err error) Result {
 	if r.failed != nil {
 		d = *r.failed
 	}
+	hr, inHTTP := errors.AsType[*refusedOverHTTP](err)
+	if inHTTP {
+		d = hr.diagnosis()
+	}
 	res := Result{Verdict: "the handshake failed: " + d.Cause, Diagnosis: d}
-	if r.sent && clientSideAlert(d.Alert) {
+	if r.sent && (clientSideAlert(d.Alert) || inHTTP) {
 		check := r.clientChecks()
 		r.emit(check.step)
 		if check.failed != "" {
@@ -273,6 +284,11 @@ func (r *run) conclude(err error) Result {
 		} else {
 			res.Verdict = "the server refused the client certificate, but every check probe can make on the client side passes: the server's log holds the reason"
 		}
+	}
+	if inHTTP && hr.reason != "" { // the server said why: that is the verdict
+		res.Verdict, res.Reason = "the server refused the client certificate: "+hr.cause, string(hr.reason)
+	} else if inHTTP && !r.sent {
+		res.Verdict = "the server refused in HTTP: " + d.Cause
 	}
 	lines := []string{"cause: " + d.Cause, "fix: " + d.Fix}
 	if d.Alert != "" {
