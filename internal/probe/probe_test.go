@@ -22,6 +22,7 @@ import (
 	"tlsgate/internal/pki"
 	"tlsgate/internal/pkitest"
 	"tlsgate/internal/probe"
+	"tlsgate/internal/proxytest"
 )
 
 // fixture is a PKI with files for openssl: root CA, intermediate, a foreign CA, server
@@ -295,7 +296,7 @@ func TestAgainstNginx(t *testing.T) {
 		t.Skip("nginx not on PATH")
 	}
 	f := newFixture(t)
-	addr := freeAddr(t)
+	addr := proxytest.FreeAddr(t)
 	conf := fmt.Sprintf(`daemon off;
 master_process off;
 error_log stderr warn;
@@ -316,23 +317,11 @@ http {
 `, f.dir, addr)
 	pkitest.Write(t, f.dir, "nginx.conf", []byte(conf))
 	cmd := exec.Command(nginx, "-p", f.dir, "-c", f.path("nginx.conf"))
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(10 * time.Second) // ready when it accepts (bounded)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx did not start: %v\n%s", err, stderr.String())
-		}
-	}
+	proxytest.WaitAccepting(t, addr)
 	for _, tc := range []struct {
 		name    string
 		client  *pkitest.Leaf
@@ -354,16 +343,4 @@ http {
 			}
 		})
 	}
-}
-
-// freeAddr is a loopback address free a moment ago, for servers that cannot report the
-// port they bound (nginx).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

@@ -12,21 +12,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"tlsgate/internal/pki"
+	"tlsgate/internal/proxytest"
 )
 
 // freePort returns a loopback port that was free a moment ago (HAProxy needs a number).
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // TestHAProxyDecodesProxyV2: HAProxy (accept-proxy) reads the PROXY v2 header tlsgate
 // sends: the client's address and the SNI (authority TLV) reach its backend.
@@ -35,7 +26,7 @@ func TestHAProxyDecodesProxyV2(t *testing.T) {
 	if err != nil {
 		t.Skip("haproxy not on PATH")
 	}
-	front := freePort(t)
+	front := proxytest.FreeAddr(t)
 	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
 		cfg := fmt.Sprintf(`defaults
   mode http
@@ -59,18 +50,7 @@ backend be
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		// Ready when it accepts connections (bounded).
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			c, err := net.Dial("tcp", front)
-			if err == nil {
-				c.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("haproxy did not start: %v", err)
-			}
-		}
+		proxytest.WaitAccepting(t, front)
 		e.groups = fmt.Sprintf("  - {id: hap, targets: [{address: %s}]}\n", front)
 		return "", "  - {id: pp, protocol: tcp_ssl, listen: 127.0.0.1:0, target_group: hap, proxy_protocol: v2,\n" +
 			"     ssl: {mode: one_way, server_certificates: [site]}}\n"
