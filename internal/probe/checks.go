@@ -135,10 +135,13 @@ func (r *run) revocation(certs, chain []*x509.Certificate, now time.Time) []Chec
 	issuers := append(slices.Clone(certs), chain...)
 	if len(r.o.CRLs) > 0 && chain != nil {
 		var crls []*revocation.CRL
-		for _, data := range r.o.CRLs {
-			if cs, err := revocation.ParseFile(data, issuers); err == nil {
-				crls = append(crls, cs...)
+		for i, data := range r.o.CRLs {
+			cs, err := revocation.ParseFile(data, issuers)
+			if err != nil {
+				out = append(out, Check{Name: "revocation (CRL)", Status: Warn, Detail: fmt.Sprintf("--crl file %d is not used: %v", i+1, err)})
+				continue
 			}
+			crls = append(crls, cs...)
 		}
 		set := revocation.NewSet(crls, false)
 		switch err := set.CheckChain(chain, now); {

@@ -53,20 +53,7 @@ func TestServerRevocationSources(t *testing.T) {
 	}))
 	defer responder.Close()
 	leaf = ca.Issue("localhost", pkitest.Server("localhost"), pkitest.CRLURL(responder.URL+"/crl"), pkitest.OCSPURL(responder.URL+"/ocsp"))
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{leaf.TLS()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _ = c.(*tls.Conn).Handshake(); _, _ = io.Copy(io.Discard, c); c.Close() }()
-		}
-	}()
+	addr := tlsServer(t, leaf.TLS())
 	for _, tc := range []struct {
 		name        string
 		crl, ocsp   bool
@@ -80,7 +67,7 @@ func TestServerRevocationSources(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			crlRevoked.Store(tc.crl)
 			ocspRevoked.Store(tc.ocsp)
-			tg, _ := probe.ParseTarget(ln.Addr().String())
+			tg, _ := probe.ParseTarget(addr)
 			roots := x509.NewCertPool()
 			roots.AddCert(ca.Cert)
 			var chain probe.Step
@@ -98,4 +85,50 @@ func TestServerRevocationSources(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestUnusableCRLIsNamed: a --crl file probe cannot use (not a CRL, a delta CRL, …) is
+// named in the server chain's checks, not dropped in silence.
+func TestUnusableCRLIsNamed(t *testing.T) {
+	ca := pkitest.New(t, "root", pki.ECDSAP256)
+	leaf := ca.Issue("localhost", pkitest.Server("localhost"))
+	addr := tlsServer(t, leaf.TLS())
+	tg, _ := probe.ParseTarget(addr)
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	var chain probe.Step
+	probe.Run(context.Background(), probe.Options{Target: tg, Roots: roots, ServerName: "localhost", Timeout: 5 * time.Second,
+		CRLs: [][]byte{ca.CRL(time.Hour), []byte("not a CRL")}},
+		&probe.Trace{Step: func(s probe.Step) {
+			if s.Kind == "server_chain" {
+				chain = s
+			}
+		}})
+	for _, c := range chain.Checks {
+		if c.Status == probe.Warn && strings.Contains(c.Detail, "--crl file 2 is not used: ") {
+			return
+		}
+	}
+	t.Fatalf("no check names the unusable --crl file: %+v", chain.Checks)
+}
+
+// tlsServer serves TLS with cert on a loopback port until the test ends: handshakes,
+// then reads until the client closes.
+func tlsServer(t *testing.T, cert tls.Certificate) string {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _ = c.(*tls.Conn).Handshake(); _, _ = io.Copy(io.Discard, c); c.Close() }()
+		}
+	}()
+	return ln.Addr().String()
 }
