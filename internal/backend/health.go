@@ -86,10 +86,15 @@ type ProbeSpec struct {
 	Host     string // Host header; default the target address
 	Path     string // default /
 	Expect   []int  // accepted status codes; default 200–399
+	// TLS is the group's re-encryption config (tls: in the target group), or nil. With
+	// it, https checks handshake as requests do: they present its client certificate
+	// (a backend that requires one would otherwise refuse every check and be marked
+	// down, apisix#12641) and verify the backend as it (server name, else the target's
+	// host). Without it, https checks test liveness only and verify nothing.
+	TLS *tls.Config
 }
 
-// Probe returns the probe function for spec. HTTPS checks do not verify the backend's
-// certificate: they test liveness; the data path does the trust decisions.
+// Probe returns the probe function for spec.
 func Probe(spec ProbeSpec) func(ctx context.Context, addr string) error {
 	if spec.Protocol == "tcp" || spec.Protocol == "" {
 		return func(ctx context.Context, addr string) error {
@@ -101,8 +106,11 @@ func Probe(spec ProbeSpec) func(ctx context.Context, addr string) error {
 		}
 	}
 	tr := &http.Transport{
-		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // liveness only, see above
+		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // liveness only, see ProbeSpec.TLS
 		DisableKeepAlives: true,
+	}
+	if spec.TLS != nil {
+		tr.TLSClientConfig = spec.TLS.Clone() // no ServerName: the transport takes the target's host
 	}
 	client := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	path := spec.Path

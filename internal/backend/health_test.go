@@ -2,6 +2,7 @@ package backend_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 
 	"tlsgate/internal/backend"
 	"tlsgate/internal/config"
+	"tlsgate/internal/pki"
+	"tlsgate/internal/pkitest"
 )
 
 // TestCheckerThresholds runs the checker in a synctest bubble: three failed checks
@@ -104,6 +107,41 @@ func TestProbes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := backend.Probe(tc.spec)(t.Context(), tc.addr)
+			if (err == nil) != tc.ok {
+				t.Fatalf("probe: %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
+}
+
+// TestHTTPSProbeWithGroupTLS: an https check of a group that re-encrypts handshakes as
+// its requests do: it presents the group's client certificate to a backend that
+// requires one, and verifies the backend against the group's CA and server name.
+func TestHTTPSProbeWithGroupTLS(t *testing.T) {
+	backendCA := pkitest.New(t, "backend CA", pki.ECDSAP256)
+	clientCA := pkitest.New(t, "origin CA", pki.ECDSAP256)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	srv.TLS = &tls.Config{
+		Certificates: []tls.Certificate{backendCA.Issue("backend.internal", pkitest.Server("backend.internal")).TLS()},
+		ClientAuth:   tls.RequireAndVerifyClientCert, ClientCAs: clientCA.Pool(),
+	}
+	srv.StartTLS()
+	defer srv.Close()
+	addr := srv.Listener.Addr().String()
+	group := func(name string) *tls.Config {
+		return &tls.Config{RootCAs: backendCA.Pool(), ServerName: name, Certificates: []tls.Certificate{clientCA.Issue("tlsgate-origin").TLS()}}
+	}
+	for _, tc := range []struct {
+		name string
+		tls  *tls.Config
+		ok   bool
+	}{
+		{"without the group's TLS: no client certificate, refused", nil, false},
+		{"with the group's TLS", group("backend.internal"), true},
+		{"with the group's TLS, another server name", group("other.internal"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := backend.Probe(backend.ProbeSpec{Protocol: "https", Path: "/", TLS: tc.tls})(t.Context(), addr)
 			if (err == nil) != tc.ok {
 				t.Fatalf("probe: %v, want ok=%v", err, tc.ok)
 			}
