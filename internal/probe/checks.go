@@ -180,8 +180,9 @@ type clientCheck struct {
 }
 
 // clientChecks runs every check it can on the client's own certificate after the
-// server refused it, and names the first that fails.
-func (r *run) clientChecks() clientCheck {
+// server refused it, and names the first that fails. said is the reason the server
+// gave, when its alert or page names one.
+func (r *run) clientChecks(said clientauth.Reason) clientCheck {
 	cc := r.o.ClientCert
 	var certs []*x509.Certificate
 	for _, der := range cc.Certificate {
@@ -215,6 +216,14 @@ func (r *run) clientChecks() clientCheck {
 			ch.Status, ch.Detail = Info, "the server named no CAs"
 		}
 		add(ch, "its issuer is not among the CAs the server accepts (see the CertificateRequest step); send the intermediates too", clientauth.UnknownCA)
+		if ch.Status == Pass && said == clientauth.UnknownCA {
+			// The chain reaches a CA by name, yet the server does not know the CA: the
+			// one that signed it has the name but not the key (ghostunnel#220, a CA
+			// regenerated under the same name).
+			add(Check{Name: "signed by the CA the server trusts", Status: Fail,
+				Detail: "the server names the issuer's CA but refused the chain as from an unknown CA: a CA of the same name with another key signed it"},
+				"it was signed by a CA with the name of one the server trusts but another key (a CA regenerated under the same name?): re-issue it from the current CA, or give the server the new CA", clientauth.UnknownCA)
+		}
 	}
 	eku := Check{Name: "EKU allows clientAuth", Status: Pass, Detail: "no EKU (any usage)"}
 	if len(leaf.ExtKeyUsage) > 0 {

@@ -31,6 +31,7 @@ type fixture struct {
 	dir                 string
 	ca, inter, other    *pkitest.CA
 	alice, eve, mallory *pkitest.Leaf
+	carol               *pkitest.Leaf // from a CA named as ca, with another key
 	server              *pkitest.Leaf
 	path                func(name string) string
 }
@@ -55,6 +56,7 @@ func newFixture(t *testing.T) *fixture {
 	f.alice = f.ca.Issue("alice")
 	f.eve = f.other.Issue("eve")
 	f.mallory = f.ca.Issue("mallory")
+	f.carol = pkitest.New(t, "probe root", pki.ECDSAP256).Issue("carol")
 	f.alice.WritePair(t, f.dir, "alice")
 	f.eve.WritePair(t, f.dir, "eve")
 	f.mallory.WritePair(t, f.dir, "mallory")
@@ -162,6 +164,7 @@ func TestAgainstOpenSSL(t *testing.T) {
 		{name: "server with only a legacy cipher suite", server: []string{"-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256", "-cert", f.path("server.crt"), "-key", f.path("server.key")}, verdict: "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256 (the suite is insecure)", retry: "legacy TLS 1.2 cipher suites"},
 		{name: "server with only group P-521", server: []string{"-tls1_3", "-groups", "P-521", "-cert", f.path("server.crt"), "-key", f.path("server.key")}, verdict: "group P-521", retry: "every key-exchange group"},
 		{name: "client certificate from another CA", server: mutual, client: f.eve, verdict: "not among the CAs the server accepts", reason: "unknown_ca", check: [2]string{"client_checks", "issuer among"}},
+		{name: "client certificate from a CA regenerated under the same name", server: mutual, client: f.carol, verdict: "a CA with the name of one the server trusts but another key", reason: "unknown_ca", check: [2]string{"client_checks", "signed by the CA the server trusts"}},
 		{name: "revoked client certificate", server: append([]string{"-crl_check", "-CRL", f.path("ca.crl")}, mutual...), client: f.mallory, crl: true, verdict: "revoked", reason: "revoked", check: [2]string{"client_checks", "revocation"}},
 		{name: "mutual ok", server: mutual, client: f.alice, ok: true, verdict: "mutual authentication"},
 		{name: "TLS version mismatch", server: []string{"-tls1_3", "-cert", f.path("server.crt"), "-key", f.path("server.key")}, tlsVer: tls.VersionTLS12, verdict: "share no TLS version"},
@@ -264,9 +267,9 @@ func TestAgainstTlsgate(t *testing.T) {
 		{"mutual, revoked, TLS 1.3", "https-mutual", true, client("mallory"), tls.VersionTLS13, false, "revoked", "revoked"},
 		{"mutual, no certificate, TLS 1.2", "https-mutual", true, nil, tls.VersionTLS12, false, "requires a client certificate (mutual authentication) and none was sent", ""},
 		{"refusal: http, alice", "https-explain", true, client("alice"), 0, true, "mutual authentication", ""},
-		{"refusal: http, revoked", "https-explain", true, client("mallory"), 0, false, "refused the client certificate: the client certificate is revoked", "revoked"},
+		{"refusal: http, revoked", "https-explain", true, client("mallory"), 0, false, "refused the client certificate: it is revoked", "revoked"},
 		{"refusal: http, no certificate", "https-explain", true, nil, 0, false, "refused the client certificate: mutual authentication is required and the client sent no certificate", "no_client_cert"},
-		{"refusal: http, eve", "https-explain", true, client("eve"), 0, false, "refused the client certificate: the client certificate does not chain", "unknown_ca"},
+		{"refusal: http, eve", "https-explain", true, client("eve"), 0, false, "refused the client certificate: its issuer is not among the CAs the server accepts", "unknown_ca"},
 		{"TCP SSL, alice", "tcpssl-mutual", false, client("alice"), 0, true, "mutual authentication", ""},
 		{"TCP SSL, eve", "tcpssl-mutual", false, client("eve"), tls.VersionTLS13, false, "not among the CAs", "unknown_ca"},
 	} {

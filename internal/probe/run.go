@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"tlsgate/internal/clientauth"
 )
 
 // groups are the key-exchange groups probe offers, in order.
@@ -276,7 +278,11 @@ func (r *run) conclude(err error) Result {
 	}
 	res := Result{Verdict: "the handshake failed: " + d.Cause, Diagnosis: d}
 	if r.sent && (clientSideAlert(d.Alert) || inHTTP) {
-		check := r.clientChecks()
+		said := alertReasons[d.Alert]
+		if inHTTP {
+			said = hr.reason
+		}
+		check := r.clientChecks(said)
 		r.emit(check.step)
 		if check.failed != "" {
 			res.Verdict = "the server refused the client certificate: " + check.failed
@@ -285,7 +291,9 @@ func (r *run) conclude(err error) Result {
 			res.Verdict = "the server refused the client certificate, but every check probe can make on the client side passes: the server's log holds the reason"
 		}
 	}
-	if inHTTP && hr.reason != "" { // the server said why: that is the verdict
+	// The server said why: that is the verdict, unless probe's checks found a more
+	// precise cause of the same reason.
+	if inHTTP && hr.reason != "" && res.Reason != string(hr.reason) {
 		res.Verdict, res.Reason = "the server refused the client certificate: "+hr.cause, string(hr.reason)
 	} else if inHTTP && !r.sent {
 		res.Verdict = "the server refused in HTTP: " + d.Cause
@@ -296,6 +304,14 @@ func (r *run) conclude(err error) Result {
 	}
 	r.emit(Step{Kind: "verdict", Title: "Verdict: " + res.Verdict, Status: Fail, Lines: lines})
 	return res
+}
+
+// alertReasons are the reasons the alerts that name one mean (crypto/tls's texts).
+var alertReasons = map[string]clientauth.Reason{
+	"unknown certificate authority": clientauth.UnknownCA,
+	"expired certificate":           clientauth.Expired,
+	"revoked certificate":           clientauth.Revoked,
+	"certificate required":          clientauth.NoClientCert,
 }
 
 // clientSideAlert reports whether an alert is about the client's certificate.
