@@ -25,6 +25,7 @@ fuzz:
 	go test ./internal/certfile -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 	go test ./internal/clientauth -run '^$$' -fuzz FuzzMatchURI -fuzztime $(FUZZTIME)
 	go test ./internal/probe -run '^$$' -fuzz FuzzParseTarget -fuzztime $(FUZZTIME)
+	go test ./internal/revocation -run '^$$' -fuzz FuzzParseIDP -fuzztime $(FUZZTIME)
 
 demo:
 	go run ./cmd/tlsgate demo
