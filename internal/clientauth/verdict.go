@@ -11,6 +11,8 @@ type Verdict struct {
 	Chain []*x509.Certificate
 	// Presented is the leaf the client sent, verified or not; nil when none was sent.
 	Presented *x509.Certificate
+	// Grace: verified only thanks to the expiry grace; the leaf is past its NotAfter.
+	Grace bool
 }
 
 // Header is the X-Client-Verify value: SUCCESS, NONE or FAILED:<reason>.

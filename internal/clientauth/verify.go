@@ -33,6 +33,16 @@ type Verifier struct {
 	// KeyUsages the leaf must allow; nil means clientAuth (`cert verify --purpose server`
 	// sets serverAuth).
 	KeyUsages []x509.ExtKeyUsage
+	// ExpiryGrace accepts a leaf up to this long past its NotAfter (ssl.expiry_grace);
+	// the rest of the chain must be valid then, and revocation and the allow-list are
+	// checked as ever. InGrace tells such a leaf.
+	ExpiryGrace time.Duration
+}
+
+// InGrace reports whether leaf, verified, is past its NotAfter: accepted only by the
+// expiry grace.
+func (v *Verifier) InGrace(leaf *x509.Certificate) bool {
+	return v.ExpiryGrace > 0 && v.now().After(leaf.NotAfter)
 }
 
 func (v *Verifier) now() time.Time {
@@ -66,11 +76,31 @@ func (v *Verifier) Verify(certs []*x509.Certificate) ([]*x509.Certificate, error
 	if len(certs) == 0 {
 		return nil, reject(NoClientCert, nil)
 	}
-	chains, err := certs[0].Verify(v.options(certs))
+	opts := v.options(certs)
+	chains, err := certs[0].Verify(opts)
+	if err != nil && v.graced(err, certs[0]) {
+		// The leaf alone is past its NotAfter, within the grace: verify a copy whose
+		// NotAfter is now. Signatures cover the raw certificate, not the parsed field,
+		// so only the leaf's expiry is waived; the chain then holds the leaf as sent.
+		relaxed := *certs[0]
+		relaxed.NotAfter = opts.CurrentTime
+		if chains, err = relaxed.Verify(opts); err == nil {
+			for _, c := range chains {
+				c[0] = certs[0]
+			}
+		}
+	}
 	if err != nil {
 		return nil, reject(ChainReason(err, v.now()), err)
 	}
 	return chains[0], v.CheckVerified(chains[0])
+}
+
+// graced reports whether a chain error is the leaf's expiry, within the grace.
+func (v *Verifier) graced(err error, leaf *x509.Certificate) bool {
+	ci, ok := errors.AsType[x509.CertificateInvalidError](err)
+	past := v.now().Sub(leaf.NotAfter)
+	return ok && ci.Reason == x509.Expired && ci.Cert != nil && ci.Cert.Equal(leaf) && past > 0 && past <= v.ExpiryGrace
 }
 
 // CheckVerified runs the steps after chain building on a chain crypto/tls already

@@ -136,3 +136,44 @@ func TestErrorUnwraps(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestExpiryGrace: a leaf past its NotAfter passes within the grace, flagged InGrace,
+// with revocation and the allow-list still checked; past the grace, or not yet valid,
+// it is refused as without one.
+func TestExpiryGrace(t *testing.T) {
+	ca := pkitest.New(t, "root", pki.ECDSAP256)
+	inter := ca.Intermediate("inter")
+	expiredRevoked := inter.Issue("gone", pkitest.OU("ok"), pkitest.Valid(-72*time.Hour, -24*time.Hour))
+	interCRL, err := revocation.Parse(inter.CRL(time.Hour, expiredRevoked.Cert), ca.Chain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &clientauth.Verifier{
+		Roots: ca.Pool(), CRLs: revocation.NewSet([]*revocation.CRL{interCRL}, true),
+		Allow: &clientauth.AllowList{OU: []string{"ok"}}, Now: func() time.Time { return pkitest.Now },
+		ExpiryGrace: 48 * time.Hour,
+	}
+	for _, tc := range []struct {
+		name  string
+		leaf  *pkitest.Leaf
+		want  clientauth.Reason
+		grace bool
+	}{
+		{"valid", inter.Issue("a", pkitest.OU("ok")), clientauth.OK, false},
+		{"expired a day ago", inter.Issue("b", pkitest.OU("ok"), pkitest.Valid(-72*time.Hour, -24*time.Hour)), clientauth.OK, true},
+		{"expired three days ago", inter.Issue("c", pkitest.OU("ok"), pkitest.Valid(-96*time.Hour, -72*time.Hour)), clientauth.Expired, false},
+		{"not yet valid", inter.Issue("d", pkitest.OU("ok"), pkitest.Valid(time.Hour, 2*time.Hour)), clientauth.NotYetValid, false},
+		{"expired a day ago and revoked", expiredRevoked, clientauth.Revoked, false},
+		{"expired a day ago, not on the allow-list", inter.Issue("e", pkitest.OU("other"), pkitest.Valid(-72*time.Hour, -24*time.Hour)), clientauth.NotAllowed, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			chain, err := v.Verify(tc.leaf.Chain)
+			if got := clientauth.ReasonOf(err); got != tc.want {
+				t.Fatalf("reason = %q (%v), want %q", got, err, tc.want)
+			}
+			if grace := err == nil && v.InGrace(chain[0]); grace != tc.grace {
+				t.Fatalf("in grace = %v, want %v", grace, tc.grace)
+			}
+		})
+	}
+}

@@ -298,6 +298,10 @@ type SSL struct {
 	// (default: the handshake fails with a TLS alert) or http (the handshake completes
 	// and every request gets a 403 page naming the reason; nothing reaches a backend).
 	Refusal Refusal `yaml:"refusal,omitempty" json:"refusal,omitempty"`
+	// ExpiryGrace accepts client certificates up to this long past their NotAfter
+	// (fleets that cannot renew in time), flagged to backends, in the log and in a
+	// metric; everything else is still checked. Default 0: none. At most 365 days.
+	ExpiryGrace Duration `yaml:"expiry_grace,omitempty" json:"expiry_grace,omitempty"`
 }
 
 // Refusal is how a mutual listener refuses a client certificate.

@@ -497,6 +497,12 @@ func (v *validator) ssl(p string, s *SSL, certs map[string]*Certificate) {
 	case s.Refusal == RefuseHTTP && s.Mode != ModeMutual:
 		v.add(p+".refusal", "http is for mode mutual (optional forwards the verdict; one_way asks for no certificate)")
 	}
+	switch {
+	case s.ExpiryGrace < 0 || time.Duration(s.ExpiryGrace) > 365*24*time.Hour:
+		v.add(p+".expiry_grace", "must be between 0 and 8760h (365 days)")
+	case s.ExpiryGrace != 0 && s.Mode == ModeOneWay:
+		v.add(p+".expiry_grace", "not used when mode is one_way; set mode: mutual or optional")
+	}
 	if !s.Allow.Empty() && s.Mode == ModeOneWay {
 		v.add(p+".allow", "needs client certificates; set mode: mutual or optional")
 	}

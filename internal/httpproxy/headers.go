@@ -21,7 +21,10 @@ const (
 	HeaderNotAfter    = "X-Client-Cert-Not-After"
 	HeaderSANURI      = "X-Client-Cert-SAN-URI"
 	HeaderSANDNS      = "X-Client-Cert-SAN-DNS"
-	HeaderProto       = "X-Client-Proto"
+	// HeaderGrace is "true" when the certificate is past its NotAfter and was accepted
+	// only by the listener's expiry_grace.
+	HeaderGrace = "X-Client-Cert-Grace"
+	HeaderProto = "X-Client-Proto"
 )
 
 // identityPrefixes are lower-case name prefixes of headers that carry a client identity
@@ -96,6 +99,9 @@ func SetIdentity(h http.Header, v clientauth.Verdict, cs *tls.ConnectionState) {
 	h.Set(HeaderFingerprint, id.Fingerprint)
 	h.Set(HeaderNotBefore, id.NotBefore.UTC().Format(time.RFC3339))
 	h.Set(HeaderNotAfter, id.NotAfter.UTC().Format(time.RFC3339))
+	if v.Grace {
+		h.Set(HeaderGrace, "true")
+	}
 	if len(id.URIs) > 0 {
 		h.Set(HeaderSANURI, Escape(strings.Join(id.URIs, ",")))
 	}

@@ -291,6 +291,9 @@ func (l *Listener) handle(raw net.Conn) {
 		}
 		l.deps.Metrics.Handshakes.WithLabelValues(st.ID, string(info.domain.Auth.Mode), result, info.verdict.Reason.Label()).Inc()
 		l.observeClient(st.ID, info.verdict.Presented)
+		if info.verdict.Grace {
+			l.deps.Metrics.ClientGrace.WithLabelValues(st.ID).Inc()
+		}
 	}
 	if l.proxy != nil {
 		info.line = line

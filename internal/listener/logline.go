@@ -27,6 +27,7 @@ type Line struct {
 	Fingerprint string
 	Verify      string // SUCCESS, NONE, FAILED
 	Reason      clientauth.Reason
+	Grace       bool // verified only by the expiry grace (client_grace)
 	Target      string
 	Method      string
 	Path        string
@@ -63,6 +64,7 @@ func (l *Line) setTLS(cs *tls.ConnectionState, v clientauth.Verdict) {
 	l.Resumed = cs.DidResume
 	l.Verify = v.Header()
 	l.Reason = v.Reason
+	l.Grace = v.Grace
 	if v.Presented != nil {
 		id := clientauth.IdentityOf(v.Presented)
 		l.Subject, l.Serial, l.Fingerprint = id.Subject, id.Serial, id.Fingerprint
@@ -110,6 +112,9 @@ func (l *Line) attrs(attrs []slog.Attr) []slog.Attr {
 	attrs = appendStr(attrs, "client_fingerprint", l.Fingerprint)
 	attrs = appendStr(attrs, "verify", l.Verify)
 	attrs = appendStr(attrs, "reason", string(l.Reason))
+	if l.Grace {
+		attrs = append(attrs, slog.Bool("client_grace", true))
+	}
 	attrs = appendStr(attrs, "target", l.Target)
 	attrs = appendStr(attrs, "method", l.Method)
 	attrs = appendStr(attrs, "path", l.Path)

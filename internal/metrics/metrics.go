@@ -22,6 +22,7 @@ const (
 	NameBackendUp       = "tlsgate_backend_up"
 	NameRefused         = "tlsgate_connections_refused_total"
 	NameClientExpiry    = "tlsgate_client_certificate_days_to_expiry"
+	NameClientGrace     = "tlsgate_client_certificate_grace_total"
 	NameCRLFetches      = "tlsgate_crl_fetches_total"
 	NameOCSPFetches     = "tlsgate_ocsp_staple_fetches_total"
 )
@@ -55,7 +56,10 @@ type Metrics struct {
 	// OCSPFetches counts OCSP staple refreshes by certificate id and result.
 	OCSPFetches *prometheus.CounterVec
 	// Refused counts connections closed at once because of max_connections.
-	Refused *prometheus.CounterVec
+	// ClientGrace counts client certificates accepted past their NotAfter by the
+	// expiry grace, by listener.
+	ClientGrace *prometheus.CounterVec
+	Refused     *prometheus.CounterVec
 }
 
 // New creates the collectors on a new private registry.
@@ -85,10 +89,12 @@ func New() *Metrics {
 			Help: "CRL downloads by CA bundle id and result."}, []string{"id", "result"}),
 		OCSPFetches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameOCSPFetches,
 			Help: "OCSP staple refreshes by certificate id and result."}, []string{"id", "result"}),
+		ClientGrace: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameClientGrace,
+			Help: "Client certificates accepted past their NotAfter by the listener's expiry_grace."}, []string{"listener"}),
 		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameRefused,
 			Help: "Connections refused because the listener's max_connections was reached."}, []string{"listener"}),
 	}
-	m.Registry.MustRegister(m.Handshakes, m.ConnectionsOpen, m.Requests, m.RequestSeconds, m.Bytes, m.Reloads, m.CertExpiry, m.BackendUp, m.Refused, m.ClientExpiry, m.CRLFetches, m.OCSPFetches)
+	m.Registry.MustRegister(m.Handshakes, m.ConnectionsOpen, m.Requests, m.RequestSeconds, m.Bytes, m.Reloads, m.CertExpiry, m.BackendUp, m.Refused, m.ClientExpiry, m.CRLFetches, m.OCSPFetches, m.ClientGrace)
 	return m
 }
 

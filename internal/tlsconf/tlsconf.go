@@ -103,7 +103,11 @@ type Auth struct {
 	// as optional does; the HTTP layer answers each request of a client whose Verdict
 	// is not verified with a refusal page, and forwards nothing.
 	RefusesOverHTTP bool
-	unnamed         bool // ca_names: none; crypto/tls does not verify the chain
+	unnamed         bool // ca_names: none: no CA names in the CertificateRequest
+	// selfVerified: crypto/tls does not verify the chain (ca_names: none, which leaves
+	// it no CAs, or expiry_grace, which it cannot apply); VerifyConnection runs the
+	// whole pipeline.
+	selfVerified bool
 }
 
 // MaxCANames bounds the CA names a CertificateRequest carries, in bytes as crypto/tls
@@ -176,10 +180,11 @@ func New(s *config.SSL, store *certstore.Store, env Env) (*Auth, error) {
 		if ca == nil {
 			return nil, fmt.Errorf("CA bundle %q is not loaded; refusing to serve %s mode without it", s.CACertificate, s.Mode)
 		}
-		a.Verifier = &clientauth.Verifier{Roots: ca.Pool, CRLs: ca.CRLs, Allow: AllowList(s.Allow), Now: now, Deny: env.Deny, OCSP: ca.OCSP}
-		if s.CANames == config.CANamesNone {
-			a.unnamed = true
-		} else {
+		a.Verifier = &clientauth.Verifier{Roots: ca.Pool, CRLs: ca.CRLs, Allow: AllowList(s.Allow), Now: now, Deny: env.Deny, OCSP: ca.OCSP,
+			ExpiryGrace: time.Duration(s.ExpiryGrace)}
+		a.unnamed = s.CANames == config.CANamesNone
+		a.selfVerified = a.unnamed || s.ExpiryGrace > 0
+		if !a.unnamed {
 			if err := CheckCANames(ca); err != nil {
 				return nil, err
 			}
@@ -192,12 +197,12 @@ func New(s *config.SSL, store *certstore.Store, env Env) (*Auth, error) {
 		// As optional: the handshake never fails on the client certificate (limits
 		// aside); Verdict runs the whole pipeline after it.
 		cfg.ClientAuth = tls.RequestClientCert
-	case s.Mode == config.ModeMutual && a.unnamed:
-		// Without ClientCAs crypto/tls cannot verify; VerifyConnection runs the whole
-		// pipeline, on full and resumed handshakes alike, and every refusal's alert is
-		// bad_certificate.
+	case s.Mode == config.ModeMutual && a.selfVerified:
+		// crypto/tls only requires a certificate (it still names ClientCAs, if any);
+		// VerifyConnection runs the whole pipeline, on full and resumed handshakes
+		// alike, and every refusal's alert is bad_certificate.
 		cfg.ClientAuth = tls.RequireAnyClientCert
-		cfg.VerifyConnection = a.verifyUnnamed
+		cfg.VerifyConnection = a.verifySelf
 	case s.Mode == config.ModeMutual:
 		// crypto/tls verifies chain, validity and EKU so it sends the precise alerts
 		// (unknown_ca, certificate_expired); VerifyConnection adds CA-as-leaf, CRL and
@@ -254,7 +259,7 @@ func limits(maxChain, maxBytes int) func([][]byte, [][]*x509.Certificate) error 
 // Server certificates and CRLs are not part of it.
 func ticketIdentity(s *config.SSL, p Policy, store *certstore.Store) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s|%d|%d|%v|%d|%d|%s|%s|", s.Mode, p.Min, p.Max, p.Ciphers, s.MaxClientChain, s.MaxClientCertBytes, s.CANames, s.Refusal)
+	fmt.Fprintf(h, "%s|%d|%d|%v|%d|%d|%s|%s|%s|", s.Mode, p.Min, p.Max, p.Ciphers, s.MaxClientChain, s.MaxClientCertBytes, s.CANames, s.Refusal, time.Duration(s.ExpiryGrace))
 	if ca := store.CAs[s.CACertificate]; ca != nil && s.Mode != config.ModeOneWay {
 		for _, c := range ca.Certs {
 			h.Write(c.Raw)
@@ -274,9 +279,8 @@ func (a *Auth) verifyMutual(cs tls.ConnectionState) error {
 	return a.Verifier.CheckVerified(cs.VerifiedChains[0])
 }
 
-// verifyUnnamed runs the whole pipeline when crypto/tls verified nothing (ca_names:
-// none).
-func (a *Auth) verifyUnnamed(cs tls.ConnectionState) error {
+// verifySelf runs the whole pipeline when crypto/tls verified nothing (selfVerified).
+func (a *Auth) verifySelf(cs tls.ConnectionState) error {
 	_, err := a.Verifier.Verify(cs.PeerCertificates)
 	return err
 }
@@ -296,7 +300,7 @@ func (a *Auth) Verdict(cs *tls.ConnectionState) clientauth.Verdict {
 		switch {
 		case len(cs.VerifiedChains) > 0:
 			v.Chain = cs.VerifiedChains[0]
-		case a.unnamed && v.Presented != nil:
+		case a.selfVerified && v.Presented != nil:
 			// The chain VerifyConnection built was not kept: build it again.
 			chain, err := a.Verifier.Verify(cs.PeerCertificates)
 			v.Reason = clientauth.ReasonOf(err)
@@ -315,6 +319,7 @@ func (a *Auth) Verdict(cs *tls.ConnectionState) clientauth.Verdict {
 			v.Chain = chain
 		}
 	}
+	v.Grace = v.Chain != nil && a.Verifier.InGrace(v.Chain[0])
 	return v
 }
 
