@@ -137,6 +137,15 @@ func (v *Verifier) CheckVerified(chain []*x509.Certificate) error {
 	return nil
 }
 
+// Recheck runs again, on a chain verified earlier, the checks whose answer changes with
+// the configuration alone: CA-as-leaf, the denylist, the CRLs and the allow-list. OCSP,
+// which may ask the network, is left out. It is what a reload asks of open connections.
+func (v *Verifier) Recheck(chain []*x509.Certificate) Reason {
+	offline := *v
+	offline.OCSP = nil
+	return ReasonOf(offline.CheckVerified(chain))
+}
+
 // ChainReason maps an x509 chain-verification error to a reason.
 func ChainReason(err error, now time.Time) Reason {
 	if ci, ok := errors.AsType[x509.CertificateInvalidError](err); ok {

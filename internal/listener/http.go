@@ -21,6 +21,7 @@ func (l *Listener) serveHTTP(c net.Conn, info *connInfo) {
 	l.infos.Store(c, info)
 	if s == nil || !s.conns.push(c) {
 		l.infos.Delete(c)
+		l.verified.Delete(c)
 		_ = c.Close()
 		l.closed()
 	}

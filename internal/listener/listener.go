@@ -48,6 +48,9 @@ type Listener struct {
 
 	proxy *httpproxy.Proxy // set on HTTP and HTTPS listeners
 	infos sync.Map         // net.Conn → *connInfo, from handle to the http.Server's ConnContext
+	// verified holds the open connections of verified clients (net.Conn → *connInfo),
+	// which a reload checks again (revalidate.go).
+	verified sync.Map
 
 	// HTTP/2 connections are served by net/http, which fixes the idle timeout per
 	// http.Server: one server per idle_timeout a reload has set, made when a
@@ -137,6 +140,7 @@ func (l *Listener) h2For(st *State) *h2server {
 		},
 		ConnState: func(c net.Conn, s http.ConnState) {
 			if s == http.StateClosed || s == http.StateHijacked {
+				l.verified.Delete(c)
 				l.closed()
 			}
 		},
@@ -194,6 +198,7 @@ func (l *Listener) Protocol() config.Protocol { return l.state.Load().Protocol }
 func (l *Listener) Swap(st *State) {
 	if old := l.state.Swap(st); old != nil && old != st {
 		old.retired.Store(true)
+		l.revalidate(st)
 	}
 }
 
@@ -294,6 +299,9 @@ func (l *Listener) handle(raw net.Conn) {
 		if info.verdict.Grace {
 			l.deps.Metrics.ClientGrace.WithLabelValues(st.ID).Inc()
 		}
+		if info.verdict.Verified() {
+			l.verified.Store(conn, info) // removed when the connection ends
+		}
 	}
 	if l.proxy != nil {
 		info.line = line
@@ -305,6 +313,7 @@ func (l *Listener) handle(raw net.Conn) {
 		// A new goroutine, with a small stack, waits for requests (worker.go).
 		l.wg.Go(func() {
 			defer l.closed()
+			defer l.verified.Delete(conn)
 			l.serveH1(conn, info)
 		})
 		return
@@ -312,6 +321,7 @@ func (l *Listener) handle(raw net.Conn) {
 	// The relay may last long: on its own goroutine, not on this worker.
 	l.wg.Go(func() {
 		defer l.closed()
+		defer l.verified.Delete(conn)
 		l.relay(conn, info, &line, start)
 	})
 }

@@ -1,15 +1,19 @@
 package server_test
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"tlsgate/internal/certfile"
 	"tlsgate/internal/pki"
@@ -153,13 +157,33 @@ func TestAdminCertificateSwap(t *testing.T) {
 	}
 }
 
-// TestAdminDenylist refuses a certificate at once by serial, then lets it in again.
+// TestAdminDenylist refuses a certificate at once by serial — new handshakes and the
+// TCP SSL relay it has open — then lets it in again.
 func TestAdminDenylist(t *testing.T) {
 	e := adminEnv(t)
 	alice := e.ca.Issue("alice")
+	relay, err := tls.Dial("tcp", e.addr("tcpssl"), e.tlsConfig(tls.VersionTLS13, new(alice.TLS())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	if _, err := relay.Write([]byte("ping\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bufio.NewReader(relay).ReadString('\n'); err != nil {
+		t.Fatalf("relay before the denial: %v", err)
+	}
 	serial := strings.ToUpper(alice.Cert.SerialNumber.Text(16))
 	if code, body := e.call("POST", "/api/v1/denylist", map[string]any{"serial": serial}, adminToken); code != http.StatusCreated {
 		t.Fatalf("%d %v", code, body)
+	}
+	if err := relay.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, relay); err != nil {
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			t.Fatal("the denied certificate's open relay stayed open")
+		}
 	}
 	if _, err := e.get("mutual", tls.VersionTLS13, new(alice.TLS()), nil, false); err == nil {
 		t.Fatal("denied certificate served")

@@ -1,0 +1,50 @@
+package listener
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+
+	"tlsgate/internal/clientauth"
+)
+
+// A reload that revokes a client certificate (a new CRL, the denylist) or drops its
+// identity from an allow-list must not leave that client an open door: a TCP SSL relay,
+// an upgraded HTTP connection or an HTTP/2 connection can last for days, and an idle
+// HTTP/1 one would get one more request. revalidate checks every open connection of a
+// verified client against the new state's checks and closes those it now refuses.
+// Only definite refusals close (revoked, denied, not_allowed): a CRL or OCSP answer
+// that is merely unavailable refuses new connections under fail_closed, but does not cut
+// open ones; a certificate that expires while connected is not judged again either.
+
+// revalidate closes the open connections whose verified clients st refuses.
+func (l *Listener) revalidate(st *State) {
+	l.verified.Range(func(k, v any) bool {
+		c, info := k.(net.Conn), v.(*connInfo)
+		auth := st.Lookup(info.cs.ServerName).Auth
+		if auth == nil || auth.Verifier == nil {
+			return true // the domain no longer asks for client certificates
+		}
+		switch reason := auth.Verifier.Recheck(info.verdict.Chain); reason {
+		case clientauth.Revoked, clientauth.Denied, clientauth.NotAllowed:
+			l.verified.Delete(c)
+			// The socket, not the TLS connection: tls.Conn.Close would first wait to
+			// send close_notify behind a write that a client not reading keeps blocked,
+			// and the reload would wait with it.
+			if tc, ok := c.(*tls.Conn); ok {
+				c = tc.NetConn()
+			}
+			_ = c.Close()
+			line := info.line
+			if line.Listener == "" { // a TCP relay's line holds no connection fields
+				line = Line{Listener: st.ID, Client: info.client}
+				line.setTLS(info.cs, info.verdict)
+			}
+			line.Msg, line.Reason, line.Verify = "connection", reason, "FAILED:"+string(reason)
+			line.Err = fmt.Errorf("closed: a reload refuses this client certificate now (%s)", reason)
+			line.Log(context.Background(), l.deps.Log)
+		}
+		return true
+	})
+}
