@@ -15,8 +15,8 @@ import (
 
 // TestRevocationClosesOpenConnections: a reload with a CRL that revokes a connected
 // client closes its open connections — a TCP SSL relay, an idle HTTP/1.1 keep-alive
-// connection, an HTTP/2 connection — at once, with a log line naming the reason, while
-// the connections of a client still trusted stay open and keep working.
+// connection, a WebSocket, an HTTP/2 connection — at once, each with a log line naming
+// the reason, while those of a client still trusted stay open and keep working.
 func TestRevocationClosesOpenConnections(t *testing.T) {
 	e := newEnv(t, pki.ECDSAP256)
 	carol, alice := e.ca.Issue("carol"), e.ca.Issue("alice")
@@ -32,52 +32,64 @@ func TestRevocationClosesOpenConnections(t *testing.T) {
 		t.Cleanup(func() { c.Close() })
 		return c
 	}
-	// use proves a connection serves: an echo on the relay, a request on HTTP/1.1, the
-	// server's SETTINGS on HTTP/2.
-	use := func(c *tls.Conn, kind string) error {
-		if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+	// use proves a connection serves: an echo on the relay and the WebSocket (upgraded
+	// on first use), a request on HTTP/1.1, the server's SETTINGS on HTTP/2.
+	use := func(c *openConn) error {
+		if err := c.c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
 			return err
 		}
-		switch kind {
-		case "relay":
-			if _, err := c.Write([]byte("ping\n")); err != nil {
+		if c.br == nil {
+			c.br = bufio.NewReader(c.c)
+		}
+		switch c.kind {
+		case "ws", "relay":
+			if c.kind == "ws" && !c.upgraded {
+				if _, err := c.c.Write([]byte("GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")); err != nil {
+					return err
+				}
+				resp, err := http.ReadResponse(c.br, nil)
+				if err != nil {
+					return err
+				}
+				if resp.StatusCode != http.StatusSwitchingProtocols {
+					return errors.New(resp.Status)
+				}
+				c.upgraded = true
+			}
+			if _, err := c.c.Write([]byte("ping\n")); err != nil {
 				return err
 			}
-			_, err := bufio.NewReader(c).ReadString('\n')
+			_, err := c.br.ReadString('\n')
 			return err
 		case "h1":
-			if _, err := c.Write([]byte("GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n")); err != nil {
+			if _, err := c.c.Write([]byte("GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n")); err != nil {
 				return err
 			}
-			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			resp, err := http.ReadResponse(c.br, nil)
 			if err != nil {
 				return err
 			}
 			_, err = io.Copy(io.Discard, resp.Body)
 			return err
 		default: // h2: the client preface and an empty SETTINGS frame; read the answer
-			if _, err := c.Write([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")); err != nil {
+			if _, err := c.c.Write([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")); err != nil {
 				return err
 			}
-			_, err := io.ReadFull(c, make([]byte, 9))
+			_, err := io.ReadFull(c.br, make([]byte, 9))
 			return err
 		}
 	}
-	type conn struct {
-		kind string
-		c    *tls.Conn
-	}
-	var carols, alices []conn
-	for _, k := range []struct{ listener, proto, kind string }{{"tcpssl", "", "relay"}, {"mutual", "http/1.1", "h1"}, {"mutual", "h2", "h2"}} {
+	var carols, alices []*openConn
+	for _, k := range []struct{ listener, proto, kind string }{{"tcpssl", "", "relay"}, {"mutual", "http/1.1", "h1"}, {"mutual", "http/1.1", "ws"}, {"mutual", "h2", "h2"}} {
 		for _, who := range []struct {
 			leaf *tls.Certificate
-			into *[]conn
+			into *[]*openConn
 		}{{new(carol.TLS()), &carols}, {new(alice.TLS()), &alices}} {
-			c := open(k.listener, k.proto, who.leaf)
-			if err := use(c, k.kind); err != nil {
+			c := &openConn{kind: k.kind, c: open(k.listener, k.proto, who.leaf)}
+			if err := use(c); err != nil {
 				t.Fatalf("%s before the reload: %v", k.kind, err)
 			}
-			*who.into = append(*who.into, conn{k.kind, c})
+			*who.into = append(*who.into, c)
 		}
 	}
 
@@ -89,7 +101,7 @@ func TestRevocationClosesOpenConnections(t *testing.T) {
 		if err := c.c.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
 			t.Fatal(err)
 		}
-		_, err := io.Copy(io.Discard, c.c)
+		_, err := io.Copy(io.Discard, c.br)
 		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
 			t.Fatalf("carol's %s connection stayed open after her certificate was revoked", c.kind)
 		}
@@ -100,9 +112,17 @@ func TestRevocationClosesOpenConnections(t *testing.T) {
 			t.Fatalf("line %v", line)
 		}
 	}
-	for _, c := range alices[:2] { // relay and HTTP/1.1 answer again; HTTP/2 was read above
-		if err := use(c.c, c.kind); err != nil {
+	for _, c := range alices[:3] { // relay, HTTP/1.1 and WebSocket answer again
+		if err := use(c); err != nil {
 			t.Fatalf("alice's %s connection after the reload: %v", c.kind, err)
 		}
 	}
+}
+
+// openConn is one open client connection of TestRevocationClosesOpenConnections.
+type openConn struct {
+	kind     string // relay, h1, ws, h2
+	c        *tls.Conn
+	br       *bufio.Reader
+	upgraded bool
 }
