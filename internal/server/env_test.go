@@ -69,6 +69,10 @@ listeners:
 %[5]s
 `
 
+// h2Idle is what an HTTP/2 client that then stays idle sends: the connection preface
+// and an empty SETTINGS frame.
+const h2Idle = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
 // extra adds YAML to the env's config: certificate entries and listener entries (each
 // line indented as in envConfig). It runs after the PKI exists, so it may write files.
 type extra func(e *env) (certificates, listeners string)

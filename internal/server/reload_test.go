@@ -444,8 +444,7 @@ func TestTimeoutsFollowReload(t *testing.T) {
 				t.Fatalf("negotiated %q, want %q", got, proto)
 			}
 			if proto == "h2" {
-				// The client preface and an empty SETTINGS frame: an idle HTTP/2 connection.
-				_, err = c.Write([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"))
+				_, err = c.Write([]byte(h2Idle))
 			} else {
 				_, err = c.Write([]byte("GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n"))
 			}

@@ -72,7 +72,7 @@ func TestRevocationClosesOpenConnections(t *testing.T) {
 			_, err = io.Copy(io.Discard, resp.Body)
 			return err
 		default: // h2: the client preface and an empty SETTINGS frame; read the answer
-			if _, err := c.c.Write([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")); err != nil {
+			if _, err := c.c.Write([]byte(h2Idle)); err != nil {
 				return err
 			}
 			_, err := io.ReadFull(c.br, make([]byte, 9))
