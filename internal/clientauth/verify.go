@@ -34,7 +34,7 @@ type Verifier struct {
 	// sets serverAuth).
 	KeyUsages []x509.ExtKeyUsage
 	// ExpiryGrace accepts a leaf up to this long past its NotAfter (ssl.expiry_grace);
-	// the rest of the chain must be valid then, and revocation and the allow-list are
+	// the rest of the chain must be valid now, and revocation and the allow-list are
 	// checked as ever. InGrace tells such a leaf.
 	ExpiryGrace time.Duration
 }
