@@ -148,6 +148,7 @@ func TestExpiryGrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	expiredInter := ca.Intermediate("expired inter", pkitest.Valid(-96*time.Hour, -time.Hour)) // the grace is for leaves only
 	v := &clientauth.Verifier{
 		Roots: ca.Pool(), CRLs: revocation.NewSet([]*revocation.CRL{interCRL}, true),
 		Allow: &clientauth.AllowList{OU: []string{"ok"}}, Now: func() time.Time { return pkitest.Now },
@@ -165,6 +166,7 @@ func TestExpiryGrace(t *testing.T) {
 		{"not yet valid", inter.Issue("d", pkitest.OU("ok"), pkitest.Valid(time.Hour, 2*time.Hour)), clientauth.NotYetValid, false},
 		{"expired a day ago and revoked", expiredRevoked, clientauth.Revoked, false},
 		{"expired a day ago, not on the allow-list", inter.Issue("e", pkitest.OU("other"), pkitest.Valid(-72*time.Hour, -24*time.Hour)), clientauth.NotAllowed, false},
+		{"expired a day ago, under an expired intermediate", expiredInter.Issue("f", pkitest.OU("ok"), pkitest.Valid(-72*time.Hour, -24*time.Hour)), clientauth.Expired, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			chain, err := v.Verify(tc.leaf.Chain)

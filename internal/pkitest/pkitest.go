@@ -78,10 +78,14 @@ func New(tb testing.TB, name string, kt pki.KeyType) *CA {
 	return &CA{CA: root, tb: tb, KeyType: kt, Chain: []*x509.Certificate{root.Cert}}
 }
 
-// Intermediate issues a subordinate CA.
-func (ca *CA) Intermediate(name string) *CA {
+// Intermediate issues a subordinate CA; opts change its request (Valid, say).
+func (ca *CA) Intermediate(name string, opts ...Option) *CA {
 	ca.tb.Helper()
-	sub, err := ca.CA.Intermediate(pki.Request{CommonName: name, Key: Key(ca.tb, ca.KeyType), Now: Now})
+	req := pki.Request{CommonName: name, Key: Key(ca.tb, ca.KeyType), Now: Now}
+	for _, o := range opts {
+		o(&req)
+	}
+	sub, err := ca.CA.Intermediate(req)
 	if err != nil {
 		ca.tb.Fatal(err)
 	}
