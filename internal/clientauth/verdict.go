@@ -13,6 +13,9 @@ type Verdict struct {
 	Presented *x509.Certificate
 	// Grace: verified only thanks to the expiry grace; the leaf is past its NotAfter.
 	Grace bool
+	// Audit is what the listener's audit (ssl.audit) would decide: "" when none ran,
+	// else "ok" or a reason code (Reason.Label).
+	Audit string
 }
 
 // Header is the X-Client-Verify value: SUCCESS, NONE or FAILED:<reason>.

@@ -302,6 +302,18 @@ type SSL struct {
 	// (fleets that cannot renew in time), flagged to backends, in the log and in a
 	// metric; everything else is still checked. Default 0: none. At most 365 days.
 	ExpiryGrace Duration `yaml:"expiry_grace,omitempty" json:"expiry_grace,omitempty"`
+	// Audit checks every client certificate the listener lets in against another CA
+	// bundle and allow-list as well, and reports what they would decide (log field
+	// audit, metric) without acting on it: a dry run of a trust change.
+	Audit *Audit `yaml:"audit,omitempty" json:"audit,omitempty"`
+}
+
+// Audit is a CA bundle and allow-list to try on live traffic without enforcing them.
+type Audit struct {
+	// CACertificate is the id of the CA bundle (with its CRLs) to try.
+	CACertificate string `yaml:"ca_certificate,omitempty" json:"ca_certificate,omitempty"`
+	// Allow is the allow-list to try; empty allows every client the bundle verifies.
+	Allow *Allow `yaml:"allow,omitempty" json:"allow,omitempty"`
 }
 
 // Refusal is how a mutual listener refuses a client certificate.

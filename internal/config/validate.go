@@ -506,11 +506,31 @@ func (v *validator) ssl(p string, s *SSL, certs map[string]*Certificate) {
 	if !s.Allow.Empty() && s.Mode == ModeOneWay {
 		v.add(p+".allow", "needs client certificates; set mode: mutual or optional")
 	}
-	if s.Allow != nil {
-		for i, h := range s.Allow.SPKISHA256 {
-			if b, err := hex.DecodeString(h); err != nil || len(b) != 32 {
-				v.add(fmt.Sprintf("%s.allow.spki_sha256[%d]", p, i), "must be 64 hex digits")
-			}
+	v.allow(p+".allow", s.Allow)
+	if a := s.Audit; a != nil {
+		ap := p + ".audit"
+		switch c := certs[a.CACertificate]; {
+		case s.Mode == ModeOneWay:
+			v.add(ap, "needs client certificates; set mode: mutual or optional")
+		case a.CACertificate == "":
+			v.add(ap+".ca_certificate", "required: the CA bundle to try")
+		case c == nil:
+			v.add(ap+".ca_certificate", "unknown certificate %q", a.CACertificate)
+		case !c.IsCA():
+			v.add(ap+".ca_certificate", "certificate %q is a server certificate, not a CA bundle (set ca:)", a.CACertificate)
+		}
+		v.allow(ap+".allow", a.Allow)
+	}
+}
+
+// allow checks an allow-list's pins.
+func (v *validator) allow(p string, a *Allow) {
+	if a == nil {
+		return
+	}
+	for i, h := range a.SPKISHA256 {
+		if b, err := hex.DecodeString(h); err != nil || len(b) != 32 {
+			v.add(fmt.Sprintf("%s.spki_sha256[%d]", p, i), "must be 64 hex digits")
 		}
 	}
 }

@@ -299,6 +299,9 @@ func (l *Listener) handle(raw net.Conn) {
 		if info.verdict.Grace {
 			l.deps.Metrics.ClientGrace.WithLabelValues(st.ID).Inc()
 		}
+		if info.verdict.Audit != "" {
+			l.deps.Metrics.Audit.WithLabelValues(st.ID, info.verdict.Audit).Inc()
+		}
 		if info.verdict.Verified() {
 			l.verified.Store(conn, info) // removed when the connection ends
 		}

@@ -27,7 +27,8 @@ type Line struct {
 	Fingerprint string
 	Verify      string // SUCCESS, NONE, FAILED
 	Reason      clientauth.Reason
-	Grace       bool // verified only by the expiry grace (client_grace)
+	Grace       bool   // verified only by the expiry grace (client_grace)
+	Audit       string // what ssl.audit would decide: "ok" or a reason code
 	Target      string
 	Method      string
 	Path        string
@@ -65,6 +66,7 @@ func (l *Line) setTLS(cs *tls.ConnectionState, v clientauth.Verdict) {
 	l.Verify = v.Header()
 	l.Reason = v.Reason
 	l.Grace = v.Grace
+	l.Audit = v.Audit
 	if v.Presented != nil {
 		id := clientauth.IdentityOf(v.Presented)
 		l.Subject, l.Serial, l.Fingerprint = id.Subject, id.Serial, id.Fingerprint
@@ -115,6 +117,7 @@ func (l *Line) attrs(attrs []slog.Attr) []slog.Attr {
 	if l.Grace {
 		attrs = append(attrs, slog.Bool("client_grace", true))
 	}
+	attrs = appendStr(attrs, "audit", l.Audit)
 	attrs = appendStr(attrs, "target", l.Target)
 	attrs = appendStr(attrs, "method", l.Method)
 	attrs = appendStr(attrs, "path", l.Path)

@@ -23,6 +23,7 @@ const (
 	NameRefused         = "tlsgate_connections_refused_total"
 	NameClientExpiry    = "tlsgate_client_certificate_days_to_expiry"
 	NameClientGrace     = "tlsgate_client_certificate_grace_total"
+	NameAudit           = "tlsgate_audit_verdicts_total"
 	NameCRLFetches      = "tlsgate_crl_fetches_total"
 	NameOCSPFetches     = "tlsgate_ocsp_staple_fetches_total"
 )
@@ -59,7 +60,10 @@ type Metrics struct {
 	// ClientGrace counts client certificates accepted past their NotAfter by the
 	// expiry grace, by listener.
 	ClientGrace *prometheus.CounterVec
-	Refused     *prometheus.CounterVec
+	// Audit counts what ssl.audit would decide for the clients let in, by listener and
+	// reason ("ok" when it would let them in too).
+	Audit   *prometheus.CounterVec
+	Refused *prometheus.CounterVec
 }
 
 // New creates the collectors on a new private registry.
@@ -91,10 +95,12 @@ func New() *Metrics {
 			Help: "OCSP staple refreshes by certificate id and result."}, []string{"id", "result"}),
 		ClientGrace: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameClientGrace,
 			Help: "Client certificates accepted past their NotAfter by the listener's expiry_grace."}, []string{"listener"}),
+		Audit: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameAudit,
+			Help: "What ssl.audit (a CA bundle and allow-list tried without enforcing them) would decide for the client certificates let in."}, []string{"listener", "reason"}),
 		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameRefused,
 			Help: "Connections refused because the listener's max_connections was reached."}, []string{"listener"}),
 	}
-	m.Registry.MustRegister(m.Handshakes, m.ConnectionsOpen, m.Requests, m.RequestSeconds, m.Bytes, m.Reloads, m.CertExpiry, m.BackendUp, m.Refused, m.ClientExpiry, m.CRLFetches, m.OCSPFetches, m.ClientGrace)
+	m.Registry.MustRegister(m.Handshakes, m.ConnectionsOpen, m.Requests, m.RequestSeconds, m.Bytes, m.Reloads, m.CertExpiry, m.BackendUp, m.Refused, m.ClientExpiry, m.CRLFetches, m.OCSPFetches, m.ClientGrace, m.Audit)
 	return m
 }
 

@@ -99,6 +99,9 @@ type Auth struct {
 	Mode     config.SSLMode
 	Policy   Policy
 	Verifier *clientauth.Verifier // nil in one_way mode
+	// Audit is the verifier ssl.audit tries on every client let in, without acting on
+	// its answer; nil when there is none.
+	Audit *clientauth.Verifier
 	// RefusesOverHTTP: mutual with refusal: http. The handshake lets every client in,
 	// as optional does; the HTTP layer answers each request of a client whose Verdict
 	// is not verified with a refusal page, and forwards nothing.
@@ -191,6 +194,14 @@ func New(s *config.SSL, store *certstore.Store, env Env) (*Auth, error) {
 			cfg.ClientCAs = ca.Pool // crypto/tls names these in the CertificateRequest
 		}
 		cfg.VerifyPeerCertificate = limits(s.MaxClientChain, s.MaxClientCertBytes)
+		if s.Audit != nil {
+			audit := store.CAs[s.Audit.CACertificate]
+			if audit == nil {
+				return nil, fmt.Errorf("audit CA bundle %q is not loaded", s.Audit.CACertificate)
+			}
+			// No OCSP: the audit must not add a responder's round trip to handshakes.
+			a.Audit = &clientauth.Verifier{Roots: audit.Pool, CRLs: audit.CRLs, Allow: AllowList(s.Audit.Allow), Now: now, Deny: env.Deny}
+		}
 	}
 	switch {
 	case a.RefusesOverHTTP:
@@ -320,6 +331,10 @@ func (a *Auth) Verdict(cs *tls.ConnectionState) clientauth.Verdict {
 		}
 	}
 	v.Grace = v.Chain != nil && a.Verifier.InGrace(v.Chain[0])
+	if a.Audit != nil && v.Presented != nil { // every connection here completed its handshake
+		_, err := a.Audit.Verify(cs.PeerCertificates)
+		v.Audit = clientauth.ReasonOf(err).Label()
+	}
 	return v
 }
 
