@@ -87,7 +87,7 @@ func TestHealthCheckOverBackendTLS(t *testing.T) {
 		backend.StartTLS()
 		t.Cleanup(backend.Close)
 		e.groups = fmt.Sprintf("  - {id: secure, targets: [{address: %s}], tls: {ca_certificate: backend_ca, server_name: backend.internal, client_certificate: origin},\n"+
-			"     health_check: {protocol: https, path: /healthz, interval: 20ms, timeout: 20ms, unhealthy_threshold: 1}}\n", backend.Listener.Addr())
+			"     health_check: {protocol: https, path: /healthz, interval: 100ms, timeout: 100ms, unhealthy_threshold: 5}}\n", backend.Listener.Addr())
 		return "  - {id: backend_ca, ca: backend-ca.crt}\n  - {id: origin, cert: origin.crt, key: origin.key}\n",
 			"  - {id: reenc, protocol: https, listen: 127.0.0.1:0, target_group: secure, ssl: {mode: one_way, server_certificates: [site]}}\n"
 	})
