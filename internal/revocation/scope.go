@@ -50,7 +50,7 @@ func parseScope(rl *x509.RevocationList) (scope, error) {
 		case ext.Id.Equal(oidIssuingDistributionPoint):
 			var err error
 			if sc, err = parseIDP(ext.Value); err != nil {
-				return sc, fmt.Errorf("issuing distribution point: %w", err)
+				return sc, fmt.Errorf("has an issuing distribution point tlsgate cannot use: %w", err)
 			}
 		case ext.Critical && !ext.Id.Equal(oidAuthorityKeyID) && !ext.Id.Equal(oidCRLNumber):
 			return sc, fmt.Errorf("has a critical extension tlsgate does not process (%s), so it must not be used (RFC 5280 §5.2)", ext.Id)

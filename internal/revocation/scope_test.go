@@ -131,7 +131,7 @@ func TestCRLScope(t *testing.T) {
 		{name: "indirect CRL", crls: [][]byte{crl(t, root, []pkix.Extension{idpExt(idp{indirect: true})}, nil)}, leaf: inA, load: "indirect CRL"},
 		{name: "unknown critical extension", crls: [][]byte{crl(t, root, []pkix.Extension{unknownCrit}, nil)}, leaf: inA, load: "critical extension tlsgate does not process (1.3.6.1.4.1.55555.1)"},
 		{name: "critical entry extension", crls: [][]byte{crl(t, root, nil, &certIssuer, noDP.Cert)}, leaf: inA, load: "indirect CRL"},
-		{name: "malformed scope", crls: [][]byte{crl(t, root, []pkix.Extension{{Id: oidIDP, Critical: true, Value: []byte{0x30, 0x03, 0x81, 0x01}}}, nil)}, leaf: inA, load: "issuing distribution point: malformed"},
+		{name: "malformed scope", crls: [][]byte{crl(t, root, []pkix.Extension{{Id: oidIDP, Critical: true, Value: []byte{0x30, 0x03, 0x81, 0x01}}}, nil)}, leaf: inA, load: "has an issuing distribution point tlsgate cannot use: malformed"},
 	}
 	openssl, _ := exec.LookPath("openssl")
 	for _, tc := range cases {
