@@ -106,7 +106,6 @@ type Auth struct {
 	// as optional does; the HTTP layer answers each request of a client whose Verdict
 	// is not verified with a refusal page, and forwards nothing.
 	RefusesOverHTTP bool
-	unnamed         bool // ca_names: none: no CA names in the CertificateRequest
 	// selfVerified: crypto/tls does not verify the chain (ca_names: none, which leaves
 	// it no CAs, or expiry_grace, which it cannot apply); VerifyConnection runs the
 	// whole pipeline.
@@ -185,9 +184,9 @@ func New(s *config.SSL, store *certstore.Store, env Env) (*Auth, error) {
 		}
 		a.Verifier = &clientauth.Verifier{Roots: ca.Pool, CRLs: ca.CRLs, Allow: AllowList(s.Allow), Now: now, Deny: env.Deny, OCSP: ca.OCSP,
 			ExpiryGrace: time.Duration(s.ExpiryGrace)}
-		a.unnamed = s.CANames == config.CANamesNone
-		a.selfVerified = a.unnamed || s.ExpiryGrace > 0
-		if !a.unnamed {
+		unnamed := s.CANames == config.CANamesNone
+		a.selfVerified = unnamed || s.ExpiryGrace > 0
+		if !unnamed {
 			if err := CheckCANames(ca); err != nil {
 				return nil, err
 			}
@@ -302,24 +301,15 @@ func (a *Auth) Verdict(cs *tls.ConnectionState) clientauth.Verdict {
 	if len(cs.PeerCertificates) > 0 {
 		v.Presented = cs.PeerCertificates[0]
 	}
-	mode := a.Mode
-	if a.RefusesOverHTTP {
-		mode = config.ModeOptional // verified here, refused by the HTTP layer
-	}
-	switch mode {
-	case config.ModeMutual:
-		switch {
-		case len(cs.VerifiedChains) > 0:
+	switch {
+	case a.Mode == config.ModeMutual && !a.selfVerified && !a.RefusesOverHTTP:
+		// crypto/tls built and checked the chain; VerifyConnection checked the rest.
+		if len(cs.VerifiedChains) > 0 {
 			v.Chain = cs.VerifiedChains[0]
-		case a.selfVerified && v.Presented != nil:
-			// The chain VerifyConnection built was not kept: build it again.
-			chain, err := a.Verifier.Verify(cs.PeerCertificates)
-			v.Reason = clientauth.ReasonOf(err)
-			if err == nil {
-				v.Chain = chain
-			}
 		}
-	case config.ModeOptional:
+	case a.Mode != config.ModeOneWay:
+		// Optional, refusal: http, or a mutual listener that verifies itself (whose
+		// chain from VerifyConnection was not kept): the whole pipeline runs here.
 		if v.Presented == nil {
 			v.Reason = clientauth.NoClientCert
 			return v
