@@ -56,13 +56,13 @@ type Metrics struct {
 	CRLFetches *prometheus.CounterVec
 	// OCSPFetches counts OCSP staple refreshes by certificate id and result.
 	OCSPFetches *prometheus.CounterVec
-	// Refused counts connections closed at once because of max_connections.
 	// ClientGrace counts client certificates accepted past their NotAfter by the
 	// expiry grace, by listener.
 	ClientGrace *prometheus.CounterVec
 	// Audit counts what ssl.audit would decide for the clients let in, by listener and
 	// reason ("ok" when it would let them in too).
-	Audit   *prometheus.CounterVec
+	Audit *prometheus.CounterVec
+	// Refused counts connections closed at once because of max_connections.
 	Refused *prometheus.CounterVec
 }
 
