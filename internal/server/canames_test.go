@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"io"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -104,14 +103,7 @@ func (e *env) getNames(id string, version uint16, cert *tls.Certificate) (*echo,
 		}
 		return cert, nil
 	}
-	tr := &http.Transport{DisableKeepAlives: true, TLSClientConfig: cfg}
-	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("https://" + e.addr(id) + "/x")
-	if err != nil {
-		return nil, names, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	resp, body, err := e.request(id, cfg, nil, false)
 	if err != nil {
 		return nil, names, err
 	}

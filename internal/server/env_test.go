@@ -153,11 +153,25 @@ type echo struct {
 // listener.
 func (e *env) get(id string, version uint16, cert *tls.Certificate, hdr http.Header, h2 bool) (*echo, error) {
 	e.t.Helper()
-	tr := &http.Transport{DisableKeepAlives: true, ForceAttemptHTTP2: h2}
-	scheme := "http"
+	var cfg *tls.Config
 	if version != 0 {
+		cfg = e.tlsConfig(version, cert)
+	}
+	resp, body, err := e.request(id, cfg, hdr, h2)
+	if err != nil {
+		return nil, err
+	}
+	return decodeEcho(e.t, resp.StatusCode, body), nil
+}
+
+// request makes one GET of /x on a new connection to listener id, over TLS with cfg (plain
+// HTTP when cfg is nil), and returns the response with its body read.
+func (e *env) request(id string, cfg *tls.Config, hdr http.Header, h2 bool) (*http.Response, []byte, error) {
+	e.t.Helper()
+	tr := &http.Transport{DisableKeepAlives: true, ForceAttemptHTTP2: h2, TLSClientConfig: cfg}
+	scheme := "http"
+	if cfg != nil {
 		scheme = "https"
-		tr.TLSClientConfig = e.tlsConfig(version, cert)
 	}
 	defer tr.CloseIdleConnections()
 	req, err := http.NewRequest(http.MethodGet, scheme+"://"+e.addr(id)+"/x", nil)
@@ -167,14 +181,14 @@ func (e *env) get(id string, version uint16, cert *tls.Certificate, hdr http.Hea
 	maps.Copy(req.Header, hdr)
 	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return decodeEcho(e.t, resp.StatusCode, body), nil
+	return resp, body, nil
 }
 
 // decodeEcho reads what the echo backend saw from a response; only the status when it

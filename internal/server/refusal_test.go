@@ -2,13 +2,10 @@ package server_test
 
 import (
 	"crypto/tls"
-	"io"
-	"maps"
 	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -80,21 +77,9 @@ func TestRefusalHTTP(t *testing.T) {
 // fetch makes one GET on a new connection and returns the response and its body.
 func (e *env) fetch(id string, version uint16, cert *tls.Certificate, hdr http.Header, h2 bool) (*http.Response, []byte) {
 	e.t.Helper()
-	tr := &http.Transport{DisableKeepAlives: true, ForceAttemptHTTP2: h2, TLSClientConfig: e.tlsConfig(version, cert)}
-	defer tr.CloseIdleConnections()
-	req, err := http.NewRequest(http.MethodGet, "https://"+e.addr(id)+"/x", nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	maps.Copy(req.Header, hdr)
-	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+	resp, body, err := e.request(id, e.tlsConfig(version, cert), hdr, h2)
 	if err != nil {
 		e.t.Fatalf("GET %s: %v", id, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.t.Fatal(err)
 	}
 	if h2 && resp.ProtoMajor != 2 {
 		e.t.Fatalf("HTTP/%d.%d, want HTTP/2", resp.ProtoMajor, resp.ProtoMinor)
