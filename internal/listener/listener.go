@@ -82,7 +82,7 @@ type connInfo struct {
 	cs      *tls.ConnectionState
 	verdict clientauth.Verdict
 	client  string
-	line    Line // the log fields of the connection, copied into each request's line
+	line    Line // the log fields of the connection: each request's line starts from it
 	// identity is the connection's identity headers for backends, built once.
 	identity http.Header
 }
@@ -306,8 +306,8 @@ func (l *Listener) handle(raw net.Conn) {
 			l.verified.Store(conn, info) // removed when the connection ends
 		}
 	}
+	info.line = line // the connection's fields, for its requests and for revalidate
 	if l.proxy != nil {
-		info.line = line
 		info.identity = httpproxy.Identity(st.Forward, info.verdict, info.cs)
 		if info.cs != nil && info.cs.NegotiatedProtocol == "h2" {
 			l.serveHTTP(conn, info)

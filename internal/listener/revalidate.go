@@ -37,10 +37,6 @@ func (l *Listener) revalidate(st *State) {
 			}
 			_ = c.Close()
 			line := info.line
-			if line.Listener == "" { // a TCP relay's line holds no connection fields
-				line = Line{Listener: st.ID, Client: info.client}
-				line.setTLS(info.cs, info.verdict)
-			}
 			line.Msg, line.Reason, line.Verify = "connection", reason, "FAILED:"+string(reason)
 			line.Err = fmt.Errorf("closed: a reload refuses this client certificate now (%s)", reason)
 			line.Log(context.Background(), l.deps.Log)
