@@ -1,5 +1,5 @@
 # Local gates mirror .ci/run exactly: `make check` is what CI runs.
-.PHONY: check test lint e2e fuzz bench demo build
+.PHONY: check test lint e2e fuzz bench demo build install man
 
 check:
 	bash .ci/run
@@ -30,5 +30,22 @@ fuzz:
 demo:
 	go run ./cmd/tlsgate demo
 
+# The binary is stamped with `git describe` as its version and with its commit and
+# date; `tlsgate version` prints them. -buildvcs=true overrides a GOFLAGS that turns
+# stamping off; the -X values cover builds go does not stamp (git worktrees).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+DATE ?= $(shell git log -1 --format=%cI 2>/dev/null)
+PREFIX ?= /usr/local
+LDFLAGS := $(if $(VERSION),-X tlsgate/internal/cli.version=$(VERSION)) $(if $(COMMIT),-X tlsgate/internal/cli.commit=$(COMMIT) -X tlsgate/internal/cli.date=$(DATE))
+
 build:
-	go build -o tlsgate ./cmd/tlsgate
+	go build -buildvcs=true -ldflags '$(LDFLAGS)' -o tlsgate ./cmd/tlsgate
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 tlsgate $(DESTDIR)$(PREFIX)/bin/tlsgate
+
+# Man pages (section 1) generated from the cobra command tree into ./man.
+man:
+	go run ./cmd/tlsgate man --dir man

@@ -39,14 +39,16 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 forwarded to backends. Start with: tlsgate demo`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
+		Version:       BuildInfo().String(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%s: %w (see %s --help)", c.CommandPath(), err, c.CommandPath())}
 	})
-	root.AddCommand(serveCmd(), checkCmd(), demoCmd(), probeCmd(), pkiCmd(), certCmd())
+	root.AddCommand(serveCmd(), checkCmd(), demoCmd(), probeCmd(), pkiCmd(), certCmd(), versionCmd(), manCmd())
 	err := root.ExecuteContext(ctx)
 	switch {
 	case err == nil:
