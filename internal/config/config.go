@@ -26,6 +26,8 @@ type Config struct {
 	// Watch sets how often referenced files are checked for changes. Default 2s; 0 keeps
 	// the default, a negative value turns watching off (SIGHUP still reloads).
 	Watch Duration `yaml:"watch_interval,omitempty" json:"watch_interval,omitempty"`
+	// SessionTickets sets how session-ticket keys rotate.
+	SessionTickets SessionTickets `yaml:"session_tickets,omitempty" json:"session_tickets"`
 
 	// Dir is the directory of the config file; relative paths are resolved against it.
 	Dir string `yaml:"-"`
@@ -33,6 +35,15 @@ type Config struct {
 	File string `yaml:"-"`
 
 	lines index // path → line, for problems found after decoding
+}
+
+// SessionTickets sets the rotation of the session-ticket keys every TLS policy derives
+// its own keys from.
+type SessionTickets struct {
+	// Rotation is how often a new key starts encrypting tickets; the previous key keeps
+	// decrypting for one more period, so a ticket resumes for between one and two
+	// periods. Default 24h; at least 1m, at most 168h (crypto/tls ends tickets at 7 days).
+	Rotation Duration `yaml:"rotation,omitempty" json:"rotation,omitempty"`
 }
 
 // Admin configures the admin listener.

@@ -126,3 +126,30 @@ func TestAdminExposure(t *testing.T) {
 		}
 	}
 }
+
+// TestTicketRotation: session_tickets.rotation defaults to 24h and is refused, at its
+// line, outside 1m to 168h.
+func TestTicketRotation(t *testing.T) {
+	c, err := config.Parse([]byte("session_tickets: {}\n"), "x.yaml")
+	if err != nil || time.Duration(c.SessionTickets.Rotation) != 24*time.Hour {
+		t.Fatalf("default: %v, %v", c, err)
+	}
+	for _, tc := range []struct {
+		name, yaml string
+		ok         bool
+	}{
+		{"hourly", "session_tickets: {rotation: 1h}\n", true},
+		{"too short", "session_tickets: {rotation: 10s}\n", false},
+		{"past crypto/tls's 7 days", "session_tickets: {rotation: 200h}\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Parse([]byte(tc.yaml), "x.yaml")
+			if (err == nil) != tc.ok {
+				t.Fatalf("%q: %v", tc.yaml, err)
+			}
+			if err != nil && !strings.Contains(err.Error(), "x.yaml:1: session_tickets.rotation: ") {
+				t.Fatalf("error %v does not name the field's line", err)
+			}
+		})
+	}
+}

@@ -20,6 +20,8 @@ const (
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultPolicy           = "tls12-modern"
 	DefaultWeight           = 1
+	// DefaultTicketRotation is session_tickets.rotation: daily, as testssl asks.
+	DefaultTicketRotation = 24 * time.Hour
 )
 
 // Policies lists the named TLS security policies. tlsconf owns what they mean; the names
@@ -32,6 +34,7 @@ func (c *Config) SetDefaults() {
 	if c.Watch == 0 {
 		c.Watch = Duration(DefaultWatch)
 	}
+	c.SessionTickets.Rotation = cmp.Or(c.SessionTickets.Rotation, Duration(DefaultTicketRotation))
 	for i := range c.Certificates {
 		if c.Certificates[i].IsCA() && c.Certificates[i].CRLPolicy == "" {
 			c.Certificates[i].CRLPolicy = CRLFailClosed
@@ -112,6 +115,9 @@ func (c *Config) Validate() []Problem {
 		if host, _, err := net.SplitHostPort(c.Admin.Listen); err == nil && c.Admin.TokenFile == "" && c.Admin.SSL == nil && !isLoopback(host) {
 			v.add("admin.listen", "%s is not a loopback address: set admin.token_file or admin.ssl (mutual TLS) so the management API is not open to the network", c.Admin.Listen)
 		}
+	}
+	if r := time.Duration(c.SessionTickets.Rotation); r != 0 && (r < time.Minute || r > 168*time.Hour) {
+		v.add("session_tickets.rotation", "%v is outside 1m to 168h", r)
 	}
 	for i, s := range c.Denylist.Serials {
 		if _, ok := new(big.Int).SetString(strings.ReplaceAll(s, ":", ""), 16); !ok {

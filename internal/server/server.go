@@ -29,6 +29,7 @@ import (
 	"tlsgate/internal/config"
 	"tlsgate/internal/listener"
 	"tlsgate/internal/metrics"
+	"tlsgate/internal/ticketkeys"
 	"tlsgate/internal/tlsconf"
 )
 
@@ -61,8 +62,8 @@ type Server struct {
 	wg        sync.WaitGroup
 	stamps    map[string]string
 	stopCheck context.CancelFunc // stops the health checkers of the running config
-	stopCRL   context.CancelFunc // stops the CRL refresh loop
-	keys      *keyring           // session-ticket keys by policy identity, across reloads
+	stopCRL   context.CancelFunc // stops the CRL refresh loop and the ticket-key rotator
+	keys      *ticketkeys.Ring   // session-ticket keys of every policy, rotated, across reloads
 }
 
 // New returns a server that has not started.
@@ -79,7 +80,7 @@ func New(opts Options) *Server {
 	if opts.Listen == nil {
 		opts.Listen = net.Listen
 	}
-	return &Server{opts: opts, listeners: map[string]*listener.Listener{}, keys: &keyring{keys: map[string][32]byte{}}}
+	return &Server{opts: opts, listeners: map[string]*listener.Listener{}, keys: ticketkeys.New(ticketkeys.Options{Log: opts.Log})}
 }
 
 // built is everything a config turns into before any socket is touched.
@@ -91,7 +92,7 @@ type built struct {
 }
 
 // build loads and builds a config without serving it.
-func build(path string, now func() time.Time, prev *certstore.Store, keys *keyring) (*built, error) {
+func build(path string, now func() time.Time, prev *certstore.Store, keys *ticketkeys.Ring) (*built, error) {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return nil, err
@@ -101,7 +102,7 @@ func build(path string, now func() time.Time, prev *certstore.Store, keys *keyri
 
 // buildConfig builds a decoded, validated config. OCSP answers cached by prev (the
 // running store) are kept for CA bundles that did not change.
-func buildConfig(cfg *config.Config, now func() time.Time, prev *certstore.Store, keys *keyring) (*built, error) {
+func buildConfig(cfg *config.Config, now func() time.Time, prev *certstore.Store, keys *ticketkeys.Ring) (*built, error) {
 	store, err := certstore.Build(cfg, now())
 	if err != nil {
 		return nil, err
@@ -171,16 +172,20 @@ func caNameProblems(cfg *config.Config, store *certstore.Store) config.Problems 
 }
 
 // buildState makes a listener's runtime state: its default policy and one per domain.
-func buildState(lc *config.Listener, store *certstore.Store, groups map[string]*backend.Group, now func() time.Time, deny func(*x509.Certificate) bool, keys *keyring) (*listener.State, error) {
+func buildState(lc *config.Listener, store *certstore.Store, groups map[string]*backend.Group, now func() time.Time, deny func(*x509.Certificate) bool, keys *ticketkeys.Ring) (*listener.State, error) {
 	var alpn []string
 	if lc.Protocol == config.ProtoHTTPS {
 		alpn = []string{"h2", "http/1.1"}
+	}
+	var tickets func(*tls.Config, string) // nil (check): fresh keys
+	if keys != nil {
+		tickets = keys.Attach
 	}
 	auth := func(s *config.SSL, scope string) (*tlsconf.Auth, error) {
 		if s == nil {
 			return nil, nil
 		}
-		return tlsconf.New(s, store, tlsconf.Env{ALPN: alpn, Now: now, Deny: deny, Scope: scope, TicketKey: keys.key, HTTPRefusal: lc.Protocol == config.ProtoHTTPS})
+		return tlsconf.New(s, store, tlsconf.Env{ALPN: alpn, Now: now, Deny: deny, Scope: scope, Tickets: tickets, HTTPRefusal: lc.Protocol == config.ProtoHTTPS})
 	}
 	def, err := auth(lc.SSL, lc.ID)
 	if err != nil {
@@ -288,6 +293,7 @@ func (s *Server) Start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopCRL = cancel
 	s.wg.Go(func() { s.crlLoop(ctx) })
+	s.wg.Go(func() { s.keys.Run(ctx) })
 	if b.cfg.Admin.Listen != "" {
 		if err := s.startAdmin(b); err != nil {
 			s.closeAll(context.Background())
@@ -368,7 +374,7 @@ func (s *Server) apply(b *built, stamps map[string]string) error {
 		}
 	}
 	s.listeners, s.cfg, s.store = next, b.cfg, b.store
-	s.keys.prune()
+	s.keys.SetRotation(time.Duration(b.cfg.SessionTickets.Rotation))
 	s.startChecks(b)
 	s.stamps = stamps
 	s.updateExpiry()
@@ -464,6 +470,10 @@ func (s *Server) Listeners() []ListenerInfo {
 	}
 	return ls
 }
+
+// TicketKeys returns the ring every listener's session-ticket keys derive from; a
+// fleet replaces its masters with SetMasters, and the running listeners follow.
+func (s *Server) TicketKeys() *ticketkeys.Ring { return s.keys }
 
 // AdminAddr returns the admin listener's address, or nil.
 func (s *Server) AdminAddr() net.Addr {

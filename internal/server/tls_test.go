@@ -10,6 +10,7 @@ import (
 
 	"tlsgate/internal/pki"
 	"tlsgate/internal/pkitest"
+	"tlsgate/internal/ticketkeys"
 )
 
 // TestSNIAndKeyType: several server certificates on one listener are picked by SNI, and
@@ -215,5 +216,57 @@ func TestTicketsAcrossReloads(t *testing.T) {
 	}
 	if cs, err := dial(); err != nil || cs.DidResume {
 		t.Fatalf("after a CA change: resumed=%v err=%v; want a full handshake", cs.DidResume, err)
+	}
+}
+
+// TestTicketKeysFollowTheRing: the running listeners take a new master set at once,
+// without a reload: a ticket resumes while its master is in the set (now second) and
+// not once it has left it, on TLS 1.2 and 1.3.
+func TestTicketKeysFollowTheRing(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run(tls.VersionName(version), func(t *testing.T) {
+			e.t = t
+			cache := tls.NewLRUClientSessionCache(4)
+			dial := func() tls.ConnectionState {
+				cfg := e.tlsConfig(version, nil)
+				cfg.ClientSessionCache = cache
+				c, err := tls.Dial("tcp", e.addr("one_way"), cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				if _, err := io.WriteString(c, "GET / HTTP/1.0\r\nHost: localhost\r\n\r\n"); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := io.ReadAll(c); err != nil {
+					t.Fatal(err)
+				}
+				return c.ConnectionState()
+			}
+			ring := e.srv.TicketKeys()
+			dial()
+			old := ring.Masters()[0]
+			newer := ticketkeys.NewMaster(old.Created.Add(time.Hour))
+			if err := ring.SetMasters([]ticketkeys.Master{newer, old}); err != nil {
+				t.Fatal(err)
+			}
+			if cs := dial(); !cs.DidResume {
+				t.Fatal("the ticket stopped resuming while its master is still in the set")
+			}
+			// The resumption may have brought a ticket under the newer master: start over
+			// with one under old alone.
+			cache = tls.NewLRUClientSessionCache(4)
+			if err := ring.SetMasters([]ticketkeys.Master{old}); err != nil {
+				t.Fatal(err)
+			}
+			dial()
+			if err := ring.SetMasters([]ticketkeys.Master{newer}); err != nil {
+				t.Fatal(err)
+			}
+			if cs := dial(); cs.DidResume {
+				t.Fatal("a ticket resumed after its master left the set: the live config kept the old keys")
+			}
+		})
 	}
 }

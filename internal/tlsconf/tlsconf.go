@@ -146,9 +146,10 @@ type Env struct {
 	// Scope names the listener and domain the Auth serves; it is part of the ticket-key
 	// identity, so tickets never cross listeners or domains.
 	Scope string
-	// TicketKey returns the session-ticket key for an identity (scope plus everything
-	// that decides who is let in); nil draws a fresh random key.
-	TicketKey func(identity string) ([32]byte, error)
+	// Tickets gives cfg the session-ticket keys of an identity (scope plus everything
+	// that decides who is let in) and keeps them current as they rotate
+	// (ticketkeys.Ring.Attach); nil draws one fresh random key (check).
+	Tickets func(cfg *tls.Config, identity string)
 	// HTTPRefusal: the caller answers every request and refuses unverified clients
 	// (https listeners), so refusal: http may be served.
 	HTTPRefusal bool
@@ -227,22 +228,18 @@ func New(s *config.SSL, store *certstore.Store, env Env) (*Auth, error) {
 	default:
 		cfg.ClientAuth = tls.NoClientCert
 	}
-	// Session tickets are encrypted with keys of this Config alone, so a ticket issued
+	// Session tickets are encrypted with keys of this policy alone, so a ticket issued
 	// under one listener or policy never resumes under another (nginx CVE-2025-23419,
 	// Go CVE-2025-68121). A reload that changes nothing about who is let in (say, a new
-	// CRL) keeps the key, so clients keep resuming; VerifyConnection still re-checks
-	// CRL, denylist and allow-list on every resumption.
-	var key [32]byte
-	var err error
-	if env.TicketKey != nil {
-		key, err = env.TicketKey(env.Scope + "\x00" + ticketIdentity(s, a.Policy, store))
+	// CRL) keeps the keys, so clients keep resuming; VerifyConnection still re-checks
+	// CRL, denylist and allow-list on every resumption. The keys rotate (ticketkeys).
+	if env.Tickets != nil {
+		env.Tickets(cfg, env.Scope+"\x00"+ticketIdentity(s, a.Policy, store))
 	} else {
-		_, err = rand.Read(key[:])
+		var key [32]byte
+		rand.Read(key[:]) // never fails (Go 1.24+ crashes instead)
+		cfg.SetSessionTicketKeys([][32]byte{key})
 	}
-	if err != nil {
-		return nil, err
-	}
-	cfg.SetSessionTicketKeys([][32]byte{key})
 	a.Config = cfg
 	return a, nil
 }
