@@ -31,6 +31,8 @@ type Options struct {
 	Metrics *metrics.Metrics
 	// Controller serves /api/v1/; nil serves only /healthz and /metrics.
 	Controller Controller
+	// Runtime serves GET /api/v1/status and the console under /ui/ (with Controller).
+	Runtime Runtime
 	// Token, when set, is the bearer token /api/v1/ (and /debug/pprof/) requires.
 	Token string
 	// Pprof serves the Go profiler under /debug/pprof/.
@@ -49,6 +51,9 @@ func Handler(o Options) http.Handler {
 		a := &api{c: o.Controller}
 		api := http.NewServeMux()
 		a.routes(api)
+		if o.Runtime != nil {
+			api.HandleFunc("GET /api/v1/status", getStatus(o.Runtime))
+		}
 		// Browsers must not be able to drive the API from another origin (CSRF).
 		mux.Handle("/api/", http.NewCrossOriginProtection().Handler(bearer(o.Token, api)))
 	}

@@ -38,6 +38,8 @@ type Deps struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Now is the clock used to classify certificate failures; nil means time.Now.
 	Now func() time.Time
+	// Observer, when set, is told of every TLS handshake (observer.go).
+	Observer Observer
 }
 
 // Listener serves one socket.
@@ -296,6 +298,7 @@ func (l *Listener) handle(raw net.Conn) {
 		}
 		l.deps.Metrics.Handshakes.WithLabelValues(st.ID, string(info.domain.Auth.Mode), result, info.verdict.Reason.Label()).Inc()
 		l.observeClient(st.ID, info.verdict.Presented)
+		l.observe(&line, info.domain.Auth.Mode, result, info.verdict.Presented)
 		if info.verdict.Grace {
 			l.deps.Metrics.ClientGrace.WithLabelValues(st.ID).Inc()
 		}
@@ -345,13 +348,15 @@ func (l *Listener) handshake(raw net.Conn, st *State, line *Line) (*tls.Conn, er
 		reason = clientauth.Timeout
 	}
 	state := tc.ConnectionState()
-	line.setTLS(&state, clientauth.Verdict{Reason: reason, Presented: presented(err, &state)})
+	sent := presented(err, &state)
+	line.setTLS(&state, clientauth.Verdict{Reason: reason, Presented: sent})
 	line.Msg, line.Err, line.Verify = "handshake", err, "FAILED"
 	line.Duration = time.Since(start)
 	// Metrics first, then the log line: whoever reads the line sees the counter too.
-	l.observeClient(st.ID, presented(err, &state))
+	l.observeClient(st.ID, sent)
 	mode := st.Lookup(state.ServerName).Auth.Mode
 	l.deps.Metrics.Handshakes.WithLabelValues(st.ID, string(mode), "failure", reason.Label()).Inc()
+	l.observe(line, mode, "failure", sent)
 	line.Log(context.Background(), l.deps.Log)
 	_ = raw.Close()
 	return nil, err

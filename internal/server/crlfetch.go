@@ -49,6 +49,7 @@ func (s *Server) fetchCRLs(ctx context.Context, cfg *config.Config) bool {
 				s.opts.Log.Info("CRL updated", "certificate", c.ID, "url", u)
 			}
 			s.opts.Metrics.CRLFetches.WithLabelValues(c.ID, result).Inc()
+			s.history.CRLFetched(u, result, err)
 		}
 	}
 	return changed

@@ -29,6 +29,7 @@ import (
 	"tlsgate/internal/config"
 	"tlsgate/internal/listener"
 	"tlsgate/internal/metrics"
+	"tlsgate/internal/status"
 	"tlsgate/internal/ticketkeys"
 	"tlsgate/internal/tlsconf"
 )
@@ -64,6 +65,8 @@ type Server struct {
 	stopCheck context.CancelFunc // stops the health checkers of the running config
 	stopCRL   context.CancelFunc // stops the CRL refresh loop and the ticket-key rotator
 	keys      *ticketkeys.Ring   // session-ticket keys of every policy, rotated, across reloads
+	groups    map[string]*backend.Group
+	history   *status.Recorder // what the listeners saw, for /api/v1/status and the console
 }
 
 // New returns a server that has not started.
@@ -80,7 +83,8 @@ func New(opts Options) *Server {
 	if opts.Listen == nil {
 		opts.Listen = net.Listen
 	}
-	return &Server{opts: opts, listeners: map[string]*listener.Listener{}, keys: ticketkeys.New(ticketkeys.Options{Log: opts.Log})}
+	return &Server{opts: opts, listeners: map[string]*listener.Listener{}, keys: ticketkeys.New(ticketkeys.Options{Log: opts.Log}),
+		history: status.NewRecorder(opts.Now)}
 }
 
 // built is everything a config turns into before any socket is touched.
@@ -326,7 +330,7 @@ func (s *Server) startAdmin(b *built) error {
 	if tc != nil {
 		ln = tls.NewListener(ln, tc)
 	}
-	s.admin = &http.Server{Handler: admin.Handler(admin.Options{Metrics: s.opts.Metrics, Controller: s, Token: token, Pprof: b.cfg.Admin.Pprof}), ReadHeaderTimeout: 10 * time.Second}
+	s.admin = &http.Server{Handler: admin.Handler(admin.Options{Metrics: s.opts.Metrics, Controller: s, Runtime: s, Token: token, Pprof: b.cfg.Admin.Pprof}), ReadHeaderTimeout: 10 * time.Second}
 	s.wg.Go(func() { _ = s.admin.Serve(ln) })
 	return nil
 }
@@ -336,7 +340,7 @@ func (s *Server) startAdmin(b *built) error {
 // they were before b was read from them (see stampFiles).
 func (s *Server) apply(b *built, stamps map[string]string) error {
 	opened := map[string]*listener.Listener{}
-	deps := listener.Deps{Log: s.opts.Log, Metrics: s.opts.Metrics, Now: s.opts.Now}
+	deps := listener.Deps{Log: s.opts.Log, Metrics: s.opts.Metrics, Now: s.opts.Now, Observer: s.history}
 	var old []*listener.Listener
 	for i := range b.cfg.Listeners {
 		lc := &b.cfg.Listeners[i]
@@ -373,7 +377,8 @@ func (s *Server) apply(b *built, stamps map[string]string) error {
 			old = append(old, l)
 		}
 	}
-	s.listeners, s.cfg, s.store = next, b.cfg, b.store
+	s.history.Applied(b.cfg.Denylist, s.cfg == nil)
+	s.listeners, s.cfg, s.store, s.groups = next, b.cfg, b.store, b.groups
 	s.keys.SetRotation(time.Duration(b.cfg.SessionTickets.Rotation))
 	s.startChecks(b)
 	s.stamps = stamps
