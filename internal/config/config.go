@@ -208,6 +208,9 @@ type Listener struct {
 	HeaderTimeout Duration `yaml:"header_timeout,omitempty" json:"header_timeout,omitempty"`
 	// IdleTimeout closes an idle HTTP keep-alive connection. Default 120s.
 	IdleTimeout Duration `yaml:"idle_timeout,omitempty" json:"idle_timeout,omitempty"`
+	// TCPIdleTimeout closes a tcp or tcp_ssl relay on which neither side sent anything
+	// for this long, releasing its backend connection. Default 10m (nginx proxy_timeout).
+	TCPIdleTimeout Duration `yaml:"tcp_idle_timeout,omitempty" json:"tcp_idle_timeout,omitempty"`
 	// MaxConnections refuses (closes at once, with a log line) connections beyond this
 	// many open ones. Default 0: no limit.
 	MaxConnections int `yaml:"max_connections,omitempty" json:"max_connections,omitempty"`

@@ -20,6 +20,8 @@ const (
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultPolicy           = "tls12-modern"
 	DefaultWeight           = 1
+	// DefaultTCPIdleTimeout is listeners[].tcp_idle_timeout, nginx's proxy_timeout.
+	DefaultTCPIdleTimeout = 10 * time.Minute
 	// DefaultTicketRotation is session_tickets.rotation: daily, as testssl asks.
 	DefaultTicketRotation = 24 * time.Hour
 )
@@ -75,6 +77,7 @@ func (c *Config) SetDefaults() {
 		}
 		l.HeaderTimeout = cmp.Or(l.HeaderTimeout, Duration(30*time.Second))
 		l.IdleTimeout = cmp.Or(l.IdleTimeout, Duration(120*time.Second))
+		l.TCPIdleTimeout = cmp.Or(l.TCPIdleTimeout, Duration(DefaultTCPIdleTimeout))
 		for _, s := range append([]*SSL{l.SSL}, domainSSL(l)...) {
 			s.setDefaults()
 		}

@@ -431,7 +431,7 @@ func (l *Listener) relay(conn net.Conn, info *connInfo, line *Line, start time.T
 			return
 		}
 	}
-	line.BytesIn, line.BytesOut, line.Err = tcpproxy.Copy(l.ctx, conn, bc)
+	line.BytesIn, line.BytesOut, line.Err = tcpproxy.Copy(l.ctx, conn, bc, info.state.TCPIdleTimeout)
 	l.deps.Metrics.Bytes.WithLabelValues(line.Listener, "in").Add(float64(line.BytesIn))
 	l.deps.Metrics.Bytes.WithLabelValues(line.Listener, "out").Add(float64(line.BytesOut))
 }

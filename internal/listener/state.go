@@ -27,6 +27,8 @@ type State struct {
 	// HeaderTimeout and IdleTimeout bound HTTP header reads and idle keep-alive
 	// connections; they are read when the listener's socket is opened.
 	HeaderTimeout, IdleTimeout time.Duration
+	// TCPIdleTimeout closes a tcp/tcp_ssl relay silent both ways this long (0: never).
+	TCPIdleTimeout time.Duration
 	// RedirectHTTPSPort makes an http listener redirect to https on this port.
 	RedirectHTTPSPort int
 	// MaxConnections refuses connections beyond this many open ones (0: no limit).

@@ -204,6 +204,7 @@ func buildState(lc *config.Listener, store *certstore.Store, groups map[string]*
 		RedirectHTTPSPort: lc.RedirectHTTPSPort,
 		HeaderTimeout:     time.Duration(lc.HeaderTimeout),
 		IdleTimeout:       time.Duration(lc.IdleTimeout),
+		TCPIdleTimeout:    time.Duration(lc.TCPIdleTimeout),
 		Default:           &listener.Domain{Auth: def, Group: groups[lc.TargetGroup], Rules: buildRules(lc.Rules, groups)},
 	}
 	for _, a := range lc.AcceptProxyProtocol {

@@ -6,9 +6,12 @@ package tcpproxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // closeWriter is a connection that can close its write side only: *net.TCPConn
@@ -26,30 +29,88 @@ const (
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, bigBuf); return &b }}
 
+// ErrIdle is the error of a relay closed because neither side sent anything for its
+// idle timeout.
+var ErrIdle = errors.New("relay idle")
+
 // Copy relays client ↔ backend until both directions end or ctx is cancelled, then
 // closes both. It returns the bytes sent client→backend (in) and backend→client (out).
-func Copy(ctx context.Context, client, backend net.Conn) (in, out int64, err error) {
+// With idle > 0, a relay on which nothing is read in either direction for idle is
+// closed (ErrIdle): a client that goes silent, or stops reading so the backend's data
+// stalls, must not hold its connection and its backend connection for ever (nginx
+// proxy_timeout).
+func Copy(ctx context.Context, client, backend net.Conn, idle time.Duration) (in, out int64, err error) {
 	var wg sync.WaitGroup
 	var errIn, errOut error
-	stop := context.AfterFunc(ctx, func() {
+	closeBoth := func() {
 		client.Close()
 		backend.Close()
-	})
+	}
+	stop := context.AfterFunc(ctx, closeBoth)
 	defer stop()
-	wg.Go(func() { in, errIn = pipe(backend, client) })
-	wg.Go(func() { out, errOut = pipe(client, backend) })
+	w := watchIdle(idle, closeBoth)
+	defer w.stop()
+	wg.Go(func() { in, errIn = pipe(backend, client, w) })
+	wg.Go(func() { out, errOut = pipe(client, backend, w) })
 	wg.Wait()
-	client.Close()
-	backend.Close()
+	closeBoth()
+	if w.closed() {
+		return in, out, fmt.Errorf("%w for %v: closed", ErrIdle, idle)
+	}
 	return in, out, errors.Join(errIn, errOut)
+}
+
+// idleWatch closes a relay once no read has returned data for idle. One timer serves
+// both directions (per-direction read deadlines would close a relay that streams one
+// way only); reads only record the time, the timer checks it when it fires.
+type idleWatch struct {
+	idle  time.Duration
+	start time.Time    // monotonic base for last
+	last  atomic.Int64 // time since start of the latest read with data
+	fired atomic.Bool
+	timer *time.Timer
+}
+
+// watchIdle starts the watch; with idle <= 0 it returns nil, which watches nothing.
+func watchIdle(idle time.Duration, closeBoth func()) *idleWatch {
+	if idle <= 0 {
+		return nil
+	}
+	w := &idleWatch{idle: idle, start: time.Now()}
+	w.timer = time.AfterFunc(idle, func() {
+		quiet := time.Since(w.start) - time.Duration(w.last.Load())
+		if quiet < w.idle {
+			w.timer.Reset(w.idle - quiet)
+			return
+		}
+		w.fired.Store(true)
+		closeBoth()
+	})
+	return w
+}
+
+// touch records traffic.
+func (w *idleWatch) touch() {
+	if w != nil {
+		w.last.Store(int64(time.Since(w.start)))
+	}
+}
+
+// closed reports whether the watch closed the relay.
+func (w *idleWatch) closed() bool { return w != nil && w.fired.Load() }
+
+func (w *idleWatch) stop() {
+	if w != nil {
+		w.timer.Stop()
+	}
 }
 
 // pipe copies src to dst and, when src ends, half-closes dst so the peer sees EOF while
 // the other direction keeps flowing. It does not use io.Copy: *net.TCPConn's
 // ReadFrom/WriteTo fall back to io.Copy with a fresh 32 KiB buffer per call when the
 // other side is a *tls.Conn, and an idle relay would hold two of them.
-func pipe(dst, src net.Conn) (int64, error) {
-	n, err := copyAdaptive(dst, src)
+func pipe(dst, src net.Conn, w *idleWatch) (int64, error) {
+	n, err := copyAdaptive(dst, src, w.touch)
 	if cw, ok := dst.(closeWriter); ok {
 		_ = cw.CloseWrite()
 	} else {
@@ -63,8 +124,8 @@ func pipe(dst, src net.Conn) (int64, error) {
 
 // copyAdaptive reads into a small buffer while traffic is sparse, switches to a pooled
 // 16 KiB buffer when a read fills the small one, and gives it back when reads get small
-// again.
-func copyAdaptive(dst io.Writer, src io.Reader) (int64, error) {
+// again. touch is called after every read that returned data.
+func copyAdaptive(dst io.Writer, src io.Reader, touch func()) (int64, error) {
 	small := make([]byte, smallBuf)
 	buf := small
 	var big *[]byte
@@ -77,6 +138,7 @@ func copyAdaptive(dst io.Writer, src io.Reader) (int64, error) {
 	for {
 		nr, rerr := src.Read(buf)
 		if nr > 0 {
+			touch()
 			nw, werr := dst.Write(buf[:nr])
 			n += int64(nw)
 			if werr != nil {

@@ -24,7 +24,7 @@ func TestCopyAdaptive(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			n, err := copyAdaptive(&out, tc.src)
+			n, err := copyAdaptive(&out, tc.src, func() {})
 			want := data
 			if tc.name == "one byte at a time" {
 				want = data[:10000]
@@ -34,7 +34,7 @@ func TestCopyAdaptive(t *testing.T) {
 			}
 		})
 	}
-	if _, err := copyAdaptive(io.Discard, iotest.ErrReader(io.ErrUnexpectedEOF)); err != io.ErrUnexpectedEOF {
+	if _, err := copyAdaptive(io.Discard, iotest.ErrReader(io.ErrUnexpectedEOF), func() {}); err != io.ErrUnexpectedEOF {
 		t.Fatalf("error %v", err)
 	}
 }
