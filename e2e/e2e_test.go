@@ -165,7 +165,7 @@ func TestCheckExitCodes(t *testing.T) {
 		code int
 		want string
 	}{
-		{"bad config", []string{"check", "--config", bad}, 1, bad + ":1: field lisen not found"},
+		{"bad config", []string{"check", "--config", bad}, 1, bad + ":1: lisen: unknown field"},
 		{"missing file", []string{"check", "--config", filepath.Join(dir, "nope.yaml")}, 1, "nope.yaml"},
 		{"no --config", []string{"check"}, 2, "--config is required"},
 		{"unknown flag", []string{"check", "--confg", "x"}, 2, "unknown flag: --confg"},

@@ -279,6 +279,21 @@ func loadCA(cfg *config.Config, c *config.Certificate) (*CA, string, error) {
 		}
 		crls = append(crls, cs...)
 	}
+	if err := onlyForeignCRLs(crls, c); err != nil {
+		return nil, "crl[0]", fmt.Errorf("%s: %w", cfg.Resolve(c.CRL[0]), err)
+	}
 	ca.CRLs = revocation.NewSet(crls, c.CRLPolicy == config.CRLFailOpen)
 	return ca, "", nil
+}
+
+// onlyForeignCRLs refuses crl: files none of which is signed by a CA of the bundle. A
+// CRL from outside the bundle may belong to an intermediate that clients send (checked
+// when one is seen), but when no CA of the bundle has a CRL at all, the files are almost
+// surely another CA's, and every client the bundle issued directly would be refused
+// with crl_unavailable at run time (fail closed). check and serve refuse it instead.
+func onlyForeignCRLs(crls []*revocation.CRL, c *config.Certificate) error {
+	if len(c.CRL) == 0 || len(crls) == 0 || slices.ContainsFunc(crls, func(l *revocation.CRL) bool { return l.Issuer != nil }) {
+		return nil
+	}
+	return fmt.Errorf("the CRL of %q is not signed by any CA of this bundle, and no CRL is: clients would be refused with crl_unavailable (put the CA that signed it in %s, or give the bundle's own CRL)", crls[0].List.Issuer, c.CA)
 }

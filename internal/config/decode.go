@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -59,39 +60,71 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse decodes, defaults and validates data read from file (used for problem reports
-// and for resolving relative paths).
+// and for resolving relative paths). Unknown fields and values of the wrong shape are
+// problems like any other: validation goes on, so one run reports every problem.
 func Parse(data []byte, file string) (*Config, error) {
-	c, err := decode(data, file)
+	c, schema, err := decode(data, file)
 	if err != nil {
 		return nil, err
 	}
 	c.File, c.Dir = file, filepath.Dir(file)
 	c.SetDefaults()
 	c.lines = lineIndex(data)
-	ps := c.Validate()
-	for i := range ps {
-		ps[i] = c.Problem(ps[i].Path, ps[i].Msg)
+	ps := slices.Clone(schema)
+	for _, p := range c.Validate() {
+		// A value the schema refused was left empty; what Validate says about it is noise.
+		if !slices.ContainsFunc(schema, func(s Problem) bool { return within(p.Path, s.Path) }) {
+			ps = append(ps, c.Problem(p.Path, p.Msg))
+		}
 	}
 	if len(ps) > 0 {
-		return nil, Problems(ps)
+		return nil, ps
 	}
 	return c, nil
 }
 
+// within reports whether path is base or below it.
+func within(path, base string) bool {
+	return path == base || strings.HasPrefix(path, base+".") || strings.HasPrefix(path, base+"[")
+}
+
 var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
-// decode decodes strictly: unknown fields are errors, all of them reported.
-func decode(data []byte, file string) (*Config, error) {
+// decode parses data, checks it against the schema (schemaProblems: unknown fields and
+// wrong shapes, which do not stop decoding) and decodes what it can. The error is for
+// input that is not YAML at all.
+func decode(data []byte, file string) (*Config, Problems, error) {
+	var root yaml.Node
+	err := yaml.Unmarshal(data, &root)
+	if err == nil && len(root.Content) == 0 {
+		return nil, nil, Problems{{File: file, Msg: "empty configuration"}}
+	}
+	if err != nil {
+		return nil, nil, yamlProblems(err, file)
+	}
+	schema := schemaProblems(root.Content[0], file)
+	if root.Content[0].Kind != yaml.MappingNode {
+		return nil, nil, schema
+	}
 	var c Config
+	if len(schema) > 0 {
+		// The walk emptied every value it refused and every unknown key: what is left
+		// decodes, so the rest of the file is validated too.
+		if err := root.Content[0].Decode(&c); err != nil {
+			return nil, nil, append(schema, yamlProblems(err, file)...)
+		}
+		return &c, schema, nil
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	err := dec.Decode(&c)
-	if errors.Is(err, io.EOF) {
-		return nil, Problems{{File: file, Msg: "empty configuration"}}
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, nil, yamlProblems(err, file)
 	}
-	if err == nil {
-		return &c, nil
-	}
+	return &c, nil, nil
+}
+
+// yamlProblems turns a decoder error into problems with lines.
+func yamlProblems(err error, file string) Problems {
 	var msgs []string
 	if te, ok := errors.AsType[*yaml.TypeError](err); ok {
 		msgs = te.Errors
@@ -107,7 +140,7 @@ func decode(data []byte, file string) (*Config, error) {
 		}
 		ps = append(ps, p)
 	}
-	return nil, ps
+	return ps
 }
 
 // index maps a problem path ("listeners[0].ssl.mode") to its line in the file.

@@ -114,7 +114,7 @@ func (v *validator) add(path, format string, args ...any) {
 func (c *Config) Validate() []Problem {
 	v := &validator{}
 	if c.Admin.Listen != "" {
-		v.addr("admin.listen", c.Admin.Listen)
+		v.addr("admin.listen", c.Admin.Listen, true)
 		if host, _, err := net.SplitHostPort(c.Admin.Listen); err == nil && c.Admin.TokenFile == "" && c.Admin.SSL == nil && !isLoopback(host) {
 			v.add("admin.listen", "%s is not a loopback address: set admin.token_file or admin.ssl (mutual TLS) so the management API is not open to the network", c.Admin.Listen)
 		}
@@ -184,13 +184,25 @@ func checkID[T any](v *validator, p, id string, seen map[string]T, x T) {
 	}
 }
 
-func (v *validator) addr(p, a string) {
+// addr checks a host:port. A listen address may use port 0 (the kernel picks one); a
+// target's may not (nothing can be dialled there). Ports are numbers or service names
+// (/etc/services), as net.Listen takes them.
+func (v *validator) addr(p, a string, listen bool) {
 	if a == "" {
 		v.add(p, "required")
 		return
 	}
-	if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+	_, port, err := net.SplitHostPort(a)
+	if err != nil || port == "" {
 		v.add(p, "%q is not host:port", a)
+		return
+	}
+	n, err := net.LookupPort("tcp", port)
+	switch {
+	case err != nil:
+		v.add(p, "%q: the port must be a number from 1 to 65535 (or 0 for any), not %q", a, port)
+	case n == 0 && !listen:
+		v.add(p, "%q: port 0 cannot be dialled; give the target's port", a)
 	}
 }
 
@@ -262,7 +274,7 @@ func (v *validator) group(p string, g *TargetGroup, certs map[string]*Certificat
 	}
 	for j, t := range g.Targets {
 		tp := fmt.Sprintf("%s.targets[%d]", p, j)
-		v.addr(tp+".address", t.Address)
+		v.addr(tp+".address", t.Address, false)
 		if t.Weight != nil && (*t.Weight < 0 || *t.Weight > 100) {
 			v.add(tp+".weight", "must be 0–100, not %d", *t.Weight)
 		}
@@ -270,7 +282,7 @@ func (v *validator) group(p string, g *TargetGroup, certs map[string]*Certificat
 }
 
 func (v *validator) listener(p string, l *Listener, certs map[string]*Certificate, groups map[string]*TargetGroup) {
-	v.addr(p+".listen", l.Listen)
+	v.addr(p+".listen", l.Listen, true)
 	if !l.Protocol.Valid() {
 		v.add(p+".protocol", "must be tcp, tcp_ssl, http or https, not %q", l.Protocol)
 	}

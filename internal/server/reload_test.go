@@ -137,7 +137,7 @@ func TestBadReloadKeepsServing(t *testing.T) {
 		apply func()
 		want  string // fragment of the reload error
 	}{
-		{"unknown field", func() { e.writeFile("tlsgate.yaml", append(good, []byte("lisen: oops\n")...)) }, "field lisen not found"},
+		{"unknown field", func() { e.writeFile("tlsgate.yaml", append(good, []byte("lisen: oops\n")...)) }, "lisen: unknown field"},
 		{"mutual without CA", func() {
 			e.writeFile("tlsgate.yaml", []byte(strings.Replace(string(good), ", ca_certificate: clients}}\n  - {id: optional", "}}\n  - {id: optional", 1)))
 		}, "ca_certificate: required when mode is mutual"},

@@ -112,7 +112,7 @@ func buildConfig(cfg *config.Config, now func() time.Time, prev *certstore.Store
 		return nil, err
 	}
 	store.KeepOCSP(prev)
-	if ps := caNameProblems(cfg, store); len(ps) > 0 {
+	if ps := append(caNameProblems(cfg, store), adminProblems(cfg, store, now)...); len(ps) > 0 {
 		return nil, ps
 	}
 	groups := map[string]*backend.Group{}
@@ -575,17 +575,6 @@ func (s *Server) updateExpiry() {
 			g.WithLabelValues(id, "crl", c.List.Issuer.String()).Set(c.List.NextUpdate.Sub(now).Seconds())
 		}
 	}
-}
-
-// Check loads and builds the config at path without opening any socket: what `tlsgate
-// check` runs. The error is config.Problems for problems in the config or the files it
-// names; warnings are lint findings that do not stop it from loading.
-func Check(path string) (warnings config.Problems, err error) {
-	b, err := build(path, time.Now, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	return b.store.Warnings, nil
 }
 
 func (s *Server) logWarnings(ws config.Problems) {

@@ -1,0 +1,70 @@
+package server_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"tlsgate/internal/config"
+	"tlsgate/internal/pki"
+	"tlsgate/internal/pkitest"
+	"tlsgate/internal/server"
+)
+
+// TestCheckRefusesWhatServeRefuses: each config below was accepted by check before and
+// refused by serve (or, for the foreign CRL, served while refusing every client with
+// crl_unavailable). Check now names each at its file:line: path, and Start refuses it too.
+func TestCheckRefusesWhatServeRefuses(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := pkitest.New(t, "check ca", pki.ECDSAP256)
+	other := pkitest.New(t, "someone else", pki.ECDSAP256)
+	pkitest.Write(t, dir, "ca.crt", ca.PEM())
+	pkitest.Write(t, dir, "other.crl", other.CRL(time.Hour))
+	pkitest.Write(t, dir, "ca.crl", ca.CRL(time.Hour))
+	pkitest.Write(t, dir, "short.token", []byte("abc\n"))
+	pkitest.Write(t, dir, "good.token", []byte("0123456789abcdef0123\n"))
+	ca.Issue("localhost", pkitest.Server("localhost")).WritePair(t, dir, "server")
+	const base = "certificates:\n  - {id: site, cert: server.crt, key: server.key}\n"
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"token file missing", "admin:\n  listen: 127.0.0.1:0\n  token_file: nope.token\n" + base,
+			":3: admin.token_file: open " + filepath.Join(dir, "nope.token") + ": no such file or directory"},
+		{"token too short", "admin:\n  listen: 127.0.0.1:0\n  token_file: short.token\n" + base,
+			":3: admin.token_file: short.token: the token must be at least 16 characters"},
+		{"foreign CRL", base + "  - id: clients\n    ca: ca.crt\n    crl: [other.crl]\n",
+			`:5: certificates[1].crl[0]: ` + filepath.Join(dir, "other.crl") + `: the CRL of "CN=someone else" is not signed by any CA of this bundle`},
+		{"admin ssl without bundle", "admin:\n  listen: 127.0.0.1:0\n  ssl: {mode: mutual, server_certificates: [site], ca_certificate: site}\n" + base,
+			":3: admin.ssl.ca_certificate: certificate \"site\" is a server certificate, not a CA bundle"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".yaml")
+			if err := os.WriteFile(path, []byte(tc.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := server.Check(path)
+			ps, ok := errors.AsType[config.Problems](err)
+			if !ok || !strings.Contains(ps.Error(), path+tc.want) {
+				t.Fatalf("check: %v\nwant a problem %s%s", err, path, tc.want)
+			}
+			srv := server.New(server.Options{ConfigPath: path})
+			if err := srv.Start(); err == nil {
+				srv.Shutdown(t.Context())
+				t.Fatal("serve started a config that check refuses")
+			}
+		})
+	}
+	// The same bundle with its own CRL beside the foreign one loads: the foreign one may
+	// be an intermediate's.
+	good := filepath.Join(dir, "good.yaml")
+	cfg := fmt.Sprintf("admin: {listen: 127.0.0.1:0, token_file: good.token}\n%s  - {id: clients, ca: ca.crt, crl: [other.crl, ca.crl]}\n", base)
+	if err := os.WriteFile(good, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Check(good); err != nil {
+		t.Fatal(err)
+	}
+}
