@@ -91,7 +91,7 @@ func TestEmptyAndMalformed(t *testing.T) {
 // FuzzParse: no input makes the decoder panic, and any accepted config validates again
 // without problems.
 func FuzzParse(f *testing.F) {
-	for _, name := range []string{"good", "bad", "unknown"} {
+	for _, name := range []string{"good", "bad", "unknown", "schema"} {
 		b, err := os.ReadFile(filepath.Join("testdata", name+".yaml"))
 		if err != nil {
 			f.Fatal(err)
@@ -101,6 +101,10 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := config.Parse(data, "fuzz.yaml")
 		if err != nil {
+			// Messages speak of fields and values, never of Go types.
+			if m := err.Error(); strings.Contains(m, "config.") || strings.Contains(m, "into ") {
+				t.Fatalf("problem names a Go type: %s", m)
+			}
 			return
 		}
 		if ps := c.Validate(); len(ps) > 0 {
