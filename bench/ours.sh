@@ -41,4 +41,4 @@ listeners:
     forward_client_cert: ${OURS_FORWARD:-none}
     ssl: $ssl
 YAML
-exec "$BIN" serve --config "$RUN_DIR/tlsgate.yaml" > "$RUN_DIR/tlsgate.log"
+exec "$BIN" serve --config "$RUN_DIR/tlsgate.yaml" --log-file "$RUN_DIR/tlsgate.log"

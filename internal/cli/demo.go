@@ -2,10 +2,9 @@ package cli
 
 import (
 	"context"
-	"log/slog"
-
 	"github.com/spf13/cobra"
 
+	"tlsgate/internal/config"
 	"tlsgate/internal/demo"
 )
 
@@ -21,7 +20,16 @@ connection or request) go to stderr. Runs until Ctrl-C.`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			dir, _ := c.Flags().GetString("dir")
-			d, err := demo.Start(dir, slog.New(slog.NewJSONHandler(c.ErrOrStderr(), nil)))
+			lc, err := logFlags(c, config.Log{})
+			if err != nil {
+				return err
+			}
+			log, out, err := openLog(lc, c.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer out.Close()
+			d, err := demo.Start(dir, log)
 			if err != nil {
 				return err
 			}
@@ -31,5 +39,6 @@ connection or request) go to stderr. Runs until Ctrl-C.`,
 		},
 	}
 	c.Flags().String("dir", "", "directory for the demo PKI and config (default: a new temporary directory)")
+	addLogFlags(c, false)
 	return c
 }

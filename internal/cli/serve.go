@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -12,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"tlsgate/internal/config"
-	"tlsgate/internal/logsink"
 	"tlsgate/internal/server"
 )
 
@@ -26,7 +24,9 @@ SIGHUP, or a change of the config or of any certificate, key or CRL file it
 references, reloads: everything is built new and swapped in; if anything fails,
 the running configuration keeps serving and the errors are logged.
 SIGTERM or Ctrl-C drains: stop accepting, finish in-flight work (up to 30s), exit.
-Logs are JSON lines on stdout.`,
+SIGUSR1 reopens the log file (for logrotate).
+Logs are JSON lines on standard error unless the config's log section or the
+--log-* flags say otherwise; those flags override the config's log settings.`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := requireFlag(c, "config"); err != nil {
@@ -37,14 +37,32 @@ Logs are JSON lines on stdout.`,
 		},
 	}
 	c.Flags().String("config", "", "config file (YAML)")
+	addLogFlags(c, true)
 	return c
 }
 
 func serve(ctx context.Context, path string, c *cobra.Command) error {
-	out := logsink.New(c.OutOrStdout())
+	// The log section is read before the server loads the config; a config that does
+	// not load leaves the defaults, and Start reports its problems.
+	var lc config.Log
+	if cfg, err := config.Load(path); err == nil {
+		lc = cfg.Log
+		if lc.File != "" {
+			lc.File = cfg.Resolve(lc.File)
+		}
+	}
+	lc, err := logFlags(c, lc)
+	if err != nil {
+		return err
+	}
+	log, out, err := openLog(lc, c.ErrOrStderr())
+	if err != nil {
+		return err
+	}
 	defer out.Close()
-	log := slog.New(logsink.NewJSONHandler(out))
-	srv := server.New(server.Options{ConfigPath: path, Log: log})
+	// Only the flag overrides log.access for good: the config's value follows reloads.
+	access, _ := c.Flags().GetString("log-access")
+	srv := server.New(server.Options{ConfigPath: path, Log: log, Access: access})
 	if err := srv.Start(); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -55,9 +73,11 @@ func serve(ctx context.Context, path string, c *cobra.Command) error {
 		log.Info("listening", "listener", "admin", "protocol", "http", "address", a.String())
 	}
 	log.Info("serving", "config", path)
-	hup := make(chan os.Signal, 1)
+	hup, usr1 := make(chan os.Signal, 1), make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(hup)
+	defer signal.Stop(usr1)
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { srv.Watch(wctx); close(done) }()
@@ -65,6 +85,12 @@ func serve(ctx context.Context, path string, c *cobra.Command) error {
 		select {
 		case <-hup:
 			_ = srv.Reload()
+		case <-usr1:
+			if err := out.Reopen(); err != nil {
+				log.Error("reopening the log file failed; logging on to the old one", "error", err.Error())
+			} else {
+				log.Info("log file reopened")
+			}
 		case <-ctx.Done():
 			cancel()
 			<-done

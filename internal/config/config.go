@@ -28,6 +28,8 @@ type Config struct {
 	Watch Duration `yaml:"watch_interval,omitempty" json:"watch_interval,omitempty"`
 	// SessionTickets sets how session-ticket keys rotate.
 	SessionTickets SessionTickets `yaml:"session_tickets,omitempty" json:"session_tickets"`
+	// Log sets the level, format, file and access lines of tlsgate's log (log.go).
+	Log Log `yaml:"log,omitempty" json:"log"`
 
 	// Dir is the directory of the config file; relative paths are resolved against it.
 	Dir string `yaml:"-"`

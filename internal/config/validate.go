@@ -113,6 +113,7 @@ func (v *validator) add(path, format string, args ...any) {
 // Validate returns every problem in c; it expects SetDefaults to have run.
 func (c *Config) Validate() []Problem {
 	v := &validator{}
+	v.log(c.Log)
 	if c.Admin.Listen != "" {
 		v.addr("admin.listen", c.Admin.Listen, true)
 		if host, _, err := net.SplitHostPort(c.Admin.Listen); err == nil && c.Admin.TokenFile == "" && c.Admin.SSL == nil && !isLoopback(host) {

@@ -66,7 +66,7 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 			line.Status = http.StatusOK
 		}
 		line.BytesIn = max(r.ContentLength, 0)
-		line.Log(r.Context(), l.deps.Log)
+		l.log(r.Context(), line)
 		l.deps.Metrics.Requests.WithLabelValues(st.ID, strconv.Itoa(line.Status)).Inc()
 		l.deps.Metrics.RequestSeconds.WithLabelValues(st.ID).Observe(line.Duration.Seconds())
 	}()

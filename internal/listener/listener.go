@@ -239,7 +239,7 @@ func (l *Listener) refuse(c net.Conn, limit int) {
 	line := Line{Msg: "connection", Listener: l.ID(), Client: c.RemoteAddr().String(),
 		Err: fmt.Errorf("refused: max_connections (%d) reached", limit)}
 	_ = c.Close()
-	line.Log(context.Background(), l.deps.Log)
+	l.log(context.Background(), &line)
 	l.deps.Metrics.Refused.WithLabelValues(line.Listener).Inc()
 }
 
@@ -357,7 +357,7 @@ func (l *Listener) handshake(raw net.Conn, st *State, line *Line) (*tls.Conn, er
 	mode := st.Lookup(state.ServerName).Auth.Mode
 	l.deps.Metrics.Handshakes.WithLabelValues(st.ID, string(mode), "failure", reason.Label()).Inc()
 	l.observe(line, mode, "failure", sent)
-	line.Log(context.Background(), l.deps.Log)
+	l.log(context.Background(), line)
 	_ = raw.Close()
 	return nil, err
 }
@@ -386,7 +386,7 @@ func (l *Listener) relay(conn net.Conn, info *connInfo, line *Line, start time.T
 	line.Msg = "connection"
 	defer func() {
 		line.Duration = time.Since(start)
-		line.Log(context.Background(), l.deps.Log)
+		l.log(context.Background(), line)
 	}()
 	t, err := group.Pick(line.Client)
 	if err != nil {

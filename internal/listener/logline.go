@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"log/slog"
+	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,6 +40,43 @@ type Line struct {
 	Handshake   time.Duration
 	Duration    time.Duration
 	Err         error
+}
+
+// Access is a listener's log.access policy (config.ParseAccess). The zero value
+// writes every line.
+type Access struct {
+	// Skip is the share of lines without a failure that are not written: 0 writes all
+	// (log.access: all), 1 none (errors), 0.9 one in ten (a sample rate of 0.1).
+	Skip float64
+	// Off drops the lines with a failure too (log.access: off).
+	Off bool
+}
+
+// keep decides whether line is written.
+func (a Access) keep(l *Line) bool {
+	switch {
+	case a.Off:
+		return false
+	case a.Skip == 0 || l.failed():
+		return true
+	case a.Skip >= 1:
+		return false
+	}
+	return rand.Float64() >= a.Skip
+}
+
+// failed reports whether a line records a failure: an error, a refused handshake or
+// client, or a 5xx status (what HAProxy's dontlog-normal keeps).
+func (l *Line) failed() bool {
+	return l.Err != nil || strings.HasPrefix(l.Verify, "FAILED") || l.Status >= 500 || l.Reason == clientauth.NotAllowed
+}
+
+// log writes line under the access policy of the current state: a reload changes it at
+// once, for the lines of open connections too.
+func (l *Listener) log(ctx context.Context, line *Line) {
+	if l.state.Load().Access.keep(line) {
+		line.Log(ctx, l.deps.Log)
+	}
 }
 
 // cipherNames is tls.CipherSuiteName without its per-call allocation of the suite list.

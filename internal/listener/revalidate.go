@@ -39,7 +39,7 @@ func (l *Listener) revalidate(st *State) {
 			line := info.line
 			line.Msg, line.Reason, line.Verify = "connection", reason, "FAILED:"+string(reason)
 			line.Err = fmt.Errorf("closed: a reload refuses this client certificate now (%s)", reason)
-			line.Log(context.Background(), l.deps.Log)
+			l.log(context.Background(), &line)
 		}
 		return true
 	})

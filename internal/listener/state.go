@@ -35,6 +35,8 @@ type State struct {
 	MaxConnections int
 	// Trusted are the fronts whose connections must start with a PROXY header.
 	Trusted []netip.Prefix
+	// Access is which access lines are written (log.access).
+	Access Access
 
 	exact    map[string]*Domain
 	wildcard map[string]*Domain // by the part after "*."

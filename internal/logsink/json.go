@@ -18,13 +18,19 @@ import (
 // requests a second). A record holding anything else (groups, Any, LogValuer), and
 // every handler made by WithAttrs or WithGroup, goes through slog's own JSON handler.
 func NewJSONHandler(w io.Writer) slog.Handler {
+	return NewJSONHandlerLevel(w, slog.LevelInfo)
+}
+
+// NewJSONHandlerLevel is NewJSONHandler writing records at level and above.
+func NewJSONHandlerLevel(w io.Writer, level slog.Leveler) slog.Handler {
 	lw := &lockedWriter{w: w}
-	return &jsonHandler{w: lw, std: slog.NewJSONHandler(lw, nil)}
+	return &jsonHandler{w: lw, level: level, std: slog.NewJSONHandler(lw, &slog.HandlerOptions{Level: level})}
 }
 
 type jsonHandler struct {
-	w   *lockedWriter
-	std slog.Handler
+	w     *lockedWriter
+	level slog.Leveler
+	std   slog.Handler
 }
 
 // lockedWriter serializes the two handlers' writes of whole lines.
@@ -42,7 +48,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 var lines = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 func (h *jsonHandler) Enabled(_ context.Context, level slog.Level) bool {
-	return level >= slog.LevelInfo
+	return level >= h.level.Level()
 }
 
 func (h *jsonHandler) WithAttrs(as []slog.Attr) slog.Handler { return h.std.WithAttrs(as) }

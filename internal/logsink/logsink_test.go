@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -90,5 +92,64 @@ func TestQuietLineGoesOut(t *testing.T) {
 	got := make([]byte, 6)
 	if _, err := io.ReadFull(r, got); err != nil || string(got) != "hello\n" {
 		t.Fatalf("read %q, %v", got, err)
+	}
+}
+
+// TestFileReopen: after logrotate renames the file, Reopen sends the next lines to a new
+// file under the old name; the renamed file keeps the earlier ones.
+func TestFileReopen(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tlsgate.log")
+	f, err := logsink.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write([]byte("one\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("two\n")); err != nil { // still the renamed file
+		t.Fatal(err)
+	}
+	if err := f.Reopen(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("three\n")); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{path + ".1": "one\ntwo\n", path: "three\n"} {
+		got, err := os.ReadFile(name)
+		if err != nil || string(got) != want {
+			t.Errorf("%s = %q, %v; want %q", name, got, err, want)
+		}
+	}
+	// A path that cannot be opened keeps the old file in use.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Reopen(); err == nil {
+		t.Fatal("reopening onto a directory succeeded")
+	}
+	if _, err := f.Write([]byte("four\n")); err != nil {
+		t.Fatalf("writing after a failed reopen: %v", err)
+	}
+}
+
+func TestJSONHandlerLevel(t *testing.T) {
+	t.Parallel()
+	var b bytes.Buffer
+	log := slog.New(logsink.NewJSONHandlerLevel(&b, slog.LevelWarn))
+	log.Info("hidden")
+	log.Warn("shown")
+	log.Debug("hidden too")
+	if got := b.String(); strings.Contains(got, "hidden") || !strings.Contains(got, `"msg":"shown"`) {
+		t.Errorf("level warn wrote %q", got)
 	}
 }

@@ -6,6 +6,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -48,6 +49,8 @@ type Options struct {
 	Listen func(network, addr string) (net.Listener, error)
 	// OnReload, when set, is called after every reload attempt with its outcome.
 	OnReload func(error)
+	// Access, when set, overrides log.access of every config loaded (--log-access).
+	Access string
 }
 
 // Server is a running tlsgate.
@@ -340,6 +343,10 @@ func (s *Server) startAdmin(b *built) error {
 // ones. When a socket cannot be opened nothing changes. stamps are the watched files as
 // they were before b was read from them (see stampFiles).
 func (s *Server) apply(b *built, stamps map[string]string) error {
+	access := s.access(b.cfg)
+	for _, st := range b.states {
+		st.Access = access // before any listener sees the state
+	}
 	opened := map[string]*listener.Listener{}
 	deps := listener.Deps{Log: s.opts.Log, Metrics: s.opts.Metrics, Now: s.opts.Now, Observer: s.history}
 	var old []*listener.Listener
@@ -392,6 +399,14 @@ func (s *Server) apply(b *built, stamps map[string]string) error {
 		})
 	}
 	return nil
+}
+
+// access is the listeners' log.access policy: the override, else the config's. Both
+// were validated (config.Validate, the serve flag), so a parse error cannot happen.
+func (s *Server) access(cfg *config.Config) listener.Access {
+	v := cmp.Or(s.opts.Access, cfg.Log.Access)
+	sample, failures, _ := config.ParseAccess(v)
+	return listener.Access{Skip: 1 - sample, Off: !failures}
 }
 
 // sameSocket reports whether a listener's socket can be kept for lc: the same address
