@@ -305,7 +305,7 @@ func (a *api) putCertificate(replace bool) http.HandlerFunc {
 
 // removeUpload deletes the files writeUpload wrote for e.
 func (a *api) removeUpload(e config.Certificate) {
-	for _, f := range append([]string{e.Cert, e.Key, e.CA}, e.CRL...) {
+	for _, f := range append([]string{e.Cert, e.Key, e.CA, e.PasswordFile}, e.CRL...) {
 		if f != "" {
 			_ = os.Remove(filepath.Join(a.c.ConfigDir(), f))
 		}
@@ -336,8 +336,10 @@ func (a *api) writeUpload(u certUpload) (config.Certificate, error) {
 		if _, _, perr := certfile.ParsePKCS12(data, u.Password); perr != nil {
 			return e, fmt.Errorf("p12: %w", perr)
 		}
-		e.Password = u.Password
-		e.Cert, err = write(".p12", data, 0o600)
+		// The password goes to a file of its own (0600), not into the config in clear.
+		if e.Cert, err = write(".p12", data, 0o600); err == nil && u.Password != "" {
+			e.PasswordFile, err = write(".password", []byte(u.Password+"\n"), 0o600)
+		}
 	case u.Cert != "":
 		if _, err := certfile.ServerPair([]byte(u.Cert), []byte(u.Key), ""); err != nil {
 			return e, fmt.Errorf("cert/key: %w", err)

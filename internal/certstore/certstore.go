@@ -170,7 +170,7 @@ func sameCerts(a, b []*x509.Certificate) bool {
 func Files(cfg *config.Config) []string {
 	var fs []string
 	for _, c := range cfg.Certificates {
-		for _, f := range append([]string{c.Cert, c.Key, c.CA}, c.CRL...) {
+		for _, f := range append([]string{c.Cert, c.Key, c.CA, c.PasswordFile}, c.CRL...) {
 			if f != "" {
 				fs = append(fs, cfg.Resolve(f))
 			}
@@ -199,7 +199,11 @@ func loadServer(cfg *config.Config, c *config.Certificate) (*Server, []*x509.Cer
 	var key crypto.Signer
 	switch {
 	case certfile.IsPKCS12(certData):
-		if key, certs, err = certfile.ParsePKCS12(certData, c.Password); err != nil {
+		password, err := cfg.Password(c)
+		if err != nil {
+			return nil, nil, "password_file", err
+		}
+		if key, certs, err = certfile.ParsePKCS12(certData, password); err != nil {
 			return nil, nil, "cert", fmt.Errorf("%s: %w", certPath, err)
 		}
 	case keyPath == "":

@@ -31,6 +31,12 @@ type Config struct {
 	// Log sets the level, format, file and access lines of tlsgate's log (log.go).
 	Log Log `yaml:"log,omitempty" json:"log"`
 
+	// Include names further files (globs, relative to this file's directory) whose
+	// certificates, target_groups and listeners are added to this file's.
+	Include []string `yaml:"include,omitempty" json:"include,omitempty"`
+
+	// Includes are the files Include matched, resolved; they are watched like the config.
+	Includes []string `yaml:"-" json:"-"`
 	// Dir is the directory of the config file; relative paths are resolved against it.
 	Dir string `yaml:"-"`
 	// File is the config file's path as given, used in problem reports.
@@ -82,8 +88,12 @@ type Certificate struct {
 	// names (the issuer must follow the leaf in the file) and staples it to handshakes,
 	// refreshed at half of its validity. Default false.
 	OCSPStaple bool `yaml:"ocsp_staple,omitempty" json:"ocsp_staple,omitempty"`
-	// Password decrypts a PKCS#12 file.
+	// Password decrypts a PKCS#12 file. Prefer PasswordFile (or ${VAR}): a password in
+	// the config is readable by whoever reads the config.
 	Password string `yaml:"password,omitempty" json:"password,omitempty"`
+	// PasswordFile is a file holding the PKCS#12 password (one trailing newline is
+	// dropped); relative to the config file.
+	PasswordFile string `yaml:"password_file,omitempty" json:"password_file,omitempty"`
 	// CA is a file of one or more CA certificates that client certificates must chain to.
 	CA string `yaml:"ca,omitempty" json:"ca,omitempty"`
 	// CRL lists PEM or DER CRL files issued by certificates of the CA bundle.

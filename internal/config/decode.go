@@ -1,12 +1,11 @@
 package config
 
 import (
-	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -62,14 +61,18 @@ func Load(path string) (*Config, error) {
 // Parse decodes, defaults and validates data read from file (used for problem reports
 // and for resolving relative paths). Unknown fields and values of the wrong shape are
 // problems like any other: validation goes on, so one run reports every problem.
+// ${VAR} and ${VAR:-default} are taken from the process environment.
 func Parse(data []byte, file string) (*Config, error) {
-	c, schema, err := decode(data, file)
+	return ParseEnv(data, file, os.LookupEnv)
+}
+
+// ParseEnv is Parse with the environment variables looked up by env.
+func ParseEnv(data []byte, file string, env func(string) (string, bool)) (*Config, error) {
+	c, schema, err := decode(data, file, env)
 	if err != nil {
 		return nil, err
 	}
-	c.File, c.Dir = file, filepath.Dir(file)
 	c.SetDefaults()
-	c.lines = lineIndex(data)
 	ps := slices.Clone(schema)
 	for _, p := range c.Validate() {
 		// A value the schema refused was left empty; what Validate says about it is noise.
@@ -90,37 +93,32 @@ func within(path, base string) bool {
 
 var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
-// decode parses data, checks it against the schema (schemaProblems: unknown fields and
-// wrong shapes, which do not stop decoding) and decodes what it can. The error is for
-// input that is not YAML at all.
-func decode(data []byte, file string) (*Config, Problems, error) {
-	var root yaml.Node
-	err := yaml.Unmarshal(data, &root)
-	if err == nil && len(root.Content) == 0 {
-		return nil, nil, Problems{{File: file, Msg: "empty configuration"}}
-	}
+// decode reads the source (includes merged, variables substituted), checks it against
+// the schema (schemaProblems: unknown fields and wrong shapes, which do not stop
+// decoding) and decodes what is left. The error is for input that cannot be read as a
+// configuration at all.
+func decode(data []byte, file string, env func(string) (string, bool)) (*Config, Problems, error) {
+	src, err := readSource(data, file, env)
 	if err != nil {
-		return nil, nil, yamlProblems(err, file)
+		return nil, nil, err
 	}
-	schema := schemaProblems(root.Content[0], file)
-	if root.Content[0].Kind != yaml.MappingNode {
+	schema := append(src.problems, schemaProblems(src, file)...)
+	slices.SortStableFunc(schema, func(a, b Problem) int {
+		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line))
+	})
+	if src.root.Kind != yaml.MappingNode {
 		return nil, nil, schema
 	}
+	// The walk dropped every unknown key and emptied every value it refused, so what is
+	// left decodes; KnownFields is not needed (and would not see the included files).
 	var c Config
-	if len(schema) > 0 {
-		// The walk emptied every value it refused and every unknown key: what is left
-		// decodes, so the rest of the file is validated too.
-		if err := root.Content[0].Decode(&c); err != nil {
-			return nil, nil, append(schema, yamlProblems(err, file)...)
-		}
-		return &c, schema, nil
+	if err := src.root.Decode(&c); err != nil {
+		return nil, nil, append(schema, yamlProblems(err, file)...)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, nil, yamlProblems(err, file)
-	}
-	return &c, nil, nil
+	c.File, c.Dir = file, filepath.Dir(file)
+	c.Includes = src.includes
+	c.lines = lineIndex(src, file)
+	return &c, schema, nil
 }
 
 // yamlProblems turns a decoder error into problems with lines.
@@ -143,41 +141,42 @@ func yamlProblems(err error, file string) Problems {
 	return ps
 }
 
-// index maps a problem path ("listeners[0].ssl.mode") to its line in the file.
-type index map[string]int
+// index maps a problem path ("listeners[0].ssl.mode") to its file and line.
+type index map[string]pos
 
-func lineIndex(data []byte) index {
-	var root yaml.Node
+type pos struct {
+	file string
+	line int
+}
+
+func lineIndex(src *source, file string) index {
 	idx := index{}
-	if yaml.Unmarshal(data, &root) != nil || len(root.Content) == 0 {
-		return idx
-	}
-	var walk func(n *yaml.Node, path string)
-	walk = func(n *yaml.Node, path string) {
-		idx[path] = n.Line
+	var walk func(n *yaml.Node, path, file string)
+	walk = func(n *yaml.Node, path, file string) {
+		if f, ok := src.files[n]; ok {
+			file = f
+		}
+		idx[path] = pos{file, n.Line}
 		switch n.Kind {
 		case yaml.MappingNode:
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				k, v := n.Content[i], n.Content[i+1]
-				p := k.Value
-				if path != "" {
-					p = path + "." + k.Value
-				}
-				walk(v, p)
-				idx[p] = k.Line
+				p := join(path, k.Value)
+				walk(v, p, file)
+				idx[p] = pos{file, k.Line}
 			}
 		case yaml.SequenceNode:
 			for i, v := range n.Content {
-				walk(v, fmt.Sprintf("%s[%d]", path, i))
+				walk(v, fmt.Sprintf("%s[%d]", path, i), file)
 			}
 		}
 	}
-	walk(root.Content[0], "")
+	walk(src.root, "", file)
 	return idx
 }
 
-// lookup returns the line of path or of its nearest ancestor present in the file.
-func (idx index) lookup(path string) int {
+// lookup returns the position of path or of its nearest ancestor present in the file.
+func (idx index) lookup(path string) pos {
 	for path != "" {
 		if l, ok := idx[path]; ok {
 			return l
@@ -194,7 +193,8 @@ func (idx index) lookup(path string) int {
 // Problem is a problem at path (as Validate writes paths) of this config, with the
 // file and line filled in; packages that load what the config names report through it.
 func (c *Config) Problem(path, msg string) Problem {
-	return Problem{File: c.File, Line: c.lines.lookup(path), Path: path, Msg: msg}
+	p := c.lines.lookup(path)
+	return Problem{File: cmp.Or(p.file, c.File), Line: p.line, Path: path, Msg: msg}
 }
 
 // CRLCache is where the CRL fetched from url is kept: a file named by the URL's hash in

@@ -18,15 +18,16 @@ import (
 // reported per path, its messages name Go types ("into config.Listener"), and a type
 // error hides the problems after it. Walking the tree ourselves keeps one strict decoder
 // (no UnmarshalYAML on mappings, STYLE §9.2) and still reports everything at once.
-func schemaProblems(root *yaml.Node, file string) Problems {
-	w := &schemaWalk{file: file}
-	w.value(root, reflect.TypeFor[Config](), "")
+func schemaProblems(src *source, file string) Problems {
+	w := &schemaWalk{file: file, files: src.files}
+	w.value(src.root, reflect.TypeFor[Config](), "")
 	return w.ps
 }
 
 type schemaWalk struct {
-	file string
-	ps   Problems
+	file  string                // the file of the node being walked
+	files map[*yaml.Node]string // items from included files
+	ps    Problems
 }
 
 // add reports a problem at n and empties n, so that decoding the rest of the tree goes
@@ -43,13 +44,17 @@ var (
 
 // value checks node n against type t at path.
 func (w *schemaWalk) value(n *yaml.Node, t reflect.Type, path string) {
+	if f, ok := w.files[n]; ok {
+		defer func(main string) { w.file = main }(w.file)
+		w.file = f
+	}
 	for n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
 		return // an empty value leaves the field at its zero value
 	}
 	switch {

@@ -214,6 +214,12 @@ func (v *validator) certificate(p string, c *Certificate) {
 	case c.CA == "" && c.Cert == "":
 		v.add(p, "one of cert or ca is required")
 	}
+	switch {
+	case c.Password != "" && c.PasswordFile != "":
+		v.add(p+".password_file", "set password or password_file, not both")
+	case (c.Password != "" || c.PasswordFile != "") && c.Cert == "":
+		v.add(p+".password_file", "only for a PKCS#12 cert")
+	}
 	if c.CA == "" {
 		if len(c.CRL)+len(c.CRLURLs) > 0 || c.CRLFetchCDP {
 			v.add(p+".crl", "only allowed with ca")

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"software.sslmate.com/src/go-pkcs12"
+
 	"tlsgate/internal/config"
 	"tlsgate/internal/pki"
 	"tlsgate/internal/pkitest"
@@ -66,5 +68,32 @@ func TestCheckRefusesWhatServeRefuses(t *testing.T) {
 	}
 	if _, err := server.Check(good); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPasswordFileLoadsPKCS12: a PKCS#12 server certificate opens with the password in
+// password_file, and a wrong one is refused at the cert line.
+func TestPasswordFileLoadsPKCS12(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := pkitest.New(t, "p12 ca", pki.ECDSAP256)
+	leaf := ca.Issue("localhost", pkitest.Server("localhost"))
+	p12, err := pkcs12.Modern.Encode(leaf.Key, leaf.Cert, nil, "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkitest.Write(t, dir, "site.p12", p12)
+	pkitest.Write(t, dir, "good.password", []byte("correct horse\n"))
+	pkitest.Write(t, dir, "bad.password", []byte("battery staple\n"))
+	for _, tc := range []struct{ file, want string }{{"good.password", ""}, {"bad.password", ":2: certificates[0].cert: "}} {
+		path := filepath.Join(dir, tc.file+".yaml")
+		cfg := "certificates:\n  - {id: site, cert: site.p12, password_file: " + tc.file + "}\n"
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := server.Check(path)
+		if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), path+tc.want)) {
+			t.Errorf("%s: check = %v, want %q", tc.file, err, tc.want)
+		}
 	}
 }

@@ -16,10 +16,10 @@ import (
 func (s *Server) watched() []string {
 	files := []string{s.opts.ConfigPath}
 	if cfg, err := config.Load(s.opts.ConfigPath); err == nil {
-		files = append(files, certstore.Files(cfg)...)
+		files = append(append(files, cfg.Includes...), certstore.Files(cfg)...)
 	}
 	if s.cfg != nil {
-		files = append(files, certstore.Files(s.cfg)...)
+		files = append(append(files, s.cfg.Includes...), certstore.Files(s.cfg)...)
 	}
 	return files
 }
