@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 )
 
@@ -36,10 +35,7 @@ func Decode(data []byte, password string) (*Bundle, error) {
 			return nil, err
 		}
 		if b.Key == nil && len(b.Certs) == 0 {
-			if blk, _ := pem.Decode(data); blk == nil {
-				return nil, errors.New("PEM data is damaged or truncated (no complete block)")
-			}
-			return nil, ErrNoCertificate
+			return nil, ErrNoCertificate // every block decoded (PEMBlocks): none is either
 		}
 		return b, nil
 	}

@@ -46,20 +46,18 @@ func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
 		}
 		return certs, nil
 	}
+	blocks, err := PEMBlocks(data)
+	if err != nil {
+		return nil, err
+	}
 	var certs []*x509.Certificate
-	for rest, n := data, 0; ; {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		n++
+	for i, b := range blocks {
 		if b.Type != "CERTIFICATE" && b.Type != "TRUSTED CERTIFICATE" {
 			continue
 		}
 		c, err := x509.ParseCertificate(b.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("PEM block %d: %w", n, err)
+			return nil, fmt.Errorf("PEM block %d: %w", i+1, err)
 		}
 		certs = append(certs, c)
 	}
@@ -78,12 +76,11 @@ func ParsePrivateKey(data []byte) (crypto.Signer, error) {
 	if !IsPEM(data) {
 		return parseKeyDER(data)
 	}
-	for rest := data; ; {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			return nil, ErrNoKey
-		}
+	blocks, err := PEMBlocks(data)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range blocks {
 		switch b.Type {
 		case "ENCRYPTED PRIVATE KEY":
 			return nil, ErrEncryptedKey
@@ -94,6 +91,7 @@ func ParsePrivateKey(data []byte) (crypto.Signer, error) {
 			return parseKeyDER(b.Bytes)
 		}
 	}
+	return nil, ErrNoKey
 }
 
 func parseKeyDER(der []byte) (crypto.Signer, error) {

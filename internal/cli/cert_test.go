@@ -189,7 +189,7 @@ func TestBadInputs(t *testing.T) {
 		want string
 	}{
 		{"empty file", []string{"cert", "inspect", filepath.Join(dir, "empty.pem")}, "empty.pem: file is empty"},
-		{"truncated PEM", []string{"cert", "inspect", filepath.Join(dir, "truncated.pem")}, "truncated.pem: PEM data is damaged or truncated"},
+		{"truncated PEM", []string{"cert", "inspect", filepath.Join(dir, "truncated.pem")}, "truncated.pem: PEM block 1 is damaged or truncated"},
 		{"not a certificate", []string{"cert", "inspect", filepath.Join(dir, "text.txt")}, "text.txt: not PEM, DER or PKCS#12"},
 		{"no certificate in PEM", []string{"cert", "inspect", filepath.Join(dir, "pubkey.pem")}, "pubkey.pem: no certificate found"},
 		{"wrong password", []string{"cert", "inspect", "--password", "wrong", filepath.Join(dir, "a.p12")}, "a.p12: PKCS#12 password is wrong"},

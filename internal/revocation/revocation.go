@@ -45,13 +45,12 @@ func ParseFile(data []byte, issuers []*x509.Certificate) ([]*CRL, error) {
 		}
 		return []*CRL{c}, nil
 	}
+	blocks, err := pemBlocks(data)
+	if err != nil {
+		return nil, err
+	}
 	var out []*CRL
-	for rest := data; ; {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
+	for _, b := range blocks {
 		c, err := parseBlock(b, issuers)
 		if err != nil {
 			return nil, fmt.Errorf("CRL %d: %w", len(out)+1, err)
@@ -62,6 +61,34 @@ func ParseFile(data []byte, issuers []*x509.Certificate) ([]*CRL, error) {
 		return nil, errors.New("no CRL found (expected PEM \"X509 CRL\" blocks or DER)")
 	}
 	return out, nil
+}
+
+// pemBegin starts a PEM block.
+var pemBegin = []byte("-----BEGIN ")
+
+// pemBlocks decodes every PEM block of data strictly, as certfile.PEMBlocks does
+// (revocation imports no sibling package): every BEGIN line must start a block that
+// decodes, and only white space may follow the last one. encoding/pem alone skips a
+// damaged block, so a CRL file cut mid-block would lose its last CRL silently.
+func pemBlocks(data []byte) ([]*pem.Block, error) {
+	var blocks []*pem.Block
+	rest := data
+	for {
+		i := bytes.Index(rest, pemBegin)
+		if i < 0 {
+			break
+		}
+		b, after := pem.Decode(rest[i:])
+		if b == nil || bytes.Count(rest[i:len(rest)-len(after)], pemBegin) != 1 {
+			return nil, fmt.Errorf("PEM block %d is damaged or truncated (a BEGIN line without its END line, or bad base64)", len(blocks)+1)
+		}
+		blocks = append(blocks, b)
+		rest = after
+	}
+	if len(blocks) > 0 && len(bytes.TrimSpace(rest)) > 0 {
+		return nil, fmt.Errorf("PEM block %d (the last) is followed by data that is not PEM (a truncated BEGIN line or garbage)", len(blocks))
+	}
+	return blocks, nil
 }
 
 // Parse decodes a PEM or DER CRL and checks its signature against the certificates of
