@@ -30,6 +30,10 @@ type Config struct {
 	SessionTickets SessionTickets `yaml:"session_tickets,omitempty" json:"session_tickets"`
 	// Log sets the level, format, file and access lines of tlsgate's log (log.go).
 	Log Log `yaml:"log,omitempty" json:"log"`
+	// MaxHeaderMemory is the process-wide budget of HTTP header bytes being read and
+	// not yet parsed, over every listener and connection; past it a new header read is
+	// refused and its connection closed. Default 33554432 (32 MiB).
+	MaxHeaderMemory int64 `yaml:"max_header_memory,omitempty" json:"max_header_memory,omitempty"`
 
 	// Include names further files (globs, relative to this file's directory) whose
 	// certificates, target_groups and listeners are added to this file's.
@@ -223,6 +227,14 @@ type Listener struct {
 	// TCPIdleTimeout closes a tcp or tcp_ssl relay on which neither side sent anything
 	// for this long, releasing its backend connection. Default 10m (nginx proxy_timeout).
 	TCPIdleTimeout Duration `yaml:"tcp_idle_timeout,omitempty" json:"tcp_idle_timeout,omitempty"`
+	// MaxHeaderBytes bounds an HTTP request's header block, request line included
+	// (431 past it). Default 65536, as nginx's large_client_header_buffers 4 × 8k allow.
+	MaxHeaderBytes int `yaml:"max_header_bytes,omitempty" json:"max_header_bytes,omitempty"`
+	// MaxHeaderFields bounds the number of header fields of a request (431). Default 100.
+	MaxHeaderFields int `yaml:"max_header_fields,omitempty" json:"max_header_fields,omitempty"`
+	// MaxHeaderFieldBytes bounds one header field (431) and the request line (414).
+	// Default 8192, nginx's buffer size.
+	MaxHeaderFieldBytes int `yaml:"max_header_field_bytes,omitempty" json:"max_header_field_bytes,omitempty"`
 	// MaxConnections refuses (closes at once, with a log line) connections beyond this
 	// many open ones. Default 0: no limit.
 	MaxConnections int `yaml:"max_connections,omitempty" json:"max_connections,omitempty"`

@@ -37,6 +37,7 @@ func (c *Config) SetDefaults() {
 		c.Watch = Duration(DefaultWatch)
 	}
 	c.SessionTickets.Rotation = cmp.Or(c.SessionTickets.Rotation, Duration(DefaultTicketRotation))
+	c.MaxHeaderMemory = cmp.Or(c.MaxHeaderMemory, 32<<20)
 	for i := range c.Certificates {
 		if c.Certificates[i].IsCA() && c.Certificates[i].CRLPolicy == "" {
 			c.Certificates[i].CRLPolicy = CRLFailClosed
@@ -78,6 +79,9 @@ func (c *Config) SetDefaults() {
 		l.HeaderTimeout = cmp.Or(l.HeaderTimeout, Duration(30*time.Second))
 		l.IdleTimeout = cmp.Or(l.IdleTimeout, Duration(120*time.Second))
 		l.TCPIdleTimeout = cmp.Or(l.TCPIdleTimeout, Duration(DefaultTCPIdleTimeout))
+		l.MaxHeaderBytes = cmp.Or(l.MaxHeaderBytes, 64<<10)
+		l.MaxHeaderFields = cmp.Or(l.MaxHeaderFields, 100)
+		l.MaxHeaderFieldBytes = cmp.Or(l.MaxHeaderFieldBytes, 8<<10)
 		for _, s := range append([]*SSL{l.SSL}, domainSSL(l)...) {
 			s.setDefaults()
 		}
@@ -114,6 +118,9 @@ func (v *validator) add(path, format string, args ...any) {
 func (c *Config) Validate() []Problem {
 	v := &validator{}
 	v.log(c.Log)
+	if c.MaxHeaderMemory < 0 {
+		v.add("max_header_memory", "must not be negative")
+	}
 	if c.Admin.Listen != "" {
 		v.addr("admin.listen", c.Admin.Listen, true)
 		if host, _, err := net.SplitHostPort(c.Admin.Listen); err == nil && c.Admin.TokenFile == "" && c.Admin.SSL == nil && !isLoopback(host) {
@@ -317,6 +324,17 @@ func (v *validator) listener(p string, l *Listener, certs map[string]*Certificat
 	}
 	if l.HandshakeTimeout < 0 {
 		v.add(p+".handshake_timeout", "must not be negative")
+	}
+	for _, f := range []struct {
+		name string
+		n    int
+	}{{"max_header_bytes", l.MaxHeaderBytes}, {"max_header_fields", l.MaxHeaderFields}, {"max_header_field_bytes", l.MaxHeaderFieldBytes}} {
+		if f.n < 0 {
+			v.add(p+"."+f.name, "must not be negative")
+		}
+	}
+	if l.MaxHeaderFieldBytes > l.MaxHeaderBytes && l.MaxHeaderBytes > 0 {
+		v.add(p+".max_header_field_bytes", "larger than max_header_bytes (%d), which bounds the whole block", l.MaxHeaderBytes)
 	}
 	switch {
 	case l.Protocol.TLS() && l.SSL == nil:

@@ -28,7 +28,6 @@ import (
 // the listener's http.Server.
 
 const (
-	maxHeaderBytes = 1 << 20
 	// maxDiscard is how much of a request body the handler left unread is read and
 	// thrown away to keep the connection; beyond it the connection is closed.
 	maxDiscard = 256 << 10
@@ -55,32 +54,61 @@ type h1conn struct {
 	state atomic.Int32
 	done  chan struct{} // the worker finished this connection's requests
 	// in feeds the pooled reader: the byte that ended the idle wait, then the
-	// connection, counting header bytes against maxHeaderBytes.
+	// connection; while a header block is read, scan checks its bytes (h1header.go).
 	in struct {
-		first   [1]byte
-		hasByte bool
-		limit   int64
+		first    [1]byte
+		hasByte  bool
+		scanning bool
+		scan     headerScan
 	}
 }
 
 func (h *h1conn) Read(p []byte) (int, error) {
-	if h.in.limit <= 0 {
-		return 0, errHeaderTooLarge
-	}
 	if len(p) > 0 && h.in.hasByte {
 		p[0], h.in.hasByte = h.in.first[0], false
-		h.in.limit--
-		return 1, nil
-	}
-	if int64(len(p)) > h.in.limit {
-		p = p[:h.in.limit]
+		return h.scanned(p, 1, nil)
 	}
 	n, err := h.c.Read(p)
-	h.in.limit -= int64(n)
+	return h.scanned(p, n, err)
+}
+
+// scanned passes bytes read while a header block is read through the scan; its error
+// replaces them.
+func (h *h1conn) scanned(p []byte, n int, err error) (int, error) {
+	if h.in.scanning && n > 0 {
+		if serr := h.in.scan.feed(p[:n]); serr != nil {
+			return 0, serr
+		}
+	}
 	return n, err
 }
 
-var errHeaderTooLarge = errors.New("request header larger than 1 MiB")
+// readRequest reads one request's header block under the listener's limits and the
+// process's header budget; bytes a pipelining client sent already are scanned first.
+func (l *Listener) readRequest(h *h1conn, br *bufio.Reader, st *State) (*http.Request, error) {
+	s := &h.in.scan
+	s.reset(st.HeaderLimits, l.deps.HeaderBudget)
+	defer s.release()
+	if n := br.Buffered(); n > 0 {
+		b, _ := br.Peek(n)
+		if err := s.feed(b); err != nil {
+			return nil, err
+		}
+	}
+	h.in.scanning = true
+	r, err := http.ReadRequest(br)
+	h.in.scanning = false
+	if err != nil && s.err != nil {
+		// bufio hands a partial line over without the read error that cut it, so the
+		// parser may have failed on that line first: the scan's reason is the real one.
+		return nil, s.err
+	}
+	if err == nil && s.te && !r.ProtoAtLeast(1, 1) {
+		// net/http ignores it; a front may not have (RFC 9112 §6.1).
+		return nil, errTE10
+	}
+	return r, err
+}
 
 // track registers a connection for drain; false when the listener is shutting down.
 func (l *Listener) track(h *h1conn) bool {
@@ -354,9 +382,7 @@ func (l *Listener) serveBuffered(h *h1conn, br *bufio.Reader, info *connInfo) h1
 			return h1Close // draining
 		}
 		setDeadline(h.c, st.HeaderTimeout)
-		h.in.limit = maxHeaderBytes
-		r, err := http.ReadRequest(br)
-		h.in.limit = 1<<63 - 1
+		r, err := l.readRequest(h, br, st)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !isTimeout(err) {
 				badRequest(h.c, err)
@@ -477,11 +503,12 @@ func checkRequest(r *http.Request) (string, int) {
 // connection is closed after it.
 func badRequest(c net.Conn, err error, code ...int) {
 	status := http.StatusBadRequest
+	he, isHeader := errors.AsType[*headerError](err)
 	switch {
 	case len(code) > 0:
 		status = code[0]
-	case errors.Is(err, errHeaderTooLarge):
-		status = http.StatusRequestHeaderFieldsTooLarge
+	case isHeader:
+		status = he.status
 	case strings.Contains(err.Error(), "unsupported transfer encoding"):
 		status = http.StatusNotImplemented
 	}

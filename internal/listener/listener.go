@@ -40,6 +40,8 @@ type Deps struct {
 	Now func() time.Time
 	// Observer, when set, is told of every TLS handshake (observer.go).
 	Observer Observer
+	// HeaderBudget is shared by every listener of the process; nil: no budget.
+	HeaderBudget *HeaderBudget
 }
 
 // Listener serves one socket.

@@ -29,6 +29,8 @@ type State struct {
 	HeaderTimeout, IdleTimeout time.Duration
 	// TCPIdleTimeout closes a tcp/tcp_ssl relay silent both ways this long (0: never).
 	TCPIdleTimeout time.Duration
+	// HeaderLimits bound a request's header block (zero fields: the defaults).
+	HeaderLimits HeaderLimits
 	// RedirectHTTPSPort makes an http listener redirect to https on this port.
 	RedirectHTTPSPort int
 	// MaxConnections refuses connections beyond this many open ones (0: no limit).

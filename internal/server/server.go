@@ -70,6 +70,8 @@ type Server struct {
 	keys      *ticketkeys.Ring   // session-ticket keys of every policy, rotated, across reloads
 	groups    map[string]*backend.Group
 	history   *status.Recorder // what the listeners saw, for /api/v1/status and the console
+	// headers is the header memory budget of every listener (max_header_memory).
+	headers *listener.HeaderBudget
 }
 
 // New returns a server that has not started.
@@ -87,7 +89,7 @@ func New(opts Options) *Server {
 		opts.Listen = net.Listen
 	}
 	return &Server{opts: opts, listeners: map[string]*listener.Listener{}, keys: ticketkeys.New(ticketkeys.Options{Log: opts.Log}),
-		history: status.NewRecorder(opts.Now)}
+		history: status.NewRecorder(opts.Now), headers: listener.NewHeaderBudget(listener.DefaultHeaderBudget)}
 }
 
 // built is everything a config turns into before any socket is touched.
@@ -208,6 +210,7 @@ func buildState(lc *config.Listener, store *certstore.Store, groups map[string]*
 		HeaderTimeout:     time.Duration(lc.HeaderTimeout),
 		IdleTimeout:       time.Duration(lc.IdleTimeout),
 		TCPIdleTimeout:    time.Duration(lc.TCPIdleTimeout),
+		HeaderLimits:      listener.HeaderLimits{Bytes: lc.MaxHeaderBytes, Fields: lc.MaxHeaderFields, FieldBytes: lc.MaxHeaderFieldBytes},
 		Default:           &listener.Domain{Auth: def, Group: groups[lc.TargetGroup], Rules: buildRules(lc.Rules, groups)},
 	}
 	for _, a := range lc.AcceptProxyProtocol {
@@ -348,7 +351,7 @@ func (s *Server) apply(b *built, stamps map[string]string) error {
 		st.Access = access // before any listener sees the state
 	}
 	opened := map[string]*listener.Listener{}
-	deps := listener.Deps{Log: s.opts.Log, Metrics: s.opts.Metrics, Now: s.opts.Now, Observer: s.history}
+	deps := listener.Deps{Log: s.opts.Log, Metrics: s.opts.Metrics, Now: s.opts.Now, Observer: s.history, HeaderBudget: s.headers}
 	var old []*listener.Listener
 	for i := range b.cfg.Listeners {
 		lc := &b.cfg.Listeners[i]
@@ -388,6 +391,7 @@ func (s *Server) apply(b *built, stamps map[string]string) error {
 	s.history.Applied(b.cfg.Denylist, s.cfg == nil)
 	s.listeners, s.cfg, s.store, s.groups = next, b.cfg, b.store, b.groups
 	s.keys.SetRotation(time.Duration(b.cfg.SessionTickets.Rotation))
+	s.headers.SetLimit(b.cfg.MaxHeaderMemory)
 	s.startChecks(b)
 	s.stamps = stamps
 	s.updateExpiry()
