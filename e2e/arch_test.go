@@ -25,6 +25,7 @@ func TestImportRules(t *testing.T) {
 		"metrics":    {},
 		"backend":    {"config"},
 		"tcpproxy":   {"clientauth"},
+		"h2proxy":    {"httpproxy"},
 		"pki":        {"certfile"},
 	}
 	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {

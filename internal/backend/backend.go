@@ -79,6 +79,9 @@ type Group struct {
 	Targets []*Target
 	sched   Scheduler
 	now     func() time.Time
+
+	// Protocol is the HTTP version the targets speak (http1, h2c, h2).
+	Protocol config.Upstream
 }
 
 // NewGroup builds a group from its validated configuration; now is the clock (nil:
@@ -87,7 +90,7 @@ func NewGroup(c *config.TargetGroup, now func() time.Time) (*Group, error) {
 	if now == nil {
 		now = time.Now
 	}
-	g := &Group{ID: c.ID, Cookie: c.StickyCookie, now: now}
+	g := &Group{ID: c.ID, Cookie: c.StickyCookie, Protocol: c.Protocol, now: now}
 	for _, t := range c.Targets {
 		w := config.DefaultWeight
 		if t.Weight != nil {

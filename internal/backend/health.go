@@ -82,10 +82,11 @@ func (c *Checker) set(t *Target, healthy bool, err error) {
 
 // ProbeSpec says how to probe a target.
 type ProbeSpec struct {
-	Protocol string // tcp, http or https
+	Protocol string // tcp, http, https or grpc
 	Host     string // Host header; default the target address
 	Path     string // default /
 	Expect   []int  // accepted status codes; default 200–399
+	Service  string // the service a grpc check asks about (health_grpc.go)
 	// TLS is the group's re-encryption config (tls: in the target group), or nil. With
 	// it, https checks handshake as requests do: they present its client certificate
 	// (a backend that requires one would otherwise refuse every check and be marked
@@ -96,6 +97,9 @@ type ProbeSpec struct {
 
 // Probe returns the probe function for spec.
 func Probe(spec ProbeSpec) func(ctx context.Context, addr string) error {
+	if spec.Protocol == "grpc" {
+		return probeGRPC(spec)
+	}
 	if spec.Protocol == "tcp" || spec.Protocol == "" {
 		return func(ctx context.Context, addr string) error {
 			c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)

@@ -149,7 +149,29 @@ type TargetGroup struct {
 	// StickyCookie, on HTTP(S) listeners, keeps a client on one target with a cookie of
 	// this name (inserted by tlsgate). TCP listeners keep clients with ip_hash instead.
 	StickyCookie string `yaml:"sticky_cookie,omitempty" json:"sticky_cookie,omitempty"`
+	// Protocol is what HTTP(S) listeners speak to the targets: http1 (default), h2c
+	// (HTTP/2 in clear, prior knowledge) or h2 (HTTP/2 over TLS, ALPN h2; needs tls).
+	// gRPC backends need h2c or h2.
+	Protocol Upstream `yaml:"protocol,omitempty" json:"protocol,omitempty"`
 }
+
+// Upstream is the HTTP version a target group's targets are spoken to in.
+type Upstream string
+
+// Upstream protocols; "" means http1.
+const (
+	UpstreamHTTP1 Upstream = "http1"
+	UpstreamH2C   Upstream = "h2c"
+	UpstreamH2    Upstream = "h2"
+)
+
+// Valid reports whether u is a known protocol ("" included).
+func (u Upstream) Valid() bool {
+	return u == "" || u == UpstreamHTTP1 || u == UpstreamH2C || u == UpstreamH2
+}
+
+// HTTP2 reports whether the targets are spoken to in HTTP/2 (h2c or h2).
+func (u Upstream) HTTP2() bool { return u == UpstreamH2C || u == UpstreamH2 }
 
 // BackendTLS is how tlsgate connects to TLS backends.
 type BackendTLS struct {
@@ -179,8 +201,12 @@ func (s Scheduler) Valid() bool { return s == SchedWRR || s == SchedLeastConn ||
 
 // HealthCheck configures active health checks of a target group.
 type HealthCheck struct {
-	// Protocol is tcp (connect), http or https (GET Path). Default tcp.
+	// Protocol is tcp (connect), http or https (GET Path), or grpc (the grpc.health.v1
+	// Check of Service, over h2c, or over TLS when the group has tls). Default tcp.
 	Protocol string `yaml:"protocol,omitempty" json:"protocol,omitempty"`
+	// Service is the service name a grpc check asks about. Default "" (the server as a
+	// whole).
+	Service string `yaml:"service,omitempty" json:"service,omitempty"`
 	// Host is the Host header of http(s) checks. Default: the target address.
 	Host string `yaml:"host,omitempty" json:"host,omitempty"`
 	// Path of http(s) checks. Default /.

@@ -54,6 +54,9 @@ func (c *Config) SetDefaults() {
 		if g.Scheduler == "" {
 			g.Scheduler = SchedWRR
 		}
+		if g.Protocol == "" {
+			g.Protocol = UpstreamHTTP1
+		}
 		if hc := g.HealthCheck; hc != nil {
 			hc.Protocol = cmp.Or(hc.Protocol, "tcp")
 			hc.Interval = cmp.Or(hc.Interval, Duration(5*time.Second))
@@ -262,6 +265,14 @@ func (v *validator) group(p string, g *TargetGroup, certs map[string]*Certificat
 	if g.StickyCookie != "" && !validCookieName(g.StickyCookie) {
 		v.add(p+".sticky_cookie", "%q is not a cookie name", g.StickyCookie)
 	}
+	switch {
+	case !g.Protocol.Valid():
+		v.add(p+".protocol", "must be http1, h2c or h2, not %q", g.Protocol)
+	case g.Protocol == UpstreamH2 && g.TLS == nil:
+		v.add(p+".protocol", "h2 is HTTP/2 over TLS: it needs tls (ca_certificate) to verify the targets; use h2c for HTTP/2 in clear")
+	case g.Protocol == UpstreamH2C && g.TLS != nil:
+		v.add(p+".protocol", "h2c is HTTP/2 in clear, but the group has tls: use h2")
+	}
 	if bt := g.TLS; bt != nil {
 		tp := p + ".tls"
 		if c := certs[bt.CACertificate]; c == nil || !c.IsCA() {
@@ -273,8 +284,11 @@ func (v *validator) group(p string, g *TargetGroup, certs map[string]*Certificat
 	}
 	if hc := g.HealthCheck; hc != nil {
 		hp := p + ".health_check"
-		if hc.Protocol != "tcp" && hc.Protocol != "http" && hc.Protocol != "https" {
-			v.add(hp+".protocol", "must be tcp, http or https, not %q", hc.Protocol)
+		if hc.Protocol != "tcp" && hc.Protocol != "http" && hc.Protocol != "https" && hc.Protocol != "grpc" {
+			v.add(hp+".protocol", "must be tcp, http, https or grpc, not %q", hc.Protocol)
+		}
+		if hc.Service != "" && hc.Protocol != "grpc" {
+			v.add(hp+".service", "is only for protocol grpc")
 		}
 		if hc.Path != "" && !strings.HasPrefix(hc.Path, "/") {
 			v.add(hp+".path", "must start with /")

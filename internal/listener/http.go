@@ -12,6 +12,7 @@ import (
 
 	"tlsgate/internal/backend"
 	"tlsgate/internal/clientauth"
+	"tlsgate/internal/h2proxy"
 	"tlsgate/internal/httpproxy"
 )
 
@@ -66,6 +67,7 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 			line.Status = http.StatusOK
 		}
 		line.BytesIn = max(r.ContentLength, 0)
+		l.grpcStatus(line, sw, r)
 		l.log(r.Context(), line)
 		l.deps.Metrics.Requests.WithLabelValues(st.ID, strconv.Itoa(line.Status)).Inc()
 		l.deps.Metrics.RequestSeconds.WithLabelValues(st.ID).Observe(line.Duration.Seconds())
@@ -86,6 +88,9 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 	domain := st.Lookup(r.Host)
 	if info.cs != nil && domain.Auth != info.domain.Auth {
 		line.Err = fmt.Errorf("host %q is served under another TLS policy than this connection's (SNI %q)", r.Host, info.cs.ServerName)
+		if refuseGRPC(sw, r, h2proxy.GRPCUnavailable, "tlsgate: misdirected request: "+r.Host+" needs its own connection") {
+			return
+		}
 		http.Error(sw, "421 misdirected request: "+r.Host+" needs its own connection (TLS server name "+r.Host+"); this one was opened for \""+info.cs.ServerName+"\"", http.StatusMisdirectedRequest)
 		return
 	}
@@ -93,6 +98,9 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 	// refused; no request of an unverified client goes further than this.
 	if info.domain.Auth != nil && info.domain.Auth.RefusesOverHTTP && !info.verdict.Verified() {
 		line.Err = fmt.Errorf("refused: %s", info.verdict.Reason)
+		if refuseUnverified(sw, r, info.verdict) {
+			return
+		}
 		refusalPage(sw, info.verdict)
 		return
 	}
@@ -101,6 +109,9 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 	// path than the rules did ("/public/../admin/", "//admin/"; Envoy CVE-2019-9901).
 	if hasDotSegment(r.URL.Path) {
 		line.Err = fmt.Errorf("path %q has . or .. segments", r.URL.Path)
+		if refuseGRPC(sw, r, h2proxy.GRPCInternal, "tlsgate: the path has . or .. segments") {
+			return
+		}
 		http.Error(sw, "400 bad request: the path has . or .. segments", http.StatusBadRequest)
 		return
 	}
@@ -111,6 +122,9 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 		}
 		if rule.Allow != nil && !(info.verdict.Verified() && rule.Allow.Allows(info.verdict.Chain[0])) {
 			line.Reason = clientauth.NotAllowed
+			if refuseRule(sw, r, rule.Path, info.verdict) {
+				return
+			}
 			http.Error(sw, "403 forbidden: "+rule.Path+" needs a verified client certificate on its allow-list", http.StatusForbidden)
 			return
 		}
@@ -118,6 +132,9 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 	t, err := l.pick(group, sw, r, info)
 	if err != nil {
 		line.Err = err
+		if refuseGRPC(sw, r, h2proxy.GRPCUnavailable, "tlsgate: no healthy backend in target group "+group.ID) {
+			return
+		}
 		http.Error(sw, "503 service unavailable: no healthy backend in target group "+group.ID, http.StatusServiceUnavailable)
 		return
 	}
@@ -138,6 +155,10 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 				group.Failed(t)
 			}
 		},
+	}
+	if group.Protocol.HTTP2() {
+		l.forwardH2(sw, r, t, route)
+		return
 	}
 	l.proxy.Serve(sw, r, route)
 }

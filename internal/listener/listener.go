@@ -25,6 +25,7 @@ import (
 
 	"tlsgate/internal/clientauth"
 	"tlsgate/internal/config"
+	"tlsgate/internal/h2proxy"
 	"tlsgate/internal/httpproxy"
 	"tlsgate/internal/metrics"
 	"tlsgate/internal/tcpproxy"
@@ -51,6 +52,7 @@ type Listener struct {
 	deps  Deps
 
 	proxy *httpproxy.Proxy // set on HTTP and HTTPS listeners
+	h2up  *h2proxy.Proxy   // for target groups of protocol h2c and h2, with proxy
 	infos sync.Map         // net.Conn → *connInfo, from handle to the http.Server's ConnContext
 	// verified holds the open connections of verified clients (net.Conn → *connInfo),
 	// which a reload checks again (revalidate.go).
@@ -110,6 +112,7 @@ func New(ln net.Listener, st *State, deps Deps) *Listener {
 	l.state.Store(st)
 	if st.Protocol == config.ProtoHTTP || st.Protocol == config.ProtoHTTPS {
 		l.proxy = httpproxy.New(deps.Dial)
+		l.h2up = h2proxy.New(deps.Dial)
 		l.h1conns = map[*h1conn]struct{}{}
 		l.h2 = map[time.Duration]*h2server{}
 	}
@@ -269,6 +272,7 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 	l.cancel()
 	if l.proxy != nil {
 		l.proxy.Close()
+		l.h2up.Close()
 	}
 	return err
 }

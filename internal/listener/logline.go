@@ -35,6 +35,7 @@ type Line struct {
 	Method      string
 	Path        string
 	Status      int
+	GRPCStatus  string // the grpc-status of a gRPC call, "" for other requests
 	BytesIn     int64
 	BytesOut    int64
 	Handshake   time.Duration
@@ -163,6 +164,7 @@ func (l *Line) attrs(attrs []slog.Attr) []slog.Attr {
 	if l.Status != 0 {
 		attrs = append(attrs, slog.Int("status", l.Status))
 	}
+	attrs = appendStr(attrs, "grpc_status", l.GRPCStatus)
 	if l.Msg != "handshake" {
 		attrs = append(attrs, slog.Int64("bytes_in", l.BytesIn), slog.Int64("bytes_out", l.BytesOut))
 	}

@@ -26,6 +26,7 @@ const (
 	NameAudit           = "tlsgate_audit_verdicts_total"
 	NameCRLFetches      = "tlsgate_crl_fetches_total"
 	NameOCSPFetches     = "tlsgate_ocsp_staple_fetches_total"
+	NameGRPCRequests    = "tlsgate_grpc_requests_total"
 )
 
 // Metrics is the set of collectors.
@@ -64,6 +65,9 @@ type Metrics struct {
 	Audit *prometheus.CounterVec
 	// Refused counts connections closed at once because of max_connections.
 	Refused *prometheus.CounterVec
+	// GRPCRequests counts gRPC calls by listener and the grpc-status they got (from
+	// the backend or the gateway; "unknown" when none reached the client).
+	GRPCRequests *prometheus.CounterVec
 }
 
 // New creates the collectors on a new private registry.
@@ -99,8 +103,11 @@ func New() *Metrics {
 			Help: "What ssl.audit (a CA bundle and allow-list tried without enforcing them) would decide for the client certificates let in."}, []string{"listener", "reason"}),
 		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameRefused,
 			Help: "Connections refused because the listener's max_connections was reached."}, []string{"listener"}),
+		GRPCRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameGRPCRequests,
+			Help: "gRPC calls by listener and grpc-status."}, []string{"listener", "grpc_status"}),
 	}
 	m.Registry.MustRegister(m.Handshakes, m.ConnectionsOpen, m.Requests, m.RequestSeconds, m.Bytes, m.Reloads, m.CertExpiry, m.BackendUp, m.Refused, m.ClientExpiry, m.CRLFetches, m.OCSPFetches, m.ClientGrace, m.Audit)
+	m.Registry.MustRegister(m.GRPCRequests)
 	return m
 }
 

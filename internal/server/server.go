@@ -533,7 +533,7 @@ func (s *Server) startChecks(b *built) {
 		c := &backend.Checker{
 			Group: g, Interval: time.Duration(hc.Interval), Timeout: time.Duration(hc.Timeout),
 			Rise: hc.HealthyThreshold, Fall: hc.UnhealthyThreshold,
-			Probe: backend.Probe(backend.ProbeSpec{Protocol: hc.Protocol, Host: hc.Host, Path: hc.Path, Expect: hc.Expect, TLS: g.TLS}),
+			Probe: backend.Probe(backend.ProbeSpec{Protocol: hc.Protocol, Host: hc.Host, Path: hc.Path, Expect: hc.Expect, Service: hc.Service, TLS: g.TLS}),
 			OnChange: func(t *backend.Target, healthy bool, err error) {
 				up := 0.0
 				if healthy {

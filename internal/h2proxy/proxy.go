@@ -1,0 +1,269 @@
+// Package h2proxy forwards requests to target groups whose protocol is h2c or h2: HTTP/2
+// to the backend over one multiplexed connection pool per target, streaming both
+// bodies frame by frame and passing trailers, which is what gRPC needs (unary and
+// streaming calls, grpc-status in trailers, grpc-timeout, cancellation both ways). The
+// client's identity headers are stripped and the verified identity added by
+// httpproxy's functions, exactly as for HTTP/1.1 backends. It does not pick targets or
+// check clients: listener hands it a Route per request, as to httpproxy.
+package h2proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"tlsgate/internal/httpproxy"
+)
+
+// Route is what the proxy needs to know about one request.
+type Route struct {
+	Target string // backend host:port
+	// TLS is the target's TLS config (server name set) for h2; nil for h2c.
+	TLS *tls.Config
+	// Identity is the connection's identity headers, added after the client's are
+	// stripped; nil on plain HTTP and with forward_client_cert: none.
+	Identity http.Header
+	// Err is called with the reason a request got no (complete) answer.
+	Err func(err error)
+	// Ctx ends the exchange when done; nil means the request's context.
+	Ctx context.Context
+}
+
+func (rt *Route) fail(err error) {
+	if rt.Err != nil {
+		rt.Err(err)
+	}
+}
+
+// Proxy forwards requests over HTTP/2.
+type Proxy struct {
+	pools pools
+}
+
+// New returns a proxy that dials backends with dial (nil: a net.Dialer).
+func New(dial DialFunc) *Proxy {
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	return &Proxy{pools: pools{dial: dial, m: map[key]*pool{}}}
+}
+
+// Close closes every backend connection.
+func (p *Proxy) Close() { p.pools.close() }
+
+// errDeadline is the cause of a context ended by the call's grpc-timeout.
+var errDeadline = errors.New("the call's grpc-timeout passed")
+
+// maxAttempts bounds how often a request nothing of which was sent is moved to another
+// connection (the one it was given broke or got GOAWAY before it wrote the request).
+const maxAttempts = 3
+
+// Serve forwards r to route's target and writes the answer to w. It returns the gRPC
+// status the client got ("" when r is not gRPC or no status was sent).
+func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, route *Route) string {
+	ctx := route.Ctx
+	if ctx == nil {
+		ctx = r.Context()
+	}
+	grpc := IsGRPC(r)
+	if grpc {
+		var cancel context.CancelFunc
+		ctx, cancel = withGRPCDeadline(ctx, r)
+		defer cancel()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // before waiting for the body: a stream still sending it is reset
+	pl := p.pools.get(key{addr: route.Target, tls: route.TLS})
+	out := outgoing(r, route)
+	var resp *http.Response
+	var body *bodyReader
+	defer func() {
+		cancel()
+		if body != nil {
+			body.wait()
+		}
+	}()
+	for attempt := 1; ; attempt++ {
+		cc, err := pl.get(ctx)
+		if err != nil {
+			return p.fail(w, r, route, ctx, fmt.Errorf("connecting to %s: %w", route.Target, err))
+		}
+		var wrote atomic.Bool
+		body = newBodyReader(r)
+		out.Body = body.body()
+		trace := &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }}
+		resp, err = cc.RoundTrip(out.WithContext(httptrace.WithClientTrace(ctx, trace)))
+		if err == nil {
+			break
+		}
+		// ClientConn.RoundTrip may return without closing a body it never read; a body
+		// it read it closes (perhaps later, see bodyReader.wait).
+		sent := body.started()
+		if !sent {
+			_ = body.Close()
+		}
+		// Nothing of the request reached the backend: it may go on another connection.
+		if !sent && !wrote.Load() && ctx.Err() == nil && attempt < maxAttempts {
+			body = nil
+			continue
+		}
+		return p.fail(w, r, route, ctx, fmt.Errorf("backend %s: %w", route.Target, err))
+	}
+	defer resp.Body.Close()
+	return copyResponse(w, r, resp, route, ctx, grpc)
+}
+
+// outgoing is the request for the backend: the client's header without hop-by-hop,
+// X-Forwarded and identity fields, then ours.
+func outgoing(r *http.Request, route *Route) *http.Request {
+	scheme := "http"
+	if route.TLS != nil {
+		scheme = "https"
+	}
+	h := make(http.Header, len(r.Header)+len(route.Identity)+3)
+	conn := r.Header["Connection"]
+	for k, vs := range r.Header {
+		if hopHeaders[k] || forwardedHeaders[k] || httpproxy.IsIdentityHeader(k) || (len(conn) > 0 && httpproxy.Listed(conn, k)) {
+			continue
+		}
+		h[k] = vs
+	}
+	// gRPC servers require "te: trailers" (the only TE HTTP/2 allows).
+	if httpproxy.Listed(r.Header["Te"], "trailers") {
+		h.Set("Te", "trailers")
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		h.Set("X-Forwarded-For", host)
+	}
+	h.Set("X-Forwarded-Host", r.Host)
+	h.Set("X-Forwarded-Proto", map[bool]string{true: "https", false: "http"}[r.TLS != nil])
+	for k, vs := range route.Identity {
+		h[k] = slices.Clip(vs) // shared by the connection's requests: an append copies
+	}
+	return &http.Request{
+		Method:        r.Method,
+		URL:           &url.URL{Scheme: scheme, Host: route.Target, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery},
+		Proto:         "HTTP/2.0",
+		ProtoMajor:    2,
+		Header:        h,
+		Trailer:       r.Trailer,
+		ContentLength: r.ContentLength,
+		Host:          r.Host,
+	}
+}
+
+// hopHeaders are not forwarded in either direction (RFC 9113 §8.2.2 forbids them in
+// HTTP/2; TE is added back as "trailers" when the client asked for it).
+var hopHeaders = map[string]bool{
+	"Connection": true, "Proxy-Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true,
+	"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true,
+	"Upgrade": true, "Expect": true,
+}
+
+// forwardedHeaders only we set.
+var forwardedHeaders = map[string]bool{
+	"Forwarded": true, "X-Forwarded-For": true, "X-Forwarded-Host": true, "X-Forwarded-Proto": true,
+}
+
+// fail answers a request that got no response: for gRPC a trailers-only status
+// (UNAVAILABLE, or DEADLINE_EXCEEDED when its grpc-timeout passed), else 502 or 504.
+func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, route *Route, ctx context.Context, err error) string {
+	route.fail(err)
+	if !IsGRPC(r) {
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			http.Error(w, "504 gateway timeout: the backend did not answer in time", http.StatusGatewayTimeout)
+			return ""
+		}
+		http.Error(w, "502 bad gateway: the backend could not be reached", http.StatusBadGateway)
+		return ""
+	}
+	code, msg := statusFor(ctx, "the backend could not be reached")
+	WriteStatus(w, code, msg)
+	return fmt.Sprint(int(code))
+}
+
+// statusFor is the status of a call the gateway ends: its deadline passed, the client
+// cancelled it, or else the backend failed (what).
+func statusFor(ctx context.Context, what string) (GRPCCode, string) {
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errDeadline):
+		return GRPCDeadlineExceeded, "tlsgate: the deadline passed before the backend answered"
+	case cause != nil:
+		return GRPCCanceled, "tlsgate: the call was cancelled"
+	}
+	return GRPCUnavailable, "tlsgate: " + what
+}
+
+// copyResponse writes the backend's response to w as it arrives: each read is flushed,
+// so a stream's messages are not held back, and flow control stays end to end (the
+// backend is read only as fast as the client takes it). Trailers follow the body.
+func copyResponse(w http.ResponseWriter, r *http.Request, resp *http.Response, route *Route, ctx context.Context, grpc bool) string {
+	h := w.Header()
+	conn := resp.Header["Connection"]
+	for k, vs := range resp.Header {
+		if hopHeaders[k] || (len(conn) > 0 && httpproxy.Listed(conn, k)) {
+			continue
+		}
+		h[k] = vs
+	}
+	w.WriteHeader(resp.StatusCode)
+	rc := http.NewResponseController(w)
+	// A response that ended with its header (gRPC's trailers-only errors) must leave in
+	// one HEADERS frame: flushing here would split the status off into a frame the
+	// client reads as initial metadata.
+	if resp.ContentLength != 0 {
+		_ = rc.Flush()
+	}
+	if err := copyBody(w, rc, resp.Body); err != nil {
+		if r.Context().Err() != nil {
+			return "" // the client went away
+		}
+		route.fail(fmt.Errorf("backend %s: the response broke off: %w", route.Target, err))
+		if !grpc {
+			// Cut short: end it as broken, so the client cannot take it for whole.
+			panic(http.ErrAbortHandler)
+		}
+		code, msg := statusFor(ctx, "the backend's stream broke off")
+		setTrailerStatus(w, code, msg)
+		return fmt.Sprint(int(code))
+	}
+	for k, vs := range resp.Trailer {
+		h[http.TrailerPrefix+k] = vs
+	}
+	if !grpc {
+		return ""
+	}
+	return StatusOf(h)
+}
+
+var buffers = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+
+// copyBody copies a response body, flushing after every read.
+func copyBody(w io.Writer, rc *http.ResponseController, body io.Reader) error {
+	buf := buffers.Get().(*[32 << 10]byte)
+	defer buffers.Put(buf)
+	for {
+		n, err := body.Read(buf[:])
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return nil // the client went away; the caller sees it on r's context
+			}
+			_ = rc.Flush()
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
