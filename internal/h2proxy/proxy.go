@@ -47,6 +47,8 @@ func (rt *Route) fail(err error) {
 // Proxy forwards requests over HTTP/2.
 type Proxy struct {
 	pools pools
+	// testHookConn, when set, sees the connection each attempt got (tests break it).
+	testHookConn func(*http.ClientConn)
 }
 
 // New returns a proxy that dials backends with dial (nil: a net.Dialer).
@@ -96,6 +98,9 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, route *Route) stri
 		cc, err := pl.get(ctx)
 		if err != nil {
 			return p.fail(w, r, route, ctx, fmt.Errorf("connecting to %s: %w", route.Target, err))
+		}
+		if p.testHookConn != nil {
+			p.testHookConn(cc)
 		}
 		var wrote atomic.Bool
 		body = newBodyReader(r)
