@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"strings"
 
+	"tlsgate/internal/admin/ui"
 	"tlsgate/internal/config"
 	"tlsgate/internal/metrics"
 )
@@ -53,6 +54,10 @@ func Handler(o Options) http.Handler {
 		a.routes(api)
 		if o.Runtime != nil {
 			api.HandleFunc("GET /api/v1/status", getStatus(o.Runtime))
+			// The console authenticates its own users (token session or admin mTLS) and
+			// sends its changes to the API's handlers (ui.Options.API).
+			mux.Handle("/ui/", ui.Handler(ui.Options{Runtime: o.Runtime, API: api, Token: o.Token}))
+			mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 		}
 		// Browsers must not be able to drive the API from another origin (CSRF).
 		mux.Handle("/api/", http.NewCrossOriginProtection().Handler(bearer(o.Token, api)))
