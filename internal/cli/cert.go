@@ -107,7 +107,7 @@ func describe(path string, b *certfile.Bundle, now time.Time) fileInfo {
 	for _, c := range b.Certs {
 		sum := sha256.Sum256(c.Raw)
 		ci := certInfo{
-			Subject: c.Subject.String(), Issuer: c.Issuer.String(), Serial: strings.ToUpper(c.SerialNumber.Text(16)),
+			Subject: c.Subject.String(), Issuer: c.Issuer.String(), Serial: certfile.SerialHex(c.SerialNumber),
 			Key: certfile.KeyName(c.PublicKey), NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(), Validity: validity(c, now),
 			DNS: c.DNSNames, Emails: c.EmailAddresses, CA: c.IsCA, SHA256: fmt.Sprintf("%X", sum[:]),
 			SelfSigned: c.CheckSignatureFrom(c) == nil, CRLURLs: c.CRLDistributionPoints, OCSPServers: c.OCSPServer,

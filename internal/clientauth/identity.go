@@ -4,15 +4,16 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
-	"strings"
 	"time"
+
+	"tlsgate/internal/certfile"
 )
 
 // Identity is what tlsgate tells backends and logs about a client certificate.
 type Identity struct {
 	Subject     string
 	Issuer      string
-	Serial      string // upper-case hex, as openssl prints it
+	Serial      string // upper-case hex of even length, as openssl prints it (certfile.SerialHex)
 	Fingerprint string // SHA-256 of the DER, lower-case hex
 	NotBefore   time.Time
 	NotAfter    time.Time
@@ -30,7 +31,7 @@ func IdentityOf(cert *x509.Certificate) Identity {
 	id := Identity{
 		Subject:     cert.Subject.String(),
 		Issuer:      cert.Issuer.String(),
-		Serial:      strings.ToUpper(cert.SerialNumber.Text(16)),
+		Serial:      certfile.SerialHex(cert.SerialNumber),
 		Fingerprint: hex.EncodeToString(sum[:]),
 		NotBefore:   cert.NotBefore,
 		NotAfter:    cert.NotAfter,

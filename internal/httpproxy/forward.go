@@ -33,7 +33,9 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
 	key := poolKey{addr: route.Target, tls: route.BackendTLS}
 	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
 	for attempt := 0; ; attempt++ {
+		start := time.Now()
 		bc, err := p.pool.get(ctx, key)
+		route.Connected = time.Since(start)
 		if err != nil {
 			p.fail(w, route, err)
 			return
@@ -60,6 +62,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
 			p.fail(w, route, err)
 			return
 		}
+		route.Header = time.Since(start)
 		reusable, rerr := copyResponse(w, resp)
 		if body != nil {
 			reusable = body.finish(w, bc) && reusable

@@ -32,6 +32,10 @@ type Route struct {
 	// Ctx ends the exchange when done (the client went away, drain ran out); nil means
 	// the request's context.
 	Ctx context.Context
+	// Connected and Header are set by Serve for the access log: the time to get the
+	// backend connection (dialled or pooled) and until its response header was read, of
+	// the attempt that answered. Zero when not reached (and for upgrades).
+	Connected, Header time.Duration
 }
 
 func (r *Route) ctx(req *http.Request) context.Context {

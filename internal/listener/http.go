@@ -60,6 +60,9 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 	*line = info.line
 	defer func() { *line = Line{}; lines.Put(line) }()
 	line.Msg, line.Method, line.Path, line.Handshake = "request", r.Method, r.URL.Path, 0
+	line.Host, line.UserAgent = r.Host, r.UserAgent()
+	line.RequestID = requestID(r, info.front)
+	w.Header()[HeaderRequestID] = []string{line.RequestID}
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() {
 		line.Status, line.BytesOut, line.Duration = sw.status, sw.n, time.Since(start)
@@ -156,6 +159,8 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 			}
 		},
 	}
+	// Before the line is logged, even when Serve panics to abort a broken response.
+	defer func() { line.UpstreamConnect, line.UpstreamHeader = route.Connected, route.Header }()
 	if group.Protocol.HTTP2() {
 		l.forwardH2(sw, r, t, route)
 		return

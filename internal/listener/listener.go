@@ -88,7 +88,9 @@ type connInfo struct {
 	cs      *tls.ConnectionState
 	verdict clientauth.Verdict
 	client  string
-	line    Line // the log fields of the connection: each request's line starts from it
+	front   bool         // came from a trusted front (accept_proxy_protocol): its X-Request-Id is kept
+	cut     atomic.Value // clientauth.Reason a reload closed the connection for (revalidate.go)
+	line    Line         // the log fields of the connection: each request's line starts from it
 	// identity is the connection's identity headers for backends, built once.
 	identity http.Header
 }
@@ -278,6 +280,7 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 }
 
 func (l *Listener) handle(raw net.Conn) {
+	front := viaFront(raw)
 	if l.proxy != nil {
 		raw = wrapSocket(raw) // for the idle wait of HTTP/1 (h1.go)
 	}
@@ -285,7 +288,7 @@ func (l *Listener) handle(raw net.Conn) {
 	start := time.Now()
 	line := Line{Listener: st.ID, Client: raw.RemoteAddr().String()}
 	var conn net.Conn = raw
-	info := &connInfo{state: st, domain: st.Default, client: line.Client}
+	info := &connInfo{state: st, domain: st.Default, client: line.Client, front: front}
 	if st.tls != nil {
 		tc, err := l.handshake(raw, st, &line)
 		if err != nil {
@@ -391,6 +394,9 @@ func (l *Listener) relay(conn net.Conn, info *connInfo, line *Line, start time.T
 	group := info.domain.Group
 	line.Msg = "connection"
 	defer func() {
+		if reason, ok := info.cut.Load().(clientauth.Reason); ok {
+			cutLine(line, reason) // not the copy's error: why the copy ended
+		}
 		line.Duration = time.Since(start)
 		l.log(context.Background(), line)
 	}()
@@ -403,9 +409,11 @@ func (l *Listener) relay(conn net.Conn, info *connInfo, line *Line, start time.T
 	line.Target = t.Address
 	release := t.Acquire()
 	defer release()
+	dialed := time.Now()
 	dctx, cancel := context.WithTimeout(l.ctx, 10*time.Second)
 	bc, err := l.deps.Dial(dctx, "tcp", t.Address)
 	cancel()
+	line.UpstreamConnect = time.Since(dialed)
 	if err != nil {
 		group.Failed(t)
 		line.Err = err
@@ -424,6 +432,7 @@ func (l *Listener) relay(conn net.Conn, info *connInfo, line *Line, start time.T
 			return
 		}
 		bc = tc
+		line.UpstreamConnect = time.Since(dialed)
 	}
 	if v := info.state.ProxyProtocol; v != 0 {
 		hdr, err := tcpproxy.ProxyHeader(v, conn.RemoteAddr(), conn.LocalAddr(), info.cs, info.verdict)

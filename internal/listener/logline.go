@@ -33,14 +33,23 @@ type Line struct {
 	Audit       string // what ssl.audit would decide: "ok" or a reason code
 	Target      string
 	Method      string
+	Host        string // the request's Host (":authority" in HTTP/2)
 	Path        string
+	UserAgent   string
+	RequestID   string // X-Request-Id: a trusted front's, else made here (requestid.go)
 	Status      int
 	GRPCStatus  string // the grpc-status of a gRPC call, "" for other requests
 	BytesIn     int64
 	BytesOut    int64
-	Handshake   time.Duration
-	Duration    time.Duration
-	Err         error
+	// UpstreamConnect is the time to get a backend connection (dialled, with its TLS
+	// handshake, or taken from the pool); UpstreamHeader the time until the backend's
+	// response header was read. Both count from the start of that attempt, as nginx's
+	// $upstream_connect_time and $upstream_header_time do.
+	UpstreamConnect time.Duration
+	UpstreamHeader  time.Duration
+	Handshake       time.Duration
+	Duration        time.Duration
+	Err             error
 }
 
 // Access is a listener's log.access policy (config.ParseAccess). The zero value
@@ -113,7 +122,7 @@ func (l *Line) setTLS(cs *tls.ConnectionState, v clientauth.Verdict) {
 	}
 }
 
-var attrBufs = sync.Pool{New: func() any { return new([24]slog.Attr) }}
+var attrBufs = sync.Pool{New: func() any { return new([32]slog.Attr) }}
 
 // Log writes the line at info level (warn when it carries a failure reason).
 func (l *Line) Log(ctx context.Context, log *slog.Logger) {
@@ -125,7 +134,7 @@ func (l *Line) Log(ctx context.Context, log *slog.Logger) {
 	if !h.Enabled(ctx, level) {
 		return
 	}
-	bp := attrBufs.Get().(*[24]slog.Attr) // a line is logged per request
+	bp := attrBufs.Get().(*[32]slog.Attr) // a line is logged per request
 	defer func() { clear(bp[:]); attrBufs.Put(bp) }()
 	attrs := l.attrs(bp[:0])
 	if fh, ok := h.(logsink.FlatHandler); ok {
@@ -142,6 +151,7 @@ func (l *Line) Log(ctx context.Context, log *slog.Logger) {
 // attrs appends the line's fields, in SPEC order, leaving out empty ones.
 func (l *Line) attrs(attrs []slog.Attr) []slog.Attr {
 	attrs = append(attrs, slog.String("listener", l.Listener), slog.String("client", l.Client))
+	attrs = appendStr(attrs, "client_ip", clientIP(l.Client))
 	attrs = appendStr(attrs, "tls_version", l.TLSVersion)
 	attrs = appendStr(attrs, "cipher", l.Cipher)
 	attrs = appendStr(attrs, "sni", l.SNI)
@@ -160,13 +170,22 @@ func (l *Line) attrs(attrs []slog.Attr) []slog.Attr {
 	attrs = appendStr(attrs, "audit", l.Audit)
 	attrs = appendStr(attrs, "target", l.Target)
 	attrs = appendStr(attrs, "method", l.Method)
+	attrs = appendStr(attrs, "host", l.Host)
 	attrs = appendStr(attrs, "path", l.Path)
+	attrs = appendStr(attrs, "user_agent", l.UserAgent)
+	attrs = appendStr(attrs, "request_id", l.RequestID)
 	if l.Status != 0 {
 		attrs = append(attrs, slog.Int("status", l.Status))
 	}
 	attrs = appendStr(attrs, "grpc_status", l.GRPCStatus)
 	if l.Msg != "handshake" {
 		attrs = append(attrs, slog.Int64("bytes_in", l.BytesIn), slog.Int64("bytes_out", l.BytesOut))
+	}
+	if l.UpstreamConnect > 0 {
+		attrs = append(attrs, slog.Float64("upstream_connect_ms", ms(l.UpstreamConnect)))
+	}
+	if l.UpstreamHeader > 0 {
+		attrs = append(attrs, slog.Float64("upstream_header_ms", ms(l.UpstreamHeader)))
 	}
 	if l.Handshake > 0 {
 		attrs = append(attrs, slog.Float64("handshake_ms", ms(l.Handshake)))
@@ -176,6 +195,23 @@ func (l *Line) attrs(attrs []slog.Attr) []slog.Attr {
 		attrs = append(attrs, slog.String("error", l.Err.Error()))
 	}
 	return attrs
+}
+
+// clientIP is the address of a client's host:port, without brackets or port; "" when
+// it has no port (a unix socket, say). It slices, so logging it costs no allocation.
+func clientIP(hostport string) string {
+	i := strings.LastIndexByte(hostport, ':')
+	if i < 0 {
+		return ""
+	}
+	h := hostport[:i]
+	if len(h) > 1 && h[0] == '[' && h[len(h)-1] == ']' {
+		h = h[1 : len(h)-1]
+	}
+	if v4, ok := strings.CutPrefix(h, "::ffff:"); ok && strings.IndexByte(v4, '.') >= 0 {
+		h = v4 // an IPv4 client of a dual-stack socket
+	}
+	return h
 }
 
 func appendStr(attrs []slog.Attr, k, v string) []slog.Attr {

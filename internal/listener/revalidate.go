@@ -35,12 +35,23 @@ func (l *Listener) revalidate(st *State) {
 			if tc, ok := c.(*tls.Conn); ok {
 				c = tc.NetConn()
 			}
+			// A TCP relay logs its one connection line when its copy ends, with this
+			// reason; an HTTP connection has no line of its own, so it is logged here.
+			info.cut.Store(reason)
 			_ = c.Close()
-			line := info.line
-			line.Msg, line.Reason, line.Verify = "connection", reason, "FAILED:"+string(reason)
-			line.Err = fmt.Errorf("closed: a reload refuses this client certificate now (%s)", reason)
-			l.log(context.Background(), &line)
+			if l.proxy != nil {
+				line := info.line
+				line.Msg = "connection"
+				cutLine(&line, reason)
+				l.log(context.Background(), &line)
+			}
 		}
 		return true
 	})
+}
+
+// cutLine records on line that a reload closed its connection for reason.
+func cutLine(line *Line, reason clientauth.Reason) {
+	line.Reason, line.Verify = reason, "FAILED:"+string(reason)
+	line.Err = fmt.Errorf("closed: a reload refuses this client certificate now (%s)", reason)
 }

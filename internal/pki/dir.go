@@ -359,14 +359,14 @@ func uniqueSerial(ix *index) (*big.Int, error) {
 			return nil, err
 		}
 		hex := serialHex(s)
-		if !slices.ContainsFunc(ix.Certs, func(e Entry) bool { return e.Serial == hex }) {
+		if !slices.ContainsFunc(ix.Certs, func(e Entry) bool { return strings.TrimLeft(e.Serial, "0") == strings.TrimLeft(hex, "0") }) {
 			return s, nil
 		}
 	}
 	return nil, errors.New("could not draw an unused serial number")
 }
 
-func serialHex(s *big.Int) string { return strings.ToUpper(s.Text(16)) }
+func serialHex(s *big.Int) string { return certfile.SerialHex(s) }
 
 func entryOf(c *x509.Certificate, name, kind string) Entry {
 	return Entry{Serial: serialHex(c.SerialNumber), Name: name, Kind: kind, Subject: c.Subject.String(), NotAfter: c.NotAfter}

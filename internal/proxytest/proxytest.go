@@ -111,6 +111,19 @@ func (s *Sink) Next(tb testing.TB, want map[string]any) map[string]any {
 	}
 }
 
+// Count is how many lines so far have every key/value of want.
+func (s *Sink) Count(want map[string]any) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, l := range s.lines {
+		if matches(l, want) {
+			n++
+		}
+	}
+	return n
+}
+
 func matches(line, want map[string]any) bool {
 	for k, v := range want {
 		if line[k] != v {

@@ -63,7 +63,7 @@ func parseScope(rl *x509.RevocationList) (scope, error) {
 				if ext.Id.Equal(oidCertificateIssuer) {
 					what = "entries of another issuer (an indirect CRL), which tlsgate does not read"
 				}
-				return sc, fmt.Errorf("has %s: serial %X", what, e.SerialNumber)
+				return sc, fmt.Errorf("has %s: serial %X", what, e.SerialNumber.Bytes())
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -116,6 +117,17 @@ func TestRevocationClosesOpenConnections(t *testing.T) {
 		if err := use(c); err != nil {
 			t.Fatalf("alice's %s connection after the reload: %v", c.kind, err)
 		}
+	}
+	// Once every relay has ended, carol's relay has one line: the one with the reason.
+	for _, c := range alices {
+		c.c.Close()
+	}
+	e.stopWatching()
+	if err := e.srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.sink.Count(map[string]any{"msg": "connection", "listener": "tcpssl", "client_subject": "CN=carol"}); n != 1 {
+		t.Errorf("carol's relay closed by the reload logged %d connection lines, want 1", n)
 	}
 }
 
