@@ -36,6 +36,12 @@ type Options struct {
 	Runtime Runtime
 	// Token, when set, is the bearer token /api/v1/ (and /debug/pprof/) requires.
 	Token string
+	// Unix is set when the admin listener is a unix socket (mode 0600): whoever can
+	// connect is the socket's owner, which authenticates writes.
+	Unix bool
+	// MutualTLS is set when the admin listener requires a client certificate that passes
+	// admin.ssl's mutual policy (the handshake fails otherwise), which authenticates.
+	MutualTLS bool
 	// Pprof serves the Go profiler under /debug/pprof/.
 	Pprof bool
 }
@@ -60,7 +66,7 @@ func Handler(o Options) http.Handler {
 			mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 		}
 		// Browsers must not be able to drive the API from another origin (CSRF).
-		mux.Handle("/api/", http.NewCrossOriginProtection().Handler(bearer(o.Token, api)))
+		mux.Handle("/api/", http.NewCrossOriginProtection().Handler(bearer(o.Token, writeGuard(o, api))))
 	}
 	if o.Pprof {
 		pp := http.NewServeMux()
@@ -86,6 +92,27 @@ func bearer(token string, next http.Handler) http.Handler {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tlsgate"`)
 			writeError(w, http.StatusUnauthorized, errors.New("a valid bearer token is required (admin.token_file)"))
 			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// writeGuard refuses every request that changes something unless it is authenticated:
+// by the bearer token (checked before it), by a verified client certificate (admin.ssl),
+// or by coming through the unix socket. Without any of them the API is read-only. The
+// threat: on a loopback listener without a token, any local process (another user, a
+// compromised service, a browser's DNS-rebinding page) could rewrite the config and
+// point a listener at its own backend or certificate.
+func writeGuard(o Options, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+		default:
+			mtls := o.MutualTLS && r.TLS != nil && len(r.TLS.PeerCertificates) > 0
+			if o.Token == "" && !o.Unix && !mtls {
+				writeError(w, http.StatusForbidden, errors.New("changes need authentication: set admin.token_file, admin.ssl (mutual TLS) or listen on a unix socket (admin.listen: unix:/run/tlsgate/admin.sock); this admin listener is read-only"))
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -427,22 +427,31 @@ func (a *api) deny(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.update(w, http.StatusCreated, func(c *config.Config) error {
-		if b.Serial != "" && !slices.Contains(c.Denylist.Serials, b.Serial) {
+		if b.Serial != "" && !slices.ContainsFunc(c.Denylist.Serials, sameDenied(b.Serial)) {
 			c.Denylist.Serials = append(c.Denylist.Serials, b.Serial)
 		}
-		if b.SPKISHA256 != "" && !slices.Contains(c.Denylist.SPKISHA256, b.SPKISHA256) {
+		if b.SPKISHA256 != "" && !slices.ContainsFunc(c.Denylist.SPKISHA256, sameDenied(b.SPKISHA256)) {
 			c.Denylist.SPKISHA256 = append(c.Denylist.SPKISHA256, b.SPKISHA256)
 		}
 		return nil
 	}, nil)
 }
 
+// sameDenied matches denylist values as the data path does: hex digits in any case,
+// with or without colons ("5a:3f" is "5A3F"). An operator deleting the serial openssl
+// printed must not find the entry still there because the case differs.
+func sameDenied(v string) func(string) bool {
+	norm := func(s string) string { return strings.ToUpper(strings.ReplaceAll(s, ":", "")) }
+	v = norm(v)
+	return func(s string) bool { return norm(s) == v }
+}
+
 func (a *api) undeny(w http.ResponseWriter, r *http.Request) {
 	v := r.PathValue("value")
 	a.update(w, http.StatusOK, func(c *config.Config) error {
 		n := len(c.Denylist.Serials) + len(c.Denylist.SPKISHA256)
-		c.Denylist.Serials = slices.DeleteFunc(c.Denylist.Serials, func(s string) bool { return s == v })
-		c.Denylist.SPKISHA256 = slices.DeleteFunc(c.Denylist.SPKISHA256, func(s string) bool { return s == v })
+		c.Denylist.Serials = slices.DeleteFunc(c.Denylist.Serials, sameDenied(v))
+		c.Denylist.SPKISHA256 = slices.DeleteFunc(c.Denylist.SPKISHA256, sameDenied(v))
 		if len(c.Denylist.Serials)+len(c.Denylist.SPKISHA256) == n {
 			return notFound("denylist entry", v)
 		}

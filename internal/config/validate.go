@@ -124,7 +124,14 @@ func (c *Config) Validate() []Problem {
 	if c.MaxHeaderMemory < 0 {
 		v.add("max_header_memory", "must not be negative")
 	}
-	if c.Admin.Listen != "" {
+	if sock, ok := strings.CutPrefix(c.Admin.Listen, "unix:"); ok {
+		if !strings.HasPrefix(sock, "/") {
+			v.add("admin.listen", "unix: needs an absolute socket path, such as unix:/run/tlsgate/admin.sock")
+		}
+		if c.Admin.SSL != nil {
+			v.add("admin.ssl", "not used on a unix socket (the socket's mode 0600 authenticates)")
+		}
+	} else if c.Admin.Listen != "" {
 		v.addr("admin.listen", c.Admin.Listen, true)
 		if host, _, err := net.SplitHostPort(c.Admin.Listen); err == nil && c.Admin.TokenFile == "" && c.Admin.SSL == nil && !isLoopback(host) {
 			v.add("admin.listen", "%s is not a loopback address: set admin.token_file or admin.ssl (mutual TLS) so the management API is not open to the network", c.Admin.Listen)

@@ -1,6 +1,10 @@
 package server
 
 import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
 	"time"
 
 	"tlsgate/internal/certstore"
@@ -16,7 +20,7 @@ func Check(path string) (warnings config.Problems, err error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.store.Warnings, nil
+	return append(b.store.Warnings, adminWarnings(b.cfg)...), nil
 }
 
 // adminProblems checks what startAdmin would refuse, so that check refuses it too and a
@@ -36,4 +40,42 @@ func adminProblems(cfg *config.Config, store *certstore.Store, now func() time.T
 		}
 	}
 	return ps
+}
+
+// adminListen opens the admin listener: host:port, or unix:/path for a unix socket
+// that only its owner may connect to (mode 0600, set right after bind, before the
+// server accepts; put the socket in a directory only tlsgate's user can enter, such as
+// /run/tlsgate, to close the moment between bind and chmod too).
+func (s *Server) adminListen(listen string) (net.Listener, bool, error) {
+	sock, ok := strings.CutPrefix(listen, "unix:")
+	if !ok {
+		ln, err := s.opts.Listen("tcp", listen)
+		return ln, false, err
+	}
+	// A socket file left by a process that died would make bind fail; a live one
+	// answers, so only a dead one is removed.
+	if c, err := net.Dial("unix", sock); err == nil {
+		c.Close()
+		return nil, true, fmt.Errorf("%s is in use by another process", sock)
+	}
+	_ = os.Remove(sock)
+	ln, err := s.opts.Listen("unix", sock)
+	if err != nil {
+		return nil, true, err
+	}
+	if err := os.Chmod(sock, 0o600); err != nil {
+		ln.Close()
+		return nil, true, err
+	}
+	return ln, true, nil
+}
+
+// adminWarnings says when the management API is read-only: an admin listener with no
+// token, no mutual TLS and no unix socket refuses every change (403).
+func adminWarnings(cfg *config.Config) config.Problems {
+	a := cfg.Admin
+	if a.Listen == "" || a.TokenFile != "" || a.SSL != nil || strings.HasPrefix(a.Listen, "unix:") {
+		return nil
+	}
+	return config.Problems{cfg.Problem("admin.listen", "warning: no token_file, ssl or unix socket: the management API is read-only (changes answer 403)")}
 }

@@ -108,7 +108,7 @@ func (s *Server) fetchStaple(ctx context.Context, cache string, leaf, issuer *x5
 	if err := os.MkdirAll(filepath.Dir(cache), 0o755); err != nil {
 		return false, err
 	}
-	return true, writeAtomic(cache, body)
+	return true, writeAtomic(cache, body, 0o600)
 }
 
 // fetchCRL refreshes one cache file when it is missing, older than refresh, or past half
@@ -150,7 +150,7 @@ func (s *Server) fetchCRL(ctx context.Context, cache, url string, bundle []*x509
 	if err := os.MkdirAll(filepath.Dir(cache), 0o755); err != nil {
 		return false, err
 	}
-	return true, writeAtomic(cache, body)
+	return true, writeAtomic(cache, body, 0o600)
 }
 
 // crlLoop refreshes fetched CRLs until ctx ends, reloading when one changed.

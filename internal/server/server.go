@@ -300,7 +300,7 @@ func (s *Server) Start() error {
 	if err := s.apply(b, stamps); err != nil {
 		return err
 	}
-	s.logWarnings(b.store.Warnings)
+	s.logWarnings(append(b.store.Warnings, adminWarnings(b.cfg)...))
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopCRL = cancel
 	s.wg.Go(func() { s.crlLoop(ctx) })
@@ -329,7 +329,7 @@ func (s *Server) startAdmin(b *built) error {
 		}
 		tc = auth.Config
 	}
-	ln, err := s.opts.Listen("tcp", b.cfg.Admin.Listen)
+	ln, unix, err := s.adminListen(b.cfg.Admin.Listen)
 	if err != nil {
 		return fmt.Errorf("admin.listen: %w", err)
 	}
@@ -337,7 +337,7 @@ func (s *Server) startAdmin(b *built) error {
 	if tc != nil {
 		ln = tls.NewListener(ln, tc)
 	}
-	s.admin = &http.Server{Handler: admin.Handler(admin.Options{Metrics: s.opts.Metrics, Controller: s, Runtime: s, Token: token, Pprof: b.cfg.Admin.Pprof}), ReadHeaderTimeout: 10 * time.Second}
+	s.admin = &http.Server{Handler: admin.Handler(admin.Options{Metrics: s.opts.Metrics, Controller: s, Runtime: s, Token: token, Unix: unix, MutualTLS: tc != nil, Pprof: b.cfg.Admin.Pprof}), ReadHeaderTimeout: 10 * time.Second}
 	s.wg.Go(func() { _ = s.admin.Serve(ln) })
 	return nil
 }

@@ -6,8 +6,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"go.yaml.in/yaml/v3"
-
 	"tlsgate/internal/certstore"
 	"tlsgate/internal/config"
 )
@@ -17,49 +15,55 @@ func (s *Server) Config() (*config.Config, error) {
 	return config.Load(s.opts.ConfigPath)
 }
 
+// Backups is how many earlier versions of the config file Update keeps, as FILE.1 (the
+// newest) to FILE.5.
+const Backups = 5
+
 // Update applies a change to the configuration the way an operator's edit and a reload
-// would, but atomically: mutate edits a fresh copy; the result is validated and built
-// (certificates loaded, lint run) before anything changes; then the file is rewritten
-// (the previous kept as FILE.bak) and swapped in without dropping open connections.
-// On any error nothing changes. It returns the lint warnings of the new config.
+// would, but atomically: mutate edits the configuration as the file holds it (no
+// defaults); the change is made in the file's YAML tree (config.Edit: comments, key
+// order, ${VAR} references survive), validated and built (certificates loaded, lint
+// run) before anything changes; then the file is rewritten with its mode kept, the
+// previous versions kept as FILE.1 … FILE.5, and swapped in without dropping open
+// connections. On any error nothing changes. It returns the lint warnings.
 func (s *Server) Update(mutate func(*config.Config) error) (config.Problems, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cfg, err := config.Load(s.opts.ConfigPath)
-	if err != nil {
+	path := s.opts.ConfigPath
+	if _, err := config.Load(path); err != nil {
 		return nil, fmt.Errorf("the config on disk does not load; fix it first: %w", err)
 	}
-	if err := mutate(cfg); err != nil {
-		return nil, err
-	}
-	data, err := yaml.Marshal(cfg)
+	old, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	next, err := config.Parse(data, s.opts.ConfigPath)
+	data, err := config.Edit(old, path, mutate)
 	if err != nil {
 		return nil, err
 	}
-	path := s.opts.ConfigPath
+	next, err := config.Parse(data, path)
+	if err != nil {
+		return nil, err
+	}
 	// Stamped before the build reads them, as in Reload; the config file as written below.
 	stamps := stampFiles(append(append([]string{path}, certstore.Files(next)...), certstore.Files(s.cfg)...))
 	b, err := buildConfig(next, s.opts.Now, s.store, s.keys)
 	if err != nil {
 		return nil, err
 	}
-	old, err := os.ReadFile(path)
+	info, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
-	if err := writeAtomic(path+".bak", old); err != nil {
+	if err := rotateBackups(path, old, info.Mode().Perm()); err != nil {
 		return nil, fmt.Errorf("keeping a backup: %w", err)
 	}
-	if err := writeAtomic(path, data); err != nil {
+	if err := writeAtomic(path, data, info.Mode().Perm()); err != nil {
 		return nil, err
 	}
 	stamps[path] = stamp(data)
 	if err := s.apply(b, stamps); err != nil {
-		return nil, errors.Join(err, writeAtomic(path, old))
+		return nil, errors.Join(err, writeAtomic(path, old, info.Mode().Perm()))
 	}
 	s.logWarnings(b.store.Warnings)
 	s.opts.Log.Info("configuration updated through the admin API", "config", path)
@@ -67,8 +71,21 @@ func (s *Server) Update(mutate func(*config.Config) error) (config.Problems, err
 	return b.store.Warnings, nil
 }
 
-// writeAtomic replaces path with data: a temporary file beside it, then a rename.
-func writeAtomic(path string, data []byte) error {
+// rotateBackups shifts FILE.1 … FILE.4 to FILE.2 … FILE.5 (dropping the oldest) and
+// writes data, the version being replaced, as FILE.1, with the file's mode.
+func rotateBackups(path string, data []byte, mode os.FileMode) error {
+	for i := Backups - 1; i >= 1; i-- {
+		err := os.Rename(fmt.Sprintf("%s.%d", path, i), fmt.Sprintf("%s.%d", path, i+1))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return writeAtomic(path+".1", data, mode)
+}
+
+// writeAtomic replaces path with data: a temporary file beside it with the given mode,
+// then a rename.
+func writeAtomic(path string, data []byte, mode os.FileMode) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
@@ -85,7 +102,7 @@ func writeAtomic(path string, data []byte) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Chmod(f.Name(), 0o600); err != nil {
+	if err := os.Chmod(f.Name(), mode); err != nil {
 		return err
 	}
 	return os.Rename(f.Name(), path)

@@ -1,0 +1,102 @@
+package config_test
+
+import (
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"tlsgate/internal/config"
+)
+
+const handKept = `# tlsgate at the edge — hand-kept, do not reflow
+admin: {listen: 127.0.0.1:9900}   # loopback only
+target_groups:
+    # the web tier
+    - id: web
+      targets:
+        - address: ${WEB_ADDR:-127.0.0.1:8080}   # primary
+        - {address: 127.0.0.1:8081, weight: 0}  # draining
+    - id: api   # api tier
+      targets: [{address: 127.0.0.1:9000}]
+listeners:
+    - {id: tcp, protocol: tcp, listen: 127.0.0.1:0, target_group: web}
+denylist:
+    serials: [AA:BB, cc]   # two bad laptops
+`
+
+// TestEditKeepsTheFile: a change through Edit keeps comments, key order, indentation,
+// ${VAR} references and flow styles, and writes no default in.
+func TestEditKeepsTheFile(t *testing.T) {
+	t.Parallel()
+	env := envOf(nil)
+	out, err := config.EditEnv([]byte(handKept), "x.yaml", env, func(c *config.Config) error {
+		g := &c.TargetGroups[1]
+		g.Targets = append(g.Targets, config.Target{Address: "127.0.0.1:9001"})
+		c.Denylist.Serials = slices.DeleteFunc(c.Denylist.Serials, func(s string) bool { return s == "cc" })
+		c.TargetGroups = slices.Insert(c.TargetGroups, 0, config.TargetGroup{ID: "new", Targets: []config.Target{{Address: "127.0.0.1:7000"}}})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(out)
+	for _, want := range []string{
+		"# tlsgate at the edge — hand-kept, do not reflow\n",
+		"# loopback only",
+		"    # the web tier\n",
+		"- address: ${WEB_ADDR:-127.0.0.1:8080} # primary",
+		"# draining",
+		"- id: api # api tier",
+		"serials: ['AA:BB'] # two bad laptops",
+		"{address: '127.0.0.1:9001'}",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("edited file lost %q:\n%s", want, got)
+		}
+	}
+	for _, unwanted := range []string{"scheduler", "watch_interval", "weight: 1", "handshake_timeout"} {
+		if strings.Contains(got, unwanted) {
+			t.Errorf("edited file gained %q (a default):\n%s", unwanted, got)
+		}
+	}
+	if strings.Index(got, "admin:") > strings.Index(got, "target_groups:") || strings.Index(got, "id: new") > strings.Index(got, "id: web") {
+		t.Errorf("key or item order changed:\n%s", got)
+	}
+	c, err := config.ParseEnv(out, "x.yaml", env)
+	if err != nil {
+		t.Fatalf("edited file does not load: %v\n%s", err, got)
+	}
+	if len(c.TargetGroups) != 3 || len(c.TargetGroups[2].Targets) != 2 || !slices.Equal(c.Denylist.Serials, []string{"AA:BB"}) {
+		t.Fatalf("edit not applied: %+v", c)
+	}
+	same, err := config.EditEnv([]byte(handKept), "x.yaml", env, func(*config.Config) error { return nil })
+	if err != nil || !strings.Contains(string(same), "targets: [{address: '127.0.0.1:9000'}]") {
+		t.Fatalf("a no-op edit changed the file: %v\n%s", err, same)
+	}
+}
+
+// TestEditIncluded: the main file gets new items; items of included files cannot be
+// changed through Edit.
+func TestEditIncluded(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	main := write(t, dir, "tlsgate.yaml", "include: [groups.yaml]\n")
+	write(t, dir, "groups.yaml", "target_groups:\n  - id: web\n    targets: [{address: 127.0.0.1:8080}]\n")
+	data := []byte("include: [groups.yaml]\n")
+	out, err := config.Edit(data, main, func(c *config.Config) error {
+		c.TargetGroups = append(c.TargetGroups, config.TargetGroup{ID: "api", Targets: []config.Target{{Address: "127.0.0.1:9000"}}})
+		return nil
+	})
+	if err != nil || strings.Contains(string(out), "web") || !strings.Contains(string(out), "id: api") {
+		t.Fatalf("edit: %v\n%s", err, out)
+	}
+	_, err = config.Edit(data, main, func(c *config.Config) error {
+		c.TargetGroups[0].Targets = nil
+		return nil
+	})
+	if !errors.Is(err, config.ErrIncluded) || !strings.Contains(err.Error(), filepath.Join(dir, "groups.yaml")) {
+		t.Fatalf("editing an included item: %v", err)
+	}
+}
