@@ -3,7 +3,6 @@ package backend
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -141,11 +140,4 @@ func Probe(spec ProbeSpec) func(ctx context.Context, addr string) error {
 		}
 		return nil
 	}
-}
-
-// IsDialError reports whether err is a failure to connect (for passive marking), as
-// opposed to a failure after the backend accepted the connection.
-func IsDialError(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
 }

@@ -2,6 +2,7 @@ package listener
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -154,7 +155,7 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 		BackendTLS: group.TLS,
 		Err: func(err error) {
 			line.Err = err
-			if backend.IsDialError(err) {
+			if isDial(err) && backend.Fault(err) {
 				group.Failed(t)
 			}
 		},
@@ -166,6 +167,13 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 		return
 	}
 	l.proxy.Serve(sw, r, route)
+}
+
+// isDial reports whether err is a failure to connect, as opposed to one after the
+// backend accepted the connection.
+func isDial(err error) bool {
+	op, ok := errors.AsType[*net.OpError](err)
+	return ok && op.Op == "dial"
 }
 
 // hasDotSegment reports whether a decoded path has a "." or ".." segment.

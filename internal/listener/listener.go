@@ -23,6 +23,7 @@ import (
 
 	"github.com/pires/go-proxyproto"
 
+	"tlsgate/internal/backend"
 	"tlsgate/internal/clientauth"
 	"tlsgate/internal/config"
 	"tlsgate/internal/h2proxy"
@@ -415,7 +416,9 @@ func (l *Listener) relay(conn net.Conn, info *connInfo, line *Line, start time.T
 	cancel()
 	line.UpstreamConnect = time.Since(dialed)
 	if err != nil {
-		group.Failed(t)
+		if backend.Fault(err) {
+			group.Failed(t)
+		}
 		line.Err = err
 		_ = conn.Close()
 		return

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -44,6 +45,8 @@ type env struct {
 	stopWatching func()
 	// groups is extra target_groups YAML an extra may set; top is extra top-level YAML.
 	groups, top string
+	// dial, when an extra sets it, is the server's dial function to targets.
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 const envConfig = `watch_interval: %[3]s
@@ -103,7 +106,7 @@ func newEnv(t testing.TB, kt pki.KeyType, extras ...extra) *env {
 	}
 	e.srv = server.New(server.Options{
 		ConfigPath: e.cfgPath, Log: log, Metrics: e.metrics,
-		OnReload: func(err error) { e.reloaded <- err },
+		OnReload: func(err error) { e.reloaded <- err }, Dial: e.dial,
 	})
 	if err := e.srv.Start(); err != nil {
 		t.Fatal(err)

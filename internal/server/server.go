@@ -51,6 +51,9 @@ type Options struct {
 	OnReload func(error)
 	// Access, when set, overrides log.access of every config loaded (--log-access).
 	Access string
+	// Dial connects to targets; nil means a net.Dialer (the target group's
+	// connect_timeout bounds it).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Server is a running tlsgate.
@@ -351,7 +354,7 @@ func (s *Server) apply(b *built, stamps map[string]string) error {
 		st.Access = access // before any listener sees the state
 	}
 	opened := map[string]*listener.Listener{}
-	deps := listener.Deps{Log: s.opts.Log, Metrics: s.opts.Metrics, Now: s.opts.Now, Observer: s.history, HeaderBudget: s.headers}
+	deps := listener.Deps{Log: s.opts.Log, Metrics: s.opts.Metrics, Now: s.opts.Now, Observer: s.history, HeaderBudget: s.headers, Dial: s.opts.Dial}
 	var old []*listener.Listener
 	for i := range b.cfg.Listeners {
 		lc := &b.cfg.Listeners[i]
