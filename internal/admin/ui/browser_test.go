@@ -131,7 +131,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	})
 	t.Run("certificates", func(t *testing.T) {
 		do(t, ctx, "certificates", chromedp.Click(chromedp.Search(`//nav/a[text()="Certificates"]`)), chromedp.WaitVisible(chromedp.CSS(`.bundle`)))
-		want(t, ctx, "certificates", "CN=localhost", "127.0.0.1", "CN=Console Test Root", "ca.crl", "days left")
+		want(t, ctx, "certificates", "CN=localhost", "127.0.0.1", "CN=Console Test Root", "ca.crl", "days left",
+			"CN=Partner Root", "/partner.crl", "updated", "/missing.crl", "failure", "not fetched yet")
+		// What expires within 30 days stands out.
+		do(t, ctx, "highlight", chromedp.WaitVisible(chromedp.Search(`//tr[@class="soon" and contains(., "legacy.example")]`)))
 		shots(t, ctx, "certificates")
 	})
 	t.Run("clients", func(t *testing.T) {

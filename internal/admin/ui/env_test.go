@@ -47,7 +47,9 @@ func (tg *target) addr() string { return strings.TrimPrefix(tg.srv.URL, "http://
 const config = `admin: {listen: 127.0.0.1:0, token_file: admin.token}
 certificates:
   - {id: site, cert: server.crt, key: server.key}
+  - {id: legacy, cert: legacy.crt, key: legacy.key}
   - {id: clients, ca: ca.crt, crl: [ca.crl]}
+  - {id: partners, ca: partner.crt, crl_urls: [%s/partner.crl, %s/missing.crl]}
 target_groups:
   - {id: web, targets: [{address: %s}, {address: %s}]}
 listeners:
@@ -69,6 +71,20 @@ func newEnv(t *testing.T) *env {
 	pkitest.Write(t, e.dir, "ca.crt", e.ca.PEM())
 	pkitest.Write(t, e.dir, "ca.crl", e.ca.CRL(24*time.Hour, e.mallory.Cert))
 	pkitest.Write(t, e.dir, "admin.token", []byte(token+"\n"))
+	// A server certificate that expires in 10 days, and a CA bundle whose CRLs are
+	// fetched: one URL serves a CRL, the other answers 404.
+	e.ca.Issue("legacy.example", pkitest.Server("legacy.example"), pkitest.Valid(-time.Hour, 10*24*time.Hour)).WritePair(t, e.dir, "legacy")
+	partner := pkitest.New(t, "Partner Root", pki.ECDSAP256)
+	pkitest.Write(t, e.dir, "partner.crt", partner.PEM())
+	partnerCRL := partner.CRL(48 * time.Hour)
+	crls := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/partner.crl" {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write(partnerCRL)
+	}))
+	t.Cleanup(crls.Close)
 	for i := range e.targets {
 		tg := &target{}
 		tg.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -78,7 +94,7 @@ func newEnv(t *testing.T) *env {
 		t.Cleanup(tg.srv.Close)
 		e.targets[i] = tg
 	}
-	cfg := pkitest.Write(t, e.dir, "tlsgate.yaml", fmt.Appendf(nil, config, e.targets[0].addr(), e.targets[1].addr()))
+	cfg := pkitest.Write(t, e.dir, "tlsgate.yaml", fmt.Appendf(nil, config, crls.URL, crls.URL, e.targets[0].addr(), e.targets[1].addr()))
 	e.srv = server.New(server.Options{ConfigPath: cfg, Log: e.sink.Logger()})
 	if err := e.srv.Start(); err != nil {
 		t.Fatal(err)

@@ -28,6 +28,7 @@ type page struct {
 	Found   []status.Client // clients: the search's matches
 	Confirm *confirm        // the confirmation page of a destructive action
 	Errors  []string        // problems of a rejected change
+	More    int             // clients: how many more than the page shows
 	Now     time.Time
 }
 
@@ -79,6 +80,9 @@ func (c *console) render(w http.ResponseWriter, code int, name string, p *page) 
 	_, _ = b.WriteTo(w)
 }
 
+// pageRows is how many refusals and clients the Clients page lists, newest first.
+const pageRows = 200
+
 // notices are the messages a redirect after an action may show (?done=): fixed
 // words, so no caller-given text is echoed into the page.
 var notices = map[string]string{
@@ -108,8 +112,12 @@ func (c *console) clients(w http.ResponseWriter, r *http.Request, p principal) {
 	if pg.Query = strings.TrimSpace(r.URL.Query().Get("q")); pg.Query != "" {
 		pg.Found = status.Search(pg.View.Clients, pg.Query)
 	}
-	if len(pg.View.Refusals) > 100 {
-		pg.View.Refusals = pg.View.Refusals[:100] // the page shows the newest; the API has all
+	// The page shows the newest; the search and GET /api/v1/status cover all.
+	if len(pg.View.Refusals) > pageRows {
+		pg.View.Refusals = pg.View.Refusals[:pageRows]
+	}
+	if len(pg.View.Clients) > pageRows {
+		pg.More, pg.View.Clients = len(pg.View.Clients)-pageRows, pg.View.Clients[:pageRows]
 	}
 	c.render(w, http.StatusOK, "clients", pg)
 }
