@@ -44,6 +44,9 @@ type Options struct {
 	MutualTLS bool
 	// Pprof serves the Go profiler under /debug/pprof/.
 	Pprof bool
+	// Health, when set, is asked by /healthz: an error (a listener that stopped
+	// accepting) answers 503 with its text.
+	Health func() error
 }
 
 // Handler returns the admin mux.
@@ -51,6 +54,13 @@ func Handler(o Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if o.Health != nil {
+			if err := o.Health(); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = w.Write([]byte("failing: " + err.Error() + "\n"))
+				return
+			}
+		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.Handle("GET /metrics", o.Metrics.Handler())

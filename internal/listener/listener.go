@@ -76,8 +76,9 @@ type Listener struct {
 
 	ctx    context.Context // cancelled to force-close TCP relays after the drain deadline
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // handshakes and TCP relays in flight
-	open   atomic.Int64   // connections accepted and not yet closed
+	wg     sync.WaitGroup        // handshakes and TCP relays in flight
+	open   atomic.Int64          // connections accepted and not yet closed
+	failed atomic.Pointer[error] // the error that ended accepting (accept.go)
 }
 
 type connKey struct{}
@@ -209,29 +210,6 @@ func (l *Listener) Swap(st *State) {
 	if old := l.state.Swap(st); old != nil && old != st {
 		old.retired.Store(true)
 		l.revalidate(st)
-	}
-}
-
-// Serve accepts until the socket is closed by Shutdown.
-func (l *Listener) Serve() error {
-	for {
-		c, err := l.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			if isTimeout(err) {
-				continue
-			}
-			return err
-		}
-		if limit := l.state.Load().MaxConnections; limit > 0 && l.open.Load() >= int64(limit) {
-			l.refuse(c, limit)
-			continue
-		}
-		l.open.Add(1)
-		l.deps.Metrics.ConnectionsOpen.WithLabelValues(l.ID()).Inc()
-		l.dispatch(func() { l.handle(c) })
 	}
 }
 

@@ -21,6 +21,7 @@ const (
 	NameCertExpiry      = "tlsgate_certificate_expiry_seconds"
 	NameBackendUp       = "tlsgate_backend_up"
 	NameRefused         = "tlsgate_connections_refused_total"
+	NameAcceptErrors    = "tlsgate_accept_errors_total"
 	NameClientExpiry    = "tlsgate_client_certificate_days_to_expiry"
 	NameClientGrace     = "tlsgate_client_certificate_grace_total"
 	NameAudit           = "tlsgate_audit_verdicts_total"
@@ -68,6 +69,9 @@ type Metrics struct {
 	// GRPCRequests counts gRPC calls by listener and the grpc-status they got (from
 	// the backend or the gateway; "unknown" when none reached the client).
 	GRPCRequests *prometheus.CounterVec
+	// AcceptErrors counts failed accepts by listener and kind: temporary (backed off,
+	// accepting goes on) or fatal (the listener stopped accepting).
+	AcceptErrors *prometheus.CounterVec
 }
 
 // New creates the collectors on a new private registry.
@@ -105,9 +109,11 @@ func New() *Metrics {
 			Help: "Connections refused because the listener's max_connections was reached."}, []string{"listener"}),
 		GRPCRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameGRPCRequests,
 			Help: "gRPC calls by listener and grpc-status."}, []string{"listener", "grpc_status"}),
+		AcceptErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameAcceptErrors,
+			Help: "Failed accepts by listener and kind: temporary (out of file descriptors and the like; backed off, accepting goes on) or fatal (the listener stopped accepting)."}, []string{"listener", "kind"}),
 	}
 	m.Registry.MustRegister(m.Handshakes, m.ConnectionsOpen, m.Requests, m.RequestSeconds, m.Bytes, m.Reloads, m.CertExpiry, m.BackendUp, m.Refused, m.ClientExpiry, m.CRLFetches, m.OCSPFetches, m.ClientGrace, m.Audit)
-	m.Registry.MustRegister(m.GRPCRequests)
+	m.Registry.MustRegister(m.GRPCRequests, m.AcceptErrors)
 	return m
 }
 

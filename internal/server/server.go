@@ -340,7 +340,7 @@ func (s *Server) startAdmin(b *built) error {
 	if tc != nil {
 		ln = tls.NewListener(ln, tc)
 	}
-	s.admin = &http.Server{Handler: admin.Handler(admin.Options{Metrics: s.opts.Metrics, Controller: s, Runtime: s, Token: token, Unix: unix, MutualTLS: tc != nil, Pprof: b.cfg.Admin.Pprof}), ReadHeaderTimeout: 10 * time.Second}
+	s.admin = &http.Server{Handler: admin.Handler(admin.Options{Metrics: s.opts.Metrics, Controller: s, Runtime: s, Token: token, Unix: unix, MutualTLS: tc != nil, Pprof: b.cfg.Admin.Pprof, Health: s.health}), ReadHeaderTimeout: 10 * time.Second}
 	s.wg.Go(func() { _ = s.admin.Serve(ln) })
 	return nil
 }
@@ -497,6 +497,20 @@ func (s *Server) Listeners() []ListenerInfo {
 		}
 	}
 	return ls
+}
+
+// health is what /healthz reports: an error naming every listener that stopped
+// accepting (a fatal accept error; temporary ones are backed off and pass).
+func (s *Server) health() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for _, id := range slices.Sorted(maps.Keys(s.listeners)) {
+		if err := s.listeners[id].Err(); err != nil {
+			errs = append(errs, fmt.Errorf("listener %q stopped: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // TicketKeys returns the ring every listener's session-ticket keys derive from; a
