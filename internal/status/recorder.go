@@ -122,31 +122,39 @@ func NewRecorder(now func() time.Time) *Recorder {
 var _ listener.Observer = (*Recorder)(nil)
 
 // Handshake records one handshake: its count, its client identity and, when refused,
-// the refusal.
+// the refusal. A known identity costs a map lookup; a new one is described outside the
+// lock.
 func (r *Recorder) Handshake(h *listener.Handshake) {
-	var fresh *Client
-	if h.Presented != nil {
-		// Described outside the lock, once per handshake with a certificate; only a
-		// new identity keeps it.
-		fresh = describe(h)
-	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.count(h)
-	if fresh != nil {
-		r.seen(fresh, h)
+	known := h.Presented != nil && r.clients[h.Fingerprint] != nil
+	if known {
+		r.seen(nil, h)
 	}
 	if h.Result == "failure" {
-		r.seq++
-		r.refusals[r.seq%MaxRefusals] = Refusal{
-			Seq: r.seq, Time: h.Time, Listener: h.Listener, Client: h.Client,
-			Reason: h.Reason.Label(), Fix: h.Reason.Fix(),
-			Subject: h.Subject, Serial: h.Serial, Fingerprint: h.Fingerprint,
-		}
-		if h.Presented != nil {
-			r.refusals[r.seq%MaxRefusals].Issuer = h.Presented.Issuer.String()
-		}
+		r.refused(h)
 	}
+	r.mu.Unlock()
+	if h.Presented != nil && !known {
+		fresh := describe(h)
+		r.mu.Lock()
+		r.seen(fresh, h)
+		r.mu.Unlock()
+	}
+}
+
+// refused adds h to the refusals. The caller holds r.mu.
+func (r *Recorder) refused(h *listener.Handshake) {
+	r.seq++
+	x := Refusal{
+		Seq: r.seq, Time: h.Time, Listener: h.Listener, Client: h.Client,
+		Reason: h.Reason.Label(), Fix: h.Reason.Fix(),
+		Subject: h.Subject, Serial: h.Serial, Fingerprint: h.Fingerprint,
+	}
+	if h.Presented != nil {
+		x.Issuer = h.Presented.Issuer.String()
+	}
+	r.refusals[r.seq%MaxRefusals] = x
 }
 
 // describe turns a presented certificate into a Client (without its history).
@@ -187,10 +195,10 @@ func (r *Recorder) count(h *listener.Handshake) {
 	b.success++
 }
 
-// seen moves the identity to the front of the recent clients, adding it if new and
-// dropping the least recently seen beyond MaxClients.
+// seen moves the identity of h to the front of the recent clients, adding fresh if it
+// is new and dropping the least recently seen beyond MaxClients. The caller holds r.mu.
 func (r *Recorder) seen(fresh *Client, h *listener.Handshake) {
-	e := r.clients[fresh.Fingerprint]
+	e := r.clients[h.Fingerprint]
 	if e == nil {
 		e = r.order.PushFront(fresh)
 		r.clients[fresh.Fingerprint] = e

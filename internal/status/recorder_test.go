@@ -116,3 +116,20 @@ func TestSearch(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkHandshake is the cost the observer adds to a handshake of a known client
+// and to a refusal without a certificate.
+func BenchmarkHandshake(b *testing.B) {
+	r := NewRecorder(nil)
+	known, refused := hs(1, time.Now(), clientauth.OK), hs(-1, time.Now(), clientauth.NoClientCert)
+	b.Run("known client", func(b *testing.B) {
+		for b.Loop() {
+			r.Handshake(known)
+		}
+	})
+	b.Run("refusal", func(b *testing.B) {
+		for b.Loop() {
+			r.Handshake(refused)
+		}
+	})
+}
