@@ -179,8 +179,8 @@ func Files(cfg *config.Config) []string {
 	return fs
 }
 
-func read(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+func read(cfg *config.Config, path string) ([]byte, error) {
+	b, err := cfg.ReadFile(path)
 	if err != nil {
 		return nil, err // *PathError names the file
 	}
@@ -191,7 +191,7 @@ func read(path string) ([]byte, error) {
 // them (for lint); on error it names the config field at fault.
 func loadServer(cfg *config.Config, c *config.Certificate) (*Server, []*x509.Certificate, string, error) {
 	certPath, keyPath := cfg.Resolve(c.Cert), cfg.Resolve(c.Key)
-	certData, err := read(certPath)
+	certData, err := read(cfg, certPath)
 	if err != nil {
 		return nil, nil, "cert", err
 	}
@@ -212,7 +212,7 @@ func loadServer(cfg *config.Config, c *config.Certificate) (*Server, []*x509.Cer
 		if certs, err = certfile.ParseCertificates(certData); err != nil {
 			return nil, nil, "cert", fmt.Errorf("%s: %w", certPath, err)
 		}
-		keyData, err := read(keyPath)
+		keyData, err := read(cfg, keyPath)
 		if err != nil {
 			return nil, nil, "key", err
 		}
@@ -233,7 +233,7 @@ func loadServer(cfg *config.Config, c *config.Certificate) (*Server, []*x509.Cer
 // loadCA loads a CA bundle and its CRLs; on error it also names the config field.
 func loadCA(cfg *config.Config, c *config.Certificate) (*CA, string, error) {
 	path := cfg.Resolve(c.CA)
-	data, err := read(path)
+	data, err := read(cfg, path)
 	if err != nil {
 		return nil, "ca", err
 	}
@@ -273,7 +273,7 @@ func loadCA(cfg *config.Config, c *config.Certificate) (*CA, string, error) {
 		} else {
 			field = "crl_urls"
 		}
-		b, err := read(p)
+		b, err := read(cfg, p)
 		if err != nil {
 			return nil, field, err
 		}

@@ -48,7 +48,7 @@ forwarded to backends. Start with: tlsgate demo`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%s: %w (see %s --help)", c.CommandPath(), err, c.CommandPath())}
 	})
-	root.AddCommand(serveCmd(), checkCmd(), demoCmd(), probeCmd(), pkiCmd(), certCmd(), versionCmd(), manCmd())
+	root.AddCommand(serveCmd(), checkCmd(), demoCmd(), probeCmd(), pkiCmd(), certCmd(), versionCmd(), manCmd(), fleetCmd())
 	err := root.ExecuteContext(ctx)
 	switch {
 	case err == nil:

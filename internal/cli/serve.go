@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"tlsgate/internal/config"
+	"tlsgate/internal/fleet"
+	"tlsgate/internal/metrics"
 	"tlsgate/internal/server"
 )
 
@@ -62,8 +64,16 @@ func serve(ctx context.Context, path string, c *cobra.Command) error {
 	defer out.Close()
 	// Only the flag overrides log.access for good: the config's value follows reloads.
 	access, _ := c.Flags().GetString("log-access")
-	srv := server.New(server.Options{ConfigPath: path, Log: log, Access: access})
-	if err := srv.Start(); err != nil {
+	opts := server.Options{ConfigPath: path, Log: log, Access: access, Metrics: metrics.New()}
+	node, err := fleetNode(ctx, path, &opts)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if node != nil {
+		defer node.Close()
+	}
+	srv, err := start(opts, node)
+	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	for _, l := range srv.Listeners() {
@@ -80,11 +90,20 @@ func serve(ctx context.Context, path string, c *cobra.Command) error {
 	defer signal.Stop(usr1)
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { srv.Watch(wctx); close(done) }()
+	go func() {
+		if node != nil {
+			node.Run(wctx, srv)
+		} else {
+			srv.Watch(wctx)
+		}
+		close(done)
+	}()
 	for {
 		select {
 		case <-hup:
-			_ = srv.Reload()
+			if node == nil {
+				_ = srv.Reload()
+			}
 		case <-usr1:
 			if err := out.Reopen(); err != nil {
 				log.Error("reopening the log file failed; logging on to the old one", "error", err.Error())
@@ -100,6 +119,44 @@ func serve(ctx context.Context, path string, c *cobra.Command) error {
 			return srv.Shutdown(sctx)
 		}
 	}
+}
+
+// fleetNode prepares fleet mode when the config at path is a node config (fleet:): the
+// configuration to start with comes from etcd, or the node's cache when etcd is down.
+func fleetNode(ctx context.Context, path string, opts *server.Options) (*fleet.Node, error) {
+	nc, err := config.Load(path)
+	if err != nil || nc.Fleet == nil {
+		return nil, nil // not a node config; Start reports what is wrong with it
+	}
+	node, err := fleet.NewNode(nc, fleet.NodeOptions{Log: opts.Log, Metrics: opts.Metrics, Version: BuildInfo().Version})
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := node.Initial(ctx)
+	if err != nil {
+		node.Close()
+		return nil, err
+	}
+	opts.Config, opts.Fleet = cfg, node
+	return node, nil
+}
+
+// start starts the server; in fleet mode a revision from etcd that does not start (a
+// socket it cannot open) falls back to the cached revision.
+func start(opts server.Options, node *fleet.Node) (*server.Server, error) {
+	srv := server.New(opts)
+	err := srv.Start()
+	if err == nil || node == nil {
+		return srv, err
+	}
+	cfg, cerr := node.Fallback()
+	if cerr != nil {
+		return nil, err
+	}
+	opts.Log.Error("fleet: the current revision does not start here; serving the cached one", "error", err.Error())
+	opts.Config = cfg
+	srv = server.New(opts)
+	return srv, srv.Start()
 }
 
 func checkCmd() *cobra.Command {

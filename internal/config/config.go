@@ -34,6 +34,8 @@ type Config struct {
 	// not yet parsed, over every listener and connection; past it a new header read is
 	// refused and its connection closed. Default 33554432 (32 MiB).
 	MaxHeaderMemory int64 `yaml:"max_header_memory,omitempty" json:"max_header_memory,omitempty"`
+	// Fleet makes this a node config: everything but admin comes from etcd.
+	Fleet *Fleet `yaml:"fleet,omitempty" json:"fleet,omitempty"`
 
 	// Include names further files (globs, relative to this file's directory) whose
 	// certificates, target_groups and listeners are added to this file's.
@@ -45,6 +47,11 @@ type Config struct {
 	Dir string `yaml:"-"`
 	// File is the config file's path as given, used in problem reports.
 	File string `yaml:"-"`
+	// Revision is the fleet revision this config was stored as; 0 outside fleet mode.
+	Revision int64 `yaml:"-" json:"-"`
+	// Source, when set, reads the files the config references instead of the disk (a
+	// fleet revision held in memory, decrypted from its cache). Use ReadFile.
+	Source func(path string) ([]byte, error) `yaml:"-" json:"-"`
 
 	lines index // path → line, for problems found after decoding
 }

@@ -210,6 +210,15 @@ func (c *Config) OCSPCache(leafDER []byte) string {
 	return filepath.Join(c.Dir, ".tlsgate-ocsp-cache", hex.EncodeToString(sum[:12])+".der")
 }
 
+// ReadFile reads a file the config references (resolved with Resolve): from Source when
+// set, else from the disk.
+func (c *Config) ReadFile(path string) ([]byte, error) {
+	if c.Source != nil {
+		return c.Source(path)
+	}
+	return os.ReadFile(path)
+}
+
 // Resolve makes a path from the config relative to the config file's directory.
 func (c *Config) Resolve(p string) string {
 	if p == "" || filepath.IsAbs(p) {

@@ -195,7 +195,7 @@ func (s *source) expand(n *yaml.Node, path, file string, env func(string) (strin
 // `echo secret > file` works; other whitespace is kept. Every secret file of the config
 // is read through here, so they behave alike.
 func (c *Config) ReadSecret(path string) (string, error) {
-	b, err := os.ReadFile(c.Resolve(path))
+	b, err := c.ReadFile(c.Resolve(path))
 	if err != nil {
 		return "", err
 	}

@@ -33,6 +33,7 @@ var Policies = []string{"tls13-only", "tls12-modern", "tls12-compat"}
 // SetDefaults fills every field left empty with its documented default.
 func (c *Config) SetDefaults() {
 	c.Admin.SSL.setDefaults()
+	c.Fleet.setDefaults()
 	if c.Watch == 0 {
 		c.Watch = Duration(DefaultWatch)
 	}
@@ -186,6 +187,7 @@ func (c *Config) Validate() []Problem {
 		addrs[l.Listen] = l.ID
 		v.listener(p, l, certs, groups)
 	}
+	v.fleet(c)
 	return v.ps
 }
 

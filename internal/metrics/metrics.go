@@ -28,6 +28,9 @@ const (
 	NameCRLFetches      = "tlsgate_crl_fetches_total"
 	NameOCSPFetches     = "tlsgate_ocsp_staple_fetches_total"
 	NameGRPCRequests    = "tlsgate_grpc_requests_total"
+	NameFleetConnected  = "tlsgate_fleet_connected"
+	NameFleetRevision   = "tlsgate_fleet_revision"
+	NameFleetApplyErrs  = "tlsgate_fleet_apply_errors_total"
 )
 
 // Metrics is the set of collectors.
@@ -72,6 +75,12 @@ type Metrics struct {
 	// AcceptErrors counts failed accepts by listener and kind: temporary (backed off,
 	// accepting goes on) or fatal (the listener stopped accepting).
 	AcceptErrors *prometheus.CounterVec
+	// FleetConnected is 1 while a fleet node has a live session with etcd, else 0.
+	FleetConnected prometheus.Gauge
+	// FleetRevision is the fleet revision this node serves.
+	FleetRevision prometheus.Gauge
+	// FleetApplyErrors counts fleet revisions this node could not apply.
+	FleetApplyErrors prometheus.Counter
 }
 
 // New creates the collectors on a new private registry.
@@ -111,7 +120,14 @@ func New() *Metrics {
 			Help: "gRPC calls by listener and grpc-status."}, []string{"listener", "grpc_status"}),
 		AcceptErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameAcceptErrors,
 			Help: "Failed accepts by listener and kind: temporary (out of file descriptors and the like; backed off, accepting goes on) or fatal (the listener stopped accepting)."}, []string{"listener", "kind"}),
+		FleetConnected: prometheus.NewGauge(prometheus.GaugeOpts{Name: NameFleetConnected,
+			Help: "1 while this fleet node has a live session with etcd, else 0."}),
+		FleetRevision: prometheus.NewGauge(prometheus.GaugeOpts{Name: NameFleetRevision,
+			Help: "The fleet revision this node serves."}),
+		FleetApplyErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: NameFleetApplyErrs,
+			Help: "Fleet revisions this node could not apply (it keeps serving the previous one)."}),
 	}
+	m.Registry.MustRegister(m.FleetConnected, m.FleetRevision, m.FleetApplyErrors)
 	m.Registry.MustRegister(m.Handshakes, m.ConnectionsOpen, m.Requests, m.RequestSeconds, m.Bytes, m.Reloads, m.CertExpiry, m.BackendUp, m.Refused, m.ClientExpiry, m.CRLFetches, m.OCSPFetches, m.ClientGrace, m.Audit)
 	m.Registry.MustRegister(m.GRPCRequests, m.AcceptErrors)
 	return m

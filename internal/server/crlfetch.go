@@ -28,7 +28,7 @@ func (s *Server) fetchCRLs(ctx context.Context, cfg *config.Config) bool {
 		if !c.IsCA() {
 			continue
 		}
-		data, err := os.ReadFile(cfg.Resolve(c.CA))
+		data, err := cfg.ReadFile(cfg.Resolve(c.CA))
 		if err != nil {
 			continue // the build reports it
 		}
@@ -64,7 +64,7 @@ func (s *Server) fetchStaples(ctx context.Context, cfg *config.Config) bool {
 		if c.IsCA() || !c.OCSPStaple {
 			continue
 		}
-		data, err := os.ReadFile(cfg.Resolve(c.Cert))
+		data, err := cfg.ReadFile(cfg.Resolve(c.Cert))
 		if err != nil {
 			continue // the build reports it
 		}

@@ -54,6 +54,11 @@ type Options struct {
 	// Dial connects to targets; nil means a net.Dialer (the target group's
 	// connect_timeout bounds it).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Config, when set, is the configuration to start with instead of reading
+	// ConfigPath (fleet mode: later ones arrive through Apply).
+	Config *config.Config
+	// Fleet, when set, is where the admin API's changes go (fleet mode).
+	Fleet Fleet
 }
 
 // Server is a running tlsgate.
@@ -289,9 +294,12 @@ func (s *Server) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	stamps := stampFiles(s.watched())
-	cfg, err := config.Load(s.opts.ConfigPath)
-	if err != nil {
-		return err
+	cfg := s.opts.Config
+	if cfg == nil {
+		var err error
+		if cfg, err = config.Load(s.opts.ConfigPath); err != nil {
+			return err
+		}
 	}
 	// Fetch CRLs named by URL before the first build, so a mutual listener does not
 	// start without them (fail closed) when they can be had.
@@ -452,21 +460,28 @@ func (s *Server) Reload() error {
 	if err == nil {
 		err = s.apply(b, stamps)
 	}
+	if err != nil {
+		// The files of the failed attempt are watched too, so fixing them triggers a reload.
+		s.stamps = stamps
+	}
+	s.reloaded(b, err, "config", s.opts.ConfigPath)
+	return err
+}
+
+// reloaded logs and counts the outcome of a reload (or of applying a fleet revision).
+func (s *Server) reloaded(b *built, err error, what ...any) {
 	result := "success"
 	if err != nil {
 		result = "failure"
 		s.opts.Log.Error("reload failed; the running configuration keeps serving", "error", err.Error())
-		// The files of the failed attempt are watched too, so fixing them triggers a reload.
-		s.stamps = stamps
 	} else {
 		s.logWarnings(b.store.Warnings)
-		s.opts.Log.Info("reloaded", "config", s.opts.ConfigPath)
+		s.opts.Log.Info("reloaded", what...)
 	}
 	s.opts.Metrics.Reloads.WithLabelValues(result).Inc()
 	if s.opts.OnReload != nil {
 		s.opts.OnReload(err)
 	}
-	return err
 }
 
 // Addr returns the bound address of a listener, or nil.

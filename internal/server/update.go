@@ -12,6 +12,9 @@ import (
 
 // Config returns a fresh copy of the configuration on disk (what Update edits).
 func (s *Server) Config() (*config.Config, error) {
+	if s.opts.Fleet != nil {
+		return s.opts.Fleet.Current()
+	}
 	return config.Load(s.opts.ConfigPath)
 }
 
@@ -27,6 +30,9 @@ const Backups = 5
 // previous versions kept as FILE.1 … FILE.5, and swapped in without dropping open
 // connections. On any error nothing changes. It returns the lint warnings.
 func (s *Server) Update(mutate func(*config.Config) error) (config.Problems, error) {
+	if s.opts.Fleet != nil {
+		return s.updateFleet(mutate)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	path := s.opts.ConfigPath
@@ -109,4 +115,13 @@ func writeAtomic(path string, data []byte, mode os.FileMode) error {
 }
 
 // ConfigDir is the directory of the config file, where uploaded certificates go.
-func (s *Server) ConfigDir() string { return filepath.Dir(s.opts.ConfigPath) }
+// In fleet mode it is the directory a fleet revision is decoded in (fleet.cache_dir):
+// an upload is read from there into the next revision, then removed.
+func (s *Server) ConfigDir() string {
+	if s.opts.Fleet != nil {
+		if cfg, err := s.opts.Fleet.Current(); err == nil {
+			return cfg.Dir
+		}
+	}
+	return filepath.Dir(s.opts.ConfigPath)
+}

@@ -1,0 +1,90 @@
+// Package etcdtest starts a real etcd server process on loopback for tests (Debian's
+// etcd-server): free ports, a temporary data directory, stopped at cleanup. Tests skip
+// when etcd is not installed, but fail when CI=true. Imported only from _test.go files.
+package etcdtest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"tlsgate/internal/proxytest"
+)
+
+// Server is one etcd process that can be stopped and started again on the same ports
+// and data (an outage and its recovery).
+type Server struct {
+	// Endpoint is the client address, host:port.
+	Endpoint string
+	tb       testing.TB
+	dir      string
+	peer     string
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	done     chan struct{}
+}
+
+// Binary returns the etcd binary, skipping the test when there is none (failing under CI).
+func Binary(tb testing.TB) string {
+	tb.Helper()
+	p, err := exec.LookPath("etcd")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			tb.Fatal("etcd is not installed (apt-get install etcd-server)")
+		}
+		tb.Skip("etcd is not installed (apt-get install etcd-server)")
+	}
+	return p
+}
+
+// Start runs etcd and waits until it accepts clients.
+func Start(tb testing.TB) *Server {
+	tb.Helper()
+	Binary(tb)
+	s := &Server{tb: tb, dir: tb.TempDir(), Endpoint: proxytest.FreeAddr(tb), peer: proxytest.FreeAddr(tb)}
+	s.Restart()
+	tb.Cleanup(s.Stop)
+	return s
+}
+
+// Restart starts the process again after Stop (same ports, same data).
+func (s *Server) Restart() {
+	s.tb.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		return
+	}
+	client, peer := "http://"+s.Endpoint, "http://"+s.peer
+	cmd := exec.Command(Binary(s.tb),
+		"--name", "t", "--data-dir", filepath.Join(s.dir, "data"),
+		"--listen-client-urls", client, "--advertise-client-urls", client,
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+		"--initial-cluster", "t="+peer, "--log-level", "error", "--logger", "zap")
+	log, err := os.Create(filepath.Join(s.dir, fmt.Sprintf("etcd-%d.log", len(s.Endpoint))))
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		s.tb.Fatal(err)
+	}
+	s.cmd, s.done = cmd, make(chan struct{})
+	go func(done chan struct{}) { _ = cmd.Wait(); log.Close(); close(done) }(s.done)
+	proxytest.WaitAccepting(s.tb, s.Endpoint)
+}
+
+// Stop kills the process (an outage: no graceful leave) and waits for it to exit.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.done
+	s.cmd = nil
+}

@@ -1,0 +1,112 @@
+package fleet_test
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestFleetEtcdDown: etcd killed → every node serves; a node restarted meanwhile serves
+// from its cache (sealed, 0600); etcd back → every node catches up with a new push.
+func TestFleetEtcdDown(t *testing.T) {
+	f, push := newFleet(t, "a", "b")
+	a, b := f.nodes[0], f.nodes[1]
+	f.waitApplied(1, a, b)
+	e := f.etcd
+	leaf := f.d.client.TLS()
+	serves := func(n *testNode) {
+		t.Helper()
+		if code, _, err := newClient(f.d, tls.VersionTLS13, &leaf).get(n.addr(t, "mutual")); err != nil || code != http.StatusOK {
+			t.Fatalf("node %s: %d %v", n.name, code, err)
+		}
+	}
+	cache := filepath.Join(b.dir, "cache", "revision.json")
+	fi, err := os.Stat(cache)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("cache %s: %v %v", cache, fi, err)
+	}
+	data, _ := os.ReadFile(cache)
+	if strings.Contains(string(data), "PRIVATE KEY") || strings.Contains(string(data), "certificates:") {
+		t.Fatal("the cache holds the revision in clear")
+	}
+
+	e.Stop()
+	for _, n := range f.nodes {
+		eventually(t, "node "+n.name+" notices etcd is gone", func() bool { return metricValue(t, n, "tlsgate_fleet_connected") == 0 })
+		serves(n)
+	}
+	a.sink.Next(t, map[string]any{"msg": "fleet: lost etcd; serving the last applied revision and retrying"})
+
+	b.stop()
+	b = startNode(t, e.Endpoint, f.keyFile, "b", b.bind, b.dir)
+	f.nodes[1] = b
+	serves(b)
+	if b.node.Applied() != 1 {
+		t.Fatalf("restarted node serves %d, want the cached 1", b.node.Applied())
+	}
+
+	e.Restart()
+	rev := push(`  - {id: after, protocol: https, listen: 127.0.0.1:0, target_group: web,
+     ssl: {mode: one_way, server_certificates: [site]}}
+`)
+	f.waitApplied(rev, a, b)
+	for _, n := range f.nodes {
+		serves(n)
+		if code, _, err := newClient(f.d, tls.VersionTLS12, nil).get(n.addr(t, "after")); err != nil || code != http.StatusOK {
+			t.Fatalf("node %s after etcd came back: %d %v", n.name, code, err)
+		}
+	}
+	a.sink.Next(t, map[string]any{"msg": "fleet: connected to etcd"})
+}
+
+// TestFleetAdminDenylist: a denylist entry made through node a's admin API reaches node
+// b: a new handshake there is refused, and so are a resumed session and an open
+// connection of the client.
+func TestFleetAdminDenylist(t *testing.T) {
+	f, _ := newFleet(t, "a", "b")
+	a, b := f.nodes[0], f.nodes[1]
+	f.waitApplied(1, a, b)
+	leaf := f.d.client.TLS()
+	c := newClient(f.d, tls.VersionTLS13, &leaf)
+	if code, _, err := c.get(b.addr(t, "mutual")); err != nil || code != http.StatusOK {
+		t.Fatalf("before: %d %v", code, err)
+	}
+	open, err := c.open(b.addr(t, "mutual"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	if code, err := request(open); err != nil || code != http.StatusOK {
+		t.Fatalf("open connection: %d %v", code, err)
+	}
+	serial := fmt.Sprintf("%X", f.d.client.Cert.SerialNumber)
+	resp, err := http.Post("http://"+a.srv.AdminAddr().String()+"/api/v1/denylist", "application/json", strings.NewReader(`{"serial":"`+serial+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("deny through node a: %s", resp.Status)
+	}
+	f.waitApplied(2, a, b)
+	if _, err := request(open); err == nil {
+		t.Error("the open connection on node b still serves the denied client")
+	}
+	if code, resumed, err := c.get(b.addr(t, "mutual")); err == nil {
+		t.Errorf("node b still lets the denied client in (resumed %v, %d)", resumed, code)
+	}
+	fresh := newClient(f.d, tls.VersionTLS12, &leaf)
+	if code, _, err := fresh.get(b.addr(t, "mutual")); err == nil {
+		t.Errorf("node b lets the denied client in over TLS 1.2: %d", code)
+	}
+	list, _ := f.store.List(ctxT(t))
+	for _, st := range list {
+		if st.Revision != 2 || st.State != "ok" {
+			t.Errorf("status %+v", st)
+		}
+	}
+}

@@ -1,0 +1,363 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"tlsgate/internal/config"
+	"tlsgate/internal/metrics"
+)
+
+// Applier builds, validates and swaps in a configuration, keeping the running one when
+// anything fails (the server's reload path).
+type Applier interface {
+	Apply(cfg *config.Config) error
+}
+
+// Node is a tlsgate instance in fleet mode: it loads the fleet's revision (or its cache),
+// watches for new ones and hands them to an Applier, and keeps a heartbeat in etcd.
+type Node struct {
+	node    *config.Config // the node config (admin: and fleet:)
+	store   *Store
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	cache   string
+	version string
+
+	mu       sync.Mutex
+	current  *Revision // the revision serving
+	status   Status
+	failed   int64             // the newest revision that failed to apply (not retried until a newer one)
+	pending  map[string][]byte // the initial revision, cached once it serves (Run)
+	prepared *prepared         // an admin API change between Prepare and Write
+	wake     chan struct{}
+}
+
+// NodeOptions are the edges of a Node.
+type NodeOptions struct {
+	Log     *slog.Logger
+	Metrics *metrics.Metrics
+	Version string
+}
+
+// NewNode prepares a node from its node config (which has a fleet section).
+func NewNode(node *config.Config, o NodeOptions) (*Node, error) {
+	f := node.Fleet
+	keys, err := LoadKeys(node.Resolve(f.KeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("fleet.key_file: %w", err)
+	}
+	cli, err := Dial(f, node.Resolve, node.ReadSecret)
+	if err != nil {
+		return nil, err
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.New()
+	}
+	return &Node{
+		node: node, store: &Store{Client: cli, Prefix: f.Prefix, Keys: keys}, log: o.Log, metrics: o.Metrics,
+		cache: node.Resolve(f.CacheDir), version: o.Version, wake: make(chan struct{}, 1),
+		status: Status{Instance: f.Instance, State: "ok"},
+	}, nil
+}
+
+// Store is the node's view of the fleet in etcd.
+func (n *Node) Store() *Store { return n.store }
+
+// Close releases the etcd client.
+func (n *Node) Close() error { return n.store.Client.Close() }
+
+// ProbeInterval is how often a connected node checks that etcd still answers.
+const ProbeInterval = 2 * time.Second
+
+// StartupTimeout bounds how long Initial waits for etcd before serving from the cache.
+var StartupTimeout = 5 * time.Second
+
+// Initial returns the configuration to start with: the fleet's current revision, or
+// when etcd cannot be reached the cached one (fail-static). The revision counts as
+// applied once Started is called.
+func (n *Node) Initial(ctx context.Context) (*config.Config, error) {
+	ctx, cancel := context.WithTimeout(ctx, StartupTimeout)
+	defer cancel()
+	r, sealed, err := n.store.Get(ctx, 0)
+	if err == nil {
+		cfg, derr := n.localize(r)
+		if derr == nil {
+			n.mu.Lock()
+			n.current, n.pending = r, sealed
+			n.mu.Unlock()
+			return cfg, nil
+		}
+		err = derr
+	}
+	n.log.Warn("fleet: cannot load the current revision from etcd; serving the cached one", "error", err.Error())
+	cr, _, cerr := readCache(n.cache, n.store.Keys)
+	if cerr != nil {
+		return nil, errors.Join(err, cerr)
+	}
+	cfg, cerr := n.localize(cr)
+	if cerr != nil {
+		return nil, errors.Join(err, cerr)
+	}
+	n.mu.Lock()
+	n.current = cr
+	n.mu.Unlock()
+	return cfg, nil
+}
+
+// Fallback is the cached revision, for a start whose etcd revision did not build.
+func (n *Node) Fallback() (*config.Config, error) {
+	r, _, err := readCache(n.cache, n.store.Keys)
+	if err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	n.current = r
+	n.mu.Unlock()
+	return n.localize(r)
+}
+
+// setCurrent records r as applied and caches it.
+func (n *Node) setCurrent(r *Revision, sealed map[string][]byte) {
+	n.mu.Lock()
+	n.current = r
+	n.mu.Unlock()
+	if sealed != nil {
+		if err := writeCache(n.cache, r.Number, sealed); err != nil {
+			n.log.Warn("fleet: cannot write the cache; a restart without etcd will not find this revision", "error", err.Error())
+		}
+	}
+}
+
+// localize decodes r for this node: its admin section and bind address.
+func (n *Node) localize(r *Revision) (*config.Config, error) {
+	cfg, err := r.Decode(n.cache)
+	if err != nil {
+		return nil, fmt.Errorf("fleet revision %d: %w", r.Number, err)
+	}
+	Localize(cfg, n.node)
+	return cfg, nil
+}
+
+// Current returns a fresh copy of the fleet's config as stored (not localized), for the
+// admin API to edit: the newest revision in etcd (this node may not have applied it
+// yet), or the one serving when etcd cannot be read. Its Revision is the
+// compare-and-swap base of Write; its Source reads the revision's files.
+func (n *Node) Current() (*config.Config, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	r, _, err := n.store.Get(ctx, 0)
+	if err != nil {
+		n.mu.Lock()
+		r = n.current
+		n.mu.Unlock()
+	}
+	if r == nil {
+		return nil, errors.New("no fleet revision loaded")
+	}
+	return r.Decode(n.cache)
+}
+
+// Applied returns the revision serving.
+func (n *Node) Applied() int64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.current == nil {
+		return 0
+	}
+	return n.current.Number
+}
+
+// setState records the outcome of applying revision rev ("ok" or "error: …").
+func (n *Node) setState(rev int64, state string) Status {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.status.State != state || n.status.Revision != rev {
+		n.status.Since = time.Now().UTC().Truncate(time.Second)
+	}
+	n.status.State, n.status.Revision, n.status.Version = state, rev, n.version
+	return n.status
+}
+
+// Run keeps the node in step with the fleet until ctx ends: heartbeat, watch, apply.
+// With etcd unreachable it keeps serving what it has and retries with backoff, logging
+// once per change of state.
+func (n *Node) Run(ctx context.Context, a Applier) {
+	n.mu.Lock()
+	r, sealed := n.current, n.pending
+	n.pending = nil
+	n.mu.Unlock()
+	if sealed != nil {
+		n.setCurrent(r, sealed)
+	}
+	n.setState(n.Applied(), "ok")
+	n.metrics.FleetRevision.Set(float64(n.Applied()))
+	backoff, connected := 250*time.Millisecond, true
+	for ctx.Err() == nil {
+		err := n.session(ctx, a, func() {
+			backoff = 250 * time.Millisecond
+			if !connected {
+				n.log.Info("fleet: connected to etcd", "prefix", n.store.Prefix)
+			}
+			connected = true
+		})
+		n.metrics.FleetConnected.Set(0)
+		if ctx.Err() != nil {
+			return
+		}
+		if connected {
+			n.log.Warn("fleet: lost etcd; serving the last applied revision and retrying", "revision", n.Applied(), "error", errString(err))
+			connected = false
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "session ended"
+	}
+	return err.Error()
+}
+
+// session is one connected period: a lease for the heartbeat, catch-up, then the watch
+// of the head until etcd is lost (the lease's keepalive ends) or ctx ends.
+func (n *Node) session(ctx context.Context, a Applier, up func()) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	gctx, gcancel := context.WithTimeout(ctx, 3*time.Second)
+	lease, err := n.store.Client.Grant(gctx, HeartbeatTTL)
+	gcancel()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		rctx, rcancel := context.WithTimeout(context.Background(), time.Second)
+		_, _ = n.store.Client.Revoke(rctx, lease.ID)
+		rcancel()
+	}()
+	alive, err := n.store.Client.KeepAlive(ctx, lease.ID)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	st := n.status
+	n.mu.Unlock()
+	if err := n.store.putStatus(ctx, st, lease.ID); err != nil {
+		return err
+	}
+	resp, err := n.store.Client.Get(ctx, n.store.key("head"))
+	if err != nil {
+		return err
+	}
+	n.metrics.FleetConnected.Set(1)
+	up()
+	head, err := headOf(resp.Kvs)
+	if err != nil {
+		return err
+	}
+	n.catchUp(ctx, a, head, lease.ID, true)
+	watch := n.store.Client.Watch(clientv3.WithRequireLeader(ctx), n.store.key("head"), clientv3.WithRev(resp.Header.Revision+1))
+	// The client retries a dead endpoint in silence and the lease's keepalive channel
+	// closes only after long; a probe every ProbeInterval notices the outage quickly.
+	probe := time.NewTicker(ProbeInterval)
+	defer probe.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-probe.C:
+			pctx, pcancel := context.WithTimeout(ctx, ProbeInterval)
+			h, err := n.store.Head(pctx)
+			pcancel()
+			if err != nil {
+				return err
+			}
+			if h > head {
+				head = h
+				n.catchUp(ctx, a, head, lease.ID, false)
+			}
+		case _, ok := <-alive:
+			if !ok {
+				return errors.New("the heartbeat lease ended")
+			}
+		case w, ok := <-watch:
+			if !ok || w.Err() != nil {
+				return fmt.Errorf("watch ended: %w", w.Err())
+			}
+			for _, ev := range w.Events {
+				if h, err := strconv.ParseInt(string(ev.Kv.Value), 10, 64); err == nil && h > head {
+					head = h
+				}
+			}
+			n.catchUp(ctx, a, head, lease.ID, false)
+		case <-n.wake:
+			n.catchUp(ctx, a, head, lease.ID, false)
+		}
+	}
+}
+
+// catchUp applies revision head when it is newer than the one serving, and brings the
+// heartbeat up to date. A revision that failed is retried only after a reconnect (retry
+// true) or when a newer one arrives.
+func (n *Node) catchUp(ctx context.Context, a Applier, head int64, lease clientv3.LeaseID, retry bool) {
+	n.mu.Lock()
+	need := head > 0 && (n.current == nil || n.current.Number < head) && (retry || n.failed != head)
+	stale := n.current != nil && n.status.Revision != n.current.Number
+	n.mu.Unlock()
+	if !need && !stale {
+		return
+	}
+	state := "ok"
+	if need {
+		if err := n.apply(ctx, a, head); err != nil {
+			state = "error: " + err.Error()
+			n.metrics.FleetApplyErrors.Inc()
+			n.log.Error("fleet: revision not applied; the running one keeps serving", "revision", head, "serving", n.Applied(), "error", err.Error())
+			n.mu.Lock()
+			n.failed = head
+			n.mu.Unlock()
+		} else {
+			n.log.Info("fleet: revision applied", "revision", head)
+		}
+	}
+	n.metrics.FleetRevision.Set(float64(n.Applied()))
+	st := n.setState(n.Applied(), state)
+	if err := n.store.putStatus(ctx, st, lease); err != nil {
+		n.log.Warn("fleet: cannot write status", "error", err.Error())
+	}
+}
+
+// apply fetches revision rev, hands it to a, and on success makes it current and caches it.
+func (n *Node) apply(ctx context.Context, a Applier, rev int64) error {
+	r, sealed, err := n.store.Get(ctx, rev)
+	if err != nil {
+		return err
+	}
+	cfg, err := n.localize(r)
+	if err != nil {
+		return err
+	}
+	if err := a.Apply(cfg); err != nil {
+		return err
+	}
+	n.setCurrent(r, sealed)
+	return nil
+}
