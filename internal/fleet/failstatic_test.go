@@ -84,13 +84,8 @@ func TestFleetAdminDenylist(t *testing.T) {
 		t.Fatalf("open connection: %d %v", code, err)
 	}
 	serial := fmt.Sprintf("%X", f.d.client.Cert.SerialNumber)
-	resp, err := http.Post("http://"+a.srv.AdminAddr().String()+"/api/v1/denylist", "application/json", strings.NewReader(`{"serial":"`+serial+`"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("deny through node a: %s", resp.Status)
+	if code := a.adminPost(t, "/api/v1/denylist", `{"serial":"`+serial+`"}`); code != http.StatusCreated {
+		t.Fatalf("deny through node a: %d", code)
 	}
 	f.waitApplied(2, a, b)
 	if _, err := request(open); err == nil {

@@ -32,7 +32,7 @@ type testNode struct {
 }
 
 // nodeConfig is a node's own config: admin on its bind address, and fleet:.
-const nodeConfig = `admin: {listen: "%[1]s:0"}
+const nodeConfig = `admin: {listen: "%[1]s:0", token_file: admin.token}
 fleet:
   etcd: [%[2]s]
   prefix: /tlsgate/test
@@ -42,11 +42,34 @@ fleet:
   bind: %[1]s
 `
 
+// adminToken is every test node's admin API token.
+const adminToken = "fleet-test-admin-token-0123456789"
+
+// adminPost sends a change to a node's admin API.
+func (n *testNode) adminPost(t *testing.T, path, body string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://"+n.srv.AdminAddr().String()+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // startNode starts (or restarts, in the same directory) a node.
 func startNode(t *testing.T, etcd, keyFile, name, bind, dir string) *testNode {
 	t.Helper()
 	path := filepath.Join(dir, "node.yaml")
 	if err := os.WriteFile(path, fmt.Appendf(nil, nodeConfig, bind, etcd, name, keyFile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "admin.token"), []byte(adminToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	nc, err := config.Load(path)
