@@ -14,6 +14,16 @@ import (
 func TestLogin(t *testing.T) {
 	e := newEnv(t)
 	c := client()
+	for _, path := range []string{"/", "/ui"} {
+		resp, err := c.Get(e.admin() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); resp.StatusCode/100 != 3 || loc != "/ui/" {
+			t.Errorf("GET %s: %d to %q, want a redirect to /ui/", path, resp.StatusCode, loc)
+		}
+	}
 	resp, err := c.Get(e.admin() + "/ui/clients")
 	if err != nil {
 		t.Fatal(err)

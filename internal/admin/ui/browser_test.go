@@ -161,6 +161,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		shots(t, ctx, "search")
 	})
 	t.Run("deny", func(t *testing.T) {
+		open := e.keepAlive(e.alice)
 		do(t, ctx, "deny",
 			chromedp.Navigate(e.admin()+"/ui/clients"),
 			chromedp.Click(chromedp.Search(`//tr[contains(., "alice")]//button[text()="Deny"]`)),
@@ -175,6 +176,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			chromedp.Click(chromedp.Search(`//section[@class="confirm"]//button[text()="Deny"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`.notice`)))
 		want(t, ctx, "denylist", serial(e.alice), "laptop stolen", "token session")
+		e.closed(open)
 		e.refused(e.alice, "denied")
 		shots(t, ctx, "denylist")
 	})

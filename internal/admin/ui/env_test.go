@@ -1,10 +1,13 @@
 package ui_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -187,4 +190,36 @@ func (e *env) login(c *http.Client) *http.Cookie {
 	}
 	e.t.Fatalf("login: %d, no session cookie", resp.StatusCode)
 	return nil
+}
+
+// keepAlive opens an HTTP/1.1 connection to the mutual listener as cert and makes one
+// request on it; the connection stays open.
+func (e *env) keepAlive(cert *pkitest.Leaf) net.Conn {
+	e.t.Helper()
+	c := cert.TLS()
+	conn, err := tls.Dial("tcp", e.srv.Addr("mutual").String(), &tls.Config{RootCAs: e.ca.Pool(), ServerName: "localhost",
+		NextProtos: []string{"http/1.1"}, GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &c, nil }})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { conn.Close() })
+	if _, err := io.WriteString(conn, "GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		e.t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return conn
+}
+
+// closed fails the test unless the server closes conn within 10 seconds.
+func (e *env) closed(conn net.Conn) {
+	e.t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err := conn.Read(make([]byte, 1))
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		e.t.Fatal("the denied client's open connection stayed open")
+	}
 }
