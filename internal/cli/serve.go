@@ -64,7 +64,10 @@ func serve(ctx context.Context, path string, c *cobra.Command) error {
 	defer out.Close()
 	// Only the flag overrides log.access for good: the config's value follows reloads.
 	access, _ := c.Flags().GetString("log-access")
-	opts := server.Options{ConfigPath: path, Log: log, Access: access, Metrics: metrics.New()}
+	m := metrics.New()
+	b := BuildInfo()
+	m.SetBuild(b.Version, b.Commit) // the version stamped at link time, as `tlsgate version` says
+	opts := server.Options{ConfigPath: path, Log: log, Access: access, Metrics: m}
 	node, err := fleetNode(ctx, path, &opts)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)

@@ -75,6 +75,8 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 		l.log(r.Context(), line)
 		l.deps.Metrics.Requests.WithLabelValues(st.ID, strconv.Itoa(line.Status)).Inc()
 		l.deps.Metrics.RequestSeconds.WithLabelValues(st.ID).Observe(line.Duration.Seconds())
+		l.deps.Metrics.Bytes.WithLabelValues(st.ID, "in").Add(float64(line.BytesIn))
+		l.deps.Metrics.Bytes.WithLabelValues(st.ID, "out").Add(float64(line.BytesOut))
 	}()
 	if st.RedirectHTTPSPort != 0 {
 		redirect(sw, r, st.RedirectHTTPSPort)
@@ -148,13 +150,14 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 	}
 	release := t.Acquire()
 	defer release()
+	failed := false
 	route := &httpproxy.Route{
 		Ctx:        l.requestContext(w, r),
 		Target:     t.Address,
 		Identity:   info.identity,
 		BackendTLS: group.TLS,
 		Err: func(err error) {
-			line.Err = err
+			line.Err, failed = err, true
 			if isDial(err) && backend.Fault(err) {
 				group.Failed(t)
 			}
@@ -162,6 +165,7 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 	}
 	// Before the line is logged, even when Serve panics to abort a broken response.
 	defer func() { line.UpstreamConnect, line.UpstreamHeader = route.Connected, route.Header }()
+	defer l.observeUpstream(group.ID, t.Address, sw, time.Now(), &failed)
 	if group.Protocol.HTTP2() {
 		l.forwardH2(sw, r, t, route)
 		return
@@ -332,4 +336,20 @@ func refusalPage(w http.ResponseWriter, v clientauth.Verdict) {
 	w.WriteHeader(http.StatusForbidden)
 	fmt.Fprintf(w, "403 Forbidden: this site requires a client certificate, and yours was refused.\n\nreason:      %s\ncertificate: %s\nfix:         %s\n\n(tlsgate reason code: %s)\n",
 		reason.Text(), sent, reason.Fix(), reason)
+}
+
+// observeUpstream records one request forwarded to a target: its status, whether the
+// target failed it, and how long the target took (deferred, so a response cut short by
+// the backend, which ends the handler with a panic, is counted too).
+func (l *Listener) observeUpstream(group, target string, sw *statusWriter, start time.Time, failed *bool) {
+	m := l.deps.Metrics
+	code := sw.status
+	if code == 0 {
+		code = http.StatusOK
+	}
+	m.UpstreamRequests.WithLabelValues(group, target, strconv.Itoa(code)).Inc()
+	m.UpstreamSeconds.WithLabelValues(group, target).Observe(time.Since(start).Seconds())
+	if *failed {
+		m.UpstreamErrors.WithLabelValues(group, target).Inc()
+	}
 }

@@ -285,6 +285,7 @@ func (l *Listener) handle(raw net.Conn) {
 			result = "failure" // refused, by the HTTP layer (refusal: http)
 		}
 		l.deps.Metrics.Handshakes.WithLabelValues(st.ID, string(info.domain.Auth.Mode), result, info.verdict.Reason.Label()).Inc()
+		l.deps.Metrics.HandshakeSeconds.WithLabelValues(st.ID, result).Observe(line.Handshake.Seconds())
 		l.observeClient(st.ID, info.verdict.Presented)
 		l.observe(&line, info.domain.Auth.Mode, result, info.verdict.Presented)
 		if info.verdict.Grace {
@@ -344,16 +345,19 @@ func (l *Listener) handshake(raw net.Conn, st *State, line *Line) (*tls.Conn, er
 	l.observeClient(st.ID, sent)
 	mode := st.Lookup(state.ServerName).Auth.Mode
 	l.deps.Metrics.Handshakes.WithLabelValues(st.ID, string(mode), "failure", reason.Label()).Inc()
+	l.deps.Metrics.HandshakeSeconds.WithLabelValues(st.ID, "failure").Observe(line.Duration.Seconds())
 	l.observe(line, mode, "failure", sent)
 	l.log(context.Background(), line)
 	_ = raw.Close()
 	return nil, err
 }
 
-// observeClient records the days to expiry of a presented client certificate.
+// observeClient records the time to expiry of a presented client certificate.
 func (l *Listener) observeClient(listener string, c *x509.Certificate) {
 	if c != nil {
-		l.deps.Metrics.ClientExpiry.WithLabelValues(listener).Observe(c.NotAfter.Sub(l.deps.Now()).Hours() / 24)
+		left := c.NotAfter.Sub(l.deps.Now())
+		l.deps.Metrics.ClientExpiry.WithLabelValues(listener).Observe(left.Hours() / 24)
+		l.deps.Metrics.ClientExpirySeconds.WithLabelValues(listener).Observe(left.Seconds())
 	}
 }
 

@@ -31,6 +31,16 @@ const (
 	NameFleetConnected  = "tlsgate_fleet_connected"
 	NameFleetRevision   = "tlsgate_fleet_revision"
 	NameFleetApplyErrs  = "tlsgate_fleet_apply_errors_total"
+
+	NameBuildInfo           = "tlsgate_build_info"
+	NameCertExpiryTimestamp = "tlsgate_certificate_expiry_timestamp_seconds"
+	NameClientExpirySeconds = "tlsgate_client_certificate_expiry_seconds"
+	NameHandshakeSeconds    = "tlsgate_handshake_duration_seconds"
+	NameUpstreamRequests    = "tlsgate_upstream_requests_total"
+	NameUpstreamErrors      = "tlsgate_upstream_errors_total"
+	NameUpstreamSeconds     = "tlsgate_upstream_request_duration_seconds"
+	NameReloadLastSuccess   = "tlsgate_reload_last_success"
+	NameReloadLastTimestamp = "tlsgate_reload_last_success_timestamp_seconds"
 )
 
 // Metrics is the set of collectors.
@@ -81,6 +91,32 @@ type Metrics struct {
 	FleetRevision prometheus.Gauge
 	// FleetApplyErrors counts fleet revisions this node could not apply.
 	FleetApplyErrors prometheus.Counter
+
+	// BuildInfo is 1, labelled with the version, VCS revision and Go version.
+	BuildInfo *prometheus.GaugeVec
+	// CertExpiryTimestamp is when each certificate expires or CRL is next updated, as a
+	// Unix time (the cert-manager/blackbox convention: alert on it minus time()).
+	CertExpiryTimestamp *prometheus.GaugeVec
+	// ClientExpirySeconds is the seconds until expiry of the client certificates
+	// presented, by listener (ClientExpiry in days, for dashboards that use it).
+	ClientExpirySeconds *prometheus.HistogramVec
+	// HandshakeSeconds is how long TLS handshakes took, by listener and result.
+	HandshakeSeconds *prometheus.HistogramVec
+	// UpstreamRequests counts HTTP requests forwarded to a target, by group, target
+	// and the status code the client got.
+	UpstreamRequests *prometheus.CounterVec
+	// UpstreamErrors counts requests a target could not serve (refused, reset, timed
+	// out, cut short), by group and target.
+	UpstreamErrors *prometheus.CounterVec
+	// UpstreamSeconds is how long a target took to serve a request, response body
+	// included, by group and target.
+	UpstreamSeconds *prometheus.HistogramVec
+	// ReloadLastSuccess is 1 when the last reload (or admin API change) succeeded,
+	// 0 when it failed and the previous configuration keeps serving.
+	ReloadLastSuccess prometheus.Gauge
+	// ReloadLastTimestamp is when the configuration was last loaded successfully
+	// (start, reload or admin API change), as a Unix time.
+	ReloadLastTimestamp prometheus.Gauge
 }
 
 // New creates the collectors on a new private registry.
@@ -128,6 +164,7 @@ func New() *Metrics {
 			Help: "Fleet revisions this node could not apply (it keeps serving the previous one)."}),
 	}
 	m.Registry.MustRegister(m.FleetConnected, m.FleetRevision, m.FleetApplyErrors)
+	m.addOperational()
 	m.Registry.MustRegister(m.Handshakes, m.ConnectionsOpen, m.Requests, m.RequestSeconds, m.Bytes, m.Reloads, m.CertExpiry, m.BackendUp, m.Refused, m.ClientExpiry, m.CRLFetches, m.OCSPFetches, m.ClientGrace, m.Audit)
 	m.Registry.MustRegister(m.GRPCRequests, m.AcceptErrors)
 	return m

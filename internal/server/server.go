@@ -312,6 +312,7 @@ func (s *Server) Start() error {
 		return err
 	}
 	s.logWarnings(append(b.store.Warnings, adminWarnings(b.cfg)...))
+	s.opts.Metrics.Reloaded(true, time.Now())
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopCRL = cancel
 	s.wg.Go(func() { s.crlLoop(ctx) })
@@ -479,6 +480,7 @@ func (s *Server) reloaded(b *built, err error, what ...any) {
 		s.opts.Log.Info("reloaded", what...)
 	}
 	s.opts.Metrics.Reloads.WithLabelValues(result).Inc()
+	s.opts.Metrics.Reloaded(err == nil, time.Now())
 	if s.opts.OnReload != nil {
 		s.opts.OnReload(err)
 	}
@@ -613,17 +615,22 @@ func (s *Server) closeAll(ctx context.Context) error {
 
 func (s *Server) updateExpiry() {
 	now := s.opts.Now()
-	g := s.opts.Metrics.CertExpiry
+	g, at := s.opts.Metrics.CertExpiry, s.opts.Metrics.CertExpiryTimestamp
 	g.Reset()
+	at.Reset()
+	set := func(id, kind, subject string, t time.Time) {
+		g.WithLabelValues(id, kind, subject).Set(t.Sub(now).Seconds())
+		at.WithLabelValues(id, kind, subject).Set(float64(t.Unix()))
+	}
 	for id, sc := range s.store.Servers {
-		g.WithLabelValues(id, "server", sc.Cert.Leaf.Subject.String()).Set(sc.Cert.Leaf.NotAfter.Sub(now).Seconds())
+		set(id, "server", sc.Cert.Leaf.Subject.String(), sc.Cert.Leaf.NotAfter)
 	}
 	for id, ca := range s.store.CAs {
 		for _, c := range ca.Certs {
-			g.WithLabelValues(id, "ca", c.Subject.String()).Set(c.NotAfter.Sub(now).Seconds())
+			set(id, "ca", c.Subject.String(), c.NotAfter)
 		}
 		for _, c := range ca.CRLs.List() {
-			g.WithLabelValues(id, "crl", c.List.Issuer.String()).Set(c.List.NextUpdate.Sub(now).Seconds())
+			set(id, "crl", c.List.Issuer.String(), c.List.NextUpdate)
 		}
 	}
 }

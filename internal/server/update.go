@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"tlsgate/internal/certstore"
 	"tlsgate/internal/config"
@@ -74,6 +75,7 @@ func (s *Server) Update(mutate func(*config.Config) error) (config.Problems, err
 	s.logWarnings(b.store.Warnings)
 	s.opts.Log.Info("configuration updated through the admin API", "config", path)
 	s.opts.Metrics.Reloads.WithLabelValues("success").Inc()
+	s.opts.Metrics.Reloaded(true, time.Now())
 	return b.store.Warnings, nil
 }
 
