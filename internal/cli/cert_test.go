@@ -264,3 +264,12 @@ func TestInspectJSON(t *testing.T) {
 		t.Fatalf("key file: %+v", files[1])
 	}
 }
+
+// TestListPending: pki list shows an interrupted issue as pending (it can be revoked).
+func TestListPending(t *testing.T) {
+	var b bytes.Buffer
+	writeList(&b, []pki.Entry{{Serial: "01", Kind: "client", Name: "half", Subject: "CN=half", NotAfter: fixedNow.AddDate(1, 0, 0), Pending: true}}, fixedNow)
+	if !strings.Contains(b.String(), " pending ") {
+		t.Fatalf("list:\n%s", b.String())
+	}
+}

@@ -253,6 +253,8 @@ func writeList(w io.Writer, es []pki.Entry, now time.Time) {
 		switch {
 		case e.Revoked():
 			status = "revoked " + e.RevokedAt.Format(time.DateOnly)
+		case e.Pending:
+			status = "pending" // an interrupted issue: its files may exist; revoke it
 		case now.After(e.NotAfter):
 			status = "expired"
 		}

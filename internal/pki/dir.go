@@ -52,6 +52,11 @@ type Entry struct {
 	NotAfter  time.Time `json:"not_after"`
 	RevokedAt time.Time `json:"revoked_at,omitzero"`
 	Reason    int       `json:"reason,omitempty"`
+	// Pending marks an issuance that had not finished writing its files: Issue records
+	// the entry first, so a certificate on disk always has one (and can be revoked),
+	// and clears the mark once both files are written. A pending entry left behind by
+	// an interrupted issue may or may not have its files.
+	Pending bool `json:"pending,omitempty"`
 }
 
 // Revoked reports whether the entry is revoked.
@@ -176,6 +181,11 @@ func (d *Dir) withIndex(write bool, f func(*index) error) error {
 	if err := f(ix); err != nil || !write {
 		return err
 	}
+	return d.saveIndex(ix)
+}
+
+// saveIndex writes the index atomically; call it under the lock only.
+func (d *Dir) saveIndex(ix *index) error {
 	out, err := json.MarshalIndent(ix, "", "  ")
 	if err != nil {
 		return err
@@ -293,6 +303,9 @@ func (d *Dir) Issue(usage Usage, name string, o IssueOptions) (*Issued, error) {
 	err = d.locked(func(ix *index) error {
 		for _, e := range ix.Certs {
 			if e.Name == name && e.Kind == kind && !e.Revoked() && e.NotAfter.After(d.now()) {
+				if e.Pending {
+					return fmt.Errorf("an interrupted issue of %s certificate %q is pending (serial %s); its files may exist: revoke it first or pick another name", kind, name, e.Serial)
+				}
 				return fmt.Errorf("%s certificate %q already exists (serial %s); revoke it first or pick another name", kind, name, e.Serial)
 			}
 		}
@@ -318,14 +331,23 @@ func (d *Dir) Issue(usage Usage, name string, o IssueOptions) (*Issued, error) {
 		} else if !root.Equal(ca.Cert) {
 			out.Chain = append(out.Chain, ca.Cert)
 		}
+		// Crash-safe order: the entry (pending) reaches the disk before any file that
+		// holds the certificate, so a kill at any moment leaves no certificate that
+		// Revoke does not know; withIndex then writes it completed.
+		out.Entry = entryOf(cert, name, kind)
+		pending := out.Entry
+		pending.Pending = true
+		ix.Certs = append(ix.Certs, pending)
+		if err := d.saveIndex(ix); err != nil {
+			return err
+		}
 		if err := d.root.MkdirAll(issuedDir, 0o755); err != nil {
 			return err
 		}
 		if err := d.writePair(out.CertFile, out.KeyFile, out.Chain, key); err != nil {
 			return err
 		}
-		out.Entry = entryOf(cert, name, kind)
-		ix.Certs = append(ix.Certs, out.Entry)
+		ix.Certs[len(ix.Certs)-1] = out.Entry
 		return nil
 	})
 	if err != nil {
