@@ -16,6 +16,6 @@ func (s *Server) Status() *status.View {
 	return s.history.View(rt)
 }
 
-// History is the recorder the listeners feed; the console and fleet mode add to it
-// (denylist notes, the fleet revision).
+// History is the recorder the listeners feed; the console adds the denylist's notes
+// to it.
 func (s *Server) History() *status.Recorder { return s.history }

@@ -37,6 +37,7 @@ func (r *Recorder) View(rt Runtime) *View {
 	if rt.Config == nil {
 		return v
 	}
+	v.FleetRevision = rt.Config.Revision
 	v.Listeners = listeners(rt, v.counts)
 	v.Certificates, v.CABundles = certificates(rt, now)
 	r.mu.Lock()

@@ -42,7 +42,6 @@ type Recorder struct {
 	counts   map[string]*[buckets]bucket // listener → per-minute counts
 	fetches  map[string]Fetch            // CRL URL → last fetch
 	notes    map[string]DenyNote         // denylist value (upper-case) → when and why
-	fleet    string
 }
 
 // bucket counts the handshakes of one minute.
@@ -247,14 +246,6 @@ func (r *Recorder) Denied(value, note, by string) {
 	}
 	n.Note, n.By = note, by
 	r.notes[k] = n
-}
-
-// SetFleetRevision records the configuration revision a fleet member runs ("" when
-// not in fleet mode); the Overview shows it.
-func (r *Recorder) SetFleetRevision(rev string) {
-	r.mu.Lock()
-	r.fleet = rev
-	r.mu.Unlock()
 }
 
 // Applied notes when each denylist value first took effect: values of the first

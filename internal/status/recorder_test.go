@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"tlsgate/internal/certstore"
 	"tlsgate/internal/clientauth"
+	"tlsgate/internal/config"
 	"tlsgate/internal/listener"
 )
 
@@ -132,4 +134,15 @@ func BenchmarkHandshake(b *testing.B) {
 			r.Handshake(refused)
 		}
 	})
+}
+
+// TestFleetRevision: the view carries the fleet revision of the running config.
+func TestFleetRevision(t *testing.T) {
+	r := NewRecorder(nil)
+	if v := r.View(Runtime{Config: &config.Config{Revision: 42}, Store: &certstore.Store{}}); v.FleetRevision != 42 {
+		t.Errorf("fleet revision %d, want 42", v.FleetRevision)
+	}
+	if v := r.View(Runtime{Config: &config.Config{}, Store: &certstore.Store{}}); v.FleetRevision != 0 {
+		t.Errorf("outside fleet mode: %d", v.FleetRevision)
+	}
 }

@@ -12,9 +12,8 @@ import (
 // View is the runtime view: what GET /api/v1/status returns and the console shows.
 type View struct {
 	Time time.Time `json:"time"`
-	// FleetRevision is the configuration revision of a fleet member; "" outside fleet
-	// mode.
-	FleetRevision string         `json:"fleet_revision,omitempty"`
+	// FleetRevision is the fleet revision (etcd) the node serves; 0 outside fleet mode.
+	FleetRevision int64          `json:"fleet_revision,omitempty"`
 	Listeners     []Listener     `json:"listeners"`
 	Handshakes    Handshakes     `json:"handshakes"`
 	TopRefusals   []ReasonCount  `json:"top_refusals"`
@@ -177,11 +176,10 @@ func top(c Counts) []ReasonCount {
 	return out
 }
 
-// history fills the view's recorded parts: counts, clients, refusals, fleet revision.
+// history fills the view's recorded parts: counts, clients, refusals.
 func (r *Recorder) history(v *View, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	v.FleetRevision = r.fleet
 	v.counts, v.Handshakes = r.countsAt(now)
 	v.TopRefusals = top(v.Handshakes.Last60)
 	v.Clients = make([]Client, 0, r.order.Len())
