@@ -20,6 +20,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"tlsgate/internal/httpproxy"
 )
@@ -36,6 +37,10 @@ type Route struct {
 	Err func(err error)
 	// Ctx ends the exchange when done; nil means the request's context.
 	Ctx context.Context
+	// Connected and Header are set by Serve for the access log: the time to get a
+	// stream on a backend connection (pooled or dialled) and until the response header
+	// arrived, of the attempt that answered. Zero when not reached.
+	Connected, Header time.Duration
 }
 
 func (rt *Route) fail(err error) {
@@ -95,7 +100,9 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, route *Route) stri
 		}
 	}()
 	for attempt := 1; ; attempt++ {
+		start := time.Now()
 		cc, err := pl.get(ctx)
+		route.Connected = time.Since(start)
 		if err != nil {
 			return p.fail(w, r, route, ctx, fmt.Errorf("connecting to %s: %w", route.Target, err))
 		}
@@ -108,6 +115,7 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, route *Route) stri
 		trace := &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }}
 		resp, err = cc.RoundTrip(out.WithContext(httptrace.WithClientTrace(ctx, trace)))
 		if err == nil {
+			route.Header = time.Since(start)
 			break
 		}
 		// ClientConn.RoundTrip may return without closing a body it never read; a body

@@ -11,13 +11,16 @@ import (
 
 // forwardH2 sends a request to a target of a group of protocol h2c or h2.
 func (l *Listener) forwardH2(w http.ResponseWriter, r *http.Request, t *backend.Target, route *httpproxy.Route) {
-	l.h2up.Serve(w, r, &h2proxy.Route{
+	hr := &h2proxy.Route{
 		Target:   t.Address,
 		TLS:      t.TLS, // with the target's server name
 		Identity: route.Identity,
 		Err:      route.Err,
 		Ctx:      route.Ctx,
-	})
+	}
+	// Deferred: Serve panics to abort a response broken off (not gRPC).
+	defer func() { route.Connected, route.Header = hr.Connected, hr.Header }()
+	l.h2up.Serve(w, r, hr)
 }
 
 // refuseGRPC answers a gRPC call the gateway refuses with its gRPC status instead of an

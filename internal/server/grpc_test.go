@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -335,7 +336,8 @@ func waitEnded(t *testing.T, svc *testService) error {
 // TestGRPCRefusal: a gRPC call refused at the gateway gets a gRPC status with the
 // reason code, not an HTML page: UNAUTHENTICATED without a certificate or with a
 // revoked one (refusal: http), PERMISSION_DENIED for a verified client not on a
-// rule's allow-list, UNAUTHENTICATED for no certificate on that rule.
+// rule's allow-list, UNAUTHENTICATED for no certificate on that rule; under refusal:
+// handshake only the connection fails (UNAVAILABLE).
 func TestGRPCRefusal(t *testing.T) {
 	g := newGRPCEnv(t, "")
 	revoked := g.revoked.TLS()
@@ -349,12 +351,25 @@ func TestGRPCRefusal(t *testing.T) {
 		{"revoked", "grpc_h2c", &revoked, codes.Unauthenticated, "revoked"},
 		{"not on the allow-list", "grpc_opt", &g.client, codes.PermissionDenied, "not_allowed"},
 		{"no certificate for the rule", "grpc_opt", nil, codes.Unauthenticated, "no_client_cert"},
+		// refusal: handshake (the default): no request; the client's connection error
+		// names the alert or, when it wrote first, the closed connection.
+		{"handshake refusal", "mutual", nil, codes.Unavailable, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := g.dial(t, tc.listener, tc.cert)
+			if tc.listener == "mutual" {
+				_, err := c.UnaryCall(t.Context(), &testpb.SimpleRequest{})
+				wantCode(t, err, tc.code, tc.msg)
+				return
+			}
+			counter := g.metrics.GRPCRequests.WithLabelValues(tc.listener, fmt.Sprint(int(tc.code)))
+			before := testutil.ToFloat64(counter)
 			_, err := c.UnaryCall(t.Context(), &testpb.SimpleRequest{})
 			wantCode(t, err, tc.code, tc.msg)
 			g.sink.Next(t, map[string]any{"msg": "request", "listener": tc.listener, "grpc_status": fmt.Sprint(int(tc.code))})
+			if n := testutil.ToFloat64(counter) - before; n != 1 {
+				t.Errorf("tlsgate_grpc_requests_total{grpc_status=%d} rose by %v", tc.code, n)
+			}
 		})
 	}
 }
@@ -382,10 +397,15 @@ func TestGRPCSpoofedIdentity(t *testing.T) {
 			t.Errorf("backend saw %s %v", k, v)
 		}
 	}
+	line := g.sink.Next(t, map[string]any{"msg": "request", "listener": "grpc_h2c", "grpc_status": "0", "target": g.h2c.addr})
+	if _, ok := line["upstream_header_ms"]; !ok {
+		t.Errorf("request line without upstream_header_ms: %v", line)
+	}
 }
 
 // TestGRPCBackendRestart: a backend stopping mid-stream ends the call with a clean
-// UNAVAILABLE (no hang), and calls work again once it is back on the same address.
+// UNAVAILABLE (no hang), and calls work again once it is back on the same address; a
+// backend that is gone gives UNAVAILABLE too.
 func TestGRPCBackendRestart(t *testing.T) {
 	g := newGRPCEnv(t, "")
 	c := g.dial(t, "grpc_h2c", &g.client)
@@ -404,6 +424,21 @@ func TestGRPCBackendRestart(t *testing.T) {
 	wantCode(t, err, codes.Unavailable, "broke off")
 	if _, err := c.UnaryCall(t.Context(), &testpb.SimpleRequest{ResponseSize: 10}); err != nil {
 		t.Fatalf("after the restart: %v", err)
+	}
+	// Gone: the call cannot be placed (UNAVAILABLE, not an HTTP 502), and the refused
+	// connection takes the target out for a while (passive marking).
+	// (The first call may still meet the pooled connection before its close is seen:
+	// UNAVAILABLE too, but not a refused dial, which is what marks the target.)
+	g.h2c.stop()
+	_, err = c.UnaryCall(t.Context(), &testpb.SimpleRequest{})
+	wantCode(t, err, codes.Unavailable, "the backend could not be reached")
+	for i := 0; ; i++ {
+		_, err = c.UnaryCall(t.Context(), &testpb.SimpleRequest{})
+		if st := status.Convert(err); i == 2 || strings.Contains(st.Message(), "no healthy backend") {
+			wantCode(t, err, codes.Unavailable, "no healthy backend in target group g_h2c")
+			break
+		}
+		wantCode(t, err, codes.Unavailable, "the backend could not be reached")
 	}
 }
 
