@@ -3,6 +3,7 @@ package config_test
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -155,5 +156,19 @@ func TestTicketRotation(t *testing.T) {
 				t.Fatalf("error %v does not name the field's line", err)
 			}
 		})
+	}
+}
+
+// TestTCPIdleTimeout: tcp_idle_timeout defaults to 10m and a negative one is refused at
+// its line (it would turn the timeout off).
+func TestTCPIdleTimeout(t *testing.T) {
+	const base = "target_groups:\n  - {id: web, targets: [{address: 127.0.0.1:1}]}\nlisteners:\n  - {id: t, protocol: tcp, listen: 127.0.0.1:0, target_group: web%s}\n"
+	c, err := config.Parse(fmt.Appendf(nil, base, ""), "x.yaml")
+	if err != nil || time.Duration(c.Listeners[0].TCPIdleTimeout) != 10*time.Minute {
+		t.Fatalf("default: %v", err)
+	}
+	_, err = config.Parse(fmt.Appendf(nil, base, ", tcp_idle_timeout: -5s"), "x.yaml")
+	if err == nil || !strings.Contains(err.Error(), "x.yaml:4: listeners[0].tcp_idle_timeout: must not be negative") {
+		t.Fatalf("negative: %v", err)
 	}
 }

@@ -345,6 +345,9 @@ func (v *validator) listener(p string, l *Listener, certs map[string]*Certificat
 	if l.HeaderTimeout < 0 || l.IdleTimeout < 0 {
 		v.add(p, "header_timeout and idle_timeout must not be negative")
 	}
+	if l.TCPIdleTimeout < 0 {
+		v.add(p+".tcp_idle_timeout", "must not be negative")
+	}
 	if l.HandshakeTimeout < 0 {
 		v.add(p+".handshake_timeout", "must not be negative")
 	}
