@@ -335,7 +335,9 @@ func (s *Server) startAdmin(b *built) error {
 	}
 	var tc *tls.Config
 	if b.cfg.Admin.SSL != nil {
-		auth, err := tlsconf.New(b.cfg.Admin.SSL, b.store, tlsconf.Env{ALPN: []string{"h2", "http/1.1"}, Now: s.opts.Now})
+		// Its tickets rotate with the listeners'; its scope starts with a NUL, which no
+		// listener id does, so tickets never cross between it and a listener.
+		auth, err := tlsconf.New(b.cfg.Admin.SSL, b.store, tlsconf.Env{ALPN: []string{"h2", "http/1.1"}, Now: s.opts.Now, Scope: "\x00admin", Tickets: s.keys.Attach})
 		if err != nil {
 			return fmt.Errorf("admin.ssl: %w", err)
 		}
