@@ -128,6 +128,7 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 		}
 		if rule.Allow != nil && !(info.verdict.Verified() && rule.Allow.Allows(info.verdict.Chain[0])) {
 			line.Reason = clientauth.NotAllowed
+			l.observeRule(line, info.verdict.Presented, rule.Path)
 			if refuseRule(sw, r, rule.Path, info.verdict) {
 				return
 			}

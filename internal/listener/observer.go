@@ -16,7 +16,8 @@ type Observer interface {
 	Handshake(h *Handshake)
 }
 
-// Handshake is one TLS handshake as its log line reports it.
+// Handshake is one TLS handshake as its log line reports it, or one request a path
+// rule's allow-list refused (Rule set).
 type Handshake struct {
 	Time     time.Time
 	Listener string
@@ -30,6 +31,9 @@ type Handshake struct {
 	Presented *x509.Certificate
 	// Subject, Serial and Fingerprint describe Presented as the log line does.
 	Subject, Serial, Fingerprint string
+	// Rule is the path of the rule that refused a request (reason not_allowed) on a
+	// connection whose handshake was reported already; "" for a handshake.
+	Rule string
 }
 
 // observe reports a handshake to the listener's observer, if any.
@@ -40,6 +44,18 @@ func (l *Listener) observe(line *Line, mode config.SSLMode, result string, prese
 	l.deps.Observer.Handshake(&Handshake{
 		Time: time.Now(), Listener: line.Listener, Client: line.Client, Mode: mode,
 		Result: result, Reason: line.Reason, Presented: presented,
+		Subject: line.Subject, Serial: line.Serial, Fingerprint: line.Fingerprint,
+	})
+}
+
+// observeRule reports a request refused by the allow-list of the rule for path.
+func (l *Listener) observeRule(line *Line, presented *x509.Certificate, path string) {
+	if l.deps.Observer == nil {
+		return
+	}
+	l.deps.Observer.Handshake(&Handshake{
+		Time: time.Now(), Listener: line.Listener, Client: line.Client, Result: "failure",
+		Reason: clientauth.NotAllowed, Presented: presented, Rule: path,
 		Subject: line.Subject, Serial: line.Serial, Fingerprint: line.Fingerprint,
 	})
 }

@@ -78,6 +78,7 @@ type Seen struct {
 	Listener string    `json:"listener"`
 	Client   string    `json:"client"`
 	Verdict  string    `json:"verdict"`
+	Rule     string    `json:"rule,omitempty"` // a request refused by this path rule
 }
 
 // Refusal is one refused handshake.
@@ -93,6 +94,8 @@ type Refusal struct {
 	Issuer      string `json:"issuer,omitempty"`
 	Serial      string `json:"serial,omitempty"`
 	Fingerprint string `json:"fingerprint,omitempty"`
+	// Rule is the path rule whose allow-list refused a request; "" for a handshake.
+	Rule string `json:"rule,omitempty"`
 }
 
 // Fetch is the last fetch of a CRL URL.
@@ -125,7 +128,9 @@ var _ listener.Observer = (*Recorder)(nil)
 // lock.
 func (r *Recorder) Handshake(h *listener.Handshake) {
 	r.mu.Lock()
-	r.count(h)
+	if h.Rule == "" { // a refused request's handshake was counted already
+		r.count(h)
+	}
 	known := h.Presented != nil && r.clients[h.Fingerprint] != nil
 	if known {
 		r.seen(nil, h)
@@ -148,7 +153,7 @@ func (r *Recorder) refused(h *listener.Handshake) {
 	x := Refusal{
 		Seq: r.seq, Time: h.Time, Listener: h.Listener, Client: h.Client,
 		Reason: h.Reason.Label(), Fix: h.Reason.Fix(),
-		Subject: h.Subject, Serial: h.Serial, Fingerprint: h.Fingerprint,
+		Subject: h.Subject, Serial: h.Serial, Fingerprint: h.Fingerprint, Rule: h.Rule,
 	}
 	if h.Presented != nil {
 		x.Issuer = h.Presented.Issuer.String()
@@ -214,7 +219,7 @@ func (r *Recorder) seen(fresh *Client, h *listener.Handshake) {
 	if h.Result == "failure" && h.Reason == clientauth.OK {
 		c.LastVerdict = "refused"
 	}
-	s := Seen{Time: h.Time, Listener: h.Listener, Client: h.Client, Verdict: c.LastVerdict}
+	s := Seen{Time: h.Time, Listener: h.Listener, Client: h.Client, Verdict: c.LastVerdict, Rule: h.Rule}
 	if len(c.Handshakes) < HandshakesPerClient {
 		c.Handshakes = append(c.Handshakes, Seen{})
 	}

@@ -146,3 +146,23 @@ func TestFleetRevision(t *testing.T) {
 		t.Errorf("outside fleet mode: %d", v.FleetRevision)
 	}
 }
+
+// TestRuleRefusal: a request refused by a path rule is a refusal of its client, but not
+// a second handshake.
+func TestRuleRefusal(t *testing.T) {
+	r := NewRecorder(nil)
+	r.Handshake(hs(1, time.Now(), clientauth.OK))
+	h := hs(1, time.Now(), clientauth.NotAllowed)
+	h.Rule = "/admin/"
+	r.Handshake(h)
+	v := r.View(Runtime{})
+	if c := v.Handshakes.Last5; c.Success != 1 || c.Failure != 0 {
+		t.Errorf("counts %+v: the refused request counted as a handshake", c)
+	}
+	if len(v.Refusals) != 1 || v.Refusals[0].Rule != "/admin/" || v.Refusals[0].Reason != "not_allowed" {
+		t.Errorf("refusals %+v", v.Refusals)
+	}
+	if c := v.Clients[0]; c.LastVerdict != "not_allowed" || c.Handshakes[0].Rule != "/admin/" {
+		t.Errorf("client %+v", c)
+	}
+}

@@ -140,7 +140,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	t.Run("clients", func(t *testing.T) {
 		do(t, ctx, "clients", chromedp.Click(chromedp.Search(`//nav/a[text()="Clients"]`)), chromedp.WaitVisible(chromedp.CSS(`#refusals`)))
 		want(t, ctx, "clients", "alice", "spiffe://example.org/alice", serial(e.alice), "mallory", "revoked", "no_client_cert",
-			"ask the site's operator for a new certificate") // the reason table's fix for revoked
+			"ask the site's operator for a new certificate", // the reason table's fix for revoked
+			"not_allowed", "request to /admin/", "ask the site's operator to allow your certificate's identity")
 		// The refusal list is live: a new refusal shows without a reload.
 		do(t, ctx, "live list", chromedp.WaitVisible(chromedp.CSS(`#live`)))
 		e.refused(nil, "no_client_cert")

@@ -57,6 +57,7 @@ target_groups:
   - {id: web, targets: [{address: %s}, {address: %s}]}
 listeners:
   - {id: mutual, protocol: https, listen: 127.0.0.1:0, target_group: web,
+     rules: [{path: /admin/, allow: {cn: [alice]}}],
      ssl: {mode: mutual, server_certificates: [site], ca_certificate: clients}}
   - {id: public, protocol: https, listen: 127.0.0.1:0, target_group: web,
      domains: [{names: [localhost]}],
@@ -115,6 +116,11 @@ func (e *env) admin() string { return "http://" + e.srv.AdminAddr().String() }
 
 // get makes one request to a listener on a new connection, presenting cert (nil: none).
 func (e *env) get(listener string, cert *pkitest.Leaf) error {
+	return e.getPath(listener, "/x", cert)
+}
+
+// getPath requests path on a listener on a new connection, presenting cert.
+func (e *env) getPath(listener, path string, cert *pkitest.Leaf) error {
 	cfg := &tls.Config{RootCAs: e.ca.Pool(), ServerName: "localhost"}
 	if cert != nil {
 		c := cert.TLS()
@@ -122,7 +128,7 @@ func (e *env) get(listener string, cert *pkitest.Leaf) error {
 	}
 	tr := &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("https://" + e.srv.Addr(listener).String() + "/x")
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("https://" + e.srv.Addr(listener).String() + path)
 	if err != nil {
 		return err
 	}
@@ -156,6 +162,10 @@ func (e *env) traffic() {
 	}
 	e.refused(e.mallory, "revoked")
 	e.refused(nil, "no_client_cert")
+	// bob is verified, but /admin/ allows only alice: a refused request, not handshake.
+	if err := e.getPath("mutual", "/admin/x", e.bob); err == nil || !strings.Contains(err.Error(), "403") {
+		e.t.Fatalf("bob on /admin/: %v, want 403", err)
+	}
 }
 
 func serial(l *pkitest.Leaf) string { return strings.ToUpper(l.Cert.SerialNumber.Text(16)) }

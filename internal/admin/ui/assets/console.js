@@ -33,6 +33,12 @@
       cell("Fix", r.fix),
     );
     tr.children[4].className = "wrap";
+    if (r.rule) {
+      const note = document.createElement("span");
+      note.className = "muted";
+      note.textContent = "request to " + r.rule;
+      tr.children[3].append(document.createElement("br"), note);
+    }
     return tr;
   };
   async function poll() {
