@@ -273,3 +273,54 @@ func TestListPending(t *testing.T) {
 		t.Fatalf("list:\n%s", b.String())
 	}
 }
+
+// TestPKIListJSON: --json lists every certificate with its status and days left.
+func TestPKIListJSON(t *testing.T) {
+	d := goldenPKI(t)
+	code, out, stderr := run("pki", "list", "--dir", d.Path, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var es []struct {
+		Serial, Name, Kind, Status string
+		DaysLeft                   int `json:"days_left"`
+	}
+	if err := json.Unmarshal([]byte(out), &es); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	got := map[string]string{}
+	for _, e := range es {
+		got[e.Name] = e.Status
+		if e.Serial == "" || e.Kind == "" {
+			t.Errorf("entry without serial or kind: %+v", e)
+		}
+	}
+	if got["alice"] != "revoked" || got["www.example.com"] != "valid" {
+		t.Fatalf("statuses %v\n%s", got, out)
+	}
+}
+
+// TestPKIReissueDropsStaleP12: issuing a name again after revoking it leaves no
+// PKCS#12 file of the old serial behind.
+func TestPKIReissueDropsStaleP12(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pki")
+	p12 := filepath.Join(dir, "issued", "alice.p12")
+	for _, s := range [][]string{
+		{"pki", "init", "--dir", dir, "--name", "CLI CA"},
+		{"pki", "issue", "client", "alice", "--dir", dir, "--p12", "--password", "pw"},
+		{"pki", "revoke", filepath.Join(dir, "issued", "alice.crt"), "--dir", dir},
+	} {
+		if code, _, stderr := run(s...); code != 0 {
+			t.Fatalf("%v: exit %d: %s", s, code, stderr)
+		}
+	}
+	if _, err := os.Stat(p12); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := run("pki", "issue", "client", "alice", "--dir", dir); code != 0 {
+		t.Fatalf("reissue: %d %s", code, stderr)
+	}
+	if _, err := os.Stat(p12); !os.IsNotExist(err) {
+		t.Fatalf("the old serial's alice.p12 is still there (%v)", err)
+	}
+}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -228,38 +229,72 @@ func pkiCRLCmd() *cobra.Command {
 }
 
 func pkiListCmd() *cobra.Command {
-	return &cobra.Command{
+	c := &cobra.Command{
 		Use:   "list",
 		Short: "List issued certificates with status and expiry",
-		Args:  noArgs,
+		Example: `  tlsgate pki list --dir pki
+  tlsgate pki list --dir pki --json`,
+		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			asJSON, _ := c.Flags().GetBool("json")
 			return withPKI(c, func(d *pki.Dir) error {
 				es, err := d.List()
 				if err != nil {
 					return err
+				}
+				if asJSON {
+					return writeListJSON(c.OutOrStdout(), es, time.Now())
 				}
 				writeList(c.OutOrStdout(), es, time.Now())
 				return nil
 			})
 		},
 	}
+	c.Flags().Bool("json", false, "print a JSON array: serial, kind, name, subject, status (valid, revoked, pending, expired), not_after, days_left, revoked_at, reason")
+	return c
+}
+
+// listEntry is one certificate of `pki list --json`.
+type listEntry struct {
+	pki.Entry
+	Status   string `json:"status"` // valid | revoked | pending | expired
+	DaysLeft int    `json:"days_left"`
+}
+
+func writeListJSON(w io.Writer, es []pki.Entry, now time.Time) error {
+	out := make([]listEntry, 0, len(es))
+	for _, e := range es {
+		out = append(out, listEntry{Entry: e, Status: status(e, now), DaysLeft: int(e.NotAfter.Sub(now).Hours() / 24)})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+// status is valid, revoked, pending (an interrupted issue: its files may exist; revoke
+// it) or expired.
+func status(e pki.Entry, now time.Time) string {
+	switch {
+	case e.Revoked():
+		return "revoked"
+	case e.Pending:
+		return "pending"
+	case now.After(e.NotAfter):
+		return "expired"
+	}
+	return "valid"
 }
 
 func writeList(w io.Writer, es []pki.Entry, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERIAL\tKIND\tNAME\tSUBJECT\tSTATUS\tEXPIRES\tDAYS LEFT")
 	for _, e := range es {
-		status := "valid"
-		switch {
-		case e.Revoked():
-			status = "revoked " + e.RevokedAt.Format(time.DateOnly)
-		case e.Pending:
-			status = "pending" // an interrupted issue: its files may exist; revoke it
-		case now.After(e.NotAfter):
-			status = "expired"
+		st := status(e, now)
+		if e.Revoked() {
+			st += " " + e.RevokedAt.Format(time.DateOnly)
 		}
 		days := int(e.NotAfter.Sub(now).Hours() / 24)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", e.Serial, e.Kind, e.Name, e.Subject, status, e.NotAfter.Format(time.DateOnly), days)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", e.Serial, e.Kind, e.Name, e.Subject, st, e.NotAfter.Format(time.DateOnly), days)
 	}
 	tw.Flush()
 }

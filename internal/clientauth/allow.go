@@ -12,7 +12,7 @@ import (
 // any field matches; a nil or empty list passes every verified certificate. Each field
 // matches only its own kind of name (a DNS entry never matches a URI SAN), and matching
 // is exact apart from the wildcards documented per field: no substring or suffix
-// matching (S7 in research/user-asks.md).
+// matching (allow-lists matched on the wrong field or by substring are a known way in).
 type AllowList struct {
 	// CN matches the subject common name exactly.
 	CN []string

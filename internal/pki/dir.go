@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -347,6 +348,11 @@ func (d *Dir) Issue(usage Usage, name string, o IssueOptions) (*Issued, error) {
 		if err := d.writePair(out.CertFile, out.KeyFile, out.Chain, key); err != nil {
 			return err
 		}
+		// A PKCS#12 export of the name's previous (revoked or expired) certificate would
+		// now sit beside the new pair with the old serial; `--p12` writes a new one.
+		if err := d.root.Remove(issuedDir + "/" + name + ".p12"); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
 		ix.Certs[len(ix.Certs)-1] = out.Entry
 		return nil
 	})
@@ -408,7 +414,12 @@ func (d *Dir) Revoke(serialOrFile string, reason string) (*Entry, error) {
 		return nil, fmt.Errorf("unknown reason %q (known: unspecified, keyCompromise, caCompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold, privilegeWithdrawn)", reason)
 	}
 	serial := strings.ToUpper(strings.ReplaceAll(serialOrFile, ":", ""))
-	if b, err := os.ReadFile(serialOrFile); err == nil {
+	b, err := os.ReadFile(serialOrFile)
+	if err != nil && strings.HasSuffix(serialOrFile, ".crt") && !filepath.IsAbs(serialOrFile) {
+		// issued/NAME.crt as the PKI names its files (and the --help example writes it).
+		b, err = d.root.ReadFile(serialOrFile)
+	}
+	if err == nil {
 		certs, err := certfile.ParseCertificates(b)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", serialOrFile, err)
@@ -416,7 +427,7 @@ func (d *Dir) Revoke(serialOrFile string, reason string) (*Entry, error) {
 		serial = serialHex(certs[0].SerialNumber)
 	}
 	var out *Entry
-	err := d.locked(func(ix *index) error {
+	err = d.locked(func(ix *index) error {
 		for i := range ix.Certs {
 			e := &ix.Certs[i]
 			if strings.TrimLeft(e.Serial, "0") != strings.TrimLeft(serial, "0") {
