@@ -27,6 +27,8 @@ func TestImportRules(t *testing.T) {
 		"tcpproxy":   {"clientauth"},
 		"h2proxy":    {"httpproxy"},
 		"pki":        {"certfile"},
+		"sdnotify":   {},
+		"upgrade":    {},
 	}
 	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
 		pkg, imports, _ := strings.Cut(line, ":")

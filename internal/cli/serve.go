@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -13,7 +15,9 @@ import (
 	"tlsgate/internal/config"
 	"tlsgate/internal/fleet"
 	"tlsgate/internal/metrics"
+	"tlsgate/internal/sdnotify"
 	"tlsgate/internal/server"
+	"tlsgate/internal/upgrade"
 )
 
 func serveCmd() *cobra.Command {
@@ -26,7 +30,11 @@ SIGHUP, or a change of the config or of any certificate, key or CRL file it
 references, reloads: everything is built new and swapped in; if anything fails,
 the running configuration keeps serving and the errors are logged.
 SIGTERM or Ctrl-C drains: stop accepting, finish in-flight work (up to 30s), exit.
-SIGUSR1 reopens the log file (for logrotate).
+SIGUSR1 reopens the log file (for logrotate). SIGUSR2 upgrades the binary: the
+binary on disk starts with the listening sockets inherited; once it serves, this
+process stops accepting and drains; if it fails to start, this one keeps serving.
+Under systemd (Type=notify) it reports READY, RELOADING, STOPPING, the new MAINPID
+after an upgrade, and watchdog pings.
 Logs are JSON lines on standard error unless the config's log section or the
 --log-* flags say otherwise; those flags override the config's log settings.`,
 		Args: noArgs,
@@ -64,10 +72,16 @@ func serve(ctx context.Context, path string, c *cobra.Command) error {
 	defer out.Close()
 	// Only the flag overrides log.access for good: the config's value follows reloads.
 	access, _ := c.Flags().GetString("log-access")
+	socks, err := upgrade.Inherit()
+	if err != nil {
+		return err
+	}
+	defer socks.CloseUnused()
+	notify := sdnotify.FromEnv()
 	m := metrics.New()
 	b := BuildInfo()
 	m.SetBuild(b.Version, b.Commit) // the version stamped at link time, as `tlsgate version` says
-	opts := server.Options{ConfigPath: path, Log: log, Access: access, Metrics: m}
+	opts := server.Options{ConfigPath: path, Log: log, Access: access, Metrics: m, Listen: socks.Listen}
 	node, err := fleetNode(ctx, path, &opts)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
@@ -79,49 +93,118 @@ func serve(ctx context.Context, path string, c *cobra.Command) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	socks.CloseUnused()
 	for _, l := range srv.Listeners() {
 		log.Info("listening", "listener", l.ID, "protocol", l.Protocol, "address", l.Addr)
 	}
 	if a := srv.AdminAddr(); a != nil {
 		log.Info("listening", "listener", "admin", "protocol", "http", "address", a.String())
 	}
-	log.Info("serving", "config", path)
-	hup, usr1 := make(chan os.Signal, 1), make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	signal.Notify(usr1, syscall.SIGUSR1)
-	defer signal.Stop(hup)
-	defer signal.Stop(usr1)
+	if socks.Upgrading() {
+		// The old process tells systemd (MAINPID=) once it has our word.
+		if err := socks.Ready(); err != nil {
+			log.Error("upgrade: the old process did not hear that this one is ready", "error", err.Error())
+		}
+	} else {
+		_ = notify.Ready(fmt.Sprintf("serving %d listeners", len(srv.Listeners())))
+	}
+	log.Info("serving", "config", path, "pid", os.Getpid(), "version", BuildInfo().Version)
+	return runServer(ctx, srv, node, socks, notify, out, log)
+}
+
+// upgraded is the outcome of a binary upgrade started by SIGUSR2.
+type upgraded struct {
+	child *upgrade.Child
+	err   error
+}
+
+// runServer serves until a signal ends it: SIGTERM/SIGINT (ctx) drains, a successful upgrade
+// (SIGUSR2) hands over and drains; SIGHUP reloads (not in fleet mode) and SIGUSR1
+// reopens the log file.
+func runServer(ctx context.Context, srv *server.Server, node *fleet.Node, socks *upgrade.Sockets, notify *sdnotify.Notifier, out *logOutput, log *slog.Logger) error {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
 	wctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
 		if node != nil {
-			node.Run(wctx, srv)
+			node.Run(wctx, srv) // the fleet's etcd decides the config; SIGHUP does not reload
 		} else {
 			srv.Watch(wctx)
 		}
-		close(done)
-	}()
+	})
+	wg.Go(func() { notify.Watchdog(wctx, sdnotify.WatchdogInterval()) })
+	var upgrading chan upgraded // non-nil while a new process starts
 	for {
 		select {
-		case <-hup:
-			if node == nil {
-				_ = srv.Reload()
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGHUP:
+				if node != nil {
+					continue
+				}
+				_ = notify.Reloading()
+				status := "serving; reloaded"
+				if err := srv.Reload(); err != nil {
+					status = "serving; the last reload failed: " + err.Error()
+				}
+				_ = notify.Ready(status)
+			case syscall.SIGUSR1:
+				if err := out.Reopen(); err != nil {
+					log.Error("reopening the log file failed; logging on to the old one", "error", err.Error())
+				} else {
+					log.Info("log file reopened")
+				}
+			case syscall.SIGUSR2:
+				if upgrading != nil {
+					log.Warn("upgrade already under way; SIGUSR2 ignored")
+					continue
+				}
+				upgrading = make(chan upgraded, 1)
+				log.Info("upgrade: starting the binary on disk with the listening sockets")
+				wg.Go(func() { upgrading <- startUpgrade(wctx, socks) })
 			}
-		case <-usr1:
-			if err := out.Reopen(); err != nil {
-				log.Error("reopening the log file failed; logging on to the old one", "error", err.Error())
-			} else {
-				log.Info("log file reopened")
+		case u := <-upgrading:
+			upgrading = nil
+			if u.err != nil {
+				log.Error("upgrade failed; this process keeps serving", "error", u.err.Error())
+				continue
 			}
-		case <-ctx.Done():
+			_ = notify.MainPID(u.child.PID, fmt.Sprintf("serving (upgraded from pid %d)", os.Getpid()))
+			log.Info("upgrade: the new process serves; draining this one", "new_pid", u.child.PID, "pid", os.Getpid())
 			cancel()
-			<-done
-			log.Info("draining", "timeout", server.DrainTimeout.String())
-			sctx, scancel := context.WithTimeout(context.Background(), server.DrainTimeout)
-			defer scancel()
-			return srv.Shutdown(sctx)
+			wg.Wait() // no reload while draining
+			return drain(srv, log)
+		case <-ctx.Done():
+			_ = notify.Stopping()
+			cancel()
+			wg.Wait()
+			return drain(srv, log)
 		}
 	}
+}
+
+// startUpgrade starts the binary on disk, with this process's arguments and sockets.
+func startUpgrade(ctx context.Context, socks *upgrade.Sockets) upgraded {
+	exe, err := os.Executable() // the path, even after the file was replaced
+	if err != nil {
+		return upgraded{err: fmt.Errorf("finding the binary: %w", err)}
+	}
+	child, err := socks.Start(ctx, exe, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
+	return upgraded{child: child, err: err}
+}
+
+// drain stops accepting and finishes in-flight work, up to server.DrainTimeout.
+func drain(srv *server.Server, log *slog.Logger) error {
+	log.Info("draining", "timeout", server.DrainTimeout.String(), "pid", os.Getpid())
+	sctx, cancel := context.WithTimeout(context.Background(), server.DrainTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	log.Info("exiting", "pid", os.Getpid())
+	return err
 }
 
 // fleetNode prepares fleet mode when the config at path is a node config (fleet:): the

@@ -41,11 +41,16 @@ var (
 )
 
 // Connection states, for drain: an idle connection is closed at once, an active one
-// after its response.
+// after its response. A fresh one (no request yet) gets to make one request, answered
+// with Connection: close: its client had no reason to expect a close, and would see a
+// failure where a reused connection's client retries (a binary upgrade drains the old
+// process while it still accepts nothing but what it has).
 const (
 	h1Idle int32 = iota
 	h1Active
 	h1Closing
+	h1Fresh // accepted, no request read yet
+	h1Last  // fresh when drain began: one request, then close
 )
 
 // h1conn is one HTTP/1.x client connection.
@@ -115,7 +120,10 @@ func (l *Listener) track(h *h1conn) bool {
 	l.h1mu.Lock()
 	defer l.h1mu.Unlock()
 	if l.h1draining {
-		return false
+		if l.h1forced {
+			return false
+		}
+		h.state.Store(h1Last) // handshaken during the drain: one request
 	}
 	l.h1conns[h] = struct{}{}
 	return true
@@ -133,14 +141,37 @@ func (l *Listener) drainH1(force bool) {
 	l.h1mu.Lock()
 	defer l.h1mu.Unlock()
 	l.h1draining = true
+	l.h1forced = l.h1forced || force
 	for h := range l.h1conns {
-		if h.state.CompareAndSwap(h1Idle, h1Closing) {
-			_ = h.c.SetReadDeadline(time.Now())
+		if force {
+			h.state.Store(h1Closing)
+			_ = h.c.Close()
 			continue
 		}
-		h.state.Store(h1Closing)
-		if force {
-			_ = h.c.Close()
+		drainConn(h)
+	}
+}
+
+// drainConn moves one connection to its draining state: idle ones are closed now,
+// active ones after their response, fresh ones after one request.
+func drainConn(h *h1conn) {
+	for {
+		switch s := h.state.Load(); s {
+		case h1Idle:
+			if h.state.CompareAndSwap(s, h1Closing) {
+				_ = h.c.SetReadDeadline(time.Now())
+				return
+			}
+		case h1Fresh:
+			if h.state.CompareAndSwap(s, h1Last) {
+				return
+			}
+		case h1Active:
+			if h.state.CompareAndSwap(s, h1Closing) {
+				return
+			}
+		default: // closing already, or one last request
+			return
 		}
 	}
 }
@@ -150,6 +181,7 @@ func (l *Listener) drainH1(force bool) {
 // worker (worker.go), so the stack a parked keep-alive connection keeps stays small.
 func (l *Listener) serveH1(c net.Conn, info *connInfo) {
 	h := &h1conn{c: c, done: make(chan struct{})}
+	h.state.Store(h1Fresh)
 	if !l.track(h) {
 		_ = c.Close()
 		return
@@ -378,7 +410,8 @@ const (
 func (l *Listener) serveBuffered(h *h1conn, br *bufio.Reader, info *connInfo) h1End {
 	st := info.state
 	for {
-		if !h.state.CompareAndSwap(h1Idle, h1Active) {
+		if !h.state.CompareAndSwap(h1Idle, h1Active) && !h.state.CompareAndSwap(h1Fresh, h1Active) &&
+			!h.state.CompareAndSwap(h1Last, h1Closing) {
 			return h1Close // draining
 		}
 		setDeadline(h.c, st.HeaderTimeout)

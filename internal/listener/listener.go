@@ -69,6 +69,7 @@ type Listener struct {
 	h1mu        sync.Mutex
 	h1conns     map[*h1conn]struct{} // HTTP/1 connections, for drain
 	h1draining  bool
+	h1forced    bool          // the drain ran out of time: no request more
 	tasks       chan func()   // to idle workers (worker.go)
 	stopWorkers chan struct{} // closed at shutdown: idle workers exit
 	idleWorkers atomic.Int32
