@@ -14,7 +14,8 @@
 //   - From another source: SetMasters replaces the whole set (a fleet pushes the set it
 //     holds in etcd, so every node encrypts with the same newest key and decrypts the
 //     others' tickets). From then on the ring neither draws nor drops masters: the
-//     source owns their lifecycle, and pushes a new set to rotate.
+//     source owns their lifecycle, and pushes a new set to rotate. ResumeLocal hands
+//     the set back to the local rotator (a fleet that lost its source).
 //
 // Every *tls.Config handed to Attach follows the set without a reload:
 // SetSessionTicketKeys is called on it each time the set changes. The ring holds the
@@ -220,6 +221,16 @@ func (r *Ring) SetMasters(ms []Master) error {
 	r.mu.Unlock()
 	r.wake()
 	return nil
+}
+
+// ResumeLocal hands the set back to the local rotator after SetMasters (a fleet that
+// lost its source): the masters held stay, so tickets keep resuming, and Run rotates
+// and drops them on its own again from now on.
+func (r *Ring) ResumeLocal() {
+	r.mu.Lock()
+	r.external = false
+	r.mu.Unlock()
+	r.wake()
 }
 
 // SetRotation changes the local rotation period (0 means DefaultRotation); it takes

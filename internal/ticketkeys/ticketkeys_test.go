@@ -299,3 +299,30 @@ func TestSecretsNotLogged(t *testing.T) {
 		}
 	}
 }
+
+// TestResumeLocal: a ring handed back to local rotation keeps the pushed masters (old
+// tickets still resume) and rotates on its own again.
+func TestResumeLocal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := ticketkeys.New(ticketkeys.Options{})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { r.Run(ctx); close(done) }()
+		defer func() { cancel(); <-done }()
+		pushed := ticketkeys.NewMaster(time.Now())
+		if err := r.SetMasters([]ticketkeys.Master{pushed}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(72 * time.Hour)
+		synctest.Wait()
+		if ms := r.Masters(); len(ms) != 1 || ms[0].Secret != pushed.Secret {
+			t.Fatalf("an external set rotated: %v", ms)
+		}
+		r.ResumeLocal()
+		synctest.Wait()
+		ms := r.Masters()
+		if len(ms) != 2 || ms[1].Secret != pushed.Secret || !ms[0].Created.Equal(time.Now()) {
+			t.Fatalf("after ResumeLocal: %v, want a fresh master (the pushed one was 72h old) and the pushed one kept", ms)
+		}
+	})
+}
