@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"tlsgate/internal/status"
 )
@@ -55,5 +56,32 @@ func TestEscaping(t *testing.T) {
 	}
 	if !strings.Contains(page, "&lt;script&gt;alert(1)&lt;/script&gt;") {
 		t.Errorf("the subject is not shown:\n%s", page)
+	}
+}
+
+// TestSessionExpires: a session ends SessionTTL after login; its cookie then opens
+// nothing.
+func TestSessionExpires(t *testing.T) {
+	now := time.Now()
+	h := Handler(Options{Runtime: &fixed{}, API: http.NotFoundHandler(), Token: "0123456789abcdef", Now: func() time.Time { return now }})
+	login := httptest.NewRecorder()
+	lr := httptest.NewRequest(http.MethodPost, "/ui/login", strings.NewReader("token=0123456789abcdef"))
+	lr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	h.ServeHTTP(login, lr)
+	req := func() string {
+		r := httptest.NewRequest(http.MethodGet, "/ui/targets", nil)
+		for _, c := range login.Result().Cookies() {
+			r.AddCookie(c)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Body.String()
+	}
+	if login.Code != http.StatusSeeOther || strings.Contains(req(), `name="token"`) {
+		t.Fatalf("login: %d", login.Code)
+	}
+	now = now.Add(SessionTTL)
+	if !strings.Contains(req(), `name="token"`) {
+		t.Fatal("an expired session still opens the console")
 	}
 }
