@@ -23,6 +23,7 @@ FUZZTIME ?= 30s
 fuzz:
 	go test ./internal/config -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	go test ./internal/certfile -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+	go test ./internal/certfile -run '^$$' -fuzz FuzzPEMBlocks -fuzztime $(FUZZTIME)
 	go test ./internal/clientauth -run '^$$' -fuzz FuzzMatchURI -fuzztime $(FUZZTIME)
 	go test ./internal/probe -run '^$$' -fuzz FuzzParseTarget -fuzztime $(FUZZTIME)
 	go test ./internal/revocation -run '^$$' -fuzz FuzzParseIDP -fuzztime $(FUZZTIME)

@@ -112,3 +112,23 @@ func TestDamagedPEM(t *testing.T) {
 		t.Fatalf("openssl-annotated bundle: %d certs, %v", len(cs), err)
 	}
 }
+
+// FuzzPEMBlocks: no input panics, and an accepted input has exactly one block per
+// BEGIN line and nothing but white space after the last.
+func FuzzPEMBlocks(f *testing.F) {
+	root := pkitest.New(f, "root", pki.ECDSAP256)
+	whole := root.PEM()
+	f.Add(whole)
+	f.Add(whole[:len(whole)/2])
+	f.Add(append(append([]byte("Bag Attributes\n"), whole...), whole...))
+	f.Add([]byte("-----BEGIN X-----\n-----END X-----\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		blocks, err := certfile.PEMBlocks(data)
+		if err != nil {
+			return
+		}
+		if n := bytes.Count(data, []byte("-----BEGIN ")); n != len(blocks) {
+			t.Fatalf("%d BEGIN lines, %d blocks accepted", n, len(blocks))
+		}
+	})
+}
