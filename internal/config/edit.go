@@ -51,6 +51,7 @@ func EditEnv(data []byte, file string, env func(string) (string, bool), mutate f
 	if err := e.patch(doc.Content[0], src.root, reflect.ValueOf(c)); err != nil {
 		return nil, err
 	}
+	spellNulls(doc.Content[0], false)
 	var out bytes.Buffer
 	enc := yaml.NewEncoder(&out)
 	enc.SetIndent(indentOf(data))
@@ -290,4 +291,16 @@ func indentOf(data []byte) int {
 		return 2
 	}
 	return best
+}
+
+// spellNulls writes an empty value in a flow collection ({weight}, [a, , b]) as null:
+// the emitter would quote it as '', which reads back as an empty string.
+func spellNulls(n *yaml.Node, flow bool) {
+	if n.Kind == yaml.ScalarNode && flow && n.Value == "" && n.ShortTag() == "!!null" {
+		n.Value = "null"
+	}
+	flow = flow || n.Style&yaml.FlowStyle != 0
+	for _, c := range n.Content {
+		spellNulls(c, flow)
+	}
 }

@@ -3,6 +3,7 @@ package config_test
 import (
 	"errors"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -99,4 +100,29 @@ func TestEditIncluded(t *testing.T) {
 	if !errors.Is(err, config.ErrIncluded) || !strings.Contains(err.Error(), filepath.Join(dir, "groups.yaml")) {
 		t.Fatalf("editing an included item: %v", err)
 	}
+}
+
+// FuzzEditNoop: for any file that loads, an edit that changes nothing gives a file that
+// loads to the same configuration (the node-tree rewrite loses nothing).
+func FuzzEditNoop(f *testing.F) {
+	f.Add([]byte(handKept))
+	f.Add([]byte(tcpConfig))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		env := envOf(map[string]string{"W": "2", "PORT": "9000"})
+		before, err := config.ParseEnv(data, "x.yaml", env)
+		if err != nil {
+			return
+		}
+		out, err := config.EditEnv(data, "x.yaml", env, func(*config.Config) error { return nil })
+		if err != nil {
+			t.Fatalf("no-op edit: %v", err)
+		}
+		after, err := config.ParseEnv(out, "x.yaml", env)
+		if err != nil {
+			t.Fatalf("no-op edit gave a file that does not load: %v\n%s", err, out)
+		}
+		if !reflect.DeepEqual(before.Listeners, after.Listeners) || !reflect.DeepEqual(before.TargetGroups, after.TargetGroups) || !reflect.DeepEqual(before.Denylist, after.Denylist) {
+			t.Fatalf("no-op edit changed the configuration:\n%s", out)
+		}
+	})
 }
