@@ -294,7 +294,7 @@ func indentOf(data []byte) int {
 }
 
 // spellNulls writes an empty value in a flow collection ({weight}, [a, , b]) as null:
-// the emitter would quote it as '', which reads back as an empty string.
+// the emitter would write it as a quoted empty string, which reads back as a string.
 func spellNulls(n *yaml.Node, flow bool) {
 	if n.Kind == yaml.ScalarNode && flow && n.Value == "" && n.ShortTag() == "!!null" {
 		n.Value = "null"

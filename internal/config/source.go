@@ -80,6 +80,12 @@ func (s *source) include(inc *yaml.Node, file string, env func(string) (string, 
 
 // merge appends the lists of one included file to the main tree.
 func (s *source) merge(inc, file string, line int, path string, env func(string) (string, bool)) {
+	// Only regular files: a device or FIFO (a glob over /dev, /dev/zero) would block
+	// the read forever, and so every reload.
+	if fi, err := os.Stat(inc); err == nil && !fi.Mode().IsRegular() {
+		s.add(file, line, path, "%s is not a regular file", inc)
+		return
+	}
 	data, err := os.ReadFile(inc)
 	if err != nil {
 		s.add(file, line, path, "%v", err)
