@@ -260,6 +260,10 @@ type Listener struct {
 	// TCPIdleTimeout closes a tcp or tcp_ssl relay on which neither side sent anything
 	// for this long, releasing its backend connection. Default 10m (nginx proxy_timeout).
 	TCPIdleTimeout Duration `yaml:"tcp_idle_timeout,omitempty" json:"tcp_idle_timeout,omitempty"`
+	// WriteTimeout closes an HTTP connection (an HTTP/2 stream: reset) whose client
+	// accepted nothing of the response for this long, releasing its backend exchange.
+	// Default 60s, as nginx's send_timeout.
+	WriteTimeout Duration `yaml:"write_timeout,omitempty" json:"write_timeout,omitempty"`
 	// MaxHeaderBytes bounds an HTTP request's header block, request line included
 	// (431 past it). Default 65536, as nginx's large_client_header_buffers 4 × 8k allow.
 	MaxHeaderBytes int `yaml:"max_header_bytes,omitempty" json:"max_header_bytes,omitempty"`

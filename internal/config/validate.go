@@ -83,6 +83,7 @@ func (c *Config) SetDefaults() {
 		l.HeaderTimeout = cmp.Or(l.HeaderTimeout, Duration(30*time.Second))
 		l.IdleTimeout = cmp.Or(l.IdleTimeout, Duration(120*time.Second))
 		l.TCPIdleTimeout = cmp.Or(l.TCPIdleTimeout, Duration(DefaultTCPIdleTimeout))
+		l.WriteTimeout = cmp.Or(l.WriteTimeout, Duration(60*time.Second))
 		l.MaxHeaderBytes = cmp.Or(l.MaxHeaderBytes, 64<<10)
 		l.MaxHeaderFields = cmp.Or(l.MaxHeaderFields, 100)
 		l.MaxHeaderFieldBytes = cmp.Or(l.MaxHeaderFieldBytes, 8<<10)
@@ -347,6 +348,9 @@ func (v *validator) listener(p string, l *Listener, certs map[string]*Certificat
 	}
 	if l.TCPIdleTimeout < 0 {
 		v.add(p+".tcp_idle_timeout", "must not be negative")
+	}
+	if l.WriteTimeout < 0 {
+		v.add(p+".write_timeout", "must not be negative")
 	}
 	if l.HandshakeTimeout < 0 {
 		v.add(p+".handshake_timeout", "must not be negative")

@@ -57,7 +57,10 @@ const (
 type h1conn struct {
 	c     net.Conn
 	state atomic.Int32
-	done  chan struct{} // the worker finished this connection's requests
+	// writeTimeout closes a connection whose client accepted nothing for this long
+	// (it stopped reading a response): each write to the socket may take this long.
+	writeTimeout time.Duration
+	done         chan struct{} // the worker finished this connection's requests
 	// in feeds the pooled reader: the byte that ended the idle wait, then the
 	// connection; while a header block is read, scan checks its bytes (h1header.go).
 	in struct {
@@ -75,6 +78,14 @@ func (h *h1conn) Read(p []byte) (int, error) {
 	}
 	n, err := h.c.Read(p)
 	return h.scanned(p, n, err)
+}
+
+// Write writes a response to the socket under the write timeout.
+func (h *h1conn) Write(p []byte) (int, error) {
+	if h.writeTimeout > 0 {
+		_ = h.c.SetWriteDeadline(time.Now().Add(h.writeTimeout))
+	}
+	return h.c.Write(p)
 }
 
 // scanned passes bytes read while a header block is read through the scan; its error
@@ -180,7 +191,7 @@ func drainConn(h *h1conn) {
 // goroutine only waits for requests; reading, proxying and logging them run on a
 // worker (worker.go), so the stack a parked keep-alive connection keeps stays small.
 func (l *Listener) serveH1(c net.Conn, info *connInfo) {
-	h := &h1conn{c: c, done: make(chan struct{})}
+	h := &h1conn{c: c, done: make(chan struct{}), writeTimeout: info.state.WriteTimeout}
 	h.state.Store(h1Fresh)
 	if !l.track(h) {
 		_ = c.Close()
@@ -457,7 +468,7 @@ func (l *Listener) serveOne(h *h1conn, br *bufio.Reader, r *http.Request, info *
 	}
 	r.RemoteAddr, r.TLS = info.client, info.cs
 	bw := writers.Get().(*bufio.Writer)
-	bw.Reset(h.c)
+	bw.Reset(h)
 	hdr := headers.Get().(http.Header)
 	w := &h1writer{h: h, br: br, bw: bw, req: r, header: hdr, remain: -1}
 	if !l.handleSafely(w, r, info) {
@@ -764,6 +775,10 @@ func (w *h1writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, errors.New("hijack after the response header was written")
 	}
 	w.hijacked = true
+	// An upgraded connection (a WebSocket) may stay quiet for long in one direction: no
+	// write timeout from here on, for the 101 written through w.bw or after it.
+	w.h.writeTimeout = 0
+	_ = w.h.c.SetWriteDeadline(time.Time{})
 	return w.h.c, bufio.NewReadWriter(w.br, w.bw), nil
 }
 

@@ -1,7 +1,9 @@
 package listener
 
 import (
+	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -17,16 +19,56 @@ import (
 	"tlsgate/internal/httpproxy"
 )
 
-// serveHTTP hands a (handshaken) HTTP/2 connection to the http.Server of its state.
-func (l *Listener) serveHTTP(c net.Conn, info *connInfo) {
-	s := l.h2For(info.state)
-	l.infos.Store(c, info)
-	if s == nil || !s.conns.push(c) {
-		l.infos.Delete(c)
-		l.verified.Delete(c)
-		_ = c.Close()
-		l.closed()
+// serveHTTP hands a (handshaken) HTTP/2 connection, behind its guard (h2guard.go), to
+// the http.Server of its state. The server gets the guard, not the *tls.Conn, so it
+// serves it as HTTP/2 with prior knowledge and does not see TLS: what it would have
+// checked of TLS (RFC 9113 §9.2) is checked here, and the request's TLS state is set by
+// ServeHTTP.
+func (l *Listener) serveHTTP(tc *tls.Conn, info *connInfo) {
+	if !h2Adequate(info.cs) {
+		_ = tc.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = tc.Write(goAway(0, codeInadequateSecurity))
+		l.dropH2(tc, tc)
+		return
 	}
+	g := newH2Guard(tc, info.state, l.deps.HeaderBudget, func(reason string) {
+		line := info.line
+		line.Msg, line.Err = "connection", fmt.Errorf("closed with GOAWAY(ENHANCE_YOUR_CALM): %s", reason)
+		l.log(context.Background(), &line)
+	})
+	s := l.h2For(info.state)
+	l.infos.Store(g, info)
+	if s == nil || !s.conns.push(g) {
+		l.infos.Delete(g)
+		l.dropH2(tc, g)
+	}
+}
+
+func (l *Listener) dropH2(tc *tls.Conn, c net.Conn) {
+	l.verified.Delete(tc)
+	_ = c.Close()
+	l.closed()
+}
+
+// h2key tells apart the HTTP/2 servers of a listener.
+type h2key struct {
+	idle           time.Duration
+	maxHeaderBytes int
+}
+
+// h2Protocols is HTTP/2 with prior knowledge only: the guard is not a *tls.Conn.
+func h2Protocols() *http.Protocols {
+	p := new(http.Protocols)
+	p.SetUnencryptedHTTP2(true)
+	return p
+}
+
+// unguard is the TLS connection of an HTTP/2 server's connection.
+func unguard(c net.Conn) net.Conn {
+	if g, ok := c.(*h2guard); ok {
+		return g.tc
+	}
+	return c
 }
 
 func (l *Listener) popInfo(c net.Conn) *connInfo {
@@ -48,7 +90,33 @@ var lines = sync.Pool{New: func() any { return new(Line) }}
 // ConnContext put in the request context.
 func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info, _ := r.Context().Value(connKey{}).(*connInfo)
+	r.TLS = info.cs
+	if msg := overLimits(r, info.state.HeaderLimits); msg != "" {
+		// net/http bounds the block's size (MaxHeaderBytes); the field limits are ours.
+		w.Header().Set("Connection", "close")
+		http.Error(w, "431 request header fields too large: "+msg, http.StatusRequestHeaderFieldsTooLarge)
+		return
+	}
 	l.serveRequest(w, r, info)
+}
+
+// overLimits checks a decoded HTTP/2 header against the field limits of HTTP/1's.
+func overLimits(r *http.Request, lim HeaderLimits) string {
+	lim.Fields = cmp.Or(lim.Fields, DefaultHeaderLimits.Fields)
+	lim.FieldBytes = cmp.Or(lim.FieldBytes, DefaultHeaderLimits.FieldBytes)
+	n := 0
+	for k, vs := range r.Header {
+		n += len(vs)
+		for _, v := range vs {
+			if len(k)+2+len(v) > lim.FieldBytes {
+				return "a field over max_header_field_bytes"
+			}
+		}
+	}
+	if n > lim.Fields {
+		return "more fields than max_header_fields"
+	}
+	return ""
 }
 
 // serveRequest proxies one request to a target of the Host's domain, under the policy
@@ -65,6 +133,9 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 	line.RequestID = requestID(r, info.front)
 	w.Header()[HeaderRequestID] = []string{line.RequestID}
 	sw := &statusWriter{ResponseWriter: w}
+	if _, h1 := w.(*h1writer); !h1 {
+		sw.writeTimeout = st.WriteTimeout // HTTP/1 bounds writes on its connection
+	}
 	defer func() {
 		line.Status, line.BytesOut, line.Duration = sw.status, sw.n, time.Since(start)
 		if line.Status == 0 {
@@ -255,6 +326,12 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	n      int64
+	// writeTimeout resets an HTTP/2 stream whose client accepted nothing of the body
+	// for this long (a flow-control window it never opens): each write moves the
+	// stream's deadline, at most every quarter of it (a message to the connection's
+	// goroutine each time), so it fires 3/4 to 1 × writeTimeout after the last progress.
+	writeTimeout time.Duration
+	extended     time.Time
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -267,6 +344,14 @@ func (w *statusWriter) WriteHeader(code int) {
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
+	}
+	if w.writeTimeout > 0 {
+		if now := time.Now(); now.Sub(w.extended) > w.writeTimeout/4 {
+			if d, ok := w.ResponseWriter.(interface{ SetWriteDeadline(time.Time) error }); ok {
+				_ = d.SetWriteDeadline(now.Add(w.writeTimeout))
+			}
+			w.extended = now
+		}
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.n += int64(n)

@@ -59,11 +59,11 @@ type Listener struct {
 	// which a reload checks again (revalidate.go).
 	verified sync.Map
 
-	// HTTP/2 connections are served by net/http, which fixes the idle timeout per
-	// http.Server: one server per idle_timeout a reload has set, made when a
-	// connection first needs it, so a reload changes the timeout without a new socket.
+	// HTTP/2 connections are served by net/http, which fixes the idle timeout and the
+	// header limit per http.Server: one server per pair of them a reload has set, made
+	// when a connection first needs it, so a reload changes them without a new socket.
 	h2mu     sync.Mutex
-	h2       map[time.Duration]*h2server
+	h2       map[h2key]*h2server
 	h2closed bool // Shutdown began: no new servers
 
 	h1mu        sync.Mutex
@@ -119,7 +119,7 @@ func New(ln net.Listener, st *State, deps Deps) *Listener {
 		l.proxy = httpproxy.New(deps.Dial)
 		l.h2up = h2proxy.New(deps.Dial)
 		l.h1conns = map[*h1conn]struct{}{}
-		l.h2 = map[time.Duration]*h2server{}
+		l.h2 = map[h2key]*h2server{}
 	}
 	return l
 }
@@ -138,26 +138,29 @@ func (l *Listener) h2For(st *State) *h2server {
 	if l.h2closed {
 		return nil
 	}
-	if s := l.h2[st.IdleTimeout]; s != nil {
+	key := h2key{st.IdleTimeout, st.HeaderLimits.Bytes}
+	if s := l.h2[key]; s != nil {
 		return s
 	}
 	s := &h2server{conns: newChanListener(l.ln.Addr()), srv: &http.Server{
 		Handler: l,
 		// No ReadHeaderTimeout: for HTTP/2 net/http uses it only to bound the TLS
 		// handshake, done before it sees the connection (the handshake_timeout).
-		IdleTimeout: st.IdleTimeout,
-		ErrorLog:    slog.NewLogLogger(l.deps.Log.Handler(), slog.LevelDebug),
+		IdleTimeout:    st.IdleTimeout,
+		MaxHeaderBytes: st.HeaderLimits.Bytes,
+		Protocols:      h2Protocols(),
+		ErrorLog:       slog.NewLogLogger(l.deps.Log.Handler(), slog.LevelDebug),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(ctx, connKey{}, l.popInfo(c))
 		},
 		ConnState: func(c net.Conn, s http.ConnState) {
 			if s == http.StateClosed || s == http.StateHijacked {
-				l.verified.Delete(c)
+				l.verified.Delete(unguard(c))
 				l.closed()
 			}
 		},
 	}}
-	l.h2[st.IdleTimeout] = s
+	l.h2[key] = s
 	l.wg.Go(func() { _ = s.srv.Serve(s.conns) })
 	return s
 }
@@ -302,8 +305,8 @@ func (l *Listener) handle(raw net.Conn) {
 	info.line = line // the connection's fields, for its requests and for revalidate
 	if l.proxy != nil {
 		info.identity = httpproxy.Identity(st.Forward, info.verdict, info.cs)
-		if info.cs != nil && info.cs.NegotiatedProtocol == "h2" {
-			l.serveHTTP(conn, info)
+		if tc, ok := conn.(*tls.Conn); ok && info.cs.NegotiatedProtocol == "h2" {
+			l.serveHTTP(tc, info)
 			return
 		}
 		// A new goroutine, with a small stack, waits for requests (worker.go).

@@ -29,6 +29,9 @@ type State struct {
 	HeaderTimeout, IdleTimeout time.Duration
 	// TCPIdleTimeout closes a tcp/tcp_ssl relay silent both ways this long (0: never).
 	TCPIdleTimeout time.Duration
+	// WriteTimeout closes an HTTP connection (resets an HTTP/2 stream) whose client
+	// took no write for this long (0: never).
+	WriteTimeout time.Duration
 	// HeaderLimits bound a request's header block (zero fields: the defaults).
 	HeaderLimits HeaderLimits
 	// RedirectHTTPSPort makes an http listener redirect to https on this port.

@@ -15,12 +15,23 @@ import (
 	"tlsgate/internal/proxytest"
 )
 
+// abuseBackend is what the backend of abuseEnv saw: requests, and big responses
+// whose writing failed because tlsgate let go of the exchange.
+type abuseBackend struct {
+	seen     atomic.Int64
+	released chan struct{}
+}
+
+// bigSize is the response to GET /big, larger than every buffer on the way.
+const bigSize = 32 << 20
+
 // abuseEnv is an env with an https listener "guard" (one_way) whose target group is a
-// backend that counts the requests it was sent and answers each with a short 200.
-// settings are added to the listener's YAML, top to the config's top level.
-func abuseEnv(t *testing.T, settings, top string) (*env, *atomic.Int64) {
+// backend that counts the requests it was sent and answers each with a short 200, or
+// bigSize bytes for /big. settings are added to the listener's YAML, top to the config's
+// top level.
+func abuseEnv(t *testing.T, settings, top string) (*env, *abuseBackend) {
 	t.Helper()
-	var seen atomic.Int64
+	b := &abuseBackend{released: make(chan struct{}, 16)}
 	addr := proxytest.Raw(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		for {
@@ -28,8 +39,12 @@ func abuseEnv(t *testing.T, settings, top string) (*env, *atomic.Int64) {
 			if err != nil {
 				return
 			}
-			seen.Add(1)
+			b.seen.Add(1)
 			_, _ = io.Copy(io.Discard, req.Body)
+			if req.URL.Path == "/big" {
+				b.writeBig(c)
+				return
+			}
 			if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); err != nil {
 				return
 			}
@@ -40,7 +55,29 @@ func abuseEnv(t *testing.T, settings, top string) (*env, *atomic.Int64) {
 		e.top = top
 		return "", fmt.Sprintf("  - {id: guard, protocol: https, listen: 127.0.0.1:0, target_group: count,\n     ssl: {mode: one_way, server_certificates: [site]}%s}\n", settings)
 	})
-	return e, &seen
+	return e, b
+}
+
+// writeBig sends a bigSize response and reports when tlsgate stopped taking it.
+func (b *abuseBackend) writeBig(c net.Conn) {
+	_, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", bigSize)
+	chunk := make([]byte, 64<<10)
+	for sent := 0; err == nil && sent < bigSize; sent += len(chunk) {
+		_, err = c.Write(chunk)
+	}
+	if err != nil {
+		b.released <- struct{}{}
+	}
+}
+
+// waitReleased waits for tlsgate to let go of a big response's backend exchange.
+func (b *abuseBackend) waitReleased(t *testing.T) {
+	t.Helper()
+	select {
+	case <-b.released:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the backend exchange of a client that stopped reading was not released")
+	}
 }
 
 // status reads one response's status; 0 when there is none.
@@ -60,7 +97,7 @@ func (h *h1) status() int {
 // nothing reaches the backend. net/http alone drops the Content-Length or ignores the
 // Transfer-Encoding and forwards it.
 func TestH1AmbiguousFraming(t *testing.T) {
-	e, seen := abuseEnv(t, "", "")
+	e, b := abuseEnv(t, "", "")
 	body := "5\r\nhello\r\n0\r\n\r\n"
 	for _, tc := range []struct{ name, head string }{
 		{"Content-Length then Transfer-Encoding", "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n"},
@@ -84,7 +121,7 @@ func TestH1AmbiguousFraming(t *testing.T) {
 		})
 	}
 	t.Cleanup(func() {
-		if n := seen.Load(); n != 0 {
+		if n := b.seen.Load(); n != 0 {
 			t.Errorf("the backend was sent %d requests, want none", n)
 		}
 	})

@@ -218,6 +218,7 @@ func buildState(lc *config.Listener, store *certstore.Store, groups map[string]*
 		HeaderTimeout:     time.Duration(lc.HeaderTimeout),
 		IdleTimeout:       time.Duration(lc.IdleTimeout),
 		TCPIdleTimeout:    time.Duration(lc.TCPIdleTimeout),
+		WriteTimeout:      time.Duration(lc.WriteTimeout),
 		HeaderLimits:      listener.HeaderLimits{Bytes: lc.MaxHeaderBytes, Fields: lc.MaxHeaderFields, FieldBytes: lc.MaxHeaderFieldBytes},
 		Default:           &listener.Domain{Auth: def, Group: groups[lc.TargetGroup], Rules: buildRules(lc.Rules, groups)},
 	}

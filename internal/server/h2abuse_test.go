@@ -1,0 +1,329 @@
+package server_test
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// h2raw is a raw HTTP/2 client on one TLS connection: frames written by hand, frames
+// read on a goroutine into a channel.
+type h2raw struct {
+	t      *testing.T
+	c      *tls.Conn
+	w      *http2.Framer
+	wmu    sync.Mutex
+	frames chan http2.Frame // closed when the connection ends
+	goAway chan http2.ErrCode
+	acked  chan struct{} // closed once the server's SETTINGS were acknowledged
+}
+
+// rawH2 connects to listener id with ALPN h2 and sends the preface and settings.
+func rawH2(t *testing.T, e *env, id string, settings ...http2.Setting) *h2raw {
+	t.Helper()
+	cfg := e.tlsConfig(tls.VersionTLS13, nil)
+	cfg.NextProtos = []string{"h2"}
+	c, err := tls.Dial("tcp", e.addr(id), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if p := c.ConnectionState().NegotiatedProtocol; p != "h2" {
+		t.Fatalf("ALPN %q, want h2", p)
+	}
+	h := &h2raw{t: t, c: c, w: http2.NewFramer(c, nil), frames: make(chan http2.Frame, 1024), goAway: make(chan http2.ErrCode, 1), acked: make(chan struct{})}
+	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	h.write(func(w *http2.Framer) error { return w.WriteSettings(settings...) })
+	r := http2.NewFramer(io.Discard, c)
+	r.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	r.MaxHeaderListSize = 1 << 20
+	go h.readLoop(r)
+	// The ACK must not come between the frames of a header block the test sends.
+	select {
+	case <-h.acked:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no SETTINGS from the server")
+	}
+	return h
+}
+
+// readLoop reads frames until the connection ends: GOAWAY goes to goAway, SETTINGS are
+// acknowledged, the rest (apart from PING and WINDOW_UPDATE) to frames.
+func (h *h2raw) readLoop(r *http2.Framer) {
+	defer close(h.frames)
+	for {
+		f, err := r.ReadFrame()
+		if err != nil {
+			return
+		}
+		switch f := f.(type) {
+		case *http2.GoAwayFrame:
+			select {
+			case h.goAway <- f.ErrCode:
+			default:
+			}
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				h.write(func(w *http2.Framer) error { return w.WriteSettingsAck() })
+				select {
+				case <-h.acked:
+				default:
+					close(h.acked)
+				}
+			}
+		case *http2.PingFrame, *http2.WindowUpdateFrame:
+		default:
+			select {
+			case h.frames <- f:
+			default: // a test that does not look at them
+			}
+		}
+	}
+}
+
+// write runs one framer write; false once the connection failed.
+func (h *h2raw) write(f func(w *http2.Framer) error) bool {
+	h.wmu.Lock()
+	defer h.wmu.Unlock()
+	return f(h.w) == nil
+}
+
+// block encodes a GET of path with extra fields.
+func block(path string, extra ...hpack.HeaderField) []byte {
+	var b bytes.Buffer
+	enc := hpack.NewEncoder(&b)
+	enc.SetMaxDynamicTableSizeLimit(0)
+	for _, f := range append([]hpack.HeaderField{
+		{Name: ":method", Value: "GET"}, {Name: ":scheme", Value: "https"},
+		{Name: ":authority", Value: "localhost"}, {Name: ":path", Value: path},
+	}, extra...) {
+		_ = enc.WriteField(f)
+	}
+	return b.Bytes()
+}
+
+// request sends a header block on stream id in frames of at most 16 KiB.
+func (h *h2raw) request(id uint32, blk []byte) {
+	first := true
+	for first || len(blk) > 0 {
+		k := min(len(blk), 16<<10)
+		frag, end := blk[:k], k == len(blk)
+		blk = blk[k:]
+		h.write(func(w *http2.Framer) error {
+			if first {
+				return w.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: frag, EndStream: true, EndHeaders: end})
+			}
+			return w.WriteContinuation(id, end, frag)
+		})
+		first = false
+	}
+}
+
+// status waits for the response header of stream id and returns its status; 0 when
+// the connection ended first.
+func (h *h2raw) status(id uint32) int {
+	h.t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case f, ok := <-h.frames:
+			if !ok {
+				return 0 // the connection was closed
+			}
+			if m, ok := f.(*http2.MetaHeadersFrame); ok && m.StreamID == id {
+				n, _ := strconv.Atoi(m.PseudoValue("status"))
+				return n
+			}
+		case <-timeout:
+			h.t.Fatalf("no response on stream %d", id)
+		}
+	}
+}
+
+// wantCalm waits for GOAWAY(ENHANCE_YOUR_CALM) and the end of the connection, while
+// flood writes until the connection fails.
+func (h *h2raw) wantCalm(flood func() bool) {
+	h.t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for flood() {
+		}
+	}()
+	select {
+	case code := <-h.goAway:
+		if code != http2.ErrCodeEnhanceYourCalm {
+			h.t.Fatalf("GOAWAY %v, want ENHANCE_YOUR_CALM", code)
+		}
+	case <-time.After(60 * time.Second):
+		h.t.Fatal("no GOAWAY: the flood was not cut")
+	}
+	for range h.frames { // the connection is closed after it
+	}
+	_ = h.c.Close()
+	<-done
+}
+
+// TestH2Floods: frames that cost the client nothing and the server work are answered,
+// past a bound, with GOAWAY(ENHANCE_YOUR_CALM) and the connection closed. Before the
+// guard all three left the connection open: net/http's server cuts none of them.
+func TestH2Floods(t *testing.T) {
+	e, _ := abuseEnv(t, "", "")
+	t.Run("rapid reset", func(t *testing.T) {
+		t.Parallel()
+		h := rawH2(t, e, "guard")
+		blk := block("/")
+		id, pairs := uint32(1), 0
+		h.wantCalm(func() bool {
+			if pairs == 20000 {
+				return false
+			}
+			pairs++
+			ok := h.write(func(w *http2.Framer) error {
+				if err := w.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: blk, EndStream: true, EndHeaders: true}); err != nil {
+					return err
+				}
+				return w.WriteRSTStream(id, http2.ErrCodeCancel)
+			})
+			id += 2
+			return ok
+		})
+	})
+	t.Run("empty CONTINUATION", func(t *testing.T) {
+		t.Parallel()
+		h := rawH2(t, e, "guard")
+		h.write(func(w *http2.Framer) error {
+			return w.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block("/"), EndStream: true})
+		})
+		n := 0
+		h.wantCalm(func() bool {
+			n++
+			return n <= 1000000 && h.write(func(w *http2.Framer) error { return w.WriteContinuation(1, false, nil) })
+		})
+	})
+	t.Run("SETTINGS", func(t *testing.T) {
+		t.Parallel()
+		h := rawH2(t, e, "guard")
+		n := 0
+		h.wantCalm(func() bool {
+			n++
+			return n <= 3000000 && h.write(func(w *http2.Framer) error { return w.WriteSettings() })
+		})
+	})
+}
+
+// TestH2HeaderTimeout: a header block that never ends is cut at header_timeout (here
+// 1s), not at idle_timeout (here 1h), where it lived before.
+func TestH2HeaderTimeout(t *testing.T) {
+	e, _ := abuseEnv(t, ", header_timeout: 1s, idle_timeout: 1h", "")
+	h := rawH2(t, e, "guard")
+	h.write(func(w *http2.Framer) error {
+		return w.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block("/"), EndStream: true})
+	})
+	h.wantCalm(func() bool { return false })
+}
+
+// TestH2HeaderLimits: HTTP/2 requests past the header limits get 431 and are not
+// forwarded, as HTTP/1 ones.
+func TestH2HeaderLimits(t *testing.T) {
+	e, b := abuseEnv(t, "", "")
+	fields := func(n, size int) []hpack.HeaderField {
+		var fs []hpack.HeaderField
+		for i := range n {
+			fs = append(fs, hpack.HeaderField{Name: "x-f" + strconv.Itoa(i), Value: strings.Repeat("a", size)})
+		}
+		return fs
+	}
+	for _, tc := range []struct {
+		name   string
+		fields []hpack.HeaderField
+		status int // 0: the connection is closed (net/http's cut of a block far too large)
+	}{
+		{"100 fields pass", fields(100, 10), 200},
+		{"101 fields", fields(101, 10), 431},
+		{"10,000 fields", fields(10000, 1), 0},
+		{"a field of 8 KiB passes", fields(1, 8<<10-len("x-f0: ")), 200},
+		{"a field over 8 KiB", fields(1, 8<<10), 431},
+		{"a block over 64 KiB", fields(9, 8000), 431},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := rawH2(t, e, "guard")
+			before := b.seen.Load()
+			h.request(1, block("/", tc.fields...))
+			if got := h.status(1); got != tc.status {
+				t.Fatalf("status %d, want %d", got, tc.status)
+			}
+			if forwarded := b.seen.Load() != before; forwarded != (tc.status == 200) {
+				t.Fatalf("forwarded: %v", forwarded)
+			}
+		})
+	}
+}
+
+// TestSlowReaders: a client that stops reading a 32 MiB response is let go after
+// write_timeout (here 1s) without progress, and so is the backend exchange: over
+// HTTP/1 (a tiny receive window) the connection is closed, over HTTP/2 (a zero
+// INITIAL_WINDOW_SIZE) the stream is reset. Before, both held for minutes.
+func TestSlowReaders(t *testing.T) {
+	e, b := abuseEnv(t, ", write_timeout: 1s", "")
+	t.Run("HTTP/1", func(t *testing.T) {
+		d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			err := rc.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			})
+			return errors.Join(err, serr)
+		}}
+		raw, err := d.Dial("tcp", e.addr("guard"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		c := tls.Client(raw, e.tlsConfig(tls.VersionTLS13, nil))
+		if _, err := io.WriteString(c, "GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		b.waitReleased(t)
+		// The connection was closed: what was sent ends short of the response.
+		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		n, err := io.Copy(io.Discard, c)
+		if ne, ok := errors.AsType[net.Error](err); n >= bigSize || ok && ne.Timeout() {
+			t.Fatalf("read %d bytes (%v): the connection was not closed", n, err)
+		}
+	})
+	t.Run("HTTP/2", func(t *testing.T) {
+		h := rawH2(t, e, "guard", http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+		h.request(1, block("/big"))
+		if got := h.status(1); got != 200 {
+			t.Fatalf("status %d", got)
+		}
+		b.waitReleased(t)
+		timeout := time.After(20 * time.Second)
+		for {
+			select {
+			case f, ok := <-h.frames:
+				if !ok {
+					t.Fatal("connection closed without a reset of the stream")
+				}
+				if r, ok := f.(*http2.RSTStreamFrame); ok && r.StreamID == 1 {
+					return
+				}
+			case <-timeout:
+				t.Fatal("the stream of a client that opens no window was not reset")
+			}
+		}
+	})
+}
