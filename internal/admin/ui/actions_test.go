@@ -190,13 +190,13 @@ certificates:
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost",
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { c := op.TLS(); return &c, nil }}}
 	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr}).Get(fmt.Sprintf("https://%s/ui/denylist", srv.AdminAddr()))
+	resp, err := (&http.Client{Transport: tr}).Get(fmt.Sprintf("https://%s/ui/certificates", srv.AdminAddr()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if strings.Contains(string(page), `name="token"`) || !strings.Contains(string(page), "CN=operator") || !strings.Contains(string(page), "Log out") {
+	if strings.Contains(string(page), `name="token"`) || !strings.Contains(string(page), "CN=operator") || !strings.Contains(string(page), `name="csrf"`) {
 		t.Fatalf("the verified operator got:\n%s", page)
 	}
 

@@ -19,6 +19,7 @@ type page struct {
 	Active string // the nav entry to mark
 	Who    string
 	CSRF   string // "" when the caller may not write
+	Logout bool   // the caller has a session to end
 	Next   string // login: where to go after
 	Notice string // a done action, from ?done=
 	Error  string
@@ -95,7 +96,7 @@ var notices = map[string]string{
 
 // newPage starts a page with the caller and the running view.
 func (c *console) newPage(r *http.Request, p principal, title, active string) *page {
-	return &page{Title: title, Active: active, Who: p.who, CSRF: c.csrf(p), View: c.o.Runtime.Status(),
+	return &page{Title: title, Active: active, Who: p.who, CSRF: c.csrf(p), Logout: p.sess != "", View: c.o.Runtime.Status(),
 		Notice: notices[r.URL.Query().Get("done")], Now: c.o.Now()}
 }
 
