@@ -100,6 +100,18 @@ func newNotifySocket(t *testing.T) *notifySocket {
 	return n
 }
 
+// wait waits (up to 30 s) until n messages starting with prefix arrived.
+func (n *notifySocket) wait(t *testing.T, prefix string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for n.count(prefix) < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d notify messages %s…, want %d", n.count(prefix), prefix, want)
+		}
+		time.Sleep(10 * time.Millisecond) // datagrams from another process
+	}
+}
+
 func (n *notifySocket) count(prefix string) int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -426,6 +438,12 @@ func TestUpgradeFailedChild(t *testing.T) {
 	if err := syscall.Kill(pid, 0); err != nil {
 		t.Fatalf("the old process is gone: %v", err)
 	}
+	// A SIGHUP reload (failing, the config is still broken) is announced to systemd.
+	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	notify.wait(t, "RELOADING=1", 1)
+	notify.wait(t, "READY=1", 2) // at start, and after the reload
 	if err := os.WriteFile(cfg, good, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -442,7 +460,11 @@ func TestUpgradeFailedChild(t *testing.T) {
 	_ = syscall.Kill(newPID, syscall.SIGTERM)
 	<-logs.done
 	_ = srv.Wait()
+	notify.wait(t, "STOPPING=1", 1)
 	if notify.count("MAINPID=") != 1 {
 		t.Errorf("MAINPID= sent %d times, want 1 (the failed upgrade must not hand over)", notify.count("MAINPID="))
 	}
+	notify.mu.Lock()
+	t.Logf("notify messages: %q", notify.msgs)
+	notify.mu.Unlock()
 }

@@ -46,7 +46,7 @@ type Dir struct {
 
 // Entry is one issued certificate in the index.
 type Entry struct {
-	Serial    string    `json:"serial"` // upper-case hex
+	Serial    string    `json:"serial"` // upper-case hex of even length, as openssl prints it
 	Name      string    `json:"name"`
 	Kind      string    `json:"kind"` // server | client | intermediate
 	Subject   string    `json:"subject"`
@@ -177,6 +177,11 @@ func (d *Dir) withIndex(write bool, f func(*index) error) error {
 	default:
 		if err := json.Unmarshal(b, ix); err != nil {
 			return fmt.Errorf("%s/%s: %w", d.Path, indexFile, err)
+		}
+		for i := range ix.Certs { // written before serials kept openssl's even length
+			if n, ok := new(big.Int).SetString(ix.Certs[i].Serial, 16); ok {
+				ix.Certs[i].Serial = serialHex(n)
+			}
 		}
 	}
 	if err := f(ix); err != nil || !write {

@@ -259,3 +259,24 @@ func TestBadUse(t *testing.T) {
 		t.Fatalf("bad reason: %v", err)
 	}
 }
+
+// TestListSerialsEvenLength: an index written with serials as big.Int.Text(16) printed
+// them (leading zero dropped) lists them as openssl prints them.
+func TestListSerialsEvenLength(t *testing.T) {
+	d, err := pki.Init(filepath.Join(t.TempDir(), "pki"), pki.InitOptions{Name: "Test CA"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	old := `{"crl_number": 0, "certs": [{"serial": "abc", "name": "old", "kind": "client", "subject": "CN=old", "not_after": "2030-01-01T00:00:00Z"}]}`
+	if err := os.WriteFile(filepath.Join(d.Path, "index.json"), []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	es, err := d.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 1 || es[0].Serial != "0ABC" {
+		t.Fatalf("entries %+v, want serial 0ABC", es)
+	}
+}

@@ -54,7 +54,13 @@ func (n *Notifier) Send(assignments ...string) error {
 
 // Ready says the service is up (every listener accepting).
 func (n *Notifier) Ready(status string) error {
-	return n.Send("READY=1", "STATUS="+status)
+	return n.Send("READY=1", statusLine(status))
+}
+
+// statusLine is STATUS= with status on one line: a newline in it (an error joined from
+// several) would end the assignment, and the text after it could read as another.
+func statusLine(status string) string {
+	return "STATUS=" + strings.NewReplacer("\r", " ", "\n", "; ").Replace(status)
 }
 
 // Reloading says a reload began; systemd expects READY=1 when it ends. The monotonic
@@ -69,7 +75,7 @@ func (n *Notifier) Stopping() error { return n.Send("STOPPING=1", "STATUS=draini
 // MainPID hands the service over to pid (a binary upgrade's new process) and says it is
 // ready.
 func (n *Notifier) MainPID(pid int, status string) error {
-	return n.Send("MAINPID="+strconv.Itoa(pid), "READY=1", "STATUS="+status)
+	return n.Send("MAINPID="+strconv.Itoa(pid), "READY=1", statusLine(status))
 }
 
 func monotonicUsec() int64 {

@@ -56,6 +56,7 @@ func TestNotify(t *testing.T) {
 				{n.Reloading, []string{"RELOADING=1", "MONOTONIC_USEC="}},
 				{n.Stopping, []string{"STOPPING=1"}},
 				{func() error { return n.MainPID(4242, "upgraded") }, []string{"MAINPID=4242", "READY=1"}},
+				{func() error { return n.Ready("reload failed: a\nMAINPID=1") }, []string{"READY=1\nSTATUS=reload failed: a; MAINPID=1\n"}},
 			}
 			for _, s := range steps {
 				if err := s.send(); err != nil {
