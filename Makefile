@@ -27,6 +27,8 @@ fuzz:
 	go test ./internal/clientauth -run '^$$' -fuzz FuzzMatchURI -fuzztime $(FUZZTIME)
 	go test ./internal/probe -run '^$$' -fuzz FuzzParseTarget -fuzztime $(FUZZTIME)
 	go test ./internal/revocation -run '^$$' -fuzz FuzzParseIDP -fuzztime $(FUZZTIME)
+	go test ./internal/h2proxy -run '^$$' -fuzz FuzzParseTimeout -fuzztime $(FUZZTIME)
+	go test ./internal/backend -run '^$$' -fuzz FuzzProtoVarint -fuzztime $(FUZZTIME)
 
 demo:
 	go run ./cmd/tlsgate demo

@@ -104,7 +104,7 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, route *Route) stri
 		cc, err := pl.get(ctx)
 		route.Connected = time.Since(start)
 		if err != nil {
-			return p.fail(w, r, route, ctx, fmt.Errorf("connecting to %s: %w", route.Target, err))
+			return p.fail(w, r, route, ctx, "the backend could not be reached", fmt.Errorf("connecting to %s: %w", route.Target, err))
 		}
 		if p.testHookConn != nil {
 			p.testHookConn(cc)
@@ -129,7 +129,7 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, route *Route) stri
 			body = nil
 			continue
 		}
-		return p.fail(w, r, route, ctx, fmt.Errorf("backend %s: %w", route.Target, err))
+		return p.fail(w, r, route, ctx, "the backend did not answer the call", fmt.Errorf("backend %s: %w", route.Target, err))
 	}
 	defer resp.Body.Close()
 	return copyResponse(w, r, resp, route, ctx, grpc)
@@ -189,7 +189,7 @@ var forwardedHeaders = map[string]bool{
 
 // fail answers a request that got no response: for gRPC a trailers-only status
 // (UNAVAILABLE, or DEADLINE_EXCEEDED when its grpc-timeout passed), else 502 or 504.
-func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, route *Route, ctx context.Context, err error) string {
+func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, route *Route, ctx context.Context, what string, err error) string {
 	route.fail(err)
 	if !IsGRPC(r) {
 		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
@@ -199,16 +199,18 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, route *Route, ctx c
 		http.Error(w, "502 bad gateway: the backend could not be reached", http.StatusBadGateway)
 		return ""
 	}
-	code, msg := statusFor(ctx, "the backend could not be reached")
+	code, msg := statusFor(ctx, what)
 	WriteStatus(w, code, msg)
 	return fmt.Sprint(int(code))
 }
 
 // statusFor is the status of a call the gateway ends: its deadline passed, the client
-// cancelled it, or else the backend failed (what).
+// cancelled it, or else the backend failed (what). A backend's own deadline resets the
+// stream (grpc-go sends RST_STREAM CANCEL), which may arrive as ours passes.
 func statusFor(ctx context.Context, what string) (GRPCCode, string) {
+	deadline, ok := ctx.Deadline()
 	switch cause := context.Cause(ctx); {
-	case errors.Is(cause, errDeadline):
+	case errors.Is(cause, errDeadline), ok && !time.Now().Before(deadline):
 		return GRPCDeadlineExceeded, "tlsgate: the deadline passed before the backend answered"
 	case cause != nil:
 		return GRPCCanceled, "tlsgate: the call was cancelled"

@@ -46,8 +46,11 @@ func newGRPCEnv(t *testing.T, groupExtra string) *grpcEnv {
 			Certificates: []tls.Certificate{backendCA.Issue("backend.internal", pkitest.Server("backend.internal")).TLS()},
 			ClientAuth:   tls.RequireAndVerifyClientCert, ClientCAs: e.ca.Pool(), NextProtos: []string{"h2"},
 		}, g.svc)
+		for _, b := range []*grpcBackend{g.h2c, g.h2} {
+			b.health.SetServingStatus(grpcService, healthpb.HealthCheckResponse_SERVING)
+		}
 		e.groups = fmt.Sprintf("  - {id: g_h2c, protocol: h2c, targets: [{address: %s}]%s}\n", g.h2c.addr, groupExtra) +
-			fmt.Sprintf("  - {id: g_h2, protocol: h2, targets: [{address: %s}], tls: {ca_certificate: backend_ca, server_name: backend.internal, client_certificate: origin}}\n", g.h2.addr)
+			fmt.Sprintf("  - {id: g_h2, protocol: h2, targets: [{address: %s}], tls: {ca_certificate: backend_ca, server_name: backend.internal, client_certificate: origin}%s}\n", g.h2.addr, groupExtra)
 		mutual := "ssl: {mode: mutual, server_certificates: [site], ca_certificate: clients, refusal: http}"
 		return "  - {id: backend_ca, ca: backend-ca.crt}\n  - {id: origin, cert: origin.crt, key: origin.key}\n",
 			"  - {id: grpc_h2c, protocol: https, listen: 127.0.0.1:0, target_group: g_h2c, " + mutual + "}\n" +
@@ -428,65 +431,47 @@ func TestGRPCBackendRestart(t *testing.T) {
 	// Gone: the call cannot be placed (UNAVAILABLE, not an HTTP 502), and the refused
 	// connection takes the target out for a while (passive marking).
 	// (The first call may still meet the pooled connection before its close is seen:
-	// UNAVAILABLE too, but not a refused dial, which is what marks the target.)
+	// "did not answer", not a refused dial, which is what marks the target.)
 	g.h2c.stop()
 	_, err = c.UnaryCall(t.Context(), &testpb.SimpleRequest{})
-	wantCode(t, err, codes.Unavailable, "the backend could not be reached")
+	wantCode(t, err, codes.Unavailable, "tlsgate: the backend ")
 	for i := 0; ; i++ {
 		_, err = c.UnaryCall(t.Context(), &testpb.SimpleRequest{})
 		if st := status.Convert(err); i == 2 || strings.Contains(st.Message(), "no healthy backend") {
 			wantCode(t, err, codes.Unavailable, "no healthy backend in target group g_h2c")
 			break
 		}
-		wantCode(t, err, codes.Unavailable, "the backend could not be reached")
+		wantCode(t, err, codes.Unavailable, "tlsgate: the backend ")
 	}
 }
+
+// grpcService is the service the backends' health servers report on.
+const grpcService = "grpc.testing.TestService"
 
 // TestGRPCHealthCheck: a grpc health check marks a target down when its health
 // service says NOT_SERVING for the configured service (calls then get UNAVAILABLE from
-// the gateway) and up again when it serves.
+// the gateway) and up again when it serves; over h2c, and over TLS presenting the
+// group's client certificate to a backend that requires one.
 func TestGRPCHealthCheck(t *testing.T) {
-	const svc = "grpc.testing.TestService"
-	g := newGRPCEnv(t, ", health_check: {protocol: grpc, service: "+svc+", interval: 20ms, timeout: 10ms, healthy_threshold: 1, unhealthy_threshold: 1}")
-	c := g.dial(t, "grpc_h2c", &g.client)
-	g.h2c.health.SetServingStatus(svc, healthpb.HealthCheckResponse_NOT_SERVING)
-	g.sink.Next(t, map[string]any{"msg": "target unhealthy", "group": "g_h2c"})
-	_, err := c.UnaryCall(t.Context(), &testpb.SimpleRequest{})
-	wantCode(t, err, codes.Unavailable, "no healthy backend")
-	g.h2c.health.SetServingStatus(svc, healthpb.HealthCheckResponse_SERVING)
-	g.sink.Next(t, map[string]any{"msg": "target healthy", "group": "g_h2c"})
-	if _, err := c.UnaryCall(t.Context(), &testpb.SimpleRequest{}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// BenchmarkGRPCUnary: unary calls through a mutual listener to an h2c backend, 32 in
-// flight on one client connection (in-process: for profiles and allocation counts;
-// bench/grpcbench compares with nginx).
-func BenchmarkGRPCUnary(b *testing.B) {
-	g := &grpcEnv{svc: newTestService()}
-	g.env = newEnv(b, pki.ECDSAP256, func(e *env) (string, string) {
-		g.h2c = startGRPC(b, "", nil, g.svc)
-		e.groups = fmt.Sprintf("  - {id: g_h2c, protocol: h2c, targets: [{address: %s}]}\n", g.h2c.addr)
-		return "", "  - {id: grpc_h2c, protocol: https, listen: 127.0.0.1:0, target_group: g_h2c, forward_client_cert: none,\n" +
-			"     ssl: {mode: mutual, server_certificates: [site], ca_certificate: clients}}\n"
-	})
-	cert := g.ca.Issue("bench").TLS()
-	cc, err := grpc.NewClient("passthrough:///"+g.addr("grpc_h2c"), grpc.WithTransportCredentials(credentials.NewTLS(g.tlsConfig(tls.VersionTLS13, &cert))))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cc.Close()
-	c := testpb.NewTestServiceClient(cc)
-	req := &testpb.SimpleRequest{ResponseSize: 100, Payload: payload(100)}
-	b.SetParallelism(16)
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := c.UnaryCall(context.Background(), req); err != nil {
-				b.Error(err)
-				return
+	g := newGRPCEnv(t, ", health_check: {protocol: grpc, service: "+grpcService+", interval: 200ms, timeout: 200ms, healthy_threshold: 1, unhealthy_threshold: 2}")
+	for _, tc := range []struct {
+		listener, group string
+		backend         *grpcBackend
+	}{{"grpc_h2c", "g_h2c", g.h2c}, {"grpc_h2", "g_h2", g.h2}} {
+		t.Run(tc.group, func(t *testing.T) {
+			c := g.dial(t, tc.listener, &g.client)
+			if _, err := c.UnaryCall(t.Context(), &testpb.SimpleRequest{}); err != nil {
+				t.Fatal(err)
 			}
-		}
-	})
+			tc.backend.health.SetServingStatus(grpcService, healthpb.HealthCheckResponse_NOT_SERVING)
+			g.sink.Next(t, map[string]any{"msg": "target unhealthy", "group": tc.group})
+			_, err := c.UnaryCall(t.Context(), &testpb.SimpleRequest{})
+			wantCode(t, err, codes.Unavailable, "no healthy backend")
+			tc.backend.health.SetServingStatus(grpcService, healthpb.HealthCheckResponse_SERVING)
+			g.sink.Next(t, map[string]any{"msg": "target healthy", "group": tc.group})
+			if _, err := c.UnaryCall(t.Context(), &testpb.SimpleRequest{}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 }
