@@ -29,7 +29,7 @@ const bigSize = 32 << 20
 // backend that counts the requests it was sent and answers each with a short 200, or
 // bigSize bytes for /big. settings are added to the listener's YAML, top to the config's
 // top level.
-func abuseEnv(t *testing.T, settings, top string) (*env, *abuseBackend) {
+func abuseEnv(t testing.TB, settings, top string) (*env, *abuseBackend) {
 	t.Helper()
 	b := &abuseBackend{released: make(chan struct{}, 16)}
 	addr := proxytest.Raw(t, func(c net.Conn) {
@@ -71,7 +71,7 @@ func (b *abuseBackend) writeBig(c net.Conn) {
 }
 
 // waitReleased waits for tlsgate to let go of a big response's backend exchange.
-func (b *abuseBackend) waitReleased(t *testing.T) {
+func (b *abuseBackend) waitReleased(t testing.TB) {
 	t.Helper()
 	select {
 	case <-b.released:

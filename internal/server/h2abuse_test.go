@@ -158,9 +158,11 @@ func (h *h2raw) status(id uint32) int {
 func (h *h2raw) wantCalm(flood func() bool) {
 	h.t.Helper()
 	done := make(chan struct{})
+	sent := 0
 	go func() {
 		defer close(done)
 		for flood() {
+			sent++
 		}
 	}()
 	select {
@@ -175,6 +177,7 @@ func (h *h2raw) wantCalm(flood func() bool) {
 	}
 	_ = h.c.Close()
 	<-done
+	h.t.Logf("cut; %d flood writes went out before the connection failed", sent)
 }
 
 // TestH2Floods: frames that cost the client nothing and the server work are answered,
