@@ -475,3 +475,34 @@ func TestGRPCHealthCheck(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkGRPCUnary: unary calls through a mutual listener to an h2c backend, 32 in
+// flight on one client connection (in-process: for profiles and allocation counts;
+// bench/grpcbench compares with nginx).
+func BenchmarkGRPCUnary(b *testing.B) {
+	g := &grpcEnv{svc: newTestService()}
+	g.env = newEnv(b, pki.ECDSAP256, func(e *env) (string, string) {
+		g.h2c = startGRPC(b, "", nil, g.svc)
+		e.groups = fmt.Sprintf("  - {id: g_h2c, protocol: h2c, targets: [{address: %s}]}\n", g.h2c.addr)
+		return "", "  - {id: grpc_h2c, protocol: https, listen: 127.0.0.1:0, target_group: g_h2c, forward_client_cert: none,\n" +
+			"     ssl: {mode: mutual, server_certificates: [site], ca_certificate: clients}}\n"
+	})
+	cert := g.ca.Issue("bench").TLS()
+	cc, err := grpc.NewClient("passthrough:///"+g.addr("grpc_h2c"), grpc.WithTransportCredentials(credentials.NewTLS(g.tlsConfig(tls.VersionTLS13, &cert))))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cc.Close()
+	c := testpb.NewTestServiceClient(cc)
+	req := &testpb.SimpleRequest{ResponseSize: 100, Payload: payload(100)}
+	b.SetParallelism(16)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.UnaryCall(context.Background(), req); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
