@@ -55,6 +55,7 @@ func newGRPCEnv(t *testing.T, groupExtra string) *grpcEnv {
 		return "  - {id: backend_ca, ca: backend-ca.crt}\n  - {id: origin, cert: origin.crt, key: origin.key}\n",
 			"  - {id: grpc_h2c, protocol: https, listen: 127.0.0.1:0, target_group: g_h2c, " + mutual + "}\n" +
 				"  - {id: grpc_h2, protocol: https, listen: 127.0.0.1:0, target_group: g_h2, " + mutual + "}\n" +
+				"  - {id: grpc_oneway, protocol: https, listen: 127.0.0.1:0, target_group: g_h2, ssl: {mode: one_way, server_certificates: [site]}}\n" +
 				"  - {id: grpc_opt, protocol: https, listen: 127.0.0.1:0, target_group: g_h2c, rules: [{path: /grpc.testing.TestService/, allow: {cn: [nobody]}}],\n" +
 				"     ssl: {mode: optional, server_certificates: [site], ca_certificate: clients}}\n"
 	})
@@ -374,6 +375,25 @@ func TestGRPCRefusal(t *testing.T) {
 				t.Errorf("tlsgate_grpc_requests_total{grpc_status=%d} rose by %v", tc.code, n)
 			}
 		})
+	}
+}
+
+// TestGRPCOneWay: a one-way listener forwards gRPC as well; the backend is told no
+// client certificate was verified, whatever the client claims.
+func TestGRPCOneWay(t *testing.T) {
+	g := newGRPCEnv(t, "")
+	c := g.dial(t, "grpc_oneway", nil)
+	ctx := metadata.AppendToOutgoingContext(t.Context(), "x-client-verify", "SUCCESS")
+	var hdr metadata.MD
+	resp, err := c.UnaryCall(ctx, &testpb.SimpleRequest{ResponseSize: 10}, grpc.Header(&hdr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.GetPayload().GetBody()) != 10 {
+		t.Fatalf("response %v", resp)
+	}
+	if v := hdr.Get("echo-x-client-verify"); len(v) != 1 || v[0] != "NONE" {
+		t.Fatalf("backend saw x-client-verify %v", v)
 	}
 }
 
