@@ -36,19 +36,44 @@ func EditEnv(data []byte, file string, env func(string) (string, bool), mutate f
 	if src.root.Kind != yaml.MappingNode {
 		return nil, Problems{{File: file, Msg: "the configuration is not a mapping"}}
 	}
-	var c Config
+	var c, def Config
 	if err := src.root.Decode(&c); err != nil {
 		return nil, yamlProblems(err, file)
 	}
+	// def is the file as the loader sees it, defaults filled in: a value a client read
+	// back (GET shows defaults) and sent again unchanged is not written into the file.
+	if err := src.root.Decode(&def); err != nil {
+		return nil, yamlProblems(err, file)
+	}
+	def.SetDefaults()
 	if err := mutate(&c); err != nil {
 		return nil, err
 	}
+	want, err := withDefaults(&c)
+	if err != nil {
+		return nil, err
+	}
+	out, err := encodeEdit(data, src, c, reflect.ValueOf(def))
+	if err != nil {
+		return nil, err
+	}
+	// Leaving a default out is right unless another field's change makes the loader fill
+	// in something else (a policy is only defaulted without min_version): then write
+	// every value the change carries.
+	if got, err := loadedAs(out, file, env); err != nil || !reflect.DeepEqual(got, want) {
+		return encodeEdit(data, src, c, reflect.Value{})
+	}
+	return out, nil
+}
+
+// encodeEdit patches the main file's tree to hold c and encodes it.
+func encodeEdit(data []byte, src *source, c Config, def reflect.Value) ([]byte, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, yamlProblems(err, file)
+		return nil, err
 	}
-	e := &editor{files: src.files}
-	if err := e.patch(doc.Content[0], src.root, reflect.ValueOf(c)); err != nil {
+	ed := &editor{files: src.files}
+	if err := ed.patch(doc.Content[0], src.root, reflect.ValueOf(c), def); err != nil {
 		return nil, err
 	}
 	spellNulls(doc.Content[0], false)
@@ -64,6 +89,34 @@ func EditEnv(data []byte, file string, env func(string) (string, bool), mutate f
 	return out.Bytes(), nil
 }
 
+// withDefaults returns a copy of c with its defaults filled in.
+func withDefaults(c *Config) (*Config, error) {
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	var d Config
+	if err := yaml.Unmarshal(b, &d); err != nil {
+		return nil, err
+	}
+	d.SetDefaults()
+	return &d, nil
+}
+
+// loadedAs is the configuration data loads to (includes merged, defaults filled in),
+// without validation.
+func loadedAs(data []byte, file string, env func(string) (string, bool)) (*Config, error) {
+	src, err := readSource(data, file, env)
+	if err != nil {
+		return nil, err
+	}
+	var c Config
+	if err := src.root.Decode(&c); err != nil {
+		return nil, err
+	}
+	return withDefaults(&c)
+}
+
 // editor patches the main file's tree (orig) to hold a new value, comparing against the
 // same tree with includes merged and variables substituted (sub), which is what the
 // value was decoded from.
@@ -72,8 +125,9 @@ type editor struct {
 }
 
 // patch makes orig hold v. orig and sub are the same node of the main file (sub with
-// variables substituted); a node whose value did not change is left as it is.
-func (e *editor) patch(orig, sub *yaml.Node, v reflect.Value) error {
+// variables substituted); a node whose value did not change is left as it is. def is
+// the value the loader makes of sub (defaults filled in), or invalid when none.
+func (e *editor) patch(orig, sub *yaml.Node, v, def reflect.Value) error {
 	if sub != nil && e.same(sub, v) {
 		return nil
 	}
@@ -83,12 +137,17 @@ func (e *editor) patch(orig, sub *yaml.Node, v reflect.Value) error {
 			return e.replace(orig, v)
 		}
 		v, t = v.Elem(), t.Elem()
+		if def.IsValid() && !def.IsNil() {
+			def = def.Elem()
+		} else {
+			def = reflect.Value{}
+		}
 	}
 	switch {
 	case t.Kind() == reflect.Struct && t != durationType && orig.Kind == yaml.MappingNode && sub != nil && sub.Kind == yaml.MappingNode:
-		return e.mapping(orig, sub, v)
+		return e.mapping(orig, sub, v, def)
 	case t.Kind() == reflect.Slice && orig.Kind == yaml.SequenceNode && sub != nil && sub.Kind == yaml.SequenceNode:
-		return e.sequence(orig, sub, v)
+		return e.sequence(orig, sub, v, def)
 	}
 	return e.replace(orig, v)
 }
@@ -116,7 +175,7 @@ func (e *editor) replace(orig *yaml.Node, v reflect.Value) error {
 
 // mapping patches the fields of a struct: changed fields in place, new fields appended
 // (in the struct's order), emptied fields removed.
-func (e *editor) mapping(orig, sub *yaml.Node, v reflect.Value) error {
+func (e *editor) mapping(orig, sub *yaml.Node, v, def reflect.Value) error {
 	t := v.Type()
 	for i := range t.NumField() {
 		f := t.Field(i)
@@ -125,6 +184,10 @@ func (e *editor) mapping(orig, sub *yaml.Node, v reflect.Value) error {
 			continue
 		}
 		fv := v.Field(i)
+		var dv reflect.Value
+		if def.IsValid() {
+			dv = def.Field(i)
+		}
 		oi, si := keyIndex(orig, name), keyIndex(sub, name)
 		var sv *yaml.Node
 		if si >= 0 {
@@ -134,14 +197,15 @@ func (e *editor) mapping(orig, sub *yaml.Node, v reflect.Value) error {
 		case oi >= 0 && fv.IsZero() && !(sv != nil && e.same(sv, fv)):
 			orig.Content = append(orig.Content[:oi], orig.Content[oi+2:]...)
 		case oi >= 0:
-			if err := e.patch(orig.Content[oi+1], sv, fv); err != nil {
+			if err := e.patch(orig.Content[oi+1], sv, fv, dv); err != nil {
 				return err
 			}
-		case fv.IsZero():
+		case fv.IsZero(), dv.IsValid() && reflect.DeepEqual(fv.Interface(), dv.Interface()):
+			// Not in the file and empty, or the default the loader fills in anyway.
 		case sv != nil && sv.Kind == yaml.SequenceNode:
 			// A list only included files give: the main file gets the new items.
 			n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
-			if err := e.patch(n, sv, fv); err != nil {
+			if err := e.patch(n, sv, fv, dv); err != nil {
 				return err
 			}
 			if len(n.Content) > 0 {
@@ -161,7 +225,7 @@ func (e *editor) mapping(orig, sub *yaml.Node, v reflect.Value) error {
 // sequence patches a list. Items are matched by identity (id, address, or the value of
 // a scalar), so deleting or adding one keeps the others' nodes and comments. Items of
 // included files are matched too, but may not change: they are not written here.
-func (e *editor) sequence(orig, sub *yaml.Node, v reflect.Value) error {
+func (e *editor) sequence(orig, sub *yaml.Node, v, def reflect.Value) error {
 	used := make([]bool, len(sub.Content))
 	var out []*yaml.Node
 	for i := range v.Len() {
@@ -182,7 +246,11 @@ func (e *editor) sequence(orig, sub *yaml.Node, v reflect.Value) error {
 			}
 			continue
 		}
-		if err := e.patch(orig.Content[j], sub.Content[j], ev); err != nil {
+		var dv reflect.Value
+		if def.IsValid() && j < def.Len() {
+			dv = def.Index(j) // decoded from the same list, so the same item
+		}
+		if err := e.patch(orig.Content[j], sub.Content[j], ev, dv); err != nil {
 			return err
 		}
 		out = append(out, orig.Content[j])

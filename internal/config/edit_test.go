@@ -126,3 +126,46 @@ func FuzzEditNoop(f *testing.F) {
 		}
 	})
 }
+
+// TestEditRoundTrip: an item read back with its defaults (as GET shows it) and sent
+// again with one change gets only that change in the file; when leaving a default out
+// would change what the loader makes of it, the value is written.
+func TestEditRoundTrip(t *testing.T) {
+	t.Parallel()
+	const file = "certificates:\n  - {id: site, cert: s.crt, key: s.key}\ntarget_groups:\n  - {id: web, targets: [{address: 127.0.0.1:8080}]}\nlisteners:\n  - id: a   # the edge\n    protocol: https\n    listen: 127.0.0.1:0\n    target_group: web\n    ssl: {mode: one_way, server_certificates: [site]}\n"
+	shown, err := config.Parse([]byte(file), "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(change func(l *config.Listener)) string {
+		t.Helper()
+		l := shown.Listeners[0]
+		ssl := *l.SSL
+		l.SSL = &ssl
+		change(&l)
+		out, err := config.Edit([]byte(file), "x.yaml", func(c *config.Config) error { c.Listeners[0] = l; return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	out := put(func(l *config.Listener) { l.MaxConnections = 100 })
+	if !strings.Contains(out, "max_connections: 100") || !strings.Contains(out, "# the edge") {
+		t.Fatalf("change lost:\n%s", out)
+	}
+	for _, unwanted := range []string{"handshake_timeout", "forward_client_cert", "policy", "idle_timeout", "max_client_chain"} {
+		if strings.Contains(out, unwanted) {
+			t.Errorf("the default %s was written in:\n%s", unwanted, out)
+		}
+	}
+	// policy: tls12-modern is only the default without min_version; sent with one, it
+	// must be written or the loader would drop it.
+	out = put(func(l *config.Listener) { l.SSL.MinVersion = "1.3" })
+	c, err := config.Parse([]byte(out), "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Listeners[0].SSL; s.Policy != "tls12-modern" || s.MinVersion != "1.3" {
+		t.Fatalf("loaded ssl %+v from:\n%s", s, out)
+	}
+}
