@@ -25,7 +25,12 @@ func writeCache(dir string, n int64, sealed map[string][]byte) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".revision-*")
+	return writeFileAtomic(filepath.Join(dir, cacheFile), data)
+}
+
+// writeFileAtomic replaces path with data (0600): a temporary file beside it, then a rename.
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return fmt.Errorf("fleet cache: %w", err)
 	}
@@ -41,7 +46,7 @@ func writeCache(dir string, n int64, sealed map[string][]byte) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("fleet cache: %w", err)
 	}
-	return os.Rename(f.Name(), filepath.Join(dir, cacheFile))
+	return os.Rename(f.Name(), path)
 }
 
 // readCache opens the cached revision.

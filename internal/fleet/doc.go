@@ -14,6 +14,8 @@
 //	PREFIX/rev/N/files/PATH          each file the config references, by the path it
 //	                                 is written as in the config (sealed)
 //	PREFIX/status/INSTANCE           heartbeat JSON of a live instance (lease-backed)
+//	PREFIX/tickets                   the session-ticket master keys (sealed)
+//	PREFIX/election/…                the election of the node that rotates them
 //
 // Sealed values are AES-256-GCM with the key name (relative to PREFIX) as associated
 // data, so a value cannot be moved to another key; nothing of a private key is readable

@@ -64,18 +64,26 @@ func TestFleetEtcdDown(t *testing.T) {
 }
 
 // TestFleetAdminDenylist: a denylist entry made through node a's admin API reaches node
-// b: a new handshake there is refused, and so are a resumed session and an open
-// connection of the client.
+// b: a new handshake there is refused (TLS 1.2 and 1.3), and so are a session resumed
+// with a ticket node a issued and an open connection of the client.
 func TestFleetAdminDenylist(t *testing.T) {
 	f, _ := newFleet(t, "a", "b")
 	a, b := f.nodes[0], f.nodes[1]
 	f.waitApplied(1, a, b)
+	waitTickets(t, f)
 	leaf := f.d.client.TLS()
-	c := newClient(f.d, tls.VersionTLS13, &leaf)
-	if code, _, err := c.get(b.addr(t, "mutual")); err != nil || code != http.StatusOK {
-		t.Fatalf("before: %d %v", code, err)
+	// Two sessions from node a: one proves a's tickets resume on b, the other is tried
+	// after the denial.
+	proof, resumer := newClient(f.d, tls.VersionTLS13, &leaf), newClient(f.d, tls.VersionTLS13, &leaf)
+	for _, c := range []*client{proof, resumer} {
+		if code, _, err := c.get(a.addr(t, "mutual")); err != nil || code != http.StatusOK {
+			t.Fatalf("on a: %d %v", code, err)
+		}
 	}
-	open, err := c.open(b.addr(t, "mutual"))
+	if _, resumed, err := proof.get(b.addr(t, "mutual")); err != nil || !resumed {
+		t.Fatalf("a's ticket does not resume on b before the denial: resumed=%v %v", resumed, err)
+	}
+	open, err := newClient(f.d, tls.VersionTLS12, &leaf).open(b.addr(t, "mutual"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,12 +99,13 @@ func TestFleetAdminDenylist(t *testing.T) {
 	if _, err := request(open); err == nil {
 		t.Error("the open connection on node b still serves the denied client")
 	}
-	if code, resumed, err := c.get(b.addr(t, "mutual")); err == nil {
-		t.Errorf("node b still lets the denied client in (resumed %v, %d)", resumed, code)
+	if code, resumed, err := resumer.get(b.addr(t, "mutual")); err == nil {
+		t.Errorf("node b lets the denied client resume a's session (resumed %v, %d)", resumed, code)
 	}
-	fresh := newClient(f.d, tls.VersionTLS12, &leaf)
-	if code, _, err := fresh.get(b.addr(t, "mutual")); err == nil {
-		t.Errorf("node b lets the denied client in over TLS 1.2: %d", code)
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		if code, _, err := newClient(f.d, v, &leaf).get(b.addr(t, "mutual")); err == nil {
+			t.Errorf("node b lets the denied client in (version %x): %d", v, code)
+		}
 	}
 	list, _ := f.store.List(ctxT(t))
 	for _, st := range list {

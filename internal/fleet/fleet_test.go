@@ -26,6 +26,8 @@ listeners:
      ssl: {mode: mutual, server_certificates: [site], ca_certificate: clients}}
   - {id: oneway, protocol: https, listen: 127.0.0.1:0, target_group: web,
      ssl: {mode: one_way, server_certificates: [site]}}
+  - {id: mutual2, protocol: https, listen: 127.0.0.1:0, target_group: web,
+     ssl: {mode: mutual, server_certificates: [site], ca_certificate: clients}}
 %[2]s`
 
 // fleetEnv is a fleet of nodes on one etcd.

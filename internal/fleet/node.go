@@ -1,6 +1,8 @@
 package fleet
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,12 +15,16 @@ import (
 
 	"tlsgate/internal/config"
 	"tlsgate/internal/metrics"
+	"tlsgate/internal/ticketkeys"
 )
 
 // Applier builds, validates and swaps in a configuration, keeping the running one when
 // anything fails (the server's reload path).
 type Applier interface {
 	Apply(cfg *config.Config) error
+	// TicketKeys is the ring every listener's session-ticket keys derive from; the
+	// node gives it the fleet's master set.
+	TicketKeys() *ticketkeys.Ring
 }
 
 // Node is a tlsgate instance in fleet mode: it loads the fleet's revision (or its cache),
@@ -30,6 +36,11 @@ type Node struct {
 	metrics *metrics.Metrics
 	cache   string
 	version string
+	// rotation is how often the elected node rotates the ticket keys.
+	rotation  time.Duration
+	wg        sync.WaitGroup
+	tickets   []byte // the sealed ticket set last given to the ring
+	rotateNow chan struct{}
 
 	mu       sync.Mutex
 	current  *Revision // the revision serving
@@ -45,6 +56,9 @@ type NodeOptions struct {
 	Log     *slog.Logger
 	Metrics *metrics.Metrics
 	Version string
+	// TicketRotation is how often the fleet's session-ticket master rotates; 0 means
+	// DefaultTicketRotation.
+	TicketRotation time.Duration
 }
 
 // NewNode prepares a node from its node config (which has a fleet section).
@@ -67,6 +81,7 @@ func NewNode(node *config.Config, o NodeOptions) (*Node, error) {
 	return &Node{
 		node: node, store: &Store{Client: cli, Prefix: f.Prefix, Keys: keys}, log: o.Log, metrics: o.Metrics,
 		cache: node.Resolve(f.CacheDir), version: o.Version, wake: make(chan struct{}, 1),
+		rotation: cmp.Or(o.TicketRotation, DefaultTicketRotation), rotateNow: make(chan struct{}, 1),
 		status: Status{Instance: f.Instance, State: "ok"},
 	}, nil
 }
@@ -74,8 +89,13 @@ func NewNode(node *config.Config, o NodeOptions) (*Node, error) {
 // Store is the node's view of the fleet in etcd.
 func (n *Node) Store() *Store { return n.store }
 
-// Close releases the etcd client.
-func (n *Node) Close() error { return n.store.Client.Close() }
+// Close releases the etcd client and waits for the ticket key rotator; call it after
+// Run's context has ended.
+func (n *Node) Close() error {
+	err := n.store.Client.Close()
+	n.wg.Wait()
+	return err
+}
 
 // ProbeInterval is how often a connected node checks that etcd still answers.
 const ProbeInterval = 2 * time.Second
@@ -202,6 +222,10 @@ func (n *Node) Run(ctx context.Context, a Applier) {
 	}
 	n.setState(n.Applied(), "ok")
 	n.metrics.FleetRevision.Set(float64(n.Applied()))
+	n.cachedTickets(a.TicketKeys())
+	// Close waits for the rotator: a campaign cancelled while etcd is down resigns with
+	// the client's own context, which only closing the client ends.
+	n.wg.Go(func() { n.rotateLoop(ctx) })
 	backoff, connected := 250*time.Millisecond, true
 	for ctx.Err() == nil {
 		err := n.session(ctx, a, func() {
@@ -274,7 +298,14 @@ func (n *Node) session(ctx context.Context, a Applier, up func()) error {
 		return err
 	}
 	n.catchUp(ctx, a, head, lease.ID, true)
+	_, sealed, _, err := n.store.Tickets(ctx)
+	if err != nil {
+		return err
+	}
+	n.tickets = nil
+	n.newTickets(a, sealed)
 	watch := n.store.Client.Watch(clientv3.WithRequireLeader(ctx), n.store.key("head"), clientv3.WithRev(resp.Header.Revision+1))
+	tickets := n.store.Client.Watch(clientv3.WithRequireLeader(ctx), n.store.key(ticketsName), clientv3.WithRev(resp.Header.Revision+1))
 	// The client retries a dead endpoint in silence and the lease's keepalive channel
 	// closes only after long; a probe every ProbeInterval notices the outage quickly.
 	probe := time.NewTicker(ProbeInterval)
@@ -308,10 +339,26 @@ func (n *Node) session(ctx context.Context, a Applier, up func()) error {
 				}
 			}
 			n.catchUp(ctx, a, head, lease.ID, false)
+		case w, ok := <-tickets:
+			if !ok || w.Err() != nil {
+				return fmt.Errorf("watch ended: %w", w.Err())
+			}
+			for _, ev := range w.Events {
+				n.newTickets(a, ev.Kv.Value)
+			}
 		case <-n.wake:
 			n.catchUp(ctx, a, head, lease.ID, false)
 		}
 	}
+}
+
+// newTickets gives the ring a ticket set that differs from the last one.
+func (n *Node) newTickets(a Applier, sealed []byte) {
+	if sealed == nil || bytes.Equal(sealed, n.tickets) {
+		return
+	}
+	n.tickets = sealed
+	n.setTickets(a.TicketKeys(), sealed)
 }
 
 // catchUp applies revision head when it is newer than the one serving, and brings the
