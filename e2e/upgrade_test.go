@@ -274,10 +274,11 @@ func TestUpgradeUnderLoad(t *testing.T) {
 			TLSClientConfig: tlsCfg.Clone(), DisableKeepAlives: !keepAlive, ForceAttemptHTTP2: h2, MaxIdleConnsPerHost: 4,
 		}}
 	}
-	h1ka, h2ka, fresh := client(true, false), client(true, true), client(false, false)
+	h1ka, h2ka, fresh, fresh2 := client(true, false), client(true, true), client(false, false), client(false, true)
 	run("https keep-alive HTTP/1.1", 3, func() error { return get(h1ka) })
 	run("https keep-alive HTTP/2", 2, func() error { return get(h2ka) })
 	run("https new connection", 2, func() error { return get(fresh) })
+	run("https new connection HTTP/2", 2, func() error { return get(fresh2) })
 	echo := func(c net.Conn, br *bufio.Reader) error {
 		if _, err := c.Write([]byte("ping\n")); err != nil {
 			return err

@@ -28,6 +28,8 @@ const (
 // loudly: an error log line, tlsgate_accept_errors_total{kind="fatal"}, and Err, which
 // /healthz reports.
 func (l *Listener) Serve() error {
+	l.serving.Store(true)
+	defer close(l.loopDone)
 	var b acceptBurst
 	for {
 		c, err := l.ln.Accept()
@@ -53,7 +55,8 @@ func (l *Listener) Serve() error {
 		}
 		l.open.Add(1)
 		l.deps.Metrics.ConnectionsOpen.WithLabelValues(l.ID()).Inc()
-		l.dispatch(func() { l.handle(c) })
+		l.handing.Add(1) // before the loop can end: Shutdown waits for the loop, then these
+		l.dispatch(func() { defer l.handing.Done(); l.handle(c) })
 	}
 }
 

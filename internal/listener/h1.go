@@ -45,6 +45,9 @@ var (
 // with Connection: close: its client had no reason to expect a close, and would see a
 // failure where a reused connection's client retries (a binary upgrade drains the old
 // process while it still accepts nothing but what it has).
+// freshGrace is how long a drain waits for the first request of a fresh connection.
+const freshGrace = 2 * time.Second
+
 const (
 	h1Idle int32 = iota
 	h1Active
@@ -134,7 +137,8 @@ func (l *Listener) track(h *h1conn) bool {
 		if l.h1forced {
 			return false
 		}
-		h.state.Store(h1Last) // handshaken during the drain: one request
+		h.state.Store(h1Last) // handshaken during the drain: one request, soon
+		_ = h.c.SetReadDeadline(time.Now().Add(freshGrace))
 	}
 	l.h1conns[h] = struct{}{}
 	return true
@@ -175,6 +179,9 @@ func drainConn(h *h1conn) {
 			}
 		case h1Fresh:
 			if h.state.CompareAndSwap(s, h1Last) {
+				// A request sent with the handshake comes at once; a connection a
+				// client keeps unused in its pool must not hold the drain.
+				_ = h.c.SetReadDeadline(time.Now().Add(freshGrace))
 				return
 			}
 		case h1Active:
@@ -232,6 +239,9 @@ func (l *Listener) serveH1(c net.Conn, info *connInfo) {
 		// TLS read would grow this goroutine's stack for the decryption). Not before
 		// the first request: it may have come with the handshake's last flight and sit
 		// in TLS's buffer already; later, serveBuffered has checked that buffer.
+		if first && h.state.Load() == h1Last {
+			wait = min(wait, freshGrace) // a drain began (drainConn)
+		}
 		setDeadline(c, wait)
 		if sock != nil && !first && !sock.readable() {
 			return

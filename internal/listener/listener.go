@@ -75,6 +75,13 @@ type Listener struct {
 	idleWorkers atomic.Int32
 	stopOnce    sync.Once
 
+	// handing counts accepted connections not yet handed to their server (HTTP/1 loop,
+	// HTTP/2 server, relay): their handshakes. Shutdown lets them finish before it drains
+	// the HTTP servers, so a connection accepted just before is served, not dropped.
+	handing  sync.WaitGroup
+	serving  atomic.Bool   // Serve began
+	loopDone chan struct{} // closed when Serve returns
+
 	ctx    context.Context // cancelled to force-close TCP relays after the drain deadline
 	cancel context.CancelFunc
 	wg     sync.WaitGroup        // handshakes and TCP relays in flight
@@ -114,6 +121,7 @@ func New(ln net.Listener, st *State, deps Deps) *Listener {
 	l.ln = &proxyproto.Listener{Listener: ln, ReadHeaderTimeout: 10 * time.Second, ConnPolicy: l.proxyPolicy}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.tasks, l.stopWorkers = make(chan func()), make(chan struct{})
+	l.loopDone = make(chan struct{})
 	l.state.Store(st)
 	if st.Protocol == config.ProtoHTTP || st.Protocol == config.ProtoHTTPS {
 		l.proxy = httpproxy.New(deps.Dial)
@@ -238,6 +246,7 @@ func (l *Listener) refuse(c net.Conn, limit int) {
 func (l *Listener) Shutdown(ctx context.Context) error {
 	err := l.ln.Close()
 	l.stopOnce.Do(func() { close(l.stopWorkers) })
+	l.awaitHandoffs(ctx)
 	if l.proxy != nil {
 		l.drainH1(false)
 		err = errors.Join(err, l.shutdownH2(ctx))
@@ -260,6 +269,26 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 		l.h2up.Close()
 	}
 	return err
+}
+
+// awaitHandoffs waits, until ctx ends, for the accept loop to stop and for the
+// connections it accepted to finish their handshakes and reach their server. A binary
+// upgrade's old process drains while the new one accepts: the last connections the old
+// one took are then served rather than closed before a request.
+func (l *Listener) awaitHandoffs(ctx context.Context) {
+	if !l.serving.Load() {
+		return // never served: nothing accepted
+	}
+	done := make(chan struct{})
+	go func() {
+		<-l.loopDone // no Add after this
+		l.handing.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 }
 
 func (l *Listener) handle(raw net.Conn) {
