@@ -26,7 +26,7 @@ type pkiDir struct {
 	keyPEM []byte // the server's private key, to look for in etcd
 }
 
-func newPKI(t *testing.T) *pkiDir {
+func newPKI(t testing.TB) *pkiDir {
 	t.Helper()
 	d := &pkiDir{dir: t.TempDir(), ca: pkitest.New(t, "fleet-ca", pki.ECDSAP256), other: pkitest.New(t, "other-ca", pki.ECDSAP256)}
 	site := d.ca.Issue("site", pkitest.Server("localhost", "127.0.0.1", "127.0.0.2", "127.0.0.3"))
@@ -39,13 +39,13 @@ func newPKI(t *testing.T) *pkiDir {
 }
 
 // write writes the fleet config and returns its path.
-func (d *pkiDir) write(t *testing.T, name, yaml string) string {
+func (d *pkiDir) write(t testing.TB, name, yaml string) string {
 	t.Helper()
 	return pkitest.Write(t, d.dir, name, []byte(yaml))
 }
 
 // testKeys writes a random fleet key file and returns its path and Keys.
-func testKeys(t *testing.T) (string, *fleet.Keys) {
+func testKeys(t testing.TB) (string, *fleet.Keys) {
 	t.Helper()
 	raw := make([]byte, 32)
 	_, _ = rand.Read(raw)
@@ -61,7 +61,7 @@ func testKeys(t *testing.T) (string, *fleet.Keys) {
 }
 
 // newStore starts etcd and returns a store on it.
-func newStore(t *testing.T, keys *fleet.Keys) (*fleet.Store, *etcdtest.Server) {
+func newStore(t testing.TB, keys *fleet.Keys) (*fleet.Store, *etcdtest.Server) {
 	t.Helper()
 	e := etcdtest.Start(t)
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{e.Endpoint}, DialTimeout: 3 * time.Second})
@@ -72,7 +72,7 @@ func newStore(t *testing.T, keys *fleet.Keys) (*fleet.Store, *etcdtest.Server) {
 	return &fleet.Store{Client: cli, Prefix: "/tlsgate/test", Keys: keys}, e
 }
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx

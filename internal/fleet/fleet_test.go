@@ -32,7 +32,7 @@ listeners:
 
 // fleetEnv is a fleet of nodes on one etcd.
 type fleetEnv struct {
-	t       *testing.T
+	t       testing.TB
 	d       *pkiDir
 	store   *fleet.Store
 	keyFile string
@@ -41,7 +41,7 @@ type fleetEnv struct {
 	etcd    *etcdtest.Server
 }
 
-func newFleet(t *testing.T, names ...string) (*fleetEnv, func(extra string) int64) {
+func newFleet(t testing.TB, names ...string) (*fleetEnv, func(extra string) int64) {
 	t.Helper()
 	d := newPKI(t)
 	keyFile, keys := testKeys(t)
@@ -164,7 +164,7 @@ func TestFleetUnappliable(t *testing.T) {
 }
 
 // metricValue reads one unlabelled metric of a node.
-func metricValue(t *testing.T, n *testNode, name string) float64 {
+func metricValue(t testing.TB, n *testNode, name string) float64 {
 	t.Helper()
 	mfs, err := n.metrics.Registry.Gather()
 	if err != nil {

@@ -46,7 +46,7 @@ fleet:
 const adminToken = "fleet-test-admin-token-0123456789"
 
 // adminPost sends a change to a node's admin API.
-func (n *testNode) adminPost(t *testing.T, path, body string) int {
+func (n *testNode) adminPost(t testing.TB, path, body string) int {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, "http://"+n.srv.AdminAddr().String()+path, strings.NewReader(body))
 	if err != nil {
@@ -63,7 +63,7 @@ func (n *testNode) adminPost(t *testing.T, path, body string) int {
 }
 
 // startNode starts (or restarts, in the same directory) a node.
-func startNode(t *testing.T, etcd, keyFile, name, bind, dir string) *testNode {
+func startNode(t testing.TB, etcd, keyFile, name, bind, dir string) *testNode {
 	t.Helper()
 	path := filepath.Join(dir, "node.yaml")
 	if err := os.WriteFile(path, fmt.Appendf(nil, nodeConfig, bind, etcd, name, keyFile), 0o600); err != nil {
@@ -110,7 +110,7 @@ func startNode(t *testing.T, etcd, keyFile, name, bind, dir string) *testNode {
 }
 
 // addr is the address listener id of the node is bound to.
-func (n *testNode) addr(t *testing.T, id string) string {
+func (n *testNode) addr(t testing.TB, id string) string {
 	t.Helper()
 	a := n.srv.Addr(id)
 	if a == nil {
@@ -120,7 +120,7 @@ func (n *testNode) addr(t *testing.T, id string) string {
 }
 
 // eventually polls cond (a readiness probe, not a timed wait) until it holds or 20 s pass.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {

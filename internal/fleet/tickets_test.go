@@ -19,7 +19,7 @@ func masterIDs(n *testNode) []string {
 }
 
 // waitTickets waits until every node uses the fleet's (first) ticket set.
-func waitTickets(t *testing.T, f *fleetEnv) {
+func waitTickets(t testing.TB, f *fleetEnv) {
 	t.Helper()
 	eventually(t, "every node uses the fleet's ticket keys", func() bool {
 		ms, _, _, err := f.store.Tickets(ctxT(t))
