@@ -410,16 +410,38 @@ func TestUpgradeUnderLoad(t *testing.T) {
 
 // TestUpgradeFailedChild: a new process that cannot start (the config on disk is now
 // broken) leaves the old one serving, with the failure logged; a later upgrade with the
-// config fixed succeeds.
+// config fixed succeeds, and the admin API on a unix socket is the new process's.
 func TestUpgradeFailedChild(t *testing.T) {
 	dir := demoDir(t)
-	notify := newNotifySocket(t)
-	_, srv, logs, pid, addrs := startServe(t, dir, notify)
 	cfg := filepath.Join(dir, "tlsgate.yaml")
 	good, err := os.ReadFile(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	sock := filepath.Join(dir, "admin.sock")
+	good = []byte(strings.Replace(string(good), "admin:\n  listen: 127.0.0.1:0", "admin:\n  listen: unix:"+sock, 1))
+	if err := os.WriteFile(cfg, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	notify := newNotifySocket(t)
+	_, srv, logs, pid, addrs := startServe(t, dir, notify)
+	admin := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		},
+	}}
+	healthz := func(when string) {
+		t.Helper()
+		resp, err := admin.Get("http://admin/healthz")
+		if err != nil {
+			t.Fatalf("admin socket %s: %v", when, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("admin socket %s: %s", when, resp.Status)
+		}
+	}
+	healthz("at start")
 	if err := os.WriteFile(cfg, append(good, "oops: 1\n"...), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -458,6 +480,10 @@ func TestUpgradeFailedChild(t *testing.T) {
 		t.Fatalf("after the upgrade: %v", err)
 	}
 	resp.Body.Close()
+	// The old process has exited; its unix socket file must still be the new one's.
+	logs.next(t, map[string]any{"msg": "exiting", "pid": pid}, nil)
+	admin.CloseIdleConnections()
+	healthz("after the old process exited")
 	_ = syscall.Kill(newPID, syscall.SIGTERM)
 	<-logs.done
 	_ = srv.Wait()

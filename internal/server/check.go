@@ -52,16 +52,19 @@ func (s *Server) adminListen(listen string) (net.Listener, bool, error) {
 		ln, err := s.opts.Listen("tcp", listen)
 		return ln, false, err
 	}
-	// A socket file left by a process that died would make bind fail; a live one
-	// answers, so only a dead one is removed.
-	if c, err := net.Dial("unix", sock); err == nil {
-		c.Close()
-		return nil, true, fmt.Errorf("%s is in use by another process", sock)
-	}
-	_ = os.Remove(sock)
+	// A socket file left by a process that died makes bind fail; a live one answers,
+	// so only a dead one is removed. Listen first: after a binary upgrade it returns the
+	// socket inherited from the old process, which answers.
 	ln, err := s.opts.Listen("unix", sock)
 	if err != nil {
-		return nil, true, err
+		if c, derr := net.Dial("unix", sock); derr == nil {
+			c.Close()
+			return nil, true, fmt.Errorf("%s is in use by another process", sock)
+		}
+		_ = os.Remove(sock)
+		if ln, err = s.opts.Listen("unix", sock); err != nil {
+			return nil, true, err
+		}
 	}
 	if err := os.Chmod(sock, 0o600); err != nil {
 		ln.Close()

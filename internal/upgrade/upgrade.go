@@ -112,7 +112,7 @@ func (s *Sockets) Listen(network, addr string) (net.Listener, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var ln net.Listener
-	if q := s.inherited[addr]; network == "tcp" && len(q) > 0 {
+	if q := s.inherited[addr]; len(q) > 0 && q[0].Addr().Network() == network {
 		ln, s.inherited[addr] = q[0], q[1:]
 	} else {
 		var err error
@@ -228,6 +228,7 @@ func (s *Sockets) Start(ctx context.Context, exe string, args, env []string, std
 	select {
 	case ok := <-readied:
 		if ok {
+			s.keepUnixPaths()
 			return &Child{PID: cmd.Process.Pid, done: done}, nil
 		}
 		err := <-done // closed the pipe without a word: it is exiting
@@ -236,6 +237,18 @@ func (s *Sockets) Start(ctx context.Context, exe string, args, env []string, std
 		return fail(fmt.Errorf("new process %d was not ready within %s; killed", cmd.Process.Pid, ReadyTimeout))
 	case <-ctx.Done():
 		return fail(fmt.Errorf("upgrade cancelled: %w", ctx.Err()))
+	}
+}
+
+// keepUnixPaths stops this process's unix sockets from removing their files when it
+// closes them at the end of its drain: the new process listens on the same files.
+func (s *Sockets) keepUnixPaths() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range s.open {
+		if u, ok := k.Listener.(*net.UnixListener); ok {
+			u.SetUnlinkOnClose(false)
+		}
 	}
 }
 
