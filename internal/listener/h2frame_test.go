@@ -3,6 +3,7 @@ package listener
 import (
 	"bytes"
 	"testing"
+	"time"
 )
 
 // frames is two frames as a server writes them: a 9-byte SETTINGS ACK and a DATA frame
@@ -47,5 +48,32 @@ func TestGoAway(t *testing.T) {
 	want := []byte{0, 0, 8, frameGoAway, 0, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, codeEnhanceYourCalm}
 	if got := goAway(7, codeEnhanceYourCalm); !bytes.Equal(got, want) {
 		t.Fatalf("% x, want % x", got, want)
+	}
+}
+
+// TestBucket: a burst, then one token per 1/rate seconds.
+func TestBucket(t *testing.T) {
+	t.Parallel()
+	spec := bucketSpec{burst: 3, rate: 2}
+	var b bucket
+	now := time.Unix(1000, 0)
+	for i := range 3 {
+		if !b.take(spec, now) {
+			t.Fatalf("token %d of the burst refused", i)
+		}
+	}
+	if b.take(spec, now) {
+		t.Fatal("a fourth token at once")
+	}
+	if !b.take(spec, now.Add(500*time.Millisecond)) || b.take(spec, now.Add(500*time.Millisecond)) {
+		t.Fatal("want exactly one token back after 1/rate")
+	}
+	if n := func() (n int) {
+		for b.take(spec, now.Add(time.Hour)) {
+			n++
+		}
+		return n
+	}(); n != 3 {
+		t.Fatalf("%d tokens after a long pause, want the burst (3)", n)
 	}
 }

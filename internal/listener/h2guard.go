@@ -25,8 +25,9 @@ var (
 	// earlyResets: RST_STREAM from the client for a stream the server has not answered
 	// yet. Browsers cancel such streams (navigation, aborted fetches), up to all their
 	// concurrent streams at once: the burst is twice the server's 250 concurrent
-	// streams, as nginx allows 2 × concurrent_streams new streams per read.
-	earlyResets = bucketSpec{burst: 500, rate: 50}
+	// streams, as nginx allows 2 × concurrent_streams new streams per read; 100 a
+	// second sustained leaves room for gRPC deadlines expiring under a slow backend.
+	earlyResets = bucketSpec{burst: 500, rate: 100}
 	// emptyFrames: CONTINUATION or HEADERS without payload that do not end the header
 	// block, DATA without payload that does not end the stream. No client needs them
 	// (CVE-2019-9518, CVE-2024-27316).
@@ -103,9 +104,6 @@ func newH2Guard(tc *tls.Conn, st *State, budget *HeaderBudget, onCut func(string
 	}
 }
 
-// NetConn is the TLS connection, for code that closes the socket under it.
-func (g *h2guard) NetConn() net.Conn { return g.tc }
-
 func (g *h2guard) Read(p []byte) (int, error) {
 	n, err := g.Conn.Read(p)
 	if n > 0 {
@@ -119,32 +117,31 @@ func (g *h2guard) Read(p []byte) (int, error) {
 
 // inHead counts a frame from the client as it starts.
 func (g *h2guard) inHead(h frameHeader) error {
-	now := time.Now()
 	switch h.typ {
 	case frameHeaders, frameContinuation:
 		if h.typ == frameHeaders {
 			g.opened(h.stream)
 		}
-		if h.length == 0 && !h.has(flagEndHeaders) && !g.empty.take(emptyFrames, now) {
+		if h.length == 0 && !h.has(flagEndHeaders) && !g.empty.take(emptyFrames, time.Now()) {
 			return errCalm("too many empty HEADERS/CONTINUATION frames")
 		}
 		return g.headerBytes(h)
 	case frameData:
-		if h.length == 0 && !h.has(flagEndStream) && !g.empty.take(emptyFrames, now) {
+		if h.length == 0 && !h.has(flagEndStream) && !g.empty.take(emptyFrames, time.Now()) {
 			return errCalm("too many empty DATA frames")
 		}
 	case frameRSTStream:
 		if g.answered(h.stream) {
 			return nil
 		}
-		if !g.early.take(earlyResets, now) {
+		if !g.early.take(earlyResets, time.Now()) {
 			return errCalm("too many streams reset before their response (rapid reset)")
 		}
 	case frameSettings, framePing:
 		if h.has(flagAck) || (h.typ == framePing && g.sentSincePing.Swap(false)) {
 			return nil
 		}
-		if !g.control.take(controlFrames, now) {
+		if !g.control.take(controlFrames, time.Now()) {
 			return errCalm("too many SETTINGS/PING frames")
 		}
 	}

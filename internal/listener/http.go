@@ -93,7 +93,6 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.TLS = info.cs
 	if msg := overLimits(r, info.state.HeaderLimits); msg != "" {
 		// net/http bounds the block's size (MaxHeaderBytes); the field limits are ours.
-		w.Header().Set("Connection", "close")
 		http.Error(w, "431 request header fields too large: "+msg, http.StatusRequestHeaderFieldsTooLarge)
 		return
 	}

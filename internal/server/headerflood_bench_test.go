@@ -88,4 +88,3 @@ func rss(b *testing.B) int64 {
 	kb, _ := strconv.ParseInt(f[0], 10, 64)
 	return kb << 10
 }
-
