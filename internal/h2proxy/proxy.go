@@ -136,29 +136,38 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, route *Route) stri
 }
 
 // outgoing is the request for the backend: the client's header without hop-by-hop,
-// X-Forwarded and identity fields, then ours.
+// X-Forwarded and identity fields, then ours. r's header map is reused rather than
+// copied (a copy cost about a tenth of a unary call): the handler owns it, and nothing
+// reads the removed fields afterwards.
 func outgoing(r *http.Request, route *Route) *http.Request {
 	scheme := "http"
 	if route.TLS != nil {
 		scheme = "https"
 	}
-	h := make(http.Header, len(r.Header)+len(route.Identity)+3)
-	conn := r.Header["Connection"]
-	for k, vs := range r.Header {
+	h := r.Header
+	if h == nil {
+		h = http.Header{}
+	}
+	conn := h["Connection"]
+	trailers := httpproxy.Listed(h["Te"], "trailers")
+	for k := range h {
 		if hopHeaders[k] || forwardedHeaders[k] || httpproxy.IsIdentityHeader(k) || (len(conn) > 0 && httpproxy.Listed(conn, k)) {
-			continue
+			delete(h, k)
 		}
-		h[k] = vs
 	}
 	// gRPC servers require "te: trailers" (the only TE HTTP/2 allows).
-	if httpproxy.Listed(r.Header["Te"], "trailers") {
-		h.Set("Te", "trailers")
+	if trailers {
+		h["Te"] = []string{"trailers"}
 	}
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		h.Set("X-Forwarded-For", host)
+		h["X-Forwarded-For"] = []string{host}
 	}
-	h.Set("X-Forwarded-Host", r.Host)
-	h.Set("X-Forwarded-Proto", map[bool]string{true: "https", false: "http"}[r.TLS != nil])
+	h["X-Forwarded-Host"] = []string{r.Host}
+	if r.TLS != nil {
+		h["X-Forwarded-Proto"] = []string{"https"}
+	} else {
+		h["X-Forwarded-Proto"] = []string{"http"}
+	}
 	for k, vs := range route.Identity {
 		h[k] = slices.Clip(vs) // shared by the connection's requests: an append copies
 	}
