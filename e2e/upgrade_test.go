@@ -168,7 +168,7 @@ func startServe(t *testing.T, dir string, notify *notifySocket) (string, *exec.C
 	exe := filepath.Join(dir, "bin", "tlsgate")
 	installBinary(t, exe)
 	srv := exec.Command(exe, "serve", "--config", filepath.Join(dir, "tlsgate.yaml"), "--log-access", "errors")
-	srv.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify.path)
+	srv.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify.path, "WATCHDOG_USEC=200000") // pings every 100 ms
 	stderr, err := srv.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -364,6 +364,8 @@ func TestUpgradeUnderLoad(t *testing.T) {
 	for before := total(); total() < before+200; {
 		<-progress
 	}
+	// The last process pings the watchdog (the old ones stopped at their handover).
+	notify.wait(t, "WATCHDOG=1", notify.count("WATCHDOG=1")+2)
 	stop()
 	wg.Wait()
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
@@ -392,8 +394,8 @@ func TestUpgradeUnderLoad(t *testing.T) {
 		refused += l.refus.Load()
 		t.Logf("%-28s ok %6d  failed %d  refused %d  %v", l.name, l.ok.Load(), l.failed.Load(), l.refus.Load(), l.errs)
 	}
-	t.Logf("%d upgrades: %d requests/echoes, %d failed, %d refused; %d processes exited; notify: READY=1 %d, MAINPID= %d, STOPPING=1 %d, RELOADING=1 %d",
-		upgrades, requests, failed, refused, exits, notify.count("READY=1"), notify.count("MAINPID="), notify.count("STOPPING=1"), notify.count("RELOADING=1"))
+	t.Logf("%d upgrades: %d requests/echoes, %d failed, %d refused; %d processes exited; notify: READY=1 %d, MAINPID= %d, STOPPING=1 %d, RELOADING=1 %d, WATCHDOG=1 %d",
+		upgrades, requests, failed, refused, exits, notify.count("READY=1"), notify.count("MAINPID="), notify.count("STOPPING=1"), notify.count("RELOADING=1"), notify.count("WATCHDOG=1"))
 	if failed != 0 || refused != 0 {
 		t.Errorf("%d failed and %d refused of %d", failed, refused, requests)
 	}

@@ -136,7 +136,7 @@ func runServer(ctx context.Context, srv *server.Server, node *fleet.Node, socks 
 			srv.Watch(wctx)
 		}
 	})
-	wg.Go(func() { notify.Watchdog(wctx, sdnotify.WatchdogInterval()) })
+	wg.Go(func() { notify.Watchdog(wctx, sdnotify.WatchdogInterval(), srv.Health) })
 	var upgrading chan upgraded // non-nil while a new process starts
 	for {
 		select {

@@ -100,15 +100,23 @@ func WatchdogInterval() time.Duration {
 }
 
 // Watchdog sends WATCHDOG=1 at half of interval until ctx ends (as sd_watchdog_enabled(3)
-// advises), and returns at once when interval is 0.
-func (n *Notifier) Watchdog(ctx context.Context, interval time.Duration) {
+// advises), and returns at once when interval is 0. Before each ping it calls healthy
+// (when set): an error skips the ping and goes into STATUS=, so systemd restarts a
+// process that stopped serving, and one whose check hangs, after WatchdogSec.
+func (n *Notifier) Watchdog(ctx context.Context, interval time.Duration, healthy func() error) {
 	if !n.Enabled() || interval <= 0 {
 		return
 	}
 	t := time.NewTicker(interval / 2)
 	defer t.Stop()
 	for {
-		_ = n.Send("WATCHDOG=1")
+		if healthy == nil {
+			_ = n.Send("WATCHDOG=1")
+		} else if err := healthy(); err != nil {
+			_ = n.Send(statusLine("unhealthy, no watchdog ping: " + err.Error()))
+		} else {
+			_ = n.Send("WATCHDOG=1")
+		}
 		select {
 		case <-ctx.Done():
 			return

@@ -2,10 +2,12 @@ package sdnotify_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,11 +112,33 @@ func TestWatchdog(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { sdnotify.FromEnv().Watchdog(ctx, iv); close(done) }()
+	var sick atomic.Bool
+	healthy := func() error {
+		if sick.Load() {
+			return errors.New(`listener "web" stopped`)
+		}
+		return nil
+	}
+	go func() { sdnotify.FromEnv().Watchdog(ctx, iv, healthy); close(done) }()
 	for range 3 {
 		if got := next(); got != "WATCHDOG=1\n" {
 			t.Fatalf("got %q", got)
 		}
+	}
+	// Unhealthy: no more pings, the reason in STATUS=.
+	sick.Store(true)
+	for {
+		got := next()
+		if got == "WATCHDOG=1\n" {
+			continue // sent before the change was seen
+		}
+		if got != "STATUS=unhealthy, no watchdog ping: listener \"web\" stopped\n" {
+			t.Fatalf("got %q", got)
+		}
+		break
+	}
+	if got := next(); got == "WATCHDOG=1\n" {
+		t.Fatal("a ping while unhealthy")
 	}
 	cancel()
 	<-done

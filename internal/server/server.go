@@ -519,6 +519,10 @@ func (s *Server) Listeners() []ListenerInfo {
 	return ls
 }
 
+// Health reports the listeners that stopped accepting, as /healthz does; nil when all
+// accept. The systemd watchdog pings only while it is nil.
+func (s *Server) Health() error { return s.health() }
+
 // health is what /healthz reports: an error naming every listener that stopped
 // accepting (a fatal accept error; temporary ones are backed off and pass).
 func (s *Server) health() error {
