@@ -22,6 +22,17 @@ func addLogFlags(c *cobra.Command, access bool) {
 	if access {
 		c.Flags().String("log-access", "", "access lines: all, errors, off or a sample rate such as 0.1 (default all; overrides log.access)")
 	}
+	// Shell completion offers the values (tlsgate completion).
+	values := map[string][]string{
+		"log-level":  {"debug", "info", "warn", "error"},
+		"log-format": {config.LogJSON, config.LogText},
+		"log-access": {config.AccessAll, config.AccessErrors, config.AccessOff, "0.1"},
+	}
+	for name, vs := range values {
+		if c.Flags().Lookup(name) != nil {
+			_ = c.RegisterFlagCompletionFunc(name, cobra.FixedCompletions(vs, cobra.ShellCompDirectiveNoFileComp))
+		}
+	}
 }
 
 // logFlags reads the log flags over the config's settings, rejecting bad values as

@@ -51,6 +51,15 @@ func TestCompletion(t *testing.T) {
 	}
 }
 
+// TestLogFlagCompletion: the shell completion offers the values of the log flags.
+func TestLogFlagCompletion(t *testing.T) {
+	t.Parallel()
+	code, out, _ := run("__complete", "serve", "--log-format", "")
+	if code != 0 || !strings.Contains(out, "json\n") || !strings.Contains(out, "text\n") {
+		t.Errorf("completion of --log-format: exit %d\n%s", code, out)
+	}
+}
+
 func TestMan(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
