@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -95,6 +96,17 @@ func (n *Node) Close() error {
 	err := n.store.Client.Close()
 	n.wg.Wait()
 	return err
+}
+
+// callTimeout bounds every etcd request of a session: the client waits for a dead
+// endpoint in silence, and a session stuck in a request would never notice the outage.
+const callTimeout = 5 * time.Second
+
+// bounded runs f with a context that ends after callTimeout.
+func bounded(ctx context.Context, f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	return f(ctx)
 }
 
 // ProbeInterval is how often a connected node checks that etcd still answers.
@@ -284,10 +296,14 @@ func (n *Node) session(ctx context.Context, a Applier, up func()) error {
 	n.mu.Lock()
 	st := n.status
 	n.mu.Unlock()
-	if err := n.store.putStatus(ctx, st, lease.ID); err != nil {
+	if err := bounded(ctx, func(ctx context.Context) error { return n.store.putStatus(ctx, st, lease.ID) }); err != nil {
 		return err
 	}
-	resp, err := n.store.Client.Get(ctx, n.store.key("head"))
+	var resp *clientv3.GetResponse
+	err = bounded(ctx, func(ctx context.Context) (err error) {
+		resp, err = n.store.Client.Get(ctx, n.store.key("head"))
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -298,14 +314,33 @@ func (n *Node) session(ctx context.Context, a Applier, up func()) error {
 		return err
 	}
 	n.catchUp(ctx, a, head, lease.ID, true)
-	_, sealed, _, err := n.store.Tickets(ctx)
+	var sealed []byte
+	err = bounded(ctx, func(ctx context.Context) (err error) {
+		_, sealed, _, err = n.store.Tickets(ctx)
+		return err
+	})
 	if err != nil {
 		return err
 	}
 	n.tickets = nil
 	n.newTickets(a, sealed)
-	watch := n.store.Client.Watch(clientv3.WithRequireLeader(ctx), n.store.key("head"), clientv3.WithRev(resp.Header.Revision+1))
-	tickets := n.store.Client.Watch(clientv3.WithRequireLeader(ctx), n.store.key(ticketsName), clientv3.WithRev(resp.Header.Revision+1))
+	return n.follow(ctx, a, head, resp.Header.Revision+1, lease.ID, alive)
+}
+
+// follow watches the fleet's head and ticket keys from etcd revision from, applying
+// what changes, until etcd is lost or ctx ends.
+func (n *Node) follow(ctx context.Context, a Applier, head, from int64, lease clientv3.LeaseID, alive <-chan *clientv3.LeaseKeepAliveResponse) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	// Opening a watch blocks while etcd is unreachable, so it is opened aside: the
+	// probe below must keep running to notice the outage.
+	opened := make(chan clientv3.WatchChan, 1)
+	wg.Go(func() {
+		opened <- n.store.Client.Watch(clientv3.WithRequireLeader(ctx), n.store.Prefix+"/", clientv3.WithPrefix(), clientv3.WithRev(from))
+	})
+	var watch clientv3.WatchChan
 	// The client retries a dead endpoint in silence and the lease's keepalive channel
 	// closes only after long; a probe every ProbeInterval notices the outage quickly.
 	probe := time.NewTicker(ProbeInterval)
@@ -314,17 +349,13 @@ func (n *Node) session(ctx context.Context, a Applier, up func()) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case watch = <-opened:
 		case <-probe.C:
-			pctx, pcancel := context.WithTimeout(ctx, ProbeInterval)
-			h, err := n.store.Head(pctx)
-			pcancel()
+			h, err := n.probe(ctx)
 			if err != nil {
 				return err
 			}
-			if h > head {
-				head = h
-				n.catchUp(ctx, a, head, lease.ID, false)
-			}
+			head = max(head, h)
 		case _, ok := <-alive:
 			if !ok {
 				return errors.New("the heartbeat lease ended")
@@ -333,23 +364,37 @@ func (n *Node) session(ctx context.Context, a Applier, up func()) error {
 			if !ok || w.Err() != nil {
 				return fmt.Errorf("watch ended: %w", w.Err())
 			}
-			for _, ev := range w.Events {
-				if h, err := strconv.ParseInt(string(ev.Kv.Value), 10, 64); err == nil && h > head {
-					head = h
-				}
+			head = max(head, n.events(a, w.Events))
+		case <-n.wake:
+		}
+		n.catchUp(ctx, a, head, lease, false)
+	}
+}
+
+// probe reads the head: whether etcd still answers, and a change a watch missed.
+func (n *Node) probe(ctx context.Context) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, ProbeInterval)
+	defer cancel()
+	return n.store.Head(ctx)
+}
+
+// events takes the watched changes under the prefix: new ticket keys go to the ring;
+// it returns the newest head among them (0 if none).
+func (n *Node) events(a Applier, evs []*clientv3.Event) int64 {
+	var head int64
+	for _, ev := range evs {
+		switch strings.TrimPrefix(string(ev.Kv.Key), n.store.Prefix+"/") {
+		case "head":
+			if h, err := strconv.ParseInt(string(ev.Kv.Value), 10, 64); err == nil {
+				head = max(head, h)
 			}
-			n.catchUp(ctx, a, head, lease.ID, false)
-		case w, ok := <-tickets:
-			if !ok || w.Err() != nil {
-				return fmt.Errorf("watch ended: %w", w.Err())
-			}
-			for _, ev := range w.Events {
+		case ticketsName:
+			if ev.Type == clientv3.EventTypePut {
 				n.newTickets(a, ev.Kv.Value)
 			}
-		case <-n.wake:
-			n.catchUp(ctx, a, head, lease.ID, false)
 		}
 	}
+	return head
 }
 
 // newTickets gives the ring a ticket set that differs from the last one.
@@ -374,7 +419,13 @@ func (n *Node) catchUp(ctx context.Context, a Applier, head int64, lease clientv
 	}
 	state := "ok"
 	if need {
-		if err := n.apply(ctx, a, head); err != nil {
+		err := n.apply(ctx, a, head)
+		if fe, ok := errors.AsType[*UnavailableError](err); ok {
+			// etcd, not the revision: the session's probe notices an outage; retry then.
+			n.log.Debug("fleet: cannot fetch the revision", "revision", head, "error", fe.Error())
+			return
+		}
+		if err != nil {
 			state = "error: " + err.Error()
 			n.metrics.FleetApplyErrors.Inc()
 			n.log.Error("fleet: revision not applied; the running one keeps serving", "revision", head, "serving", n.Applied(), "error", err.Error())
@@ -387,14 +438,20 @@ func (n *Node) catchUp(ctx context.Context, a Applier, head int64, lease clientv
 	}
 	n.metrics.FleetRevision.Set(float64(n.Applied()))
 	st := n.setState(n.Applied(), state)
-	if err := n.store.putStatus(ctx, st, lease); err != nil {
+	if err := bounded(ctx, func(ctx context.Context) error { return n.store.putStatus(ctx, st, lease) }); err != nil {
 		n.log.Warn("fleet: cannot write status", "error", err.Error())
 	}
 }
 
 // apply fetches revision rev, hands it to a, and on success makes it current and caches it.
 func (n *Node) apply(ctx context.Context, a Applier, rev int64) error {
-	r, sealed, err := n.store.Get(ctx, rev)
+	var r *Revision
+	var sealed map[string][]byte
+	err := bounded(ctx, func(ctx context.Context) (err error) {
+		r, sealed, err = n.store.Get(ctx, rev)
+		return err
+	})
+
 	if err != nil {
 		return err
 	}

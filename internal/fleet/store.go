@@ -69,6 +69,15 @@ func revPrefix(n int64) string { return fmt.Sprintf("rev/%d/", n) }
 // ErrConflict is a compare-and-swap that lost: the fleet is not at the expected revision.
 var ErrConflict = errors.New("the fleet moved on")
 
+// UnavailableError is a request etcd did not answer (unreachable, timed out), as
+// opposed to an answer that is wrong: a node retries the first, reports the second.
+type UnavailableError struct{ Err error }
+
+func (e *UnavailableError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the client's error.
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
 // ConflictError says which revision the fleet is at.
 type ConflictError struct{ Expected, Current int64 }
 
@@ -88,7 +97,7 @@ func (e *ConflictError) Unwrap() error { return ErrConflict }
 func (s *Store) Head(ctx context.Context) (int64, error) {
 	resp, err := s.Client.Get(ctx, s.key("head"))
 	if err != nil {
-		return 0, fmt.Errorf("reading the fleet head: %w", err)
+		return 0, &UnavailableError{fmt.Errorf("reading the fleet head: %w", err)}
 	}
 	return headOf(resp.Kvs)
 }
@@ -166,7 +175,7 @@ func (s *Store) Get(ctx context.Context, n int64) (*Revision, map[string][]byte,
 	}
 	resp, err := s.Client.Get(ctx, s.key(revPrefix(n)), clientv3.WithPrefix())
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading revision %d: %w", n, err)
+		return nil, nil, &UnavailableError{fmt.Errorf("reading revision %d: %w", n, err)}
 	}
 	sealed := map[string][]byte{}
 	for _, kv := range resp.Kvs {
