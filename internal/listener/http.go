@@ -135,10 +135,14 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 	if _, h1 := w.(*h1writer); !h1 {
 		sw.writeTimeout = st.WriteTimeout // HTTP/1 bounds writes on its connection
 	}
+	info.beginRequest()
 	defer func() {
 		line.Status, line.BytesOut, line.Duration = sw.status, sw.n, time.Since(start)
 		if line.Status == 0 {
 			line.Status = http.StatusOK
+		}
+		if reason := info.endRequest(); reason != clientauth.OK {
+			cutLine(line, reason) // a reload closed the connection under this request
 		}
 		line.BytesIn = max(r.ContentLength, 0)
 		l.grpcStatus(line, sw, r)

@@ -100,7 +100,15 @@ type connInfo struct {
 	client  string
 	front   bool         // came from a trusted front (accept_proxy_protocol): its X-Request-Id is kept
 	cut     atomic.Value // clientauth.Reason a reload closed the connection for (revalidate.go)
-	line    Line         // the log fields of the connection: each request's line starts from it
+	// reqs guards the count of requests in flight on an HTTP connection and the reason
+	// a reload cut it for: the line of a request in flight then carries the reason, and
+	// the connection has no line of its own (revalidate.go).
+	reqs struct {
+		sync.Mutex
+		inflight int
+		cut      clientauth.Reason
+	}
+	line Line // the log fields of the connection: each request's line starts from it
 	// identity is the connection's identity headers for backends, built once.
 	identity http.Header
 }

@@ -36,10 +36,12 @@ func (l *Listener) revalidate(st *State) {
 				c = tc.NetConn()
 			}
 			// A TCP relay logs its one connection line when its copy ends, with this
-			// reason; an HTTP connection has no line of its own, so it is logged here.
+			// reason, and so does a request in flight (a WebSocket, say); an idle HTTP
+			// connection has no line of its own, so it is logged here.
 			info.cut.Store(reason)
+			idle := info.cutRequests(reason)
 			_ = c.Close()
-			if l.proxy != nil {
+			if l.proxy != nil && idle {
 				line := info.line
 				line.Msg = "connection"
 				cutLine(&line, reason)
@@ -48,6 +50,30 @@ func (l *Listener) revalidate(st *State) {
 		}
 		return true
 	})
+}
+
+// cutRequests records that a reload cut the connection for reason, and reports whether
+// no request was in flight to carry it in its line.
+func (info *connInfo) cutRequests(reason clientauth.Reason) bool {
+	info.reqs.Lock()
+	defer info.reqs.Unlock()
+	info.reqs.cut = reason
+	return info.reqs.inflight == 0
+}
+
+// beginRequest counts a request in flight on the connection.
+func (info *connInfo) beginRequest() {
+	info.reqs.Lock()
+	info.reqs.inflight++
+	info.reqs.Unlock()
+}
+
+// endRequest ends one and returns the reason a reload cut the connection for, if it did.
+func (info *connInfo) endRequest() clientauth.Reason {
+	info.reqs.Lock()
+	defer info.reqs.Unlock()
+	info.reqs.inflight--
+	return info.reqs.cut
 }
 
 // cutLine records on line that a reload closed its connection for reason.

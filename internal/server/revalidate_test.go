@@ -108,7 +108,8 @@ func TestRevocationClosesOpenConnections(t *testing.T) {
 		}
 	}
 	for range carols {
-		line := e.sink.Next(t, map[string]any{"msg": "connection", "client_subject": "CN=carol", "reason": "revoked"})
+		// A connection line, or the line of the request in flight (the WebSocket's).
+		line := e.sink.Next(t, map[string]any{"client_subject": "CN=carol", "reason": "revoked"})
 		if line["verify"] != "FAILED:revoked" {
 			t.Fatalf("line %v", line)
 		}
@@ -128,6 +129,14 @@ func TestRevocationClosesOpenConnections(t *testing.T) {
 	}
 	if n := e.sink.Count(map[string]any{"msg": "connection", "listener": "tcpssl", "client_subject": "CN=carol"}); n != 1 {
 		t.Errorf("carol's relay closed by the reload logged %d connection lines, want 1", n)
+	}
+	// Her WebSocket, a request in flight, has its request line with the reason, and
+	// no connection line besides.
+	if n := e.sink.Count(map[string]any{"path": "/ws", "client_subject": "CN=carol", "reason": "revoked"}); n != 1 {
+		t.Errorf("carol's WebSocket request line with the reason: %d, want 1", n)
+	}
+	if n := e.sink.Count(map[string]any{"client_subject": "CN=carol", "reason": "revoked"}); n != len(carols) {
+		t.Errorf("%d lines with the reason for carol's %d connections", n, len(carols))
 	}
 }
 
