@@ -1,8 +1,9 @@
 package listener
 
 import (
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
+	"math/rand/v2"
 	"net"
 	"net/http"
 
@@ -35,8 +36,11 @@ func requestID(r *http.Request, trusted bool) string {
 			return ids[0]
 		}
 	}
+	// The runtime's ChaCha8 generator (math/rand/v2), seeded from the system: ids must
+	// not repeat, not be secret, and a getrandom(2) per request is not free.
 	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
 	id := hex.EncodeToString(b[:])
 	r.Header[HeaderRequestID] = []string{id}
 	return id
