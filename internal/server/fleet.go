@@ -65,7 +65,7 @@ type conflict interface {
 }
 
 // fleetRetries is how many times an admin API change is tried against a moving fleet.
-const fleetRetries = 3
+const fleetRetries = 5
 
 func (s *Server) updateFleetOnce(mutate func(*config.Config) error) (config.Problems, error) {
 	f := s.opts.Fleet
