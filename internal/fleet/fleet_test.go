@@ -183,3 +183,19 @@ func metricValue(t testing.TB, n *testNode, name string) float64 {
 	t.Fatalf("no metric %s", name)
 	return 0
 }
+
+// TestFleetReloadKeepsServing: a reload of a fleet node (SIGHUP, a fetched CRL or OCSP
+// staple) rebuilds the fleet's revision; it never reads the node config as the config
+// to serve (which has no listeners: every listener would be drained).
+func TestFleetReloadKeepsServing(t *testing.T) {
+	f, _ := newFleet(t, "a")
+	a := f.nodes[0]
+	f.waitApplied(1, a)
+	if err := a.srv.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	leaf := f.d.client.TLS()
+	if code, _, err := newClient(f.d, tls.VersionTLS13, &leaf).get(a.addr(t, "mutual")); err != nil || code != http.StatusOK {
+		t.Fatalf("after a reload: %d %v", code, err)
+	}
+}

@@ -37,6 +37,16 @@ func (s *Server) Apply(cfg *config.Config) error {
 	return err
 }
 
+// rebuild is Reload when the configuration did not come from ConfigPath (fleet mode):
+// the running configuration is built again, so fetched CRLs and OCSP staples are read
+// anew. (Reading ConfigPath, a node config, would serve no listener at all.)
+func (s *Server) rebuild() error {
+	s.mu.Lock()
+	cfg := s.cfg
+	s.mu.Unlock()
+	return s.Apply(cfg)
+}
+
 // fleetWriteTimeout bounds an admin API write to etcd.
 const fleetWriteTimeout = 10 * time.Second
 

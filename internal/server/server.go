@@ -454,6 +454,9 @@ const DrainTimeout = 30 * time.Second
 // Reload re-reads the config and every file it references. On any error the running
 // configuration stays and the error is returned (and logged).
 func (s *Server) Reload() error {
+	if s.opts.Config != nil {
+		return s.rebuild()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// Stamp before reading: a file that changes while the build reads it then differs
