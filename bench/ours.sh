@@ -6,6 +6,8 @@
 #   go build -o bin/tlsgate ./cmd/tlsgate
 #   cd ../shared/bench && ./gen-certs.sh
 #   OURS_CMD="bash $PWD/../../main/bench/ours.sh" OURS_VERSION=tlsgate QUICK=1 ./run-peers.sh ours nginx
+#   PEER_ACCESS_LOG=1 OURS_CMD=… ./run-peers.sh ours nginx haproxy   # every server logs each request
+#   TLSGATE_BIN=bin/tlsgate-boring …   # another binary (e.g. GOEXPERIMENT=boringcrypto)
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 BIN="${TLSGATE_BIN:-$HERE/../bin/tlsgate}"
@@ -24,6 +26,9 @@ esac
 admin=""
 # OURS_PPROF=127.0.0.1:19901 serves /debug/pprof/ there, to profile a running point;
 # OURS_FORWARD=headers|xfcc|rfc9440 forwards the client identity (default none, as the peers).
+# Access lines follow the peers' logging (like with like): with PEER_ACCESS_LOG=1 tlsgate
+# logs every request (log.access: all), otherwise none (off); OURS_ACCESS overrides.
+access="${OURS_ACCESS:-off}"; [ "${PEER_ACCESS_LOG:-0}" = 1 ] && access="${OURS_ACCESS:-all}"
 [ -n "${OURS_PPROF:-}" ] && admin="admin: {listen: $OURS_PPROF, pprof: true}"
 cat > "$RUN_DIR/tlsgate.yaml" <<YAML
 $admin
@@ -41,4 +46,4 @@ listeners:
     forward_client_cert: ${OURS_FORWARD:-none}
     ssl: $ssl
 YAML
-exec "$BIN" serve --config "$RUN_DIR/tlsgate.yaml" --log-file "$RUN_DIR/tlsgate.log"
+exec "$BIN" serve --config "$RUN_DIR/tlsgate.yaml" --log-file "$RUN_DIR/tlsgate.log" --log-access "$access"

@@ -197,9 +197,8 @@ func drainConn(h *h1conn) {
 // serveH1 serves HTTP/1.x requests on c until the client or a timeout ends it. This
 // goroutine only waits for requests; reading, proxying and logging them run on a
 // worker (worker.go), so the stack a parked keep-alive connection keeps stays small.
-func (l *Listener) serveH1(c net.Conn, info *connInfo) {
-	h := &h1conn{c: c, done: make(chan struct{}), writeTimeout: info.state.WriteTimeout}
-	h.state.Store(h1Fresh)
+func (l *Listener) serveH1(h *h1conn, info *connInfo) {
+	c := h.c
 	if !l.track(h) {
 		_ = c.Close()
 		return
@@ -225,7 +224,10 @@ func (l *Listener) serveH1(c net.Conn, info *connInfo) {
 	}()
 	// What a worker runs for each request; made once per connection, not per request.
 	serve := func() {
-		if end = readFirst(h); end == h1Again {
+		if end = h1Again; !h.in.hasByte {
+			end = readFirst(h)
+		}
+		if end == h1Again {
 			br = readers.Get().(*bufio.Reader)
 			br.Reset(h)
 			end = l.serveBuffered(h, br, info)
@@ -236,14 +238,18 @@ func (l *Listener) serveH1(c net.Conn, info *connInfo) {
 	wait := info.state.HeaderTimeout // the first request must come within the header timeout
 	for first := true; ; first = false {
 		// Idle: hold no buffer, and wait on the socket itself where there is one (a
-		// TLS read would grow this goroutine's stack for the decryption). Not before
-		// the first request: it may have come with the handshake's last flight and sit
-		// in TLS's buffer already; later, serveBuffered has checked that buffer.
+		// TLS read would grow this goroutine's stack for the decryption), so no worker
+		// is parked in a read. TLS's buffer was checked before: for the first request
+		// by newH1conn (it may have come with the handshake's last flight), later by
+		// serveBuffered.
 		if first && h.state.Load() == h1Last {
 			wait = min(wait, freshGrace) // a drain began (drainConn)
 		}
 		setDeadline(c, wait)
-		if sock != nil && !first && !sock.readable() {
+		if h.state.Load() == h1Closing {
+			return // drained between the response and setDeadline, which undid its wake-up
+		}
+		if sock != nil && !h.in.hasByte && !sock.readable() {
 			return
 		}
 		l.dispatch(serve) // and wait for it
@@ -258,6 +264,21 @@ func (l *Listener) serveH1(c net.Conn, info *connInfo) {
 		br = nil
 		wait = info.state.IdleTimeout
 	}
+}
+
+// newH1conn makes the HTTP/1.x state of a connection that finished its handshake and
+// takes from TLS's buffer a first request byte that came with the handshake's last
+// flight. Called on the worker that ran the handshake: that read would grow the small
+// stack of the connection's own goroutine, which then waits on the socket alone, and
+// a connection that sends nothing yet holds no worker parked in a read (about 14 KiB of
+// stack each).
+func newH1conn(c net.Conn, info *connInfo) *h1conn {
+	h := &h1conn{c: c, done: make(chan struct{}), writeTimeout: info.state.WriteTimeout}
+	h.state.Store(h1Fresh)
+	if socketOf(c) != nil {
+		buffered(h)
+	}
+	return h
 }
 
 // readFirst reads the first byte of a request into h (under the deadline set while

@@ -347,10 +347,11 @@ func (l *Listener) handle(raw net.Conn) {
 			return
 		}
 		// A new goroutine, with a small stack, waits for requests (worker.go).
+		h := newH1conn(conn, info)
 		l.wg.Go(func() {
 			defer l.closed()
 			defer l.verified.Delete(conn)
-			l.serveH1(conn, info)
+			l.serveH1(h, info)
 		})
 		return
 	}
