@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"tlsgate/internal/backend"
@@ -132,8 +133,13 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 	line.RequestID = requestID(r, info.front)
 	w.Header()[HeaderRequestID] = []string{line.RequestID}
 	sw := &statusWriter{ResponseWriter: w}
-	if _, h1 := w.(*h1writer); !h1 {
-		sw.writeTimeout = st.WriteTimeout // HTTP/1 bounds writes on its connection
+	if d, ok := w.(interface{ SetWriteDeadline(time.Time) error }); ok && st.WriteTimeout > 0 {
+		if _, h1 := w.(*h1writer); !h1 { // HTTP/1 bounds writes on its connection
+			sw.deadline, sw.writeTimeout = d, st.WriteTimeout
+			sw.stuck = time.AfterFunc(time.Hour, sw.reset)
+			sw.stuck.Stop()
+			defer sw.finish()
+		}
 	}
 	info.beginRequest()
 	defer func() {
@@ -329,12 +335,60 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	n      int64
-	// writeTimeout resets an HTTP/2 stream whose client accepted nothing of the body
-	// for this long (a flow-control window it never opens): each write moves the
-	// stream's deadline, at most every quarter of it (a message to the connection's
-	// goroutine each time), so it fires 3/4 to 1 × writeTimeout after the last progress.
+	// On HTTP/2, a write or flush that runs for the listener's write_timeout (a client
+	// that never opens its flow-control window) resets the stream through deadline, from
+	// the stuck timer. Only a write in progress is timed: a stream may stay quiet for
+	// long between writes (server-sent events, gRPC streams). One timer per request,
+	// stopped and reset per write: moving the stream's own deadline instead would cost
+	// a message to the connection's goroutine each time.
+	deadline     interface{ SetWriteDeadline(time.Time) error }
 	writeTimeout time.Duration
-	extended     time.Time
+	stuck        *time.Timer
+	writing      atomic.Int32 // writes and flushes in progress
+	mu           sync.Mutex   // done against the timer's reset
+	done         bool         // the handler returned: the stream may be gone
+}
+
+// begin and end bracket a write or a flush.
+func (w *statusWriter) begin() {
+	if w.deadline != nil && w.writing.Add(1) == 1 {
+		w.stuck.Reset(w.writeTimeout)
+	}
+}
+
+func (w *statusWriter) end() {
+	if w.deadline != nil && w.writing.Add(-1) == 0 {
+		w.stuck.Stop()
+	}
+}
+
+// reset ends the stream of a write stuck for writeTimeout: a deadline in the past
+// resets it, and the blocked write returns.
+func (w *statusWriter) reset() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done && w.writing.Load() > 0 {
+		_ = w.deadline.SetWriteDeadline(time.Unix(1, 0))
+	}
+}
+
+// finish is called before the handler returns.
+func (w *statusWriter) finish() {
+	if w.deadline == nil {
+		return
+	}
+	w.mu.Lock()
+	w.done = true
+	w.mu.Unlock()
+	w.stuck.Stop()
+}
+
+// FlushError flushes (http.ResponseController) under the write timeout, as Write
+// writes.
+func (w *statusWriter) FlushError() error {
+	w.begin()
+	defer w.end()
+	return http.NewResponseController(w.ResponseWriter).Flush()
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -348,15 +402,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	if w.writeTimeout > 0 {
-		if now := time.Now(); now.Sub(w.extended) > w.writeTimeout/4 {
-			if d, ok := w.ResponseWriter.(interface{ SetWriteDeadline(time.Time) error }); ok {
-				_ = d.SetWriteDeadline(now.Add(w.writeTimeout))
-			}
-			w.extended = now
-		}
-	}
+	w.begin()
 	n, err := w.ResponseWriter.Write(b)
+	w.end()
 	w.n += int64(n)
 	return n, err
 }

@@ -41,9 +41,15 @@ func abuseEnv(t testing.TB, settings, top string) (*env, *abuseBackend) {
 			}
 			b.seen.Add(1)
 			_, _ = io.Copy(io.Discard, req.Body)
-			if req.URL.Path == "/big" {
+			switch req.URL.Path {
+			case "/big":
 				b.writeBig(c)
 				return
+			case "/quiet": // a stream quiet for longer than the tests' write_timeout (1s)
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n")
+				time.Sleep(2500 * time.Millisecond)
+				_, _ = io.WriteString(c, "1\r\nb\r\n0\r\n\r\n")
+				continue
 			}
 			if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); err != nil {
 				return

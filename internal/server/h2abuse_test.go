@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,7 +27,7 @@ type h2raw struct {
 	c      *tls.Conn
 	w      *http2.Framer
 	wmu    sync.Mutex
-	frames chan http2.Frame // closed when the connection ends
+	frames chan frame // closed when the connection ends
 	goAway chan http2.ErrCode
 	acked  chan struct{} // closed once the server's SETTINGS were acknowledged
 }
@@ -44,7 +45,7 @@ func rawH2(t *testing.T, e *env, id string, settings ...http2.Setting) *h2raw {
 	if p := c.ConnectionState().NegotiatedProtocol; p != "h2" {
 		t.Fatalf("ALPN %q, want h2", p)
 	}
-	h := &h2raw{t: t, c: c, w: http2.NewFramer(c, nil), frames: make(chan http2.Frame, 1024), goAway: make(chan http2.ErrCode, 1), acked: make(chan struct{})}
+	h := &h2raw{t: t, c: c, w: http2.NewFramer(c, nil), frames: make(chan frame, 1024), goAway: make(chan http2.ErrCode, 1), acked: make(chan struct{})}
 	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func rawH2(t *testing.T, e *env, id string, settings ...http2.Setting) *h2raw {
 }
 
 // readLoop reads frames until the connection ends: GOAWAY goes to goAway, SETTINGS are
-// acknowledged, the rest (apart from PING and WINDOW_UPDATE) to frames.
+// acknowledged, response headers, resets and data go to frames.
 func (h *h2raw) readLoop(r *http2.Framer) {
 	defer close(h.frames)
 	for {
@@ -86,13 +87,33 @@ func (h *h2raw) readLoop(r *http2.Framer) {
 					close(h.acked)
 				}
 			}
-		case *http2.PingFrame, *http2.WindowUpdateFrame:
-		default:
-			select {
-			case h.frames <- f:
-			default: // a test that does not look at them
-			}
+		case *http2.MetaHeadersFrame:
+			n, _ := strconv.Atoi(f.PseudoValue("status"))
+			h.deliver(frame{stream: f.StreamID, status: n, end: f.StreamEnded()})
+		case *http2.RSTStreamFrame:
+			h.deliver(frame{stream: f.StreamID, reset: true, code: f.ErrCode})
+		case *http2.DataFrame:
+			h.deliver(frame{stream: f.StreamID, data: bytes.Clone(f.Data()), end: f.StreamEnded()})
 		}
+	}
+}
+
+// frame is what a test looks at of a frame the server sent (the Framer's frames are
+// only valid until it reads the next one): a response header's status, a reset, data.
+type frame struct {
+	stream uint32
+	status int
+	reset  bool
+	code   http2.ErrCode
+	data   []byte
+	end    bool
+}
+
+// deliver passes a frame to the test, or drops it for a test that does not look.
+func (h *h2raw) deliver(f frame) {
+	select {
+	case h.frames <- f:
+	default:
 	}
 }
 
@@ -145,9 +166,8 @@ func (h *h2raw) status(id uint32) int {
 			if !ok {
 				return 0 // the connection was closed
 			}
-			if m, ok := f.(*http2.MetaHeadersFrame); ok && m.StreamID == id {
-				n, _ := strconv.Atoi(m.PseudoValue("status"))
-				return n
+			if f.status != 0 && f.stream == id {
+				return f.status
 			}
 		case <-timeout:
 			h.t.Fatalf("no response on stream %d", id)
@@ -323,13 +343,51 @@ func TestSlowReaders(t *testing.T) {
 				if !ok {
 					t.Fatal("connection closed without a reset of the stream")
 				}
-				if r, ok := f.(*http2.RSTStreamFrame); ok && r.StreamID == 1 {
+				if f.reset && f.stream == 1 {
 					return
 				}
 			case <-timeout:
 				t.Fatal("the stream of a client that opens no window was not reset")
 			}
 		}
+	})
+}
+
+// TestQuietStreams: write_timeout bounds writes, not the quiet time between them: a
+// response that pauses longer (server-sent events, gRPC streams) is delivered whole.
+func TestQuietStreams(t *testing.T) {
+	e, _ := abuseEnv(t, ", write_timeout: 1s", "")
+	t.Run("HTTP/1", func(t *testing.T) {
+		t.Parallel()
+		h := dialH1(t, e, "guard")
+		h.send("GET /quiet HTTP/1.1\r\nHost: localhost\r\n\r\n")
+		resp, err := http.ReadResponse(h.br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if body, err := io.ReadAll(resp.Body); err != nil || string(body) != "ab" {
+			t.Fatalf("body %q, %v", body, err)
+		}
+	})
+	t.Run("HTTP/2", func(t *testing.T) {
+		t.Parallel()
+		h := rawH2(t, e, "guard")
+		h.request(1, block("/quiet"))
+		var body []byte
+		for f := range h.frames {
+			if f.reset {
+				t.Fatalf("stream reset (%v) after %q", f.code, body)
+			}
+			body = append(body, f.data...)
+			if f.end {
+				if string(body) != "ab" {
+					t.Fatalf("body %q", body)
+				}
+				return
+			}
+		}
+		t.Fatalf("connection closed after %q", body)
 	})
 }
 
