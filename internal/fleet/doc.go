@@ -15,7 +15,9 @@
 //	                                 is written as in the config (sealed)
 //	PREFIX/status/INSTANCE           heartbeat JSON of a live instance (lease-backed)
 //	PREFIX/tickets                   the session-ticket master keys (sealed)
-//	PREFIX/election/…                the election of the node that rotates them
+//	PREFIX/election/…                the election of the node that rotates them and
+//	                                 fetches CRLs from their URLs
+//	PREFIX/crl/HASH                  a CRL fetched from a URL, with the URL (sealed)
 //
 // Sealed values are AES-256-GCM with the key name (relative to PREFIX) as associated
 // data, so a value cannot be moved to another key; nothing of a private key is readable

@@ -17,7 +17,7 @@ import (
 // listener, and extra listeners (YAML lines) a test adds.
 const fleetConfig = `certificates:
   - {id: site, cert: server.crt, key: server.key}
-  - {id: clients, ca: ca.crt}
+  - {id: clients, ca: ca.crt%[3]s}
   - {id: others, ca: other.crt}
 target_groups:
   - {id: web, targets: [{address: %[1]s}]}
@@ -43,13 +43,19 @@ type fleetEnv struct {
 
 func newFleet(t testing.TB, names ...string) (*fleetEnv, func(extra string) int64) {
 	t.Helper()
-	d := newPKI(t)
+	return newFleetWithPKI(t, newPKI(t), "", names...)
+}
+
+// newFleetWithPKI is newFleet on the PKI d, with extra YAML in the "clients" CA entry
+// (", crl_urls: …").
+func newFleetWithPKI(t testing.TB, d *pkiDir, clients string, names ...string) (*fleetEnv, func(extra string) int64) {
+	t.Helper()
 	keyFile, keys := testKeys(t)
 	s, e := newStore(t, keys)
 	f := &fleetEnv{t: t, d: d, store: s, keyFile: keyFile, etcd: e, backend: proxytest.Backend(t).HTTP.Addr().String()}
 	push := func(extra string) int64 {
 		t.Helper()
-		r, err := fleet.Bundle(d.write(t, "fleet.yaml", fmt.Sprintf(fleetConfig, f.backend, extra)))
+		r, err := fleet.Bundle(d.write(t, "fleet.yaml", fmt.Sprintf(fleetConfig, f.backend, extra, clients)))
 		if err != nil {
 			t.Fatal(err)
 		}

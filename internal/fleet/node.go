@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -26,6 +27,8 @@ type Applier interface {
 	// TicketKeys is the ring every listener's session-ticket keys derive from; the
 	// node gives it the fleet's master set.
 	TicketKeys() *ticketkeys.Ring
+	// Reload builds the running configuration again (a CRL the fleet published).
+	Reload() error
 }
 
 // Node is a tlsgate instance in fleet mode: it loads the fleet's revision (or its cache),
@@ -42,6 +45,7 @@ type Node struct {
 	wg        sync.WaitGroup
 	tickets   []byte // the sealed ticket set last given to the ring
 	rotateNow chan struct{}
+	leading   atomic.Bool // elected: rotates ticket keys, fetches CRLs
 
 	mu       sync.Mutex
 	current  *Revision // the revision serving
@@ -128,6 +132,7 @@ func (n *Node) Initial(ctx context.Context) (*config.Config, error) {
 			n.mu.Lock()
 			n.current, n.pending = r, sealed
 			n.mu.Unlock()
+			n.takeCRLs(ctx)
 			return cfg, nil
 		}
 		err = derr
@@ -324,6 +329,9 @@ func (n *Node) session(ctx context.Context, a Applier, up func()) error {
 	}
 	n.tickets = nil
 	n.newTickets(a, sealed)
+	if n.takeCRLs(ctx) { // published while this node was away
+		_ = a.Reload()
+	}
 	return n.follow(ctx, a, head, resp.Header.Revision+1, lease.ID, alive)
 }
 
@@ -378,12 +386,24 @@ func (n *Node) probe(ctx context.Context) (int64, error) {
 	return n.store.Head(ctx)
 }
 
-// events takes the watched changes under the prefix: new ticket keys go to the ring;
-// it returns the newest head among them (0 if none).
+// events takes the watched changes under the prefix: new ticket keys go to the ring,
+// published CRLs to the cache (then a rebuild); it returns the newest head among them
+// (0 if none).
 func (n *Node) events(a Applier, evs []*clientv3.Event) int64 {
 	var head int64
+	crls := false
+	defer func() {
+		if crls {
+			_ = a.Reload() // logged by the server; the running config stays on error
+		}
+	}()
 	for _, ev := range evs {
-		switch strings.TrimPrefix(string(ev.Kv.Key), n.store.Prefix+"/") {
+		name := strings.TrimPrefix(string(ev.Kv.Key), n.store.Prefix+"/")
+		if strings.HasPrefix(name, crlPrefix) && ev.Type == clientv3.EventTypePut {
+			crls = n.takeCRL(name, ev.Kv.Value) || crls
+			continue
+		}
+		switch name {
 		case "head":
 			if h, err := strconv.ParseInt(string(ev.Kv.Value), 10, 64); err == nil {
 				head = max(head, h)

@@ -157,7 +157,9 @@ func (n *Node) lead(ctx context.Context) error {
 	if err := el.Campaign(cctx, n.status.Instance); err != nil {
 		return err
 	}
-	n.log.Info("fleet: elected to rotate the session ticket keys", "every", n.rotation.String())
+	n.log.Info("fleet: elected to rotate the session ticket keys and fetch CRLs", "every", n.rotation.String())
+	n.leading.Store(true)
+	defer n.leading.Store(false)
 	force := false
 	for {
 		wait, err := n.rotate(cctx, force)

@@ -37,6 +37,9 @@ func (s *Server) fetchCRLs(ctx context.Context, cfg *config.Config) bool {
 			continue
 		}
 		for _, u := range certstore.FetchURLs(c, bundle) {
+			if !s.fetchesCRL(cfg.CRLCache(u)) {
+				continue
+			}
 			ok, err := s.fetchCRL(ctx, cfg.CRLCache(u), u, bundle, time.Duration(c.CRLRefresh))
 			result := "unchanged"
 			switch {
@@ -47,12 +50,34 @@ func (s *Server) fetchCRLs(ctx context.Context, cfg *config.Config) bool {
 				result = "updated"
 				changed = true
 				s.opts.Log.Info("CRL updated", "certificate", c.ID, "url", u)
+				s.publishCRL(u, cfg.CRLCache(u))
 			}
 			s.opts.Metrics.CRLFetches.WithLabelValues(c.ID, result).Inc()
 			s.history.CRLFetched(u, result, err)
 		}
 	}
 	return changed
+}
+
+// fetchesCRL reports whether this node fetches the CRL cached at cache: always, except
+// in a fleet, where the elected node fetches for all (a fleet of N asks the CA once)
+// and the others only fetch a CRL they have no copy of yet.
+func (s *Server) fetchesCRL(cache string) bool {
+	if s.opts.Fleet == nil || s.opts.Fleet.FetchesCRLs() {
+		return true
+	}
+	_, err := os.Stat(cache)
+	return err != nil
+}
+
+// publishCRL shares a fetched CRL with the fleet.
+func (s *Server) publishCRL(url, cache string) {
+	if s.opts.Fleet == nil {
+		return
+	}
+	if b, err := os.ReadFile(cache); err == nil {
+		s.opts.Fleet.PublishCRL(url, b)
+	}
 }
 
 // fetchStaples refreshes the OCSP responses of server certificates with ocsp_staple,

@@ -22,6 +22,12 @@ type Fleet interface {
 	// Write stores what Prepare made as the next revision if the fleet is still at
 	// base's revision, and returns the new revision.
 	Write(ctx context.Context, prepared *config.Config) (int64, error)
+	// FetchesCRLs reports whether this node fetches CRLs from their URLs for the fleet
+	// (the elected node); the others take them from the fleet and fetch only a CRL they
+	// have no copy of.
+	FetchesCRLs() bool
+	// PublishCRL shares a CRL this node fetched from url with the other nodes.
+	PublishCRL(url string, data []byte)
 }
 
 // Apply builds cfg (a fleet revision) and swaps it in as a reload does; on any error
