@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -56,9 +57,10 @@ func serve(p *Proxy, b *h2cBackend, body io.Reader) *httptest.ResponseRecorder {
 
 // TestStreamLimit: past the backend's concurrent-stream limit a new connection is
 // opened instead of queueing, and connections are shared up to it. Requests arrive one
-// after the other (each once the previous reached the backend), so every connection
-// has the backend's SETTINGS before its second stream: until they arrive a connection
-// assumes 100, as net/http's own pool does.
+// after the other, each once the previous reached the backend and every connection has
+// read the backend's SETTINGS: until they arrive a connection assumes 100, as
+// net/http's own pool does (the backend entering a handler does not mean the client
+// has read the SETTINGS sent before it: under load it had not, and a stream queued).
 func TestStreamLimit(t *testing.T) {
 	entered, release := make(chan struct{}, 8), make(chan struct{})
 	b := startH2C(t, 2, func(w http.ResponseWriter, r *http.Request) {
@@ -67,6 +69,26 @@ func TestStreamLimit(t *testing.T) {
 	})
 	p := New(nil)
 	defer p.Close()
+	var mu sync.Mutex
+	var seen []*http.ClientConn
+	p.testHookConn = func(cc *http.ClientConn) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !slices.Contains(seen, cc) {
+			seen = append(seen, cc)
+		}
+	}
+	// settled reports whether every connection used so far knows the limit of 2.
+	settled := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, cc := range seen {
+			if cc.Err() == nil && cc.Available()+cc.InFlight() > 2 {
+				return false
+			}
+		}
+		return true
+	}
 	var wg sync.WaitGroup
 	codes := make(chan int, 5)
 	for range 5 {
@@ -76,6 +98,13 @@ func TestStreamLimit(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("a request queued instead of opening a connection")
 		}
+		tick := time.NewTicker(time.Millisecond) // a readiness probe: SETTINGS have no hook
+		for deadline := time.Now().Add(10 * time.Second); !settled(); <-tick.C {
+			if time.Now().After(deadline) {
+				t.Fatal("a connection never read the backend's SETTINGS")
+			}
+		}
+		tick.Stop()
 	}
 	if n := b.conns.Load(); n != 3 {
 		t.Errorf("5 streams at a limit of 2 took %d connections, want 3", n)
