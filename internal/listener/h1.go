@@ -661,7 +661,7 @@ func (w *h1writer) WriteHeader(code int) {
 		w.closeAfter = true
 	}
 	if _, ok := h["Date"]; !ok {
-		h["Date"] = []string{time.Now().UTC().Format(http.TimeFormat)}
+		h["Date"] = []string{httpDate(time.Now())}
 	}
 	w.writeStatus(code)
 	w.writeFields()

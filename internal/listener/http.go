@@ -153,10 +153,11 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 		line.BytesIn = max(r.ContentLength, 0)
 		l.grpcStatus(line, sw, r)
 		l.log(r.Context(), line)
-		l.deps.Metrics.Requests.WithLabelValues(st.ID, strconv.Itoa(line.Status)).Inc()
-		l.deps.Metrics.RequestSeconds.WithLabelValues(st.ID).Observe(line.Duration.Seconds())
-		l.deps.Metrics.Bytes.WithLabelValues(st.ID, "in").Add(float64(line.BytesIn))
-		l.deps.Metrics.Bytes.WithLabelValues(st.ID, "out").Add(float64(line.BytesOut))
+		rs := l.sets.request(st.ID)
+		rs.byStatus.get(line.Status).Inc()
+		rs.seconds.Observe(line.Duration.Seconds())
+		rs.in.Add(float64(line.BytesIn))
+		rs.out.Add(float64(line.BytesOut))
 	}()
 	if st.RedirectHTTPSPort != 0 {
 		redirect(sw, r, st.RedirectHTTPSPort)
@@ -484,8 +485,9 @@ func (l *Listener) observeUpstream(group, target string, sw *statusWriter, start
 	if code == 0 {
 		code = http.StatusOK
 	}
-	m.UpstreamRequests.WithLabelValues(group, target, strconv.Itoa(code)).Inc()
-	m.UpstreamSeconds.WithLabelValues(group, target).Observe(time.Since(start).Seconds())
+	us := l.sets.upstream(group, target)
+	us.byStatus.get(code).Inc()
+	us.seconds.Observe(time.Since(start).Seconds())
 	if *failed {
 		m.UpstreamErrors.WithLabelValues(group, target).Inc()
 	}

@@ -74,6 +74,7 @@ type Listener struct {
 	stopWorkers chan struct{} // closed at shutdown: idle workers exit
 	idleWorkers atomic.Int32
 	stopOnce    sync.Once
+	sets        metricSets // request metrics by label set (metricset.go)
 
 	// handing counts accepted connections not yet handed to their server (HTTP/1 loop,
 	// HTTP/2 server, relay): their handshakes. Shutdown lets them finish before it drains
@@ -122,7 +123,7 @@ func New(ln net.Listener, st *State, deps Deps) *Listener {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	l := &Listener{deps: deps}
+	l := &Listener{deps: deps, sets: metricSets{m: deps.Metrics}}
 	// Connections from trusted fronts must begin with a PROXY header, whose source
 	// address becomes the client's; anyone else is served as a direct client and a
 	// PROXY header from them is not read (it fails the TLS handshake).
