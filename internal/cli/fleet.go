@@ -35,6 +35,11 @@ push a config to the fleet, pull it back, and list the live instances.`,
 func etcdFlags(c *cobra.Command, key bool) {
 	c.Flags().StringSlice("etcd", nil, "etcd endpoints host:port (comma-separated or repeated)")
 	c.Flags().String("prefix", "", "the fleet's etcd key prefix, e.g. /tlsgate/edge")
+	c.Flags().String("etcd-ca", "", "CA bundle (PEM) to verify etcd's TLS certificate")
+	c.Flags().String("etcd-cert", "", "client certificate (PEM) for etcd")
+	c.Flags().String("etcd-key", "", "client key (PEM) for etcd")
+	c.Flags().String("etcd-user", "", "etcd user name")
+	c.Flags().String("etcd-password-file", "", "file holding the etcd user's password")
 	if key {
 		c.Flags().String("key-file", "", "the fleet key (32 random bytes, as on the nodes)")
 	}
@@ -68,7 +73,17 @@ func openStore(c *cobra.Command, key bool) (*fleet.Store, error) {
 		}
 		s.Keys = k
 	}
-	cli, err := fleet.Dial(&config.Fleet{Etcd: eps}, func(p string) string { return p }, nil)
+	f := &config.Fleet{Etcd: eps}
+	f.CA, _ = c.Flags().GetString("etcd-ca")
+	f.Cert, _ = c.Flags().GetString("etcd-cert")
+	f.Key, _ = c.Flags().GetString("etcd-key")
+	f.Username, _ = c.Flags().GetString("etcd-user")
+	f.PasswordFile, _ = c.Flags().GetString("etcd-password-file")
+	if (f.Cert == "") != (f.Key == "") || (f.Username == "") != (f.PasswordFile == "") {
+		return nil, usageError{fmt.Errorf("%s: --etcd-cert goes with --etcd-key, --etcd-user with --etcd-password-file", c.CommandPath())}
+	}
+	secret := (&config.Config{}).ReadSecret
+	cli, err := fleet.Dial(f, func(p string) string { return p }, secret)
 	if err != nil {
 		return nil, err
 	}
