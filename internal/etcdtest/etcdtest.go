@@ -25,6 +25,7 @@ type Server struct {
 	mu       sync.Mutex
 	cmd      *exec.Cmd
 	done     chan struct{}
+	tls      []string // the TLS flags of StartTLS
 }
 
 // Binary returns the etcd binary, skipping the test when there is none (failing under CI).
@@ -50,6 +51,18 @@ func Start(tb testing.TB) *Server {
 	return s
 }
 
+// StartTLS runs etcd serving clients over TLS with the certificate and key files given,
+// requiring client certificates issued by the CA bundle in caFile.
+func StartTLS(tb testing.TB, caFile, certFile, keyFile string) *Server {
+	tb.Helper()
+	Binary(tb)
+	s := &Server{tb: tb, dir: tb.TempDir(), Endpoint: proxytest.FreeAddr(tb), peer: proxytest.FreeAddr(tb),
+		tls: []string{"--cert-file", certFile, "--key-file", keyFile, "--trusted-ca-file", caFile, "--client-cert-auth"}}
+	s.Restart()
+	tb.Cleanup(s.Stop)
+	return s
+}
+
 // Restart starts the process again after Stop (same ports, same data).
 func (s *Server) Restart() {
 	s.tb.Helper()
@@ -58,12 +71,17 @@ func (s *Server) Restart() {
 	if s.cmd != nil {
 		return
 	}
-	client, peer := "http://"+s.Endpoint, "http://"+s.peer
-	cmd := exec.Command(Binary(s.tb),
+	scheme := "http://"
+	if s.tls != nil {
+		scheme = "https://"
+	}
+	client, peer := scheme+s.Endpoint, "http://"+s.peer
+	args := append([]string{
 		"--name", "t", "--data-dir", filepath.Join(s.dir, "data"),
 		"--listen-client-urls", client, "--advertise-client-urls", client,
 		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "t="+peer, "--log-level", "error", "--logger", "zap")
+		"--initial-cluster", "t=" + peer, "--log-level", "error", "--logger", "zap"}, s.tls...)
+	cmd := exec.Command(Binary(s.tb), args...)
 	log, err := os.Create(filepath.Join(s.dir, fmt.Sprintf("etcd-%d.log", len(s.Endpoint))))
 	if err != nil {
 		s.tb.Fatal(err)

@@ -1,0 +1,75 @@
+package fleet_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"tlsgate/internal/config"
+	"tlsgate/internal/etcdtest"
+	"tlsgate/internal/fleet"
+	"tlsgate/internal/pki"
+	"tlsgate/internal/pkitest"
+)
+
+// TestFleetEtcdTLS: a node config's fleet.ca, cert and key reach an etcd that serves
+// over TLS and requires client certificates; without the client certificate it fails.
+func TestFleetEtcdTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := pkitest.New(t, "etcd-ca", pki.ECDSAP256)
+	caFile := pkitest.Write(t, dir, "etcd-ca.pem", ca.PEM())
+	srvCert, srvKey := ca.Issue("etcd", pkitest.Server("127.0.0.1")).WritePair(t, dir, "etcd-server")
+	cliCert, cliKey := ca.Issue("tlsgate").WritePair(t, dir, "etcd-client")
+	e := etcdtest.StartTLS(t, caFile, srvCert, srvKey)
+
+	d := newPKI(t)
+	keyFile, keys := testKeys(t)
+	node := func(cache, tls string) *config.Config {
+		t.Helper()
+		p := filepath.Join(dir, "node.yaml")
+		yaml := fmt.Sprintf("fleet: {etcd: [%s], prefix: /tlsgate/tls, instance: n, key_file: %s, cache_dir: %s%s}\n", e.Endpoint, keyFile, cache, tls)
+		if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		nc, err := config.Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return nc
+	}
+	nc := node("cache", fmt.Sprintf(", ca: %s, cert: %s, key: %s", caFile, cliCert, cliKey))
+	cli, err := fleet.Dial(nc.Fleet, nc.Resolve, nc.ReadSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	s := &fleet.Store{Client: cli, Prefix: "/tlsgate/tls", Keys: keys}
+	r, err := fleet.Bundle(d.write(t, "fleet.yaml", siteConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Push(ctxT(t), r, 0); err != nil {
+		t.Fatalf("push over TLS: %v", err)
+	}
+	n, err := fleet.NewNode(nc, fleet.NodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if cfg, err := n.Initial(t.Context()); err != nil || cfg.Revision != 1 {
+		t.Fatalf("node over TLS: %v", err)
+	}
+	// Without a client certificate etcd refuses (and no cache exists to fall back on).
+	defer func(d time.Duration) { fleet.StartupTimeout = d }(fleet.StartupTimeout)
+	fleet.StartupTimeout = 2 * time.Second
+	bare, err := fleet.NewNode(node("other", fmt.Sprintf(", ca: %s", caFile)), fleet.NodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bare.Close()
+	if _, err := bare.Initial(t.Context()); err == nil {
+		t.Fatal("a node without a client certificate loaded the revision")
+	}
+}
