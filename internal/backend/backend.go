@@ -1,8 +1,9 @@
 // Package backend owns target groups: their targets, weights, health, and the scheduler
 // that picks one for a new connection or request. Schedulers take a key (the client
 // address) rather than an *http.Request, so L4 and L7 share them. A target with weight 0
-// is drained; an unhealthy one (active checks) or one that just failed a connection
-// (passive marking) gets no new work.
+// is drained; an unhealthy one (active checks) or an ejected one (outlier detection,
+// outlier.go) gets no new work, unless too few are left (panic mode). Health survives
+// reloads for every target whose group id and address stay (Adopt).
 package backend
 
 import (
@@ -12,7 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync/atomic"
+	"slices"
+	"sync"
 	"time"
 
 	"tlsgate/internal/config"
@@ -20,9 +22,6 @@ import (
 
 // ErrNoTarget means every target of the group is drained or down.
 var ErrNoTarget = errors.New("no available target")
-
-// PassiveCooldown is how long a target that refused a connection gets no new work.
-const PassiveCooldown = 10 * time.Second
 
 // Target is one backend address.
 type Target struct {
@@ -32,33 +31,33 @@ type Target struct {
 	Weight  int
 	// TLS is the group's TLS config with this target's host as ServerName when the
 	// group names none (nil without re-encryption).
-	TLS    *tls.Config
-	active atomic.Int64
-	down   atomic.Bool  // set by active health checks
-	until  atomic.Int64 // passive: unix nanos until which the target is skipped
+	TLS *tls.Config
+	// st is the target's health, shared with the same target (group id and address)
+	// of the configurations before and after a reload (Adopt).
+	st *state
 }
 
 // Active is the number of connections or requests in flight to t.
-func (t *Target) Active() int64 { return t.active.Load() }
+func (t *Target) Active() int64 { return t.st.active.Load() }
 
 // Acquire counts one unit of work on t; call the returned func when it ends.
 func (t *Target) Acquire() (release func()) {
-	t.active.Add(1)
-	return func() { t.active.Add(-1) }
+	t.st.active.Add(1)
+	return func() { t.st.active.Add(-1) }
 }
 
 // Healthy reports the active health state (true until a check says otherwise).
-func (t *Target) Healthy() bool { return !t.down.Load() }
+func (t *Target) Healthy() bool { return !t.st.down.Load() }
 
 // SetHealthy records the active health state.
-func (t *Target) SetHealthy(ok bool) { t.down.Store(!ok) }
+func (t *Target) SetHealthy(ok bool) { t.st.down.Store(!ok) }
 
-// Failed marks a connection failure: no new work for PassiveCooldown.
-func (t *Target) Failed(now time.Time) { t.until.Store(now.Add(PassiveCooldown).UnixNano()) }
+// Ejected reports whether outlier detection keeps t from new work at now.
+func (t *Target) Ejected(now time.Time) bool { return now.UnixNano() < t.st.until.Load() }
 
 // available reports whether t may get new work at now.
 func (t *Target) available(now time.Time) bool {
-	return t.Weight > 0 && !t.down.Load() && now.UnixNano() >= t.until.Load()
+	return t.Weight > 0 && !t.st.down.Load() && !t.Ejected(now)
 }
 
 // Scheduler picks one of the available targets for key (the client address); nil when
@@ -77,8 +76,14 @@ type Group struct {
 	// presenting a client certificate (mTLS origination).
 	TLS     *tls.Config
 	Targets []*Target
+	// Policy is the group's failure policy: timeouts, retries, outlier ejection,
+	// panic threshold, pooling.
+	Policy Policy
+	// OnEject, when set, is told of each ejection and its length (for the log).
+	OnEject func(t *Target, d time.Duration)
 	sched   Scheduler
 	now     func() time.Time
+	ejectMu sync.Mutex // one ejection decision at a time, for the percent cap
 
 	// Protocol is the HTTP version the targets speak (http1, h2c, h2).
 	Protocol config.Upstream
@@ -90,14 +95,14 @@ func NewGroup(c *config.TargetGroup, now func() time.Time) (*Group, error) {
 	if now == nil {
 		now = time.Now
 	}
-	g := &Group{ID: c.ID, Cookie: c.StickyCookie, Protocol: c.Protocol, now: now}
+	g := &Group{ID: c.ID, Cookie: c.StickyCookie, Protocol: c.Protocol, Policy: PolicyOf(c), now: now}
 	for _, t := range c.Targets {
 		w := config.DefaultWeight
 		if t.Weight != nil {
 			w = *t.Weight
 		}
 		sum := sha256.Sum256([]byte(c.ID + "\x00" + t.Address))
-		g.Targets = append(g.Targets, &Target{Address: t.Address, Weight: w, ID: hex.EncodeToString(sum[:8])})
+		g.Targets = append(g.Targets, &Target{Address: t.Address, Weight: w, ID: hex.EncodeToString(sum[:8]), st: &state{}})
 	}
 	switch c.Scheduler {
 	case config.SchedWRR, "":
@@ -127,17 +132,40 @@ func (g *Group) SetTLS(cfg *tls.Config) {
 
 // Pick returns the target for key among the available ones, or ErrNoTarget.
 func (g *Group) Pick(key string) (*Target, error) {
+	if t := g.pick(key, nil); t != nil {
+		return t, nil
+	}
+	return nil, fmt.Errorf("target group %q: %w (all %d targets drained, unhealthy or failing)", g.ID, ErrNoTarget, len(g.Targets))
+}
+
+// Retry returns the target to try after the ones tried failed to connect: another
+// available target, or nil when there is none.
+func (g *Group) Retry(key string, tried []*Target) *Target { return g.pick(key, tried) }
+
+// pick asks the scheduler among the available targets not in tried. In panic mode
+// (fewer than PanicThreshold percent of the group's undrained targets available) every
+// undrained target is a candidate: a group whose checks all fail, or whose targets
+// were all ejected, still sends traffic, where answering 503 to everyone would be sure
+// to fail (Envoy's panic threshold, ALB's fail-open).
+func (g *Group) pick(key string, tried []*Target) *Target {
 	now := g.now()
-	avail := make([]*Target, 0, len(g.Targets))
+	var avail, undrained []*Target
 	for _, t := range g.Targets {
+		if t.Weight == 0 {
+			continue
+		}
+		undrained = append(undrained, t)
 		if t.available(now) {
 			avail = append(avail, t)
 		}
 	}
-	if t := g.sched.Pick(key, avail); t != nil {
-		return t, nil
+	if len(avail)*100 < g.Policy.PanicThreshold*len(undrained) {
+		avail = undrained
 	}
-	return nil, fmt.Errorf("target group %q: %w (all %d targets drained, unhealthy or failing)", g.ID, ErrNoTarget, len(g.Targets))
+	if len(tried) > 0 {
+		avail = slices.DeleteFunc(avail, func(t *Target) bool { return slices.Contains(tried, t) })
+	}
+	return g.sched.Pick(key, avail)
 }
 
 // Sticky returns the available target whose ID is id, or nil: the target a sticky
@@ -151,6 +179,3 @@ func (g *Group) Sticky(id string) *Target {
 	}
 	return nil
 }
-
-// Failed records a connection failure to t (passive health marking).
-func (g *Group) Failed(t *Target) { t.Failed(g.now()) }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"testing"
-	"time"
 
 	"tlsgate/internal/backend"
 	"tlsgate/internal/config"
@@ -132,35 +131,5 @@ func TestIPHash(t *testing.T) {
 		if a == g.Targets[0] {
 			t.Fatal("unhealthy target picked")
 		}
-	}
-}
-
-// TestPassiveCooldown: a target that failed a connection is skipped until the cooldown
-// ends.
-func TestPassiveCooldown(t *testing.T) {
-	now := time.Unix(1000, 0)
-	c := &config.TargetGroup{ID: "g", Scheduler: config.SchedWRR}
-	for _, a := range []string{"a:1", "b:1"} {
-		w := 1
-		c.Targets = append(c.Targets, config.Target{Address: a, Weight: &w})
-	}
-	g, err := backend.NewGroup(c, func() time.Time { return now })
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.Failed(g.Targets[0])
-	for range 4 {
-		if tg, _ := g.Pick(""); tg != g.Targets[1] {
-			t.Fatal("failed target picked during its cooldown")
-		}
-	}
-	now = now.Add(backend.PassiveCooldown)
-	seen := map[string]bool{}
-	for range 4 {
-		tg, _ := g.Pick("")
-		seen[tg.Address] = true
-	}
-	if !seen["a:1"] {
-		t.Fatal("target not back after the cooldown")
 	}
 }

@@ -26,10 +26,10 @@ type Checker struct {
 	OnChange func(t *Target, healthy bool, err error)
 }
 
-// Run checks until ctx ends.
+// Run checks until ctx ends. The counts of successes and failures in a row live in the
+// targets' state, so a checker started by a reload goes on where the previous one was
+// (no target flaps because its counts began again).
 func (c *Checker) Run(ctx context.Context) {
-	ok := map[*Target]int{}
-	bad := map[*Target]int{}
 	for {
 		var mu sync.Mutex
 		results := map[*Target]error{}
@@ -45,22 +45,11 @@ func (c *Checker) Run(ctx context.Context) {
 			})
 		}
 		wg.Wait()
-		if ctx.Err() != nil {
-			return
-		}
 		for _, t := range c.Group.Targets {
-			err := results[t]
-			if err == nil {
-				ok[t], bad[t] = ok[t]+1, 0
-				if !t.Healthy() && ok[t] >= c.Rise {
-					c.set(t, true, nil)
-				}
-				continue
+			if ctx.Err() != nil {
+				return // replaced: the next checker counts from here
 			}
-			ok[t], bad[t] = 0, bad[t]+1
-			if t.Healthy() && bad[t] >= c.Fall {
-				c.set(t, false, err)
-			}
+			c.record(t, results[t])
 		}
 		timer := time.NewTimer(c.Interval)
 		select {
@@ -69,6 +58,26 @@ func (c *Checker) Run(ctx context.Context) {
 			return
 		case <-timer.C:
 		}
+	}
+}
+
+// record counts one check of t and changes its state at the thresholds.
+func (c *Checker) record(t *Target, err error) {
+	s := t.st
+	s.mu.Lock()
+	if err == nil {
+		s.rise, s.fall = s.rise+1, 0
+	} else {
+		s.rise, s.fall = 0, s.fall+1
+	}
+	up := !t.Healthy() && err == nil && s.rise >= c.Rise
+	down := t.Healthy() && err != nil && s.fall >= c.Fall
+	s.mu.Unlock()
+	switch {
+	case up:
+		c.set(t, true, nil)
+	case down:
+		c.set(t, false, err)
 	}
 }
 

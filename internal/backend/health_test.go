@@ -22,8 +22,8 @@ import (
 // mark a target down, two good ones bring it back, on the configured interval.
 func TestCheckerThresholds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := 1
-		g, err := backend.NewGroup(&config.TargetGroup{ID: "g", Targets: []config.Target{{Address: "a:1", Weight: &w}}}, nil)
+		w, noPanic := 1, 0 // without panic mode, so that a target down gets nothing
+		g, err := backend.NewGroup(&config.TargetGroup{ID: "g", PanicThreshold: &noPanic, Targets: []config.Target{{Address: "a:1", Weight: &w}}}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

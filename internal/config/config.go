@@ -160,6 +160,43 @@ type TargetGroup struct {
 	// (HTTP/2 in clear, prior knowledge) or h2 (HTTP/2 over TLS, ALPN h2; needs tls).
 	// gRPC backends need h2c or h2.
 	Protocol Upstream `yaml:"protocol,omitempty" json:"protocol,omitempty"`
+
+	// The failure policy (resilience.go documents each default and why).
+
+	// ConnectTimeout bounds connecting to a target, TLS handshake included. Default 5s.
+	ConnectTimeout Duration `yaml:"connect_timeout,omitempty" json:"connect_timeout,omitempty"`
+	// ResponseTimeout bounds the wait for a target's response header once the request
+	// was sent. Default 60s.
+	ResponseTimeout Duration `yaml:"response_timeout,omitempty" json:"response_timeout,omitempty"`
+	// Retries is how many more targets a request or TCP connection tries when a
+	// connect fails. Default 2; 0 turns retries off.
+	Retries *int `yaml:"retries,omitempty" json:"retries,omitempty"`
+	// Outlier ejects targets that keep failing.
+	Outlier *Outlier `yaml:"outlier,omitempty" json:"outlier,omitempty"`
+	// PanicThreshold is a percentage: when fewer than this share of the targets is
+	// available, requests go to all of them. Default 50; 0 turns panic mode off.
+	PanicThreshold *int `yaml:"panic_threshold,omitempty" json:"panic_threshold,omitempty"`
+	// MaxIdlePerTarget is how many idle HTTP/1 connections to each target are kept for
+	// reuse. Default 32; 0 keeps none.
+	MaxIdlePerTarget *int `yaml:"max_idle_per_target,omitempty" json:"max_idle_per_target,omitempty"`
+	// IdleTimeout closes a pooled connection to a target unused this long. Default 60s.
+	IdleTimeout Duration `yaml:"idle_timeout,omitempty" json:"idle_timeout,omitempty"`
+}
+
+// Outlier is passive outlier ejection: a target that fails ConsecutiveFailures
+// connects or response timeouts in a row gets no new work for BaseEjection, doubled
+// each time it is ejected again, up to MaxEjection.
+type Outlier struct {
+	// ConsecutiveFailures ejects a target after this many connect failures or timeouts
+	// in a row. Default 5.
+	ConsecutiveFailures int `yaml:"consecutive_failures,omitempty" json:"consecutive_failures,omitempty"`
+	// BaseEjection is the first ejection's length. Default 10s.
+	BaseEjection Duration `yaml:"base_ejection,omitempty" json:"base_ejection,omitempty"`
+	// MaxEjection caps an ejection's length. Default 300s.
+	MaxEjection Duration `yaml:"max_ejection,omitempty" json:"max_ejection,omitempty"`
+	// MaxEjectionPercent caps the share of a group's targets ejected at once; the last
+	// available target is never ejected. Default 50.
+	MaxEjectionPercent *int `yaml:"max_ejection_percent,omitempty" json:"max_ejection_percent,omitempty"`
 }
 
 // Upstream is the HTTP version a target group's targets are spoken to in.

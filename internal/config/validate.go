@@ -55,6 +55,7 @@ func (c *Config) SetDefaults() {
 		if g.Scheduler == "" {
 			g.Scheduler = SchedWRR
 		}
+		g.SetPolicyDefaults()
 		if g.Protocol == "" {
 			g.Protocol = UpstreamHTTP1
 		}
@@ -272,6 +273,7 @@ func (v *validator) group(p string, g *TargetGroup, certs map[string]*Certificat
 	if len(g.Targets) == 0 {
 		v.add(p+".targets", "at least one target is required")
 	}
+	v.policy(p, g)
 	if g.StickyCookie != "" && !validCookieName(g.StickyCookie) {
 		v.add(p+".sticky_cookie", "%q is not a cookie name", g.StickyCookie)
 	}

@@ -14,10 +14,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-)
 
-// responseHeaderTimeout bounds the wait for a backend's response header.
-const responseHeaderTimeout = 60 * time.Second
+	"tlsgate/internal/backend"
+)
 
 // errBadRequest marks a request that cannot be written to a backend as it is (a
 // header or target with bytes HTTP/1.1 cannot carry, as HTTP/2 requests might have).
@@ -25,28 +24,51 @@ var errBadRequest = errors.New("request cannot be forwarded")
 
 // forward sends r to its route's target over a pooled HTTP/1.1 connection and copies the
 // response to w, in this goroutine (the request body, if any, is written by a second
-// one so a backend that answers while reading cannot deadlock us). A reused connection
-// that fails before any byte of the response is replaced once when the request has no
-// body, as the backend may have closed it while idle.
+// one so a backend that answers while reading cannot deadlock us).
+//
+// Failures before the response (the target group's policy, backend.Policy): a connect
+// that fails goes to another target, up to Retries times; a reused connection that
+// fails before any byte of the response, when the request has no body, is replaced by a
+// new one to the same target (the backend may have closed it while idle: no fault of
+// the target). A request whose body was sent is never sent again. Connect failures and
+// response timeouts are reported to the group (outlier ejection); the client going
+// away ends the exchange at once and is answered 499.
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
 	ctx := route.ctx(r)
-	key := poolKey{addr: route.Target, tls: route.BackendTLS}
+	pol := route.policy()
+	lim := limits{maxIdle: pol.MaxIdlePerTarget, idleTimeout: pol.IdleTimeout}
 	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
-	for attempt := 0; ; attempt++ {
+	tried := []*backend.Target{route.Picked}
+	fresh := false
+	for retries := 0; ; {
+		key := poolKey{addr: route.Target, tls: route.BackendTLS}
 		start := time.Now()
-		bc, err := p.pool.get(ctx, key)
+		bc, err := p.pool.get(ctx, key, lim, pol.ConnectTimeout, fresh)
 		route.Connected = time.Since(start)
 		if err != nil {
+			if p.gone(w, r, route, ctx) {
+				return
+			}
+			route.report(err)
+			if retries < pol.Retries && route.retry(&tried) {
+				retries++
+				fresh = false
+				continue
+			}
 			p.fail(w, route, err)
 			return
 		}
-		// The client going away (HTTP/2 stream reset, shutdown) ends the exchange.
+		// The client going away (HTTP/2 stream reset, HTTP/1 close, shutdown) ends the
+		// exchange.
 		c := bc.conn
 		stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Now()) })
-		resp, body, err := roundTrip(bc, r, route, hasBody)
+		resp, body, err := roundTrip(bc, r, route, hasBody, pol.ResponseTimeout)
 		if err != nil {
 			stop()
 			berr := abort(w, bc, body)
+			if p.gone(w, r, route, ctx) {
+				return
+			}
 			if ce, ok := errors.AsType[*clientBodyError](berr); ok {
 				err = fmt.Errorf("%w: reading the request body: %w", errBadRequest, ce.err)
 			}
@@ -56,12 +78,17 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
 				w.Header().Set("Connection", "close")
 				http.Error(w, "400 bad request: "+err.Error(), http.StatusBadRequest)
 				return
-			case bc.reused && !hasBody && attempt == 0 && errors.Is(err, errNoResponse):
+			case bc.reused && !hasBody && errors.Is(err, errNoResponse):
+				fresh = true // a new connection cannot be stale: this loops once
 				continue
+			}
+			if isTimeout(err) {
+				route.report(err) // a black-holed target counts toward its ejection
 			}
 			p.fail(w, route, err)
 			return
 		}
+		route.report(nil)
 		route.Header = time.Since(start)
 		reusable, rerr := copyResponse(w, resp)
 		if body != nil {
@@ -113,7 +140,7 @@ func (b *bodyWrite) finish(w http.ResponseWriter, bc *backendConn) bool {
 
 // roundTrip writes the request and reads the response header, skipping 1xx responses.
 // body, when not nil, is the request body being written.
-func roundTrip(bc *backendConn, r *http.Request, route *Route, hasBody bool) (resp *http.Response, body *bodyWrite, err error) {
+func roundTrip(bc *backendConn, r *http.Request, route *Route, hasBody bool, timeout time.Duration) (resp *http.Response, body *bodyWrite, err error) {
 	chunked := hasBody && r.ContentLength < 0
 	if err := writeHead(bc.bw, r, route, chunked); err != nil {
 		return nil, nil, err
@@ -131,7 +158,7 @@ func roundTrip(bc *backendConn, r *http.Request, route *Route, hasBody bool) (re
 	} else if err := bc.bw.Flush(); err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", errNoResponse, err)
 	}
-	_ = bc.conn.SetReadDeadline(time.Now().Add(responseHeaderTimeout))
+	_ = bc.conn.SetReadDeadline(time.Now().Add(timeout))
 	defer func() { _ = bc.conn.SetReadDeadline(time.Time{}) }()
 	if _, err := bc.br.Peek(1); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || isReset(err) {
@@ -179,11 +206,47 @@ func abort(w http.ResponseWriter, bc *backendConn, body *bodyWrite) error {
 // timed out, else 502.
 func (p *Proxy) fail(w http.ResponseWriter, route *Route, err error) {
 	route.fail(err)
-	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+	if isTimeout(err) {
 		http.Error(w, "504 gateway timeout: the backend did not answer in time", http.StatusGatewayTimeout)
 		return
 	}
 	http.Error(w, "502 bad gateway: the backend could not be reached", http.StatusBadGateway)
+}
+
+func isTimeout(err error) bool {
+	ne, ok := errors.AsType[net.Error](err)
+	return ok && ne.Timeout()
+}
+
+// ErrClientClosed is the cause of a request context that ended because the client
+// went away (an HTTP/2 stream reset, an HTTP/1 connection closed): the backend exchange
+// is abandoned and the request logged as StatusClientClosed.
+var ErrClientClosed = errors.New("client closed request")
+
+// StatusClientClosed is nginx's 499, the status logged (never sent) for a request whose
+// client left before the answer: counted apart from 502 and 504, which are the
+// backend's failures.
+const StatusClientClosed = 499
+
+// gone reports whether the exchange's context ended; then the request is answered as
+// abandoned: 499 when the client left, 503 when a drain ran out.
+func (p *Proxy) gone(w http.ResponseWriter, r *http.Request, route *Route, ctx context.Context) bool {
+	if ctx.Err() == nil {
+		return false
+	}
+	if r.ProtoMajor == 1 {
+		// Not on HTTP/2: there net/http takes it for a wish to close the whole
+		// connection (GOAWAY), where one stream ended.
+		w.Header().Set("Connection", "close")
+	}
+	if errors.Is(context.Cause(ctx), ErrClientClosed) {
+		route.fail(ErrClientClosed)
+		w.WriteHeader(StatusClientClosed)
+		return true
+	}
+	route.fail(fmt.Errorf("request abandoned: %w", context.Cause(ctx)))
+	http.Error(w, "503 service unavailable: shutting down", http.StatusServiceUnavailable)
+	return true
 }
 
 // hopHeaders are removed in both directions (RFC 9110 §7.6.1), with the framing headers,

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -14,9 +16,11 @@ import (
 type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 
 const (
-	idleTimeout   = 90 * time.Second // a pooled backend connection unused this long is closed
-	maxIdlePerKey = 256
-	backendBuf    = 4 << 10
+	backendBuf = 4 << 10
+	// sweepEvery is how often idle connections are checked: those the backend closed
+	// or that passed their idle timeout are closed, so they do not sit in CLOSE_WAIT
+	// holding a file descriptor.
+	sweepEvery = time.Second
 )
 
 // poolKey is one backend as the pool sees it: an address, in clear or under one TLS
@@ -26,58 +30,94 @@ type poolKey struct {
 	tls  *tls.Config
 }
 
+// limits are a target group's pool settings, carried by each connection so that a
+// reload's new values apply to the connections made after it.
+type limits struct {
+	maxIdle     int
+	idleTimeout time.Duration
+}
+
 // backendConn is one HTTP/1.1 connection to a backend with its buffers.
 type backendConn struct {
 	conn   net.Conn
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	key    poolKey
+	lim    limits
 	reused bool // taken from the pool: it may have been closed by the backend meanwhile
 	idleAt time.Time
 }
 
 // pool keeps idle backend connections, newest last, per backend. A connection is taken
-// by one request at a time; there is no goroutine per connection.
+// by one request at a time; there is no goroutine per connection. Instead of a read
+// parked on every idle connection (net/http's Transport), a connection is checked
+// without blocking when it is taken (closed by the backend: dropped, another taken)
+// and a sweep checks them all every second.
 type pool struct {
 	dial DialFunc
 
-	mu      sync.Mutex
-	idle    map[poolKey][]*backendConn
-	closed  bool
-	reaping bool
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	mu       sync.Mutex
+	idle     map[poolKey][]*backendConn
+	closed   bool
+	sweeping bool
+	stop     chan struct{}
+	wg       sync.WaitGroup
 }
 
 func newPool(dial DialFunc) *pool {
 	if dial == nil {
-		d := &net.Dialer{Timeout: 10 * time.Second}
-		dial = d.DialContext
+		dial = (&net.Dialer{}).DialContext // bounded by the group's connect_timeout
 	}
 	return &pool{dial: dial, idle: map[poolKey][]*backendConn{}, stop: make(chan struct{})}
 }
 
-// get returns an idle connection to key's backend, or dials one.
-func (p *pool) get(ctx context.Context, key poolKey) (*backendConn, error) {
-	now := time.Now()
-	p.mu.Lock()
-	list := p.idle[key]
-	if n := len(list); n > 0 {
-		bc := list[n-1]
-		list[n-1] = nil
-		p.idle[key] = list[:n-1]
-		p.mu.Unlock()
-		if now.Sub(bc.idleAt) < idleTimeout {
+// get returns a live idle connection to key's backend, or dials one (within
+// connectTimeout, TLS handshake included) when there is none or fresh is set.
+func (p *pool) get(ctx context.Context, key poolKey, lim limits, connectTimeout time.Duration, fresh bool) (*backendConn, error) {
+	for !fresh {
+		bc := p.take(key)
+		if bc == nil {
+			break
+		}
+		if time.Since(bc.idleAt) < bc.lim.idleTimeout && alive(bc.conn) {
 			bc.reused = true
 			return bc, nil
 		}
-		// The newest is stale, so are the older ones: the reaper will take them.
 		_ = bc.conn.Close()
-	} else {
-		p.mu.Unlock()
 	}
-	return p.connect(ctx, key)
+	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	bc, err := p.connect(cctx, key)
+	if err != nil {
+		return nil, &ConnectError{Addr: key.addr, Err: err}
+	}
+	bc.lim = lim
+	return bc, nil
 }
+
+// take removes the newest idle connection to key from the pool, or returns nil.
+func (p *pool) take(key poolKey) *backendConn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	list := p.idle[key]
+	n := len(list)
+	if n == 0 {
+		return nil
+	}
+	bc := list[n-1]
+	list[n-1] = nil
+	p.idle[key] = list[:n-1]
+	return bc
+}
+
+// ConnectError is a failure to connect to a backend (dial or TLS handshake).
+type ConnectError struct {
+	Addr string
+	Err  error
+}
+
+func (e *ConnectError) Error() string { return e.Err.Error() }
+func (e *ConnectError) Unwrap() error { return e.Err }
 
 func (p *pool) connect(ctx context.Context, key poolKey) (*backendConn, error) {
 	c, err := p.dial(ctx, "tcp", key.addr)
@@ -101,27 +141,28 @@ func (p *pool) connect(ctx context.Context, key poolKey) (*backendConn, error) {
 	return &backendConn{conn: c, br: bufio.NewReaderSize(c, backendBuf), bw: bufio.NewWriterSize(c, backendBuf), key: key}, nil
 }
 
-// put returns a connection whose last response was read to its end.
+// put returns a connection whose last response was read to its end; it is closed
+// instead when its target already has its max_idle_per_target idle connections.
 func (p *pool) put(bc *backendConn) {
 	bc.idleAt = time.Now()
 	p.mu.Lock()
-	if p.closed || len(p.idle[bc.key]) >= maxIdlePerKey {
+	if p.closed || len(p.idle[bc.key]) >= bc.lim.maxIdle {
 		p.mu.Unlock()
 		_ = bc.conn.Close()
 		return
 	}
 	p.idle[bc.key] = append(p.idle[bc.key], bc)
-	if !p.reaping {
-		p.reaping = true
-		p.wg.Go(p.reap)
+	if !p.sweeping {
+		p.sweeping = true
+		p.wg.Go(p.sweep)
 	}
 	p.mu.Unlock()
 }
 
-// reap closes connections idle for longer than idleTimeout, so a backend's closed
-// keep-alive connections do not linger here in CLOSE_WAIT.
-func (p *pool) reap() {
-	t := time.NewTicker(idleTimeout / 3)
+// sweep closes idle connections that the backend closed or that passed their idle
+// timeout, every sweepEvery.
+func (p *pool) sweep() {
+	t := time.NewTicker(sweepEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -130,15 +171,19 @@ func (p *pool) reap() {
 		case now := <-t.C:
 			p.mu.Lock()
 			for key, list := range p.idle {
-				i := 0
-				for i < len(list) && now.Sub(list[i].idleAt) >= idleTimeout {
-					_ = list[i].conn.Close()
-					i++
+				kept := list[:0]
+				for _, bc := range list {
+					if now.Sub(bc.idleAt) < bc.lim.idleTimeout && alive(bc.conn) {
+						kept = append(kept, bc)
+					} else {
+						_ = bc.conn.Close()
+					}
 				}
-				if i == len(list) {
+				clear(list[len(kept):])
+				if len(kept) == 0 {
 					delete(p.idle, key)
-				} else if i > 0 {
-					p.idle[key] = append(list[:0], list[i:]...)
+				} else {
+					p.idle[key] = kept
 				}
 			}
 			p.mu.Unlock()
@@ -146,7 +191,39 @@ func (p *pool) reap() {
 	}
 }
 
-// close closes the idle connections and stops the reaper; connections in use are
+// alive reports whether an idle connection can take a request: its socket has nothing
+// to read. An idle HTTP/1.1 connection that became readable was closed by the backend
+// (FIN or RST, perhaps after a TLS close_notify) or carries bytes no request asked for
+// (a 408): neither can be used. It peeks without blocking and reads nothing; a
+// connection whose socket it cannot reach is taken as alive.
+func alive(c net.Conn) bool {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	ok = true
+	var b [1]byte
+	err = rc.Read(func(fd uintptr) bool {
+		for {
+			_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			if err == syscall.EINTR {
+				continue
+			}
+			ok = errors.Is(err, syscall.EAGAIN) // nothing to read: idle as it should be
+			return true
+		}
+	})
+	return ok && err == nil
+}
+
+// close closes the idle connections and stops the sweeper; connections in use are
 // closed when their request ends.
 func (p *pool) close() {
 	p.mu.Lock()

@@ -16,13 +16,21 @@ import (
 	"sync"
 	"time"
 
+	"tlsgate/internal/backend"
 	"tlsgate/internal/clientauth"
 	"tlsgate/internal/config"
 )
 
 // Route is what the proxy needs to know about one request.
 type Route struct {
-	Target string // backend host:port
+	Target string // backend host:port; after Serve, the target that was last tried
+	// Group and Picked, when set, are the target group and the target Target was
+	// picked from: their policy applies (timeouts, retries to another target, outlier
+	// reports), and Key is the client's key for the group's scheduler. Without them
+	// Target is tried once under the default policy.
+	Group  *backend.Group
+	Picked *backend.Target
+	Key    string
 	// Identity is the connection's identity headers (see Identity), added after the
 	// client's are stripped; nil on plain HTTP and with forward_client_cert: none.
 	Identity http.Header
@@ -36,6 +44,8 @@ type Route struct {
 	// backend connection (dialled or pooled) and until its response header was read, of
 	// the attempt that answered. Zero when not reached (and for upgrades).
 	Connected, Header time.Duration
+
+	released []func() // Acquire's releases of the targets retried on
 }
 
 func (r *Route) ctx(req *http.Request) context.Context {
@@ -93,6 +103,7 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, route *Route) {
 			return
 		}
 	}
+	defer route.done()
 	p.forward(w, r, route)
 }
 
@@ -174,6 +185,47 @@ func Identity(dialect config.Forward, v clientauth.Verdict, cs *tls.ConnectionSt
 		return nil
 	}
 	return h
+}
+
+// defaultPolicy is the policy of a route without a group: the documented defaults.
+var defaultPolicy = backend.PolicyOf(&config.TargetGroup{})
+
+func (r *Route) policy() backend.Policy {
+	if r.Group == nil {
+		return defaultPolicy
+	}
+	return r.Group.Policy
+}
+
+// report tells the group how its target fared (see backend.Group.Report).
+func (r *Route) report(err error) {
+	if r.Group != nil && r.Picked != nil {
+		r.Group.Report(r.Picked, err)
+	}
+}
+
+// retry moves the route to another target of its group than those tried, counting
+// the work on it; false when there is none.
+func (r *Route) retry(tried *[]*backend.Target) bool {
+	if r.Group == nil || r.Picked == nil {
+		return false
+	}
+	t := r.Group.Retry(r.Key, *tried)
+	if t == nil {
+		return false
+	}
+	*tried = append(*tried, t)
+	r.Picked, r.Target = t, t.Address
+	r.released = append(r.released, t.Acquire())
+	return true
+}
+
+// done releases the work counted on the targets retries moved to.
+func (r *Route) done() {
+	for _, release := range r.released {
+		release()
+	}
+	r.released = nil
 }
 
 func (r *Route) fail(err error) {

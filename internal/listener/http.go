@@ -233,22 +233,35 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 	release := t.Acquire()
 	defer release()
 	failed := false
+	ctx, stop := l.requestContext(w, r)
+	defer stop()
 	route := &httpproxy.Route{
-		Ctx:        l.requestContext(w, r),
+		Ctx:        ctx,
 		Target:     t.Address,
+		Group:      group,
+		Picked:     t,
+		Key:        info.client,
 		Identity:   info.identity,
 		BackendTLS: group.TLS,
 		Err: func(err error) {
-			line.Err, failed = err, true
-			if isDial(err) && backend.Fault(err) {
-				group.Failed(t)
-			}
+			line.Err = err
+			// A client that left is not the upstream's failure (logged as 499).
+			failed = failed || !errors.Is(err, httpproxy.ErrClientClosed)
 		},
 	}
 	// Before the line is logged, even when Serve panics to abort a broken response.
-	defer func() { line.UpstreamConnect, line.UpstreamHeader = route.Connected, route.Header }()
-	defer l.observeUpstream(group.ID, t.Address, sw, time.Now(), &failed)
+	defer func() {
+		line.Target, line.UpstreamConnect, line.UpstreamHeader = route.Target, route.Connected, route.Header
+	}()
+	upstreamStart := time.Now()
+	defer func() { l.observeUpstream(group.ID, route.Target, sw, upstreamStart, &failed) }()
 	if group.Protocol.HTTP2() {
+		route.Err = func(err error) {
+			line.Err, failed = err, true
+			if isDial(err) {
+				group.Report(t, err)
+			}
+		}
 		l.forwardH2(sw, r, t, route)
 		return
 	}
@@ -285,16 +298,6 @@ func mergeSlashes(p string) string {
 		b.WriteByte(p[i])
 	}
 	return b.String()
-}
-
-// requestContext is what ends a request's exchange with its backend: HTTP/1 requests
-// (read by our loop, with a background context) end with the listener, HTTP/2 ones with
-// their stream.
-func (l *Listener) requestContext(w http.ResponseWriter, r *http.Request) context.Context {
-	if _, ok := w.(*h1writer); ok {
-		return l.ctx
-	}
-	return r.Context()
 }
 
 // pick chooses the target: the one a sticky cookie names while it is available, else

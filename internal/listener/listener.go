@@ -23,7 +23,6 @@ import (
 
 	"github.com/pires/go-proxyproto"
 
-	"tlsgate/internal/backend"
 	"tlsgate/internal/clientauth"
 	"tlsgate/internal/config"
 	"tlsgate/internal/h2proxy"
@@ -36,7 +35,8 @@ import (
 type Deps struct {
 	Log     *slog.Logger
 	Metrics *metrics.Metrics
-	// Dial connects to backends; nil means a net.Dialer with a 10s timeout.
+	// Dial connects to backends; nil means a net.Dialer (the target group's
+	// connect_timeout bounds every dial).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Now is the clock used to classify certificate failures; nil means time.Now.
 	Now func() time.Time
@@ -117,8 +117,7 @@ type connInfo struct {
 // New wraps ln; call Serve to start accepting.
 func New(ln net.Listener, st *State, deps Deps) *Listener {
 	if deps.Dial == nil {
-		d := &net.Dialer{Timeout: 10 * time.Second}
-		deps.Dial = d.DialContext
+		deps.Dial = (&net.Dialer{}).DialContext // bounded by the group's connect_timeout
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
@@ -432,35 +431,12 @@ func (l *Listener) relay(conn net.Conn, info *connInfo, line *Line, start time.T
 		_ = conn.Close()
 		return
 	}
-	line.Target = t.Address
-	release := t.Acquire()
+	bc, release, err := l.connect(group, t, line)
 	defer release()
-	dialed := time.Now()
-	dctx, cancel := context.WithTimeout(l.ctx, 10*time.Second)
-	bc, err := l.deps.Dial(dctx, "tcp", t.Address)
-	cancel()
-	line.UpstreamConnect = time.Since(dialed)
 	if err != nil {
-		if backend.Fault(err) {
-			group.Failed(t)
-		}
 		line.Err = err
 		_ = conn.Close()
 		return
-	}
-	if t.TLS != nil {
-		tc := tls.Client(bc, t.TLS)
-		hctx, cancel := context.WithTimeout(l.ctx, 10*time.Second)
-		err := tc.HandshakeContext(hctx)
-		cancel()
-		if err != nil {
-			line.Err = fmt.Errorf("TLS to backend %s: %w", t.Address, err)
-			_ = conn.Close()
-			_ = bc.Close()
-			return
-		}
-		bc = tc
-		line.UpstreamConnect = time.Since(dialed)
 	}
 	if v := info.state.ProxyProtocol; v != 0 {
 		hdr, err := tcpproxy.ProxyHeader(v, conn.RemoteAddr(), conn.LocalAddr(), info.cs, info.verdict)

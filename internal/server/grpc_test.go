@@ -473,7 +473,8 @@ const grpcService = "grpc.testing.TestService"
 // the gateway) and up again when it serves; over h2c, and over TLS presenting the
 // group's client certificate to a backend that requires one.
 func TestGRPCHealthCheck(t *testing.T) {
-	g := newGRPCEnv(t, ", health_check: {protocol: grpc, service: "+grpcService+", interval: 200ms, timeout: 200ms, healthy_threshold: 1, unhealthy_threshold: 2}")
+	// panic_threshold: 0, else a group's only target, down, would get calls anyway.
+	g := newGRPCEnv(t, ", panic_threshold: 0, health_check: {protocol: grpc, service: "+grpcService+", interval: 200ms, timeout: 200ms, healthy_threshold: 1, unhealthy_threshold: 2}")
 	for _, tc := range []struct {
 		listener, group string
 		backend         *grpcBackend

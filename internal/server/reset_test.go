@@ -82,7 +82,7 @@ func TestStreamResetsDoNotFailTarget(t *testing.T) {
 		select {
 		case <-dialing:
 		case <-time.After(10 * time.Second):
-			t.Fatalf("stream %d: no dial to the target (marked failing by the earlier resets?)", id)
+			t.Fatalf("stream %d: no dial to the target (marked failing by the earlier resets?); log: %v", id, e.sink.Next(t, map[string]any{"msg": "request"}))
 		}
 		if err := h.WriteRSTStream(id, http2.ErrCodeCancel); err != nil {
 			t.Fatal(err)

@@ -365,6 +365,7 @@ func (s *Server) apply(b *built, stamps map[string]string) error {
 	for _, st := range b.states {
 		st.Access = access // before any listener sees the state
 	}
+	s.adoptHealth(b)
 	opened := map[string]*listener.Listener{}
 	deps := listener.Deps{Log: s.opts.Log, Metrics: s.opts.Metrics, Now: s.opts.Now, Observer: s.history, HeaderBudget: s.headers, Dial: s.opts.Dial}
 	var old []*listener.Listener
@@ -592,7 +593,7 @@ func (s *Server) startChecks(b *built) {
 			},
 		}
 		for _, t := range g.Targets {
-			s.opts.Metrics.BackendUp.WithLabelValues(g.ID, t.Address).Set(1)
+			s.opts.Metrics.BackendUp.WithLabelValues(g.ID, t.Address).Set(upValue(t))
 		}
 		s.wg.Go(func() { c.Run(ctx) })
 	}
