@@ -62,7 +62,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
 		// exchange.
 		c := bc.conn
 		stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Now()) })
-		resp, body, err := roundTrip(bc, r, route, hasBody, pol.ResponseTimeout)
+		resp, body, err := roundTrip(ctx, bc, r, route, hasBody, pol.ResponseTimeout)
 		if err != nil {
 			stop()
 			berr := abort(w, bc, body)
@@ -140,7 +140,7 @@ func (b *bodyWrite) finish(w http.ResponseWriter, bc *backendConn) bool {
 
 // roundTrip writes the request and reads the response header, skipping 1xx responses.
 // body, when not nil, is the request body being written.
-func roundTrip(bc *backendConn, r *http.Request, route *Route, hasBody bool, timeout time.Duration) (resp *http.Response, body *bodyWrite, err error) {
+func roundTrip(ctx context.Context, bc *backendConn, r *http.Request, route *Route, hasBody bool, timeout time.Duration) (resp *http.Response, body *bodyWrite, err error) {
 	chunked := hasBody && r.ContentLength < 0
 	if err := writeHead(bc.bw, r, route, chunked); err != nil {
 		return nil, nil, err
@@ -158,8 +158,8 @@ func roundTrip(bc *backendConn, r *http.Request, route *Route, hasBody bool, tim
 	} else if err := bc.bw.Flush(); err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", errNoResponse, err)
 	}
-	_ = bc.conn.SetReadDeadline(time.Now().Add(timeout))
-	defer func() { _ = bc.conn.SetReadDeadline(time.Time{}) }()
+	setReadDeadline(ctx, bc.conn, time.Now().Add(timeout))
+	defer setReadDeadline(ctx, bc.conn, time.Time{})
 	if _, err := bc.br.Peek(1); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || isReset(err) {
 			err = fmt.Errorf("%w: %w", errNoResponse, err)
@@ -179,6 +179,16 @@ func roundTrip(bc *backendConn, r *http.Request, route *Route, hasBody bool, tim
 		return nil, body, errors.New("backend switched protocols on a request that asked for no upgrade")
 	}
 	return resp, body, nil
+}
+
+// setReadDeadline sets c's read deadline to t, or to now when ctx has ended: the
+// AfterFunc that cuts the exchange short when the client leaves may have run before,
+// and its deadline must not be overwritten (the exchange would wait for the backend).
+func setReadDeadline(ctx context.Context, c net.Conn, t time.Time) {
+	_ = c.SetReadDeadline(t)
+	if ctx.Err() != nil {
+		_ = c.SetReadDeadline(time.Now())
+	}
 }
 
 func isReset(err error) bool {
