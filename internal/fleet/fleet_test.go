@@ -205,3 +205,27 @@ func TestFleetReloadKeepsServing(t *testing.T) {
 		t.Fatalf("after a reload: %d %v", code, err)
 	}
 }
+
+// TestFleetWrongKey: a revision sealed with a key a node's key_file lacks is not
+// applied; the node keeps serving and says why in status.
+func TestFleetWrongKey(t *testing.T) {
+	f, _ := newFleet(t, "a")
+	a := f.nodes[0]
+	f.waitApplied(1, a)
+	_, other := testKeys(t)
+	r, err := fleet.Bundle(f.d.write(t, "fleet.yaml", fmt.Sprintf(fleetConfig, f.backend, "", "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&fleet.Store{Client: f.store.Client, Prefix: f.store.Prefix, Keys: other}).Push(ctxT(t), r, 1); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "status says the key differs", func() bool {
+		list, _ := f.store.List(ctxT(t))
+		return len(list) == 1 && list[0].Revision == 1 && strings.Contains(list[0].State, "another fleet key")
+	})
+	leaf := f.d.client.TLS()
+	if code, _, err := newClient(f.d, tls.VersionTLS13, &leaf).get(a.addr(t, "mutual")); err != nil || code != http.StatusOK {
+		t.Fatalf("node a stopped serving: %d %v", code, err)
+	}
+}
