@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"tlsgate/internal/config"
 	"tlsgate/internal/etcdtest"
 	"tlsgate/internal/fleet"
@@ -71,5 +73,52 @@ func TestFleetEtcdTLS(t *testing.T) {
 	defer bare.Close()
 	if _, err := bare.Initial(t.Context()); err == nil {
 		t.Fatal("a node without a client certificate loaded the revision")
+	}
+}
+
+// TestFleetEtcdAuth: fleet.username and password_file log in to an etcd with
+// authentication on; a wrong password is refused.
+func TestFleetEtcdAuth(t *testing.T) {
+	e := etcdtest.Start(t)
+	root, err := clientv3.New(clientv3.Config{Endpoints: []string{e.Endpoint}, DialTimeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	for _, step := range []func() error{
+		func() error { _, err := root.UserAdd(ctx, "root", "root-secret"); return err },
+		func() error { _, err := root.UserGrantRole(ctx, "root", "root"); return err },
+		func() error { _, err := root.UserAdd(ctx, "tlsgate", "fleet-secret"); return err },
+		func() error { _, err := root.RoleAdd(ctx, "fleet"); return err },
+		func() error {
+			_, err := root.RoleGrantPermission(ctx, "fleet", "/tlsgate/auth", clientv3.GetPrefixRangeEnd("/tlsgate/auth"), clientv3.PermissionType(clientv3.PermReadWrite))
+			return err
+		},
+		func() error { _, err := root.UserGrantRole(ctx, "tlsgate", "fleet"); return err },
+		func() error { _, err := root.AuthEnable(ctx); return err },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root.Close()
+	dir := t.TempDir()
+	_, keys := testKeys(t)
+	dial := func(password string) error {
+		pw := pkitest.Write(t, dir, "etcd.password", []byte(password+"\n"))
+		f := &config.Fleet{Etcd: []string{e.Endpoint}, Username: "tlsgate", PasswordFile: pw}
+		cli, err := fleet.Dial(f, func(p string) string { return p }, (&config.Config{}).ReadSecret)
+		if err != nil {
+			return err
+		}
+		defer cli.Close()
+		_, err = (&fleet.Store{Client: cli, Prefix: "/tlsgate/auth", Keys: keys}).Head(ctx)
+		return err
+	}
+	if err := dial("fleet-secret"); err != nil {
+		t.Fatalf("with the password: %v", err)
+	}
+	if err := dial("wrong"); err == nil {
+		t.Fatal("a wrong password was let in")
 	}
 }
