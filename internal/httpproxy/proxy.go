@@ -8,6 +8,7 @@ package httpproxy
 import (
 	"context"
 	"crypto/tls"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -78,7 +79,13 @@ type Proxy struct {
 // New returns a proxy that dials backends with dial (nil: a net.Dialer, 10 s timeout).
 func New(dial DialFunc) *Proxy {
 	p := &Proxy{pool: newPool(dial)}
-	d := p.pool.dial
+	// Upgrades dial within their group's connect_timeout too (the transport passes the
+	// request's context, which carries the route).
+	d := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(ctx, routeOf(ctx).policy().ConnectTimeout)
+		defer cancel()
+		return p.pool.dial(ctx, network, addr)
+	}
 	p.upgrades = &httputil.ReverseProxy{
 		Transport: &transports{plain: newTransport(nil, d)},
 		Rewrite:   rewrite,
@@ -119,8 +126,8 @@ func newTransport(tc *tls.Config, dial DialFunc) *http.Transport {
 	return &http.Transport{
 		DialContext:           dial,
 		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   config.DefaultMaxIdlePerTarget,
+		IdleConnTimeout:       config.DefaultPoolIdleTimeout,
 		ResponseHeaderTimeout: 60 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		TLSClientConfig:       tc,
@@ -191,7 +198,7 @@ func Identity(dialect config.Forward, v clientauth.Verdict, cs *tls.ConnectionSt
 var defaultPolicy = backend.PolicyOf(&config.TargetGroup{})
 
 func (r *Route) policy() backend.Policy {
-	if r.Group == nil {
+	if r == nil || r.Group == nil {
 		return defaultPolicy
 	}
 	return r.Group.Policy

@@ -7,8 +7,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -84,13 +86,17 @@ type dialCounter struct {
 	mu    sync.Mutex
 	dials map[string]int
 	hang  map[string]bool
+	fail  map[string]error // returned instead of dialling
 }
 
 func (d *dialCounter) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	d.mu.Lock()
 	d.dials[addr]++
-	hang := d.hang[addr]
+	hang, fail := d.hang[addr], d.fail[addr]
 	d.mu.Unlock()
+	if fail != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: fail}
+	}
 	if hang {
 		<-ctx.Done()
 	}
@@ -373,4 +379,28 @@ func TestClientAbort(t *testing.T) {
 		wait(t, cancelled, "backend exchange cancelled")
 		e.sink.Next(t, map[string]any{"msg": "request", "listener": "g_https", "status": float64(499), "error": "client closed request"})
 	})
+}
+
+// TestLocalDialErrorNotCharged (issue 12 item 7): tlsgate's own "socket: too many open
+// files" on a dial is not the target's failure: after 10 of them the target is not
+// ejected and serves as soon as the dials work again.
+func TestLocalDialErrorNotCharged(t *testing.T) {
+	a, b := startNamed(t, "a", nil), startNamed(t, "b", nil)
+	d := &dialCounter{}
+	e := newEnv(t, pki.ECDSAP256, withDial(d), groupListeners(fmt.Sprintf("targets: [{address: %s}, {address: %s}]", a.addr, b.addr)))
+	d.mu.Lock()
+	d.fail = map[string]error{a.addr: os.NewSyscallError("socket", syscall.EMFILE)}
+	d.mu.Unlock()
+	if got := e.statuses("g_https", 20); got[http.StatusOK] != 20 {
+		t.Fatalf("with EMFILE on a's dials: %v, want 20 × 200 (retried on b)", got)
+	}
+	if n := d.count(a.addr); n != 10 {
+		t.Fatalf("a was dialled %d times, want 10 (every other request: never ejected)", n)
+	}
+	d.mu.Lock()
+	d.fail = nil
+	d.mu.Unlock()
+	if got := e.statuses("g_https", 4); got[http.StatusOK] != 4 || a.hits.Load() != 2 {
+		t.Fatalf("after: %v, a served %d of 4, want 2", got, a.hits.Load())
+	}
 }
