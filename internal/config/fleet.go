@@ -88,3 +88,21 @@ func (v *validator) fleet(c *Config) {
 		v.add("fleet.username", "username and password_file go together")
 	}
 }
+
+// adminCerts is the certificates admin.ssl may name: a node config's admin.ssl names
+// the fleet's certificates, which it does not hold; they are checked when the node
+// builds the fleet's revision with its admin section (a wrong id fails the start).
+func adminCerts(c *Config, certs map[string]*Certificate) map[string]*Certificate {
+	s := c.Admin.SSL
+	if c.Fleet == nil || s == nil {
+		return certs
+	}
+	fleet := map[string]*Certificate{}
+	for _, id := range s.ServerCertificates {
+		fleet[id] = &Certificate{ID: id, Cert: id}
+	}
+	if s.CACertificate != "" {
+		fleet[s.CACertificate] = &Certificate{ID: s.CACertificate, CA: s.CACertificate}
+	}
+	return fleet
+}

@@ -171,7 +171,7 @@ func (c *Config) Validate() []Problem {
 		if s.Mode != ModeMutual {
 			v.add("admin.ssl.mode", "must be mutual: the admin listener's TLS is for authenticating operators")
 		}
-		v.ssl("admin.ssl", s, certs)
+		v.ssl("admin.ssl", s, adminCerts(c, certs))
 		if s.Refusal == RefuseHTTP {
 			v.add("admin.ssl.refusal", "http is for https listeners; the admin listener refuses in the handshake")
 		}

@@ -1,6 +1,7 @@
 package fleet_test
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -77,5 +78,42 @@ func TestFleetAdminConcurrentWrites(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(b.dir, "cache", "revision.json")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFleetAdminSSL: a node's admin.ssl names the fleet's certificates (the node config
+// holds none); the admin API then requires a client certificate the fleet's CA issued.
+func TestFleetAdminSSL(t *testing.T) {
+	f, _ := newFleet(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "node.yaml")
+	yaml := fmt.Sprintf(`admin:
+  listen: "127.0.0.2:0"
+  ssl: {mode: mutual, server_certificates: [site], ca_certificate: clients}
+fleet: {etcd: [%s], prefix: /tlsgate/test, instance: s, key_file: %s, bind: 127.0.0.2}
+`, f.etcd.Endpoint, f.keyFile)
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := startNodeConfig(t, path, "s", "127.0.0.2", dir)
+	leaf := f.d.client.TLS()
+	get := func(cert *tls.Certificate) (int, error) {
+		tc := &tls.Config{RootCAs: f.d.ca.Pool(), ServerName: "localhost"}
+		if cert != nil {
+			tc.Certificates = []tls.Certificate{*cert}
+		}
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
+		resp, err := c.Get("https://" + n.srv.AdminAddr().String() + "/api/v1/config")
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	if code, err := get(&leaf); err != nil || code != http.StatusOK {
+		t.Fatalf("admin API with the client certificate: %d %v", code, err)
+	}
+	if _, err := get(nil); err == nil {
+		t.Fatal("admin API without a client certificate answered")
 	}
 }

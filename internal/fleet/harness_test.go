@@ -73,6 +73,12 @@ func startNode(t testing.TB, etcd, keyFile, name, bind, dir string) *testNode {
 	if err := os.WriteFile(filepath.Join(dir, "admin.token"), []byte(adminToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return startNodeConfig(t, path, name, bind, dir)
+}
+
+// startNodeConfig starts a node from the node config at path.
+func startNodeConfig(t testing.TB, path, name, bind, dir string) *testNode {
+	t.Helper()
 	nc, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
