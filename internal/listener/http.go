@@ -263,6 +263,9 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 			}
 		}
 		l.forwardH2(sw, r, t, route)
+		if !failed {
+			group.Report(t, nil) // a success ends a run of connect failures
+		}
 		return
 	}
 	l.proxy.Serve(sw, r, route)

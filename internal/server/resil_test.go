@@ -172,7 +172,7 @@ func TestDeadTargetCounts(t *testing.T) {
 	dead := deadAddr(t)
 	live := startNamed(t, "live", nil)
 	d := &dialCounter{}
-	e := newEnv(t, pki.ECDSAP256, withDial(d), groupListeners(fmt.Sprintf("targets: [{address: %s}, {address: %s}]", dead, live.addr)))
+	e := newEnv(t, pki.ECDSAP256, withDial(d), groupListeners(fmt.Sprintf("outlier: {base_ejection: 1h}, targets: [{address: %s}, {address: %s}]", dead, live.addr)))
 	if got := e.statuses("g_https", 20); got[http.StatusOK] != 20 {
 		t.Fatalf("statuses %v, want 20 × 200", got)
 	}
@@ -192,7 +192,7 @@ func TestBlackHoleConnect(t *testing.T) {
 	live := startNamed(t, "live", nil)
 	d := &dialCounter{hang: map[string]bool{hole: true}}
 	e := newEnv(t, pki.ECDSAP256, withDial(d),
-		groupListeners(fmt.Sprintf("connect_timeout: 100ms, targets: [{address: %s}, {address: %s}]", hole, live.addr)))
+		groupListeners(fmt.Sprintf("connect_timeout: 100ms, outlier: {base_ejection: 1h}, targets: [{address: %s}, {address: %s}]", hole, live.addr)))
 	if got := e.statuses("g_https", 20); got[http.StatusOK] != 20 {
 		t.Fatalf("statuses %v, want 20 × 200", got)
 	}
@@ -212,7 +212,7 @@ func TestBlackHoleResponse(t *testing.T) {
 	})
 	live := startNamed(t, "live", nil)
 	e := newEnv(t, pki.ECDSAP256,
-		groupListeners(fmt.Sprintf("response_timeout: 200ms, targets: [{address: %s}, {address: %s}]", hole, live.addr)))
+		groupListeners(fmt.Sprintf("response_timeout: 200ms, outlier: {base_ejection: 1h}, targets: [{address: %s}, {address: %s}]", hole, live.addr)))
 	got := e.statuses("g_https", 20)
 	if got[http.StatusGatewayTimeout] != 5 || got[http.StatusOK] != 15 {
 		t.Fatalf("statuses %v, want 5 × 504 then 15 × 200", got)
