@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestFleetEtcdDown: etcd killed → every node serves; a node restarted meanwhile serves
@@ -40,6 +41,13 @@ func TestFleetEtcdDown(t *testing.T) {
 		serves(n)
 	}
 	a.sink.Next(t, map[string]any{"msg": "fleet: lost etcd; serving the last applied revision and retrying"})
+	// Without etcd nobody rotates the fleet's ticket keys: the ring rotates on its own.
+	fleetMaster := masterIDs(a)[0]
+	a.srv.TicketKeys().SetRotation(time.Nanosecond)
+	eventually(t, "node a rotates its ticket keys itself", func() bool {
+		a.srv.TicketKeys().Rotate()
+		return masterIDs(a)[0] != fleetMaster
+	})
 
 	b.stop()
 	b = startNode(t, e.Endpoint, f.keyFile, "b", b.bind, b.dir)

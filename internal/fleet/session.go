@@ -46,6 +46,10 @@ func (n *Node) Run(ctx context.Context, a Applier) {
 		if connected {
 			n.log.Warn("fleet: lost etcd; serving the last applied revision and retrying", "revision", n.Applied(), "error", errString(err))
 			connected = false
+			// Nobody rotates the fleet's ticket keys meanwhile: the ring rotates them
+			// itself again (session_tickets.rotation after the newest), so a long outage
+			// does not freeze them; etcd's set takes over again on reconnect.
+			a.TicketKeys().ResumeLocal()
 		}
 		t := time.NewTimer(backoff)
 		select {
@@ -114,7 +118,7 @@ func (n *Node) session(ctx context.Context, a Applier, up func()) error {
 	if err != nil {
 		return err
 	}
-	n.tickets = nil
+	n.tickets = nil // given again: the ring may have gone back to local rotation
 	n.newTickets(a, sealed)
 	if n.takeCRLs(ctx) { // published while this node was away
 		_ = a.Reload()
