@@ -182,6 +182,13 @@ func TestDeadTargetCounts(t *testing.T) {
 	if n := live.hits.Load(); n != 20 {
 		t.Fatalf("the live target served %d requests, want 20", n)
 	}
+	for _, g := range e.srv.Status().TargetGroups {
+		for _, tg := range g.Targets {
+			if g.ID == "g" && tg.Address == dead && tg.Health != "ejected" {
+				t.Fatalf("status shows the dead target %q, want ejected", tg.Health)
+			}
+		}
+	}
 }
 
 // TestBlackHoleConnect: a target whose connects hang (SYNs dropped) costs each request

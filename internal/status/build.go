@@ -44,7 +44,7 @@ func (r *Recorder) View(rt Runtime) *View {
 	r.crlFetches(v.CABundles)
 	v.Denylist = r.denylist(rt.Config.Denylist)
 	r.mu.Unlock()
-	v.TargetGroups = targets(rt)
+	v.TargetGroups = targets(rt, now)
 	return v
 }
 
@@ -185,7 +185,7 @@ func (r *Recorder) denylist(d config.Denylist) []DenyEntry {
 	return out
 }
 
-func targets(rt Runtime) []TargetGroup {
+func targets(rt Runtime, now time.Time) []TargetGroup {
 	out := []TargetGroup{}
 	for _, gc := range rt.Config.TargetGroups {
 		g := rt.Groups[gc.ID]
@@ -200,6 +200,8 @@ func targets(rt Runtime) []TargetGroup {
 				x.Health = "drained"
 			case !t.Healthy():
 				x.Health = "down"
+			case t.Ejected(now):
+				x.Health = "ejected"
 			}
 			tg.Targets = append(tg.Targets, x)
 		}

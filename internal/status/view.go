@@ -123,7 +123,8 @@ type TargetGroup struct {
 type Target struct {
 	Address string `json:"address"`
 	Weight  int    `json:"weight"`
-	// Health is "up", "down" (failing active checks) or "drained" (weight 0).
+	// Health is "up", "down" (failing active checks), "ejected" (outlier detection:
+	// connect failures or timeouts in a row) or "drained" (weight 0).
 	Health string `json:"health"`
 	Open   int64  `json:"open_connections"`
 }
