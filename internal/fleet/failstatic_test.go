@@ -1,14 +1,20 @@
 package fleet_test
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"tlsgate/internal/config"
+	"tlsgate/internal/fleet"
+	"tlsgate/internal/server"
 )
 
 // TestFleetEtcdDown: etcd killed → every node serves; a node restarted meanwhile serves
@@ -120,5 +126,64 @@ func TestFleetAdminDenylist(t *testing.T) {
 		if st.Revision != 2 || st.State != "ok" {
 			t.Errorf("status %+v", st)
 		}
+	}
+}
+
+// TestFleetStartFallsBack: a node restarting into a revision it cannot start (its
+// address for a new listener is taken) starts on its cached revision instead, reports
+// the newer one as an error, and keeps its cache at the revision it serves.
+func TestFleetStartFallsBack(t *testing.T) {
+	f, push := newFleet(t, "a")
+	a := f.nodes[0]
+	f.waitApplied(1, a)
+	a.stop()
+	held, err := net.Listen("tcp", a.bind+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	_, port, _ := net.SplitHostPort(held.Addr().String())
+	rev := push(fmt.Sprintf(`  - {id: fixed, protocol: https, listen: 127.0.0.1:%s, target_group: web,
+     ssl: {mode: one_way, server_certificates: [site]}}
+`, port))
+	path := filepath.Join(a.dir, "node.yaml")
+	nc, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := fleet.NewNode(nc, fleet.NodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := node.Initial(t.Context())
+	if err != nil || cfg.Revision != rev {
+		t.Fatalf("initial: %v", err)
+	}
+	opts := server.Options{ConfigPath: path, Config: cfg, Fleet: node}
+	if err := server.New(opts).Start(); err == nil {
+		t.Fatal("the revision with a taken address started")
+	}
+	if opts.Config, err = node.Fallback(); err != nil || opts.Config.Revision != 1 {
+		t.Fatalf("fallback: %v", err)
+	}
+	srv := server.New(opts)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { node.Run(ctx, srv); close(done) }()
+	defer func() { cancel(); <-done; _ = srv.Shutdown(context.Background()); _ = node.Close() }()
+	eventually(t, "the newer revision reported as not applied", func() bool {
+		list, _ := f.store.List(ctxT(t))
+		return len(list) == 1 && list[0].Revision == 1 && strings.HasPrefix(list[0].State, "error: ")
+	})
+	data, err := os.ReadFile(filepath.Join(a.dir, "cache", "revision.json"))
+	if err != nil || !strings.Contains(string(data), `"revision":1,`) || strings.Contains(string(data), "rev/2/") {
+		t.Fatalf("the cache no longer holds revision 1 alone: %v", err)
+	}
+	leaf := f.d.client.TLS()
+	if code, _, err := newClient(f.d, tls.VersionTLS13, &leaf).get(srv.Addr("mutual").String()); err != nil || code != http.StatusOK {
+		t.Fatalf("fallen-back node: %d %v", code, err)
 	}
 }

@@ -154,7 +154,7 @@ func (n *Node) Fallback() (*config.Config, error) {
 		return nil, err
 	}
 	n.mu.Lock()
-	n.current = r
+	n.current, n.pending = r, nil // the revision from etcd did not start: not cached
 	n.mu.Unlock()
 	return n.localize(r)
 }
