@@ -648,6 +648,6 @@ func (s *Server) updateExpiry() {
 
 func (s *Server) logWarnings(ws config.Problems) {
 	for _, w := range ws {
-		s.opts.Log.Warn("certificate lint", "problem", w.String())
+		s.opts.Log.Warn("config warning", "problem", w.String())
 	}
 }
