@@ -105,6 +105,25 @@ func waitLine(t *testing.T, lines <-chan string, re *regexp.Regexp) []string {
 	}
 }
 
+// stopServeAndDemo sends SIGTERM to a serve process and the demo whose backends it
+// uses, reads both outputs to their end, and checks that serve exited cleanly.
+func stopServeAndDemo(t *testing.T, srv, demo *exec.Cmd, lines, dlines <-chan string) {
+	t.Helper()
+	for _, p := range []*exec.Cmd{srv, demo} {
+		if err := p.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range lines {
+	}
+	for range dlines {
+	}
+	if err := srv.Wait(); err != nil {
+		t.Fatalf("serve exit after SIGTERM: %v", err)
+	}
+	_ = demo.Wait()
+}
+
 // TestDemo runs `tlsgate demo`, then every command it prints, each of which must
 // succeed or fail as the demo says; the refusals must be logged with their reasons.
 func TestDemo(t *testing.T) {
@@ -249,17 +268,5 @@ func TestServeReloadAndDrain(t *testing.T) {
 	if err := curl(); err != nil {
 		t.Fatalf("curl after a failed reload: %v", err)
 	}
-	for _, p := range []*exec.Cmd{srv, demo} {
-		if err := p.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for range lines {
-	}
-	for range dlines {
-	}
-	if err := srv.Wait(); err != nil {
-		t.Fatalf("serve exit after SIGTERM: %v", err)
-	}
-	_ = demo.Wait()
+	stopServeAndDemo(t, srv, demo, lines, dlines)
 }

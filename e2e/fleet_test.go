@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 
 	"tlsgate/internal/etcdtest"
@@ -71,17 +70,5 @@ func TestFleetServe(t *testing.T) {
 	if len(rows) != 1 || rows[0]["instance"] != "e2e-1" || rows[0]["revision"] != 1.0 || rows[0]["state"] != "ok" {
 		t.Fatalf("fleet status: %s", out)
 	}
-	for _, p := range []*exec.Cmd{srv, demo} {
-		if err := p.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for range lines {
-	}
-	for range dlines {
-	}
-	if err := srv.Wait(); err != nil {
-		t.Fatalf("serve exit after SIGTERM: %v", err)
-	}
-	_ = demo.Wait()
+	stopServeAndDemo(t, srv, demo, lines, dlines)
 }
