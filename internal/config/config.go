@@ -69,8 +69,8 @@ type SessionTickets struct {
 type Admin struct {
 	// Listen is host:port. Empty disables the admin listener.
 	Listen string `yaml:"listen,omitempty" json:"listen,omitempty"`
-	// TokenFile holds the bearer token the management API (/api/) requires. Without
-	// it (or ssl) the API is served only on a loopback address.
+	// TokenFile holds the bearer token the management API (/api/) requires for
+	// changes. Without it, ssl or a unix socket listen address, the API is read-only.
 	TokenFile string `yaml:"token_file,omitempty" json:"token_file,omitempty"`
 	// Pprof serves Go's profiler under /debug/pprof/ on the admin listener, behind the
 	// same authentication as the API. Default false.
