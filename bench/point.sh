@@ -10,6 +10,7 @@
 #        PROFILE=cpu.pb.gz  a 4 s CPU profile from the middle of the run (ours only)
 #        CPUSPLIT=1         user and system CPU µs per operation on the server core
 #        SYSCALLS=1         the server's syscalls per operation (strace -f -c; slows it)
+#        PORT=19543 BPORT=19180 PPORT=19901  ports (server, backend, pprof): give each concurrent run its own
 #
 # Needs the harness built once: cd ../shared/bench && ./gen-certs.sh &&
 # go build -o bin/ ./backend ./loadgen ./report. Machine noise is ±10-20 %: compare
@@ -19,7 +20,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 BENCH="${BENCH:-$HERE/../../shared/bench}"
 SERVER="${1:?server}" MODE="${2:?mode}" AUTH="${3:?auth}"
 LST="${LST:-https}" DUR="${DUR:-6s}" CONC="${CONC:-32}" KEY="${KEY:-ecdsa}"
-PORT=19543 BACKEND=127.0.0.1:19180 PPROF=127.0.0.1:19901
+PORT=${PORT:-19543} BACKEND=127.0.0.1:${BPORT:-19180} PPROF=127.0.0.1:${PPORT:-19901}
 cd "$BENCH"
 RUN="$(mktemp -d)"
 pids=()
