@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# compare.sh — the round's harness run: tlsgate built two ways ("ours": Go's crypto,
+# `go build`; "release": `make build`, BoringCrypto and what else the release build
+# links) beside nginx and HAProxy, one full run of ../shared/bench/run-peers.sh per
+# logging mode (none logs requests; every server logs each request). Writes
+# results/harness-<UTC>-{nolog,log}.md: ratios per second of server CPU (ratios.py), then
+# the harness's own report. Needs a quiet machine: nothing else should run meanwhile.
+#
+#   bench/compare.sh                 # both modes, REPS=3 DUR=3s (about 12 min a mode)
+#   MODES=log REPS=5 bench/compare.sh
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$HERE/.."
+BENCH="$(cd "${BENCH:-$ROOT/../shared/bench}" && pwd)"
+BIN="$(mktemp -d)"
+trap 'rm -rf "$BIN" "$BENCH/peers/release.sh"' EXIT
+(cd "$ROOT" && go build -o "$BIN/tlsgate" ./cmd/tlsgate && make -s build && mv tlsgate "$BIN/tlsgate-release")
+[ -x "$BENCH/bin/loadgen" ] || (cd "$BENCH" && ./gen-certs.sh && go build -o bin/ ./backend ./loadgen ./report)
+# A second hook beside peers/ours.sh for the release binary (removed on exit).
+cat > "$BENCH/peers/release.sh" <<HOOK
+#!/usr/bin/env bash
+OURS_CMD="TLSGATE_BIN=$BIN/tlsgate-release bash $HERE/ours.sh" OURS_VERSION="tlsgate (make build)" \\
+  exec "\$(dirname "\$0")/ours.sh" "\$@"
+HOOK
+chmod +x "$BENCH/peers/release.sh"
+export OURS_CMD="TLSGATE_BIN=$BIN/tlsgate bash $HERE/ours.sh" OURS_VERSION="tlsgate (go build)"
+: "${REPS:=3}" "${DUR:=3s}" "${WARMUP:=0.5s}"
+export REPS DUR WARMUP
+for mode in ${MODES:-nolog log}; do
+  ts="$(date -u +%Y%m%dT%H%MZ)"
+  out="$HERE/results/harness-$ts-$mode.md"
+  jsonl="$BENCH/results/compare-$ts-$mode.jsonl"
+  logging=0; [ "$mode" = log ] && logging=1
+  PEER_ACCESS_LOG=$logging OUT="$jsonl" "$BENCH/run-peers.sh" ours release nginx haproxy > "$BIN/report.md"
+  {
+    echo "# Harness run $ts, access logs on every server: $([ $logging = 1 ] && echo yes || echo no) (PEER_ACCESS_LOG=$logging)"
+    echo
+    echo "tlsgate at $(git -C "$ROOT" log -1 --format='%h %s'); \"ours\" = go build, \"release\" = make build."
+    echo
+    echo "## Per second of the server process's CPU (bench/ratios.py)"
+    echo
+    python3 "$HERE/ratios.py" "$jsonl"
+    echo
+    echo "## The harness's report"
+    echo
+    cat "$BIN/report.md"
+  } > "$out"
+  echo "wrote $out"
+done
