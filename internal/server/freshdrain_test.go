@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"net"
 	"net/http"
 	"testing"
@@ -49,8 +50,18 @@ func TestDrainServesFreshConnection(t *testing.T) {
 		t.Fatalf("the fresh connection was closed by the drain: %v", err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !resp.Close {
-		t.Errorf("status %d, close %v; want 200 with Connection: close", resp.StatusCode, resp.Close)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("status %d; want 200", resp.StatusCode)
+	}
+	// The socket refuses before the HTTP/1 connections are told (Shutdown closes the
+	// listening socket, waits for handshakes in flight, then drains): a request that
+	// came first is answered as usual and its idle connection closed by the drain.
+	// Either way the client must learn that the connection ends.
+	if !resp.Close {
+		var ne net.Error
+		if _, err := c.Read(make([]byte, 1)); err == nil || errors.As(err, &ne) && ne.Timeout() {
+			t.Errorf("the connection stayed open after the drain, without Connection: close (read: %v)", err)
+		}
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
