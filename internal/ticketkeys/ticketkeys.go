@@ -17,9 +17,10 @@
 //     source owns their lifecycle, and pushes a new set to rotate. ResumeLocal hands
 //     the set back to the local rotator (a fleet that lost its source).
 //
-// Every *tls.Config handed to Attach follows the set without a reload:
-// SetSessionTicketKeys is called on it each time the set changes. The ring holds the
-// configs weakly, so configs of replaced listeners are not kept alive by it.
+// Every *tls.Config handed to Attach follows the set without a reload: the ring seals
+// and opens its tickets itself (WrapSession, UnwrapSession; seal.go) with the policy's
+// keys of the current set. The ring holds the configs weakly, so configs of replaced
+// listeners are not kept alive by it.
 //
 // Master secrets are never logged or printed: Master's String and LogValue show only
 // its creation time and a one-way fingerprint.
@@ -110,8 +111,9 @@ type Ring struct {
 }
 
 type attachment struct {
-	cfg      weak.Pointer[tls.Config]
+	cfg      weak.Pointer[tls.Config] // only to notice that the config is gone
 	identity string
+	tickets  *policyTickets // cfg's WrapSession and UnwrapSession
 }
 
 // New returns a ring holding one fresh master.
@@ -129,21 +131,15 @@ func New(opts Options) *Ring {
 		masters: []Master{NewMaster(opts.Now())}}
 }
 
-// Keys returns the session-ticket keys of identity, newest first, as
-// tls.Config.SetSessionTicketKeys takes them.
-func (r *Ring) Keys(identity string) [][32]byte {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return derive(r.masters, identity)
-}
-
 // derive computes one key per master: HKDF-SHA256(secret, info = label || identity).
 // The identity string must name everything that decides who a policy lets in, since
-// two policies with the same identity accept each other's tickets.
+// two policies with the same identity accept each other's tickets. The label names the
+// ticket format (v2: XAES-256-GCM, seal.go; v1 was crypto/tls's own), so a key never
+// serves two formats.
 func derive(ms []Master, identity string) [][32]byte {
 	keys := make([][32]byte, len(ms))
 	for i, m := range ms {
-		keys[i] = hkdf32(m.Secret[:], "tlsgate session ticket key v1\x00"+identity)
+		keys[i] = hkdf32(m.Secret[:], "tlsgate session ticket key v2\x00"+identity)
 	}
 	return keys
 }
@@ -162,12 +158,16 @@ func hkdf32(secret []byte, info string) (out [32]byte) {
 	return out
 }
 
-// Attach gives cfg the keys of identity and keeps them current as the set changes.
+// Attach makes cfg seal and open its session tickets with the keys of identity
+// (cfg.WrapSession and cfg.UnwrapSession, replacing any set before) and keeps them
+// current as the set changes.
 func (r *Ring) Attach(cfg *tls.Config, identity string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	cfg.SetSessionTicketKeys(derive(r.masters, identity))
-	r.attached = append(r.attached, attachment{cfg: weak.Make(cfg), identity: identity})
+	p := &policyTickets{}
+	p.set(derive(r.masters, identity))
+	cfg.WrapSession, cfg.UnwrapSession = p.wrap, p.unwrap
+	r.attached = append(r.attached, attachment{cfg: weak.Make(cfg), identity: identity, tickets: p})
 	if len(r.attached) >= 64 && len(r.attached)&(len(r.attached)-1) == 0 {
 		r.compact() // at each power of two: configs of old reloads go away
 	}
@@ -182,9 +182,7 @@ func (r *Ring) compact() {
 func (r *Ring) update() {
 	r.compact()
 	for _, a := range r.attached {
-		if cfg := a.cfg.Value(); cfg != nil {
-			cfg.SetSessionTicketKeys(derive(r.masters, a.identity))
-		}
+		a.tickets.set(derive(r.masters, a.identity))
 	}
 }
 
