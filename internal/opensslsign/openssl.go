@@ -1,0 +1,209 @@
+//go:build openssl && cgo
+
+package opensslsign
+
+/*
+#cgo LDFLAGS: -lcrypto
+#cgo noescape tg_sign
+#cgo nocallback tg_sign
+#include <stdlib.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+
+// A goroutine may move to another thread between two C calls, and OpenSSL's error queue
+// is per thread: each function takes the error code in the same call as the failure and
+// leaves the queue empty.
+static unsigned long tg_errcode(void) {
+	unsigned long e = ERR_peek_last_error();
+	ERR_clear_error();
+	return e ? e : 1;
+}
+
+// tg_load parses a PKCS #1 RSAPrivateKey and wipes the DER it was given.
+static EVP_PKEY *tg_load(unsigned char *der, long len, unsigned long *e) {
+	const unsigned char *p = der;
+	ERR_clear_error();
+	EVP_PKEY *k = d2i_PrivateKey(EVP_PKEY_RSA, NULL, &p, len);
+	OPENSSL_cleanse(der, len);
+	if (k == NULL) {
+		*e = tg_errcode();
+	}
+	return k;
+}
+
+static const EVP_MD *tg_md(int bits) {
+	switch (bits) {
+	case 160: return EVP_sha1();
+	case 256: return EVP_sha256();
+	case 384: return EVP_sha384();
+	case 512: return EVP_sha512();
+	}
+	return NULL;
+}
+
+// tg_ctx makes a signing context for one padding, hash and salt length. A context
+// signs any number of times, by one thread at a time.
+static EVP_PKEY_CTX *tg_ctx(EVP_PKEY *k, int pss, int mdbits, int salt, unsigned long *e) {
+	const EVP_MD *md = tg_md(mdbits);
+	ERR_clear_error();
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(k, NULL);
+	if (c == NULL || md == NULL || EVP_PKEY_sign_init(c) <= 0 ||
+	    EVP_PKEY_CTX_set_rsa_padding(c, pss ? RSA_PKCS1_PSS_PADDING : RSA_PKCS1_PADDING) <= 0 ||
+	    EVP_PKEY_CTX_set_signature_md(c, md) <= 0 ||
+	    (pss && EVP_PKEY_CTX_set_rsa_pss_saltlen(c, salt) <= 0)) {
+		*e = tg_errcode();
+		EVP_PKEY_CTX_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static int tg_sign(EVP_PKEY_CTX *c, unsigned char *sig, size_t *siglen, const unsigned char *dg, size_t dlen, unsigned long *e) {
+	ERR_clear_error();
+	if (EVP_PKEY_sign(c, sig, siglen, dg, dlen) <= 0) {
+		*e = tg_errcode();
+		return 0;
+	}
+	return 1;
+}
+*/
+import "C"
+
+import (
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+)
+
+// Enabled reports whether this binary signs RSA through OpenSSL (built with cgo and the
+// openssl tag).
+const Enabled = true
+
+// Wrap returns an OpenSSL-backed Signer for an *rsa.PrivateKey and every other key as
+// it is. It checks the new Signer with one signature that Go verifies.
+func Wrap(key crypto.Signer) (crypto.Signer, error) {
+	rk, ok := key.(*rsa.PrivateKey)
+	if !ok {
+		return key, nil
+	}
+	k, err := newKey(rk)
+	if err != nil {
+		return nil, err
+	}
+	if err := k.selfTest(); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// Key is an RSA private key held by OpenSSL. It is safe for concurrent use.
+type Key struct {
+	pub   *rsa.PublicKey
+	goKey *rsa.PrivateKey // for Decrypt only
+	pkey  *C.EVP_PKEY
+	// ctxs keep initialised signing contexts per variant (padding × hash × salt), so a
+	// signature costs one EVP_PKEY_sign, not a context set-up (measured: bench/README.md).
+	ctxs [numVariants]sync.Pool
+}
+
+// signCtx owns one EVP_PKEY_CTX; a cleanup frees it when the pool lets it go.
+type signCtx struct{ c *C.EVP_PKEY_CTX }
+
+func newKey(rk *rsa.PrivateKey) (*Key, error) {
+	if err := rk.Validate(); err != nil {
+		return nil, fmt.Errorf("opensslsign: invalid RSA key: %w", err)
+	}
+	der := x509.MarshalPKCS1PrivateKey(rk)
+	cder := C.CBytes(der)
+	clear(der)
+	defer C.free(cder)
+	var e C.ulong
+	pkey := C.tg_load((*C.uchar)(cder), C.long(len(der)), &e)
+	if pkey == nil {
+		return nil, fmt.Errorf("opensslsign: loading the RSA key: %w", sslError(e))
+	}
+	k := &Key{pub: &rk.PublicKey, goKey: rk, pkey: pkey}
+	runtime.AddCleanup(k, func(p *C.EVP_PKEY) { C.EVP_PKEY_free(p) }, pkey)
+	return k, nil
+}
+
+// Public returns the *rsa.PublicKey.
+func (k *Key) Public() crypto.PublicKey { return k.pub }
+
+// Sign signs digest with PSS when opts is *rsa.PSSOptions, else with PKCS #1 v1.5.
+// OpenSSL draws the PSS salt and the blinding from its own generator, so rand is not
+// used.
+func (k *Key) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	v, err := variantOf(opts, len(digest))
+	if err != nil {
+		return nil, err
+	}
+	sc, err := k.ctx(v)
+	if err != nil {
+		return nil, err
+	}
+	sig := make([]byte, k.pub.Size())
+	n := C.size_t(len(sig))
+	var e C.ulong
+	ok := C.tg_sign(sc.c, (*C.uchar)(&sig[0]), &n, (*C.uchar)(&digest[0]), C.size_t(len(digest)), &e)
+	runtime.KeepAlive(k)
+	if ok == 0 {
+		runtime.KeepAlive(sc) // dropped: a context that failed is not reused
+		return nil, fmt.Errorf("opensslsign: signing: %w", sslError(e))
+	}
+	k.ctxs[v].Put(sc)
+	return sig[:n], nil
+}
+
+// Decrypt is Go's crypto/rsa decryption (TLS 1.2 RSA key exchange): its PKCS #1 v1.5
+// session-key path answers a bad padding in constant time with a random key, which is
+// what keeps the key exchange from being a Bleichenbacher oracle.
+func (k *Key) Decrypt(rand io.Reader, msg []byte, opts crypto.DecrypterOpts) ([]byte, error) {
+	return k.goKey.Decrypt(rand, msg, opts)
+}
+
+// ctx takes a pooled signing context for variant v or makes one.
+func (k *Key) ctx(v variant) (*signCtx, error) {
+	if sc, ok := k.ctxs[v].Get().(*signCtx); ok {
+		return sc, nil
+	}
+	pss, bits, salt := v.params()
+	var e C.ulong
+	c := C.tg_ctx(k.pkey, C.int(pss), C.int(bits), C.int(salt), &e)
+	runtime.KeepAlive(k)
+	if c == nil {
+		return nil, fmt.Errorf("opensslsign: setting up a signature: %w", sslError(e))
+	}
+	sc := &signCtx{c: c}
+	runtime.AddCleanup(sc, func(c *C.EVP_PKEY_CTX) { C.EVP_PKEY_CTX_free(c) }, c)
+	return sc, nil
+}
+
+// selfTest signs once and verifies with Go, so a key OpenSSL read differently from Go
+// fails at load, not in every handshake.
+func (k *Key) selfTest() error {
+	d := sha256.Sum256([]byte("tlsgate opensslsign self-test"))
+	sig, err := k.Sign(nil, d[:], crypto.SHA256)
+	if err != nil {
+		return err
+	}
+	if err := rsa.VerifyPKCS1v15(k.pub, crypto.SHA256, d[:], sig); err != nil {
+		return fmt.Errorf("opensslsign: self-test signature does not verify: %w", err)
+	}
+	return nil
+}
+
+// sslError names OpenSSL's error code e.
+func sslError(e C.ulong) error {
+	var buf [256]C.char
+	C.ERR_error_string_n(e, &buf[0], C.size_t(len(buf)))
+	return errors.New(C.GoString(&buf[0]))
+}

@@ -1,0 +1,179 @@
+//go:build openssl && cgo
+
+package opensslsign_test
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"errors"
+	"math/big"
+	"reflect"
+	"sync"
+	"testing"
+
+	"tlsgate/internal/opensslsign"
+	"tlsgate/internal/pki"
+	"tlsgate/internal/pkitest"
+)
+
+func wrapped(t *testing.T) (*rsa.PrivateKey, *opensslsign.Key) {
+	t.Helper()
+	rk := pkitest.Key(t, pki.RSA2048).(*rsa.PrivateKey)
+	s, err := opensslsign.Wrap(rk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, ok := s.(*opensslsign.Key)
+	if !ok {
+		t.Fatalf("Wrap gave %T, want *opensslsign.Key", s)
+	}
+	return rk, k
+}
+
+func digest(h crypto.Hash, msg string) []byte {
+	w := h.New()
+	w.Write([]byte(msg))
+	return w.Sum(nil)
+}
+
+// TestSignVerifiesWithGo: every signature OpenSSL makes verifies with crypto/rsa, for
+// each hash and padding crypto/tls asks for (and PSS with the maximum salt).
+func TestSignVerifiesWithGo(t *testing.T) {
+	t.Parallel()
+	_, k := wrapped(t)
+	pub := k.Public().(*rsa.PublicKey)
+	for _, h := range []crypto.Hash{crypto.SHA1, crypto.SHA256, crypto.SHA384, crypto.SHA512} {
+		d := digest(h, "message")
+		t.Run(h.String()+"/pkcs1v15", func(t *testing.T) {
+			sig, err := k.Sign(rand.Reader, d, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := rsa.VerifyPKCS1v15(pub, h, d, sig); err != nil {
+				t.Fatal(err)
+			}
+			if err := rsa.VerifyPKCS1v15(pub, h, digest(h, "other"), sig); err == nil {
+				t.Fatal("signature verifies for another message")
+			}
+		})
+		for _, salt := range []int{rsa.PSSSaltLengthEqualsHash, h.Size(), rsa.PSSSaltLengthAuto} {
+			t.Run(h.String()+"/pss", func(t *testing.T) {
+				opts := &rsa.PSSOptions{SaltLength: salt, Hash: h}
+				sig, err := k.Sign(rand.Reader, d, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Verify with the exact salt length the options promise.
+				want := h.Size()
+				if salt == rsa.PSSSaltLengthAuto {
+					want = pub.Size() - 2 - h.Size()
+				}
+				if err := rsa.VerifyPSS(pub, h, d, sig, &rsa.PSSOptions{SaltLength: want, Hash: h}); err != nil {
+					t.Fatalf("salt %d: %v", salt, err)
+				}
+			})
+		}
+	}
+}
+
+// TestSignRefuses: what OpenSSL would sign differently, or this package does not
+// offer, is an error, never a signature of another kind.
+func TestSignRefuses(t *testing.T) {
+	t.Parallel()
+	_, k := wrapped(t)
+	d256 := digest(crypto.SHA256, "m")
+	for _, tc := range []struct {
+		name   string
+		digest []byte
+		opts   crypto.SignerOpts
+	}{
+		{"no options", d256, nil},
+		{"raw PKCS #1 v1.5 without a hash (TLS 1.0 MD5+SHA1)", make([]byte, 36), crypto.Hash(0)},
+		{"MD5", make([]byte, 16), crypto.MD5},
+		{"SHA-224", make([]byte, 28), crypto.SHA224},
+		{"digest of the wrong length", d256[:20], crypto.SHA256},
+		{"PSS salt of another length", d256, &rsa.PSSOptions{SaltLength: 20, Hash: crypto.SHA256}},
+		{"PSS with an unknown salt constant", d256, &rsa.PSSOptions{SaltLength: -7, Hash: crypto.SHA256}},
+		{"PSS without a hash", d256, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if sig, err := k.Sign(rand.Reader, tc.digest, tc.opts); err == nil {
+				t.Fatalf("signed (%d bytes), want an error", len(sig))
+			}
+		})
+	}
+}
+
+// TestWrapBadKey: a key whose parts do not fit together is refused at load.
+func TestWrapBadKey(t *testing.T) {
+	t.Parallel()
+	rk := pkitest.Key(t, pki.RSA2048).(*rsa.PrivateKey)
+	bad := *rk
+	bad.D = new(big.Int).Add(rk.D, big.NewInt(2))
+	bad.Precomputed = rsa.PrecomputedValues{}
+	if _, err := opensslsign.Wrap(&bad); err == nil {
+		t.Fatal("Wrap accepted a key with a wrong private exponent")
+	}
+	if _, err := opensslsign.Wrap(&rsa.PrivateKey{}); err == nil {
+		t.Fatal("Wrap accepted an empty key")
+	}
+}
+
+// TestWrapLeavesOtherKeys: ECDSA and Ed25519 keys come back as they are.
+func TestWrapLeavesOtherKeys(t *testing.T) {
+	t.Parallel()
+	for _, kt := range []pki.KeyType{pki.ECDSAP256, pki.Ed25519} {
+		key := pkitest.Key(t, kt)
+		got, err := opensslsign.Wrap(key)
+		if err != nil || reflect.TypeOf(got) != reflect.TypeOf(key) || !reflect.DeepEqual(got, key) {
+			t.Fatalf("%s: Wrap gave %T, %v; want the key itself", kt, got, err)
+		}
+	}
+	if !opensslsign.Enabled {
+		t.Fatal("Enabled is false in a build with the openssl tag")
+	}
+}
+
+// TestSignConcurrent: pooled contexts are never shared by two signers at once.
+func TestSignConcurrent(t *testing.T) {
+	t.Parallel()
+	_, k := wrapped(t)
+	pub := k.Public().(*rsa.PublicKey)
+	d := sha256.Sum256([]byte("concurrent"))
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := range 8 {
+		wg.Go(func() {
+			for range 20 {
+				var opts crypto.SignerOpts = crypto.SHA256
+				if i%2 == 0 {
+					opts = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}
+				}
+				sig, err := k.Sign(rand.Reader, d[:], opts)
+				if err == nil {
+					if _, pss := opts.(*rsa.PSSOptions); pss {
+						err = rsa.VerifyPSS(pub, crypto.SHA256, d[:], sig, &rsa.PSSOptions{SaltLength: 32})
+					} else {
+						err = rsa.VerifyPKCS1v15(pub, crypto.SHA256, d[:], sig)
+					}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := errors.Join(func() (es []error) {
+		for e := range errs {
+			es = append(es, e)
+		}
+		return es
+	}()...); err != nil {
+		t.Fatal(err)
+	}
+}

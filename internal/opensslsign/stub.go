@@ -1,0 +1,12 @@
+//go:build !openssl || !cgo
+
+package opensslsign
+
+import "crypto"
+
+// Enabled reports whether this binary signs RSA through OpenSSL (built with cgo and the
+// openssl tag).
+const Enabled = false
+
+// Wrap returns key unchanged: this binary was built without OpenSSL.
+func Wrap(key crypto.Signer) (crypto.Signer, error) { return key, nil }
