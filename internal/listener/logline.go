@@ -126,6 +126,11 @@ var attrBufs = sync.Pool{New: func() any { return new([32]slog.Attr) }}
 
 // Log writes the line at info level (warn when it carries a failure reason).
 func (l *Line) Log(ctx context.Context, log *slog.Logger) {
+	l.logAt(ctx, log, time.Now())
+}
+
+// logAt is Log at time t.
+func (l *Line) logAt(ctx context.Context, log *slog.Logger, t time.Time) {
 	level := slog.LevelInfo
 	if l.Err != nil {
 		level = slog.LevelWarn
@@ -138,12 +143,12 @@ func (l *Line) Log(ctx context.Context, log *slog.Logger) {
 	defer func() { clear(bp[:]); attrBufs.Put(bp) }()
 	attrs := l.attrs(bp[:0])
 	if fh, ok := h.(logsink.FlatHandler); ok {
-		_ = fh.HandleFlat(ctx, time.Now(), level, l.Msg, attrs)
+		_ = fh.HandleFlat(ctx, t, level, l.Msg, attrs)
 		return
 	}
 	// A record without a caller PC: Logger.LogAttrs would walk the stack for one on
 	// every request, and the line's source is always this function.
-	r := slog.NewRecord(time.Now(), level, l.Msg, 0)
+	r := slog.NewRecord(t, level, l.Msg, 0)
 	r.AddAttrs(attrs...)
 	_ = h.Handle(ctx, r)
 }
