@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -122,14 +123,18 @@ func (l *Line) setTLS(cs *tls.ConnectionState, v clientauth.Verdict) {
 	}
 }
 
-var attrBufs = sync.Pool{New: func() any { return new([32]slog.Attr) }}
+var (
+	attrBufs  = sync.Pool{New: func() any { return new([32]slog.Attr) }}
+	fieldBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+)
 
 // Log writes the line at info level (warn when it carries a failure reason).
 func (l *Line) Log(ctx context.Context, log *slog.Logger) {
 	l.logAt(ctx, log, time.Now())
 }
 
-// logAt is Log at time t.
+// logAt is Log at time t. A line is logged per request: the JSON handler takes its
+// fields encoded here (appendJSON), other handlers (log.format text) slog attributes.
 func (l *Line) logAt(ctx context.Context, log *slog.Logger, t time.Time) {
 	level := slog.LevelInfo
 	if l.Err != nil {
@@ -139,18 +144,96 @@ func (l *Line) logAt(ctx context.Context, log *slog.Logger, t time.Time) {
 	if !h.Enabled(ctx, level) {
 		return
 	}
-	bp := attrBufs.Get().(*[32]slog.Attr) // a line is logged per request
-	defer func() { clear(bp[:]); attrBufs.Put(bp) }()
-	attrs := l.attrs(bp[:0])
-	if fh, ok := h.(logsink.FlatHandler); ok {
-		_ = fh.HandleFlat(ctx, t, level, l.Msg, attrs)
+	if jh, ok := h.(logsink.JSONLineHandler); ok {
+		bp := fieldBufs.Get().(*[]byte)
+		b := l.appendJSON((*bp)[:0])
+		_ = jh.HandleJSON(ctx, t, level, l.Msg, b)
+		if cap(b) <= 64<<10 {
+			*bp = b
+			fieldBufs.Put(bp)
+		}
 		return
 	}
+	bp := attrBufs.Get().(*[32]slog.Attr)
+	defer func() { clear(bp[:]); attrBufs.Put(bp) }()
+	attrs := l.attrs(bp[:0])
 	// A record without a caller PC: Logger.LogAttrs would walk the stack for one on
 	// every request, and the line's source is always this function.
 	r := slog.NewRecord(t, level, l.Msg, 0)
 	r.AddAttrs(attrs...)
 	_ = h.Handle(ctx, r)
+}
+
+// appendJSON appends the line's fields as attrs has them, each as slog's JSON handler
+// writes it: `,"key":value`, in SPEC order, leaving out empty ones.
+func (l *Line) appendJSON(b []byte) []byte {
+	b = append(b, `,"listener":`...)
+	b = logsink.AppendString(b, l.Listener)
+	b = append(b, `,"client":`...)
+	b = logsink.AppendString(b, l.Client)
+	b = jsonStr(b, `,"client_ip":`, clientIP(l.Client))
+	b = jsonStr(b, `,"tls_version":`, l.TLSVersion)
+	b = jsonStr(b, `,"cipher":`, l.Cipher)
+	b = jsonStr(b, `,"sni":`, l.SNI)
+	b = jsonStr(b, `,"alpn":`, l.ALPN)
+	if l.TLSVersion != "" {
+		b = append(b, `,"resumed":`...)
+		b = strconv.AppendBool(b, l.Resumed)
+	}
+	b = jsonStr(b, `,"client_subject":`, l.Subject)
+	b = jsonStr(b, `,"client_serial":`, l.Serial)
+	b = jsonStr(b, `,"client_fingerprint":`, l.Fingerprint)
+	b = jsonStr(b, `,"verify":`, l.Verify)
+	b = jsonStr(b, `,"reason":`, string(l.Reason))
+	if l.Grace {
+		b = append(b, `,"client_grace":true`...)
+	}
+	b = jsonStr(b, `,"audit":`, l.Audit)
+	b = jsonStr(b, `,"target":`, l.Target)
+	b = jsonStr(b, `,"method":`, l.Method)
+	b = jsonStr(b, `,"host":`, l.Host)
+	b = jsonStr(b, `,"path":`, l.Path)
+	b = jsonStr(b, `,"user_agent":`, l.UserAgent)
+	b = jsonStr(b, `,"request_id":`, l.RequestID)
+	if l.Status != 0 {
+		b = append(b, `,"status":`...)
+		b = strconv.AppendInt(b, int64(l.Status), 10)
+	}
+	b = jsonStr(b, `,"grpc_status":`, l.GRPCStatus)
+	if l.Msg != "handshake" {
+		b = append(b, `,"bytes_in":`...)
+		b = strconv.AppendInt(b, l.BytesIn, 10)
+		b = append(b, `,"bytes_out":`...)
+		b = strconv.AppendInt(b, l.BytesOut, 10)
+	}
+	if l.UpstreamConnect > 0 {
+		b = append(b, `,"upstream_connect_ms":`...)
+		b = logsink.AppendMillis(b, l.UpstreamConnect)
+	}
+	if l.UpstreamHeader > 0 {
+		b = append(b, `,"upstream_header_ms":`...)
+		b = logsink.AppendMillis(b, l.UpstreamHeader)
+	}
+	if l.Handshake > 0 {
+		b = append(b, `,"handshake_ms":`...)
+		b = logsink.AppendMillis(b, l.Handshake)
+	}
+	b = append(b, `,"duration_ms":`...)
+	b = logsink.AppendMillis(b, l.Duration)
+	if l.Err != nil {
+		b = append(b, `,"error":`...)
+		b = logsink.AppendString(b, l.Err.Error())
+	}
+	return b
+}
+
+// jsonStr appends key (`,"name":`) and v when v is not empty.
+func jsonStr(b []byte, key, v string) []byte {
+	if v == "" {
+		return b
+	}
+	b = append(b, key...)
+	return logsink.AppendString(b, v)
 }
 
 // attrs appends the line's fields, in SPEC order, leaving out empty ones.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -70,21 +71,35 @@ func TestLinePinned(t *testing.T) {
 	}
 }
 
-// BenchmarkAccessLine: one keep-alive request's line through the handler and buffered
-// writer serve uses (log.format json), to a file.
-func BenchmarkAccessLine(b *testing.B) {
-	f, err := logsink.OpenFile(b.TempDir() + "/access.log")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	w := logsink.New(f)
-	defer w.Close()
-	log := slog.New(logsink.NewJSONHandler(w))
-	line := requestLine()
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		line.Log(ctx, log)
+// TestLineMatchesSlog: lines of every kind, with the strings clients and certificates
+// can carry, are written by the JSON handler (fields encoded by appendJSON) byte for
+// byte as slog's handler writes them from the line's attributes.
+func TestLineMatchesSlog(t *testing.T) {
+	t.Parallel()
+	strs := []string{"", "a", "127.0.0.1:443", "[::1]:8443", "q\"uo\\te", "a\nb\x00\x7f", "<script>&", "Ünï ✓ 日本", "bad\xffutf8\xc3", "sep\u2028\u2029", "/a/very/long/path/that/spans/several/words?x=1"}
+	durs := []time.Duration{0, -time.Microsecond, 999, time.Microsecond, 1500 * time.Microsecond, time.Hour, 13 * 24 * time.Hour, 123456789}
+	rng := rand.New(rand.NewPCG(9, 10))
+	str := func() string { return strs[rng.IntN(len(strs))] }
+	dur := func() time.Duration { return durs[rng.IntN(len(durs))] + time.Duration(rng.Int64N(1e9)) }
+	for i := range 5000 {
+		l := &Line{
+			Msg: []string{"request", "handshake", "connection"}[i%3], Listener: str(), Client: str(),
+			TLSVersion: str(), Cipher: str(), SNI: str(), ALPN: str(), Resumed: rng.IntN(2) == 0,
+			Subject: str(), Serial: str(), Fingerprint: str(), Verify: str(), Reason: clientauth.Reason(str()),
+			Grace: rng.IntN(2) == 0, Audit: str(), Target: str(), Method: str(), Host: str(), Path: str(),
+			UserAgent: str(), RequestID: str(), Status: rng.IntN(3) * 200, GRPCStatus: str(),
+			BytesIn: rng.Int64N(1 << 40), BytesOut: rng.Int64N(1<<40) - 1<<20,
+			UpstreamConnect: dur(), UpstreamHeader: dur(), Handshake: dur(), Duration: dur(),
+		}
+		if rng.IntN(3) == 0 {
+			l.Err = errors.New(str())
+		}
+		at := pinnedAt.Add(time.Duration(rng.Int64N(1e12))).In([]*time.Location{time.UTC, time.Local, time.FixedZone("x", -9000)}[i%3])
+		var fast, std bytes.Buffer
+		l.logAt(context.Background(), slog.New(logsink.NewJSONHandler(&fast)), at)
+		l.logAt(context.Background(), slog.New(slog.NewJSONHandler(&std, nil)), at)
+		if fast.String() != std.String() {
+			t.Fatalf("line %d:\n fast %s\n slog %s", i, fast.String(), std.String())
+		}
 	}
 }

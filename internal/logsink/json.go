@@ -1,6 +1,7 @@
 package logsink
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -8,7 +9,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 )
 
 // NewJSONHandler returns a slog handler writing what slog.NewJSONHandler(w, nil) writes,
@@ -23,17 +23,21 @@ func NewJSONHandler(w io.Writer) slog.Handler {
 
 // NewJSONHandlerLevel is NewJSONHandler writing records at level and above.
 func NewJSONHandlerLevel(w io.Writer, level slog.Leveler) slog.Handler {
-	lw := &lockedWriter{w: w}
+	lw := w
+	if _, whole := w.(*Writer); !whole {
+		lw = &lockedWriter{w: w}
+	}
 	return &jsonHandler{w: lw, level: level, std: slog.NewJSONHandler(lw, &slog.HandlerOptions{Level: level})}
 }
 
 type jsonHandler struct {
-	w     *lockedWriter
+	w     io.Writer // takes whole lines from both handlers, one at a time
 	level slog.Leveler
 	std   slog.Handler
 }
 
-// lockedWriter serializes the two handlers' writes of whole lines.
+// lockedWriter serializes the two handlers' writes of whole lines; a *Writer does so
+// itself.
 type lockedWriter struct {
 	mu sync.Mutex
 	w  io.Writer
@@ -63,34 +67,36 @@ func (h *jsonHandler) Handle(ctx context.Context, r slog.Record) error {
 	if !flat {
 		return h.std.Handle(ctx, r)
 	}
-	return h.write(r.Time, r.Level, r.Message, r.Attrs)
-}
-
-// FlatHandler is a handler that takes a record's parts without a slog.Record, which
-// keeps only five attributes inline and allocates for the rest.
-type FlatHandler interface {
-	slog.Handler
-	HandleFlat(ctx context.Context, t time.Time, level slog.Level, msg string, attrs []slog.Attr) error
-}
-
-// HandleFlat writes one record made of t, level, msg and attrs.
-func (h *jsonHandler) HandleFlat(ctx context.Context, t time.Time, level slog.Level, msg string, attrs []slog.Attr) error {
-	flat := t.IsZero() || validYear(t)
-	for _, a := range attrs {
-		flat = flat && a.Key != "" && simple(a.Value)
-	}
-	if !flat {
-		r := slog.NewRecord(t, level, msg, 0)
-		r.AddAttrs(attrs...)
-		return h.std.Handle(ctx, r)
-	}
-	return h.write(t, level, msg, func(f func(slog.Attr) bool) {
-		for _, a := range attrs {
-			if !f(a) {
-				return
-			}
-		}
+	bp := lines.Get().(*[]byte)
+	b := h.begin((*bp)[:0], r.Time, r.Level, r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		b = appendAttr(b, a)
+		return true
 	})
+	return h.end(bp, b)
+}
+
+// JSONLineHandler takes a record whose attributes are already encoded, which spares a
+// line written per request slog's attributes and their walk.
+type JSONLineHandler interface {
+	slog.Handler
+	// HandleJSON writes a record of t, level and msg whose attributes are fields:
+	// each as `,"key":value`, the key and value as slog's JSON handler writes them
+	// (AppendString, AppendMillis, strconv's AppendInt and AppendBool).
+	HandleJSON(ctx context.Context, t time.Time, level slog.Level, msg string, fields []byte) error
+}
+
+// HandleJSON writes one record made of t, level, msg and the encoded fields.
+func (h *jsonHandler) HandleJSON(ctx context.Context, t time.Time, level slog.Level, msg string, fields []byte) error {
+	bp := lines.Get().(*[]byte)
+	var b []byte
+	if t.IsZero() || validYear(t) {
+		b = h.begin((*bp)[:0], t, level, msg)
+	} else {
+		b = badYear((*bp)[:0], t, level, msg)
+	}
+	b = append(b, fields...)
+	return h.end(bp, b)
 }
 
 func validYear(t time.Time) bool {
@@ -98,26 +104,30 @@ func validYear(t time.Time) bool {
 	return y >= 0 && y < 10000
 }
 
-func (h *jsonHandler) write(t time.Time, level slog.Level, msg string, each func(func(slog.Attr) bool)) error {
-	bp := lines.Get().(*[]byte)
-	b := (*bp)[:0]
+// badYear appends the start of what slog's handler writes for a record whose time it
+// cannot format (its attributes come last there too).
+func badYear(b []byte, t time.Time, level slog.Level, msg string) []byte {
+	var w bytes.Buffer
+	_ = slog.NewJSONHandler(&w, nil).Handle(context.Background(), slog.NewRecord(t, level, msg, 0))
+	return append(b, bytes.TrimSuffix(w.Bytes(), []byte("}\n"))...)
+}
+
+// begin appends a line's time, level and message.
+func (h *jsonHandler) begin(b []byte, t time.Time, level slog.Level, msg string) []byte {
 	b = append(b, '{')
 	if !t.IsZero() {
 		b = append(b, `"time":"`...)
-		b = t.AppendFormat(b, time.RFC3339Nano)
+		b = appendTime(b, t)
 		b = append(b, `",`...)
 	}
 	b = append(b, `"level":`...)
-	b = appendString(b, level.String())
+	b = AppendString(b, level.String())
 	b = append(b, `,"msg":`...)
-	b = appendString(b, msg)
-	each(func(a slog.Attr) bool {
-		b = append(b, ',')
-		b = appendString(b, a.Key)
-		b = append(b, ':')
-		b = appendValue(b, a.Value)
-		return true
-	})
+	return AppendString(b, msg)
+}
+
+// end closes the line in b, writes it and returns b's buffer, bp, to the pool.
+func (h *jsonHandler) end(bp *[]byte, b []byte) error {
 	b = append(b, '}', '\n')
 	_, err := h.w.Write(b)
 	if cap(b) <= 64<<10 {
@@ -125,6 +135,13 @@ func (h *jsonHandler) write(t time.Time, level slog.Level, msg string, each func
 		lines.Put(bp)
 	}
 	return err
+}
+
+func appendAttr(b []byte, a slog.Attr) []byte {
+	b = append(b, ',')
+	b = AppendString(b, a.Key)
+	b = append(b, ':')
+	return appendValue(b, a.Value)
 }
 
 // simple reports whether v is encoded here: not a group, Any or LogValuer, and no float
@@ -145,7 +162,7 @@ func simple(v slog.Value) bool {
 func appendValue(b []byte, v slog.Value) []byte {
 	switch v.Kind() {
 	case slog.KindString:
-		return appendString(b, v.String())
+		return AppendString(b, v.String())
 	case slog.KindInt64:
 		return strconv.AppendInt(b, v.Int64(), 10)
 	case slog.KindUint64:
@@ -156,76 +173,9 @@ func appendValue(b []byte, v slog.Value) []byte {
 		return strconv.AppendInt(b, int64(v.Duration()), 10)
 	case slog.KindTime:
 		b = append(b, '"')
-		b = v.Time().AppendFormat(b, time.RFC3339Nano)
+		b = appendTime(b, v.Time())
 		return append(b, '"')
 	default: // KindFloat64
 		return appendFloat(b, v.Float64())
 	}
-}
-
-// appendFloat formats a finite float as encoding/json does (which slog calls for them).
-func appendFloat(b []byte, f float64) []byte {
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		// clean up e-09 to e-9
-		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b
-}
-
-// appendString quotes s as slog's JSON handler does: ", \ and control bytes escaped,
-// invalid UTF-8 as U+FFFD, U+2028 and U+2029 escaped, HTML characters left alone.
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

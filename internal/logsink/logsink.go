@@ -44,14 +44,15 @@ func New(out io.Writer) *Writer {
 }
 
 // Write buffers p (one or more whole lines) and returns at once unless maxPending bytes
-// are waiting. After Close it writes through.
+// are waiting. After Close it writes through. Concurrent writes do not interleave, so
+// handlers need no lock of their own around it.
 func (w *Writer) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	for len(w.buf) >= maxPending && !w.closed {
 		w.room.Wait()
 	}
 	if w.closed {
-		w.mu.Unlock()
+		defer w.mu.Unlock() // one line at a time, as before Close
 		return w.out.Write(p)
 	}
 	w.buf = append(w.buf, p...)
@@ -106,12 +107,12 @@ func (w *Writer) Close() error {
 		close(w.stop)
 		<-w.stopped
 		w.mu.Lock()
+		defer w.mu.Unlock()
 		w.closed = true
 		rest := w.buf // written after the last flush and before closed was set
 		w.buf = nil
 		w.room.Broadcast()
-		w.mu.Unlock()
-		if len(rest) > 0 {
+		if len(rest) > 0 { // before the lines written after Close
 			_, _ = w.out.Write(rest)
 		}
 	})

@@ -1,0 +1,6 @@
+package logsink
+
+var (
+	AppendAttr = appendAttr
+	AppendTime = appendTime
+)
