@@ -326,3 +326,21 @@ func TestResumeLocal(t *testing.T) {
 		}
 	})
 }
+
+// TestOldFormatTicket: a ticket in crypto/tls's own format (what tlsgate issued before
+// it sealed tickets itself, and what a node not yet upgraded issues) makes a full
+// handshake, not a failed one, at both versions.
+func TestOldFormatTicket(t *testing.T) {
+	versions(t, func(t *testing.T, v uint16) {
+		f := newFixture(t)
+		old := &tls.Config{Certificates: []tls.Certificate{f.leaf}, Time: f.clk.Now}
+		old.SetSessionTicketKeys([][32]byte{{1}})
+		f.resumed(t, old, v)
+		if !f.resumed(t, old, v) {
+			t.Fatal("the old-format server did not resume its own ticket")
+		}
+		if f.resumed(t, f.server(ticketkeys.New(ticketkeys.Options{Now: f.clk.Now}), "site"), v) {
+			t.Fatal("an old-format ticket resumed")
+		}
+	})
+}
