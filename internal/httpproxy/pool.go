@@ -46,6 +46,13 @@ type backendConn struct {
 	lim    limits
 	reused bool // taken from the pool: it may have been closed by the backend meanwhile
 	idleAt time.Time
+
+	// The socket and alive's peek, made once per connection (per check they would be
+	// two allocations).
+	rc     syscall.RawConn
+	peekFn func(fd uintptr) bool
+	idle   bool // the peek's outcome
+	peek   [1]byte
 }
 
 // pool keeps idle backend connections, newest last, per backend. A connection is taken
@@ -79,7 +86,7 @@ func (p *pool) get(ctx context.Context, key poolKey, lim limits, connectTimeout 
 		if bc == nil {
 			break
 		}
-		if time.Since(bc.idleAt) < bc.lim.idleTimeout && alive(bc.conn) {
+		if time.Since(bc.idleAt) < bc.lim.idleTimeout && bc.alive() {
 			bc.reused = true
 			return bc, nil
 		}
@@ -173,7 +180,7 @@ func (p *pool) sweep() {
 			for key, list := range p.idle {
 				kept := list[:0]
 				for _, bc := range list {
-					if now.Sub(bc.idleAt) < bc.lim.idleTimeout && alive(bc.conn) {
+					if now.Sub(bc.idleAt) < bc.lim.idleTimeout && bc.alive() {
 						kept = append(kept, bc)
 					} else {
 						_ = bc.conn.Close()
@@ -196,31 +203,36 @@ func (p *pool) sweep() {
 // (FIN or RST, perhaps after a TLS close_notify) or carries bytes no request asked for
 // (a 408): neither can be used. It peeks without blocking and reads nothing; a
 // connection whose socket it cannot reach is taken as alive.
-func alive(c net.Conn) bool {
-	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
-	}
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return true
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	ok = true
-	var b [1]byte
-	err = rc.Read(func(fd uintptr) bool {
-		for {
-			_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-			if err == syscall.EINTR {
-				continue
-			}
-			ok = errors.Is(err, syscall.EAGAIN) // nothing to read: idle as it should be
+func (bc *backendConn) alive() bool {
+	if bc.peekFn == nil {
+		c := bc.conn
+		if tc, ok := c.(*tls.Conn); ok {
+			c = tc.NetConn()
+		}
+		sc, ok := c.(syscall.Conn)
+		if !ok {
 			return true
 		}
-	})
-	return ok && err == nil
+		rc, err := sc.SyscallConn()
+		if err != nil {
+			return false
+		}
+		bc.rc, bc.peekFn = rc, bc.peekOnce
+	}
+	bc.idle = true
+	err := bc.rc.Read(bc.peekFn)
+	return bc.idle && err == nil
+}
+
+func (bc *backendConn) peekOnce(fd uintptr) bool {
+	for {
+		_, _, err := syscall.Recvfrom(int(fd), bc.peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		if err == syscall.EINTR {
+			continue
+		}
+		bc.idle = errors.Is(err, syscall.EAGAIN) // nothing to read: idle as it should be
+		return true
+	}
 }
 
 // close closes the idle connections and stops the sweeper; connections in use are

@@ -19,82 +19,136 @@ import (
 func (l *Listener) requestContext(w http.ResponseWriter, r *http.Request) (ctx context.Context, stop func()) {
 	ctx, cancel := context.WithCancelCause(l.ctx)
 	if hw, ok := w.(*h1writer); ok {
-		unwatch := watchClient(hw, r, cancel)
-		return ctx, func() { unwatch(); cancel(nil) }
+		cw := watchClient(hw, r, cancel)
+		if cw == nil {
+			return ctx, func() { cancel(nil) }
+		}
+		return ctx, func() { cw.stop(); cancel(nil) }
 	}
 	after := context.AfterFunc(r.Context(), func() { cancel(httpproxy.ErrClientClosed) })
 	return ctx, func() { after(); cancel(nil) }
 }
 
+// watchDelay is how long an HTTP/1 request is with its backend before its client is
+// watched. Most requests are answered sooner, and for them the watch would cost a
+// goroutine, a poll(2), two switches and a read deadline each (about 8 % of a
+// keep-alive request); a per-request timer costs far less. A client that leaves within
+// the delay is noticed when it passes: the backend exchange is cut at most this late.
+const watchDelay = 50 * time.Millisecond
+
 // clientWatch waits, on its own goroutine, for an HTTP/1 client to close its side of
 // the connection while its request is with the backend (net/http's server does the
-// same with a background read). It starts once the request body is read to its end (at
-// once without a body): until then the body's reads see the close themselves, and the
-// watch must not compete with them for the socket. Pipelined requests are not read:
-// the watch looks for the peer's FIN only (hangup), so bytes waiting stay where they are.
+// same with a background read). It starts once the request has been with the backend
+// for watchDelay and its body was read to its end (at once without a body): until then
+// the body's reads see the close themselves, and the watch must not compete with them
+// for the socket. Pipelined requests are not read: the watch looks for the peer's FIN
+// only (hangup), so bytes waiting stay where they are.
+//
+// Watches are pooled with their timer: a timer of an earlier request (of this or
+// another connection) that fires late only marks the current one due early, which is
+// harmless once its body is read; the watch itself is started only then.
 type clientWatch struct {
-	sock   *sockConn
-	cancel context.CancelCauseFunc
+	timer *time.Timer // runs fire watchDelay after arm
 
-	mu      sync.Mutex
-	done    chan struct{} // closed when the watching goroutine ends; nil before start
-	stopped bool
+	mu       sync.Mutex
+	sock     *sockConn
+	cancel   context.CancelCauseFunc // the current request's; nil between requests
+	bodyRead bool                    // the request's body was read to its end, or it has none
+	due      bool                    // watchDelay passed
+	done     chan struct{}           // closed when the watching goroutine ends; nil before start
+	gen      uint64                  // counts arms: a body's EOF after its request ended must not count for the next
 }
 
-func watchClient(w *h1writer, r *http.Request, cancel context.CancelCauseFunc) (stop func()) {
+var watches = sync.Pool{New: func() any {
+	cw := &clientWatch{}
+	cw.timer = time.AfterFunc(time.Hour, cw.fire)
+	cw.timer.Stop()
+	return cw
+}}
+
+// watchClient arms a watch of w's client for r; nil when there is nothing to watch.
+func watchClient(w *h1writer, r *http.Request, cancel context.CancelCauseFunc) *clientWatch {
 	sock := socketOf(w.h.c)
 	if sock == nil || r.Header.Get("Upgrade") != "" {
 		// No socket to watch (a PROXY protocol connection), or an upgrade, whose relay
 		// takes the connection over and reads it itself.
-		return func() {}
+		return nil
 	}
-	cw := &clientWatch{sock: sock, cancel: cancel}
-	if r.Body == nil || r.Body == http.NoBody {
-		cw.start()
-	} else {
-		r.Body = &watchAtEOF{ReadCloser: r.Body, cw: cw}
+	cw := watches.Get().(*clientWatch)
+	hasBody := r.Body != nil && r.Body != http.NoBody
+	cw.mu.Lock()
+	cw.sock, cw.cancel, cw.bodyRead, cw.due, cw.done = sock, cancel, !hasBody, false, nil
+	cw.gen++
+	gen := cw.gen
+	cw.mu.Unlock()
+	if hasBody {
+		r.Body = &watchAtEOF{ReadCloser: r.Body, cw: cw, gen: gen}
 	}
-	return cw.stop
+	cw.timer.Reset(watchDelay)
+	return cw
 }
 
-func (cw *clientWatch) start() {
+// fire: the request has been with its backend for watchDelay.
+func (cw *clientWatch) fire() {
 	cw.mu.Lock()
 	defer cw.mu.Unlock()
-	if cw.done != nil || cw.stopped {
+	cw.due = true
+	cw.startLocked()
+}
+
+// bodyDone: the body of the request of arm gen was read to its end (the listener
+// discards what the handler left after the exchange, when the watch may serve another).
+func (cw *clientWatch) bodyDone(gen uint64) {
+	cw.mu.Lock()
+	defer cw.mu.Unlock()
+	if gen != cw.gen {
 		return
 	}
-	cw.done = make(chan struct{})
+	cw.bodyRead = true
+	cw.startLocked()
+}
+
+func (cw *clientWatch) startLocked() {
+	if cw.cancel == nil || !cw.due || !cw.bodyRead || cw.done != nil {
+		return
+	}
+	done, sock, cancel := make(chan struct{}), cw.sock, cw.cancel
+	cw.done = done
 	go func() {
-		defer close(cw.done)
-		if cw.sock.waitHangup() {
-			cw.cancel(httpproxy.ErrClientClosed)
+		defer close(done)
+		if sock.waitHangup() {
+			cancel(httpproxy.ErrClientClosed)
 		}
 	}()
 }
 
-// stop ends the watch and waits for its goroutine, leaving the socket's read deadline
-// in the past: the HTTP/1 loop sets its own before it reads again.
+// stop ends the watch, waits for its goroutine if it started, leaving the socket's read
+// deadline in the past then (the HTTP/1 loop sets its own before it reads again), and
+// returns the watch to the pool.
 func (cw *clientWatch) stop() {
+	cw.timer.Stop()
 	cw.mu.Lock()
-	cw.stopped = true
-	done := cw.done
+	done, sock := cw.done, cw.sock
+	cw.sock, cw.cancel, cw.done = nil, nil, nil
 	cw.mu.Unlock()
 	if done != nil {
-		_ = cw.sock.SetReadDeadline(time.Unix(1, 0))
+		_ = sock.SetReadDeadline(time.Unix(1, 0))
 		<-done
 	}
+	watches.Put(cw)
 }
 
 // watchAtEOF starts a client watch when the request body has been read to its end.
 type watchAtEOF struct {
 	io.ReadCloser
-	cw *clientWatch
+	cw  *clientWatch
+	gen uint64
 }
 
 func (b *watchAtEOF) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err == io.EOF {
-		b.cw.start()
+		b.cw.bodyDone(b.gen)
 	}
 	return n, err
 }
