@@ -158,8 +158,13 @@ func roundTrip(ctx context.Context, bc *backendConn, r *http.Request, route *Rou
 	} else if err := bc.bw.Flush(); err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", errNoResponse, err)
 	}
-	setReadDeadline(ctx, bc.conn, time.Now().Add(timeout))
-	defer setReadDeadline(ctx, bc.conn, time.Time{})
+	bc.readTimeout(ctx, timeout)
+	defer func() {
+		if err != nil || !bodyBuffered(resp, bc.br) {
+			// The body is read for as long as it takes, with no deadline.
+			bc.setReadDeadline(ctx, time.Time{})
+		}
+	}()
 	if _, err := bc.br.Peek(1); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || isReset(err) {
 			err = fmt.Errorf("%w: %w", errNoResponse, err)
@@ -181,14 +186,49 @@ func roundTrip(ctx context.Context, bc *backendConn, r *http.Request, route *Rou
 	return resp, body, nil
 }
 
-// setReadDeadline sets c's read deadline to t, or to now when ctx has ended: the
-// AfterFunc that cuts the exchange short when the client leaves may have run before,
-// and its deadline must not be overwritten (the exchange would wait for the backend).
-func setReadDeadline(ctx context.Context, c net.Conn, t time.Time) {
-	_ = c.SetReadDeadline(t)
+// setReadDeadline sets the connection's read deadline to t, or to now when ctx has
+// ended: the AfterFunc that cuts the exchange short when the client leaves may have run
+// before, and its deadline must not be overwritten (the exchange would wait for the
+// backend).
+func (bc *backendConn) setReadDeadline(ctx context.Context, t time.Time) {
+	bc.rdl = unixNano(t)
+	_ = bc.conn.SetReadDeadline(t)
 	if ctx.Err() != nil {
-		_ = c.SetReadDeadline(time.Now())
+		bc.rdl = time.Now().UnixNano()
+		_ = bc.conn.SetReadDeadline(time.Now())
 	}
+}
+
+// readTimeout sets the response timeout, lazily as the listener sets a client's
+// deadlines (listener/deadline.go): a deadline still armed from the connection's last
+// response that falls at most min(250 ms, d/64) before the new one stands, so the
+// response timeout may fire that much early. A response whose body came with its
+// header keeps its deadline (bodyBuffered), and the next request on the connection,
+// soon after, sets none.
+func (bc *backendConn) readTimeout(ctx context.Context, d time.Duration) {
+	t := time.Now().Add(d)
+	n := t.UnixNano()
+	if bc.rdl != 0 && bc.rdl <= n && n-bc.rdl <= int64(min(250*time.Millisecond, d/64)) {
+		if ctx.Err() != nil {
+			bc.setReadDeadline(ctx, t)
+		}
+		return
+	}
+	bc.setReadDeadline(ctx, t)
+}
+
+// bodyBuffered reports whether resp's whole body is in br already: reading it waits
+// for nothing, so the response timeout may stay armed.
+func bodyBuffered(resp *http.Response, br *bufio.Reader) bool {
+	return resp != nil && resp.ContentLength >= 0 && len(resp.TransferEncoding) == 0 &&
+		int64(br.Buffered()) >= resp.ContentLength
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 func isReset(err error) bool {

@@ -53,6 +53,7 @@ type backendConn struct {
 	peekFn func(fd uintptr) bool
 	idle   bool // the peek's outcome
 	peek   [1]byte
+	rdl    int64 // the read deadline armed, Unix ns (0: none); see readTimeout
 }
 
 // pool keeps idle backend connections, newest last, per backend. A connection is taken

@@ -114,6 +114,9 @@ func (cw *clientWatch) startLocked() {
 	}
 	done, sock, cancel := make(chan struct{}), cw.sock, cw.cancel
 	cw.done = done
+	// The idle wait's or the header's read deadline may still be armed (lazy
+	// deadlines, readHeader); stop sets one in the past, under cw.mu after this.
+	_ = sock.SetReadDeadline(time.Time{})
 	go func() {
 		defer close(done)
 		if sock.waitHangup() {

@@ -8,13 +8,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"tlsgate/internal/httpproxy"
@@ -86,7 +84,11 @@ func (h *h1conn) Read(p []byte) (int, error) {
 // Write writes a response to the socket under the write timeout.
 func (h *h1conn) Write(p []byte) (int, error) {
 	if h.writeTimeout > 0 {
-		_ = h.c.SetWriteDeadline(time.Now().Add(h.writeTimeout))
+		if s := socketOf(h.c); s != nil {
+			s.writeTimeout(h.writeTimeout) // lazily (deadline.go)
+		} else {
+			_ = h.c.SetWriteDeadline(time.Now().Add(h.writeTimeout))
+		}
 	}
 	return h.c.Write(p)
 }
@@ -297,123 +299,6 @@ func readFirst(h *h1conn) h1End {
 	return h1Again
 }
 
-// sockConn is the TCP socket under an HTTP listener's connection (plain or TLS), so the
-// idle wait can use it: readable waits for data by peeking, and after a wait it trusts
-// the poller's wake-up instead of peeking again (one syscall less per request). The
-// next Read is then a single try: the poller may have reported bytes an earlier read
-// already took, and then the try returns errNotReady (temporary, so TLS does not fail
-// the connection) rather than parking a worker in the read. With noWait set, Read
-// returns errNotReady at once, so buffered can ask TLS for what it holds.
-type sockConn struct {
-	*net.TCPConn
-	rc     syscall.RawConn
-	try    bool // set by readable, read by the worker it hands the connection to
-	noWait bool
-
-	// The RawConn callbacks and what they read and write, made once per connection (a
-	// closure made per call would be a heap allocation per request).
-	peekFn, readFn func(fd uintptr) bool
-	waited         bool
-	peek           [1]byte
-	buf            []byte
-	n              int
-	err            error
-}
-
-// wrapSocket wraps c when it is a plain TCP socket; else it returns c as it is (a PROXY
-// header reader may hold data the socket no longer shows).
-func wrapSocket(c net.Conn) net.Conn {
-	tcp, ok := c.(*net.TCPConn)
-	if !ok {
-		return c
-	}
-	rc, err := tcp.SyscallConn()
-	if err != nil {
-		return c
-	}
-	s := &sockConn{TCPConn: tcp, rc: rc}
-	s.peekFn = s.peekOnce
-	s.readFn = s.readOnce
-	return s
-}
-
-// socketOf returns the socket under c (plain or TLS), or nil when there is none.
-func socketOf(c net.Conn) *sockConn {
-	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
-	}
-	s, _ := c.(*sockConn)
-	return s
-}
-
-// readable waits until the socket has data or an end (EOF, error), under its read
-// deadline; false when the deadline passed or the socket failed. It reads nothing.
-func (s *sockConn) readable() bool {
-	s.waited = false
-	err := s.rc.Read(s.peekFn)
-	s.try = s.waited
-	return err == nil
-}
-
-func (s *sockConn) peekOnce(fd uintptr) bool {
-	if s.waited {
-		return true // the poller saw data or an end arrive
-	}
-	for {
-		_, _, err := syscall.Recvfrom(int(fd), s.peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		switch err {
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			s.waited = true
-			return false
-		}
-		return true
-	}
-}
-
-func (s *sockConn) Read(b []byte) (int, error) {
-	switch {
-	case s.noWait:
-		return 0, errNotReady
-	case !s.try:
-		return s.TCPConn.Read(b)
-	}
-	s.try = false
-	s.buf = b
-	rerr := s.rc.Read(s.readFn)
-	n, err := s.n, s.err
-	s.buf, s.err = nil, nil
-	switch {
-	case rerr != nil:
-		return 0, rerr
-	case err == syscall.EAGAIN:
-		return 0, errNotReady
-	case err != nil:
-		return 0, &net.OpError{Op: "read", Net: "tcp", Source: s.LocalAddr(), Addr: s.RemoteAddr(), Err: os.NewSyscallError("read", err)}
-	case n == 0 && len(b) > 0:
-		return 0, io.EOF
-	}
-	return n, nil
-}
-
-func (s *sockConn) readOnce(fd uintptr) bool {
-	for {
-		if s.n, s.err = syscall.Read(int(fd), s.buf); s.err != syscall.EINTR {
-			return true
-		}
-	}
-}
-
-// errNotReady is a read that found nothing without waiting.
-var errNotReady net.Error = notReady{}
-
-type notReady struct{}
-
-func (notReady) Error() string   { return "no data yet" }
-func (notReady) Timeout() bool   { return true }
-func (notReady) Temporary() bool { return true }
-
 // buffered reports whether TLS holds decrypted or received bytes of a next request that
 // the socket no longer shows: it reads one byte into h without waiting.
 func buffered(h *h1conn) bool {
@@ -456,15 +341,13 @@ func (l *Listener) serveBuffered(h *h1conn, br *bufio.Reader, info *connInfo) h1
 			!h.state.CompareAndSwap(h1Last, h1Closing) {
 			return h1Close // draining
 		}
-		setDeadline(h.c, st.HeaderTimeout)
-		r, err := l.readRequest(h, br, st)
+		r, err := l.readHeader(h, br, st)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !isTimeout(err) {
 				badRequest(h.c, err)
 			}
 			return h1Close
 		}
-		_ = h.c.SetReadDeadline(time.Time{})
 		keep, hj := l.serveOne(h, br, r, info)
 		switch {
 		case hj:
@@ -474,14 +357,6 @@ func (l *Listener) serveBuffered(h *h1conn, br *bufio.Reader, info *connInfo) h1
 		case br.Buffered() == 0 && !buffered(h):
 			return h1Again
 		}
-	}
-}
-
-func setDeadline(c net.Conn, d time.Duration) {
-	if d > 0 {
-		_ = c.SetReadDeadline(time.Now().Add(d))
-	} else {
-		_ = c.SetReadDeadline(time.Time{})
 	}
 }
 
@@ -810,6 +685,9 @@ func (w *h1writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// write timeout from here on, for the 101 written through w.bw or after it.
 	w.h.writeTimeout = 0
 	_ = w.h.c.SetWriteDeadline(time.Time{})
+	// Nor the header's or the idle wait's read deadline, which may still be armed
+	// (readHeader clears it only for a request with a body).
+	_ = w.h.c.SetReadDeadline(time.Time{})
 	return w.h.c, bufio.NewReadWriter(w.br, w.bw), nil
 }
 

@@ -1,0 +1,134 @@
+package listener
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Lazy deadlines. Every deadline set on a socket re-arms a runtime timer, and an
+// HTTP/1 keep-alive request used to set four on its client connection (the idle wait,
+// the header, clearing it, the response's write). As nginx does (NGX_TIMER_LAZY_DELAY),
+// a new deadline that falls at most a small slack after the one armed keeps the armed
+// one: between requests that come close together the idle deadline and the write
+// deadline are not touched. The price: a timeout may fire early, by at most the slack
+// (lazySlack, or a 64th of the timeout when that is shorter), never late. The header
+// timeout is armed only when a header read has to wait on the socket (armOnWait): a
+// request that came whole, the usual case, waits for nothing.
+
+// lazySlack is the most a timeout may fire early (nginx: 300 ms).
+const lazySlack = 250 * time.Millisecond
+
+func slack(d time.Duration) int64 { return int64(min(lazySlack, d/64)) }
+
+// keep reports whether the armed deadline (Unix ns, 0: none) may stand for t: it is set
+// and at most the slack before it.
+func keep(armed, t, slack int64) bool { return armed != 0 && armed <= t && t-armed <= slack }
+
+// SetReadDeadline sets the socket's read deadline and notes it for the lazy setters.
+// Every read deadline of the connection comes here, TLS's and the drain's included.
+func (s *sockConn) SetReadDeadline(t time.Time) error {
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	s.rdl = unixNano(t)
+	return s.TCPConn.SetReadDeadline(t)
+}
+
+// SetWriteDeadline sets the socket's write deadline and notes it.
+func (s *sockConn) SetWriteDeadline(t time.Time) error {
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	s.wdl = unixNano(t)
+	return s.TCPConn.SetWriteDeadline(t)
+}
+
+// SetDeadline sets both deadlines.
+func (s *sockConn) SetDeadline(t time.Time) error {
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	s.rdl, s.wdl = unixNano(t), unixNano(t)
+	return s.TCPConn.SetDeadline(t)
+}
+
+// readTimeout makes reads fail d from now (none when d ≤ 0), lazily.
+func (s *sockConn) readTimeout(d time.Duration) {
+	if d <= 0 {
+		_ = s.SetReadDeadline(time.Time{})
+		return
+	}
+	t := time.Now().Add(d)
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	if n := t.UnixNano(); !keep(s.rdl, n, slack(d)) {
+		s.rdl = n
+		_ = s.TCPConn.SetReadDeadline(t)
+	}
+}
+
+// writeTimeout makes writes fail d from now, lazily.
+func (s *sockConn) writeTimeout(d time.Duration) {
+	t := time.Now().Add(d)
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	if n := t.UnixNano(); !keep(s.wdl, n, slack(d)) {
+		s.wdl = n
+		_ = s.TCPConn.SetWriteDeadline(t)
+	}
+}
+
+// armOnWait has the next read that waits on the socket set a read deadline d from
+// then; d = 0 withdraws it. It is for the header timeout: the idle wait's deadline
+// stands while a request's bytes are taken from what has arrived already, and a read
+// that waits for more bytes of the header gets the header timeout. Only the goroutine
+// reading the connection calls it.
+func (s *sockConn) armOnWait(d time.Duration) { s.waitArm = d }
+
+func (s *sockConn) armWait() {
+	d := s.waitArm
+	s.waitArm = 0
+	s.readTimeout(d)
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// setDeadline sets c's read deadline d from now (none when d ≤ 0), lazily on a socket
+// we wrapped.
+func setDeadline(c net.Conn, d time.Duration) {
+	if s := socketOf(c); s != nil {
+		s.readTimeout(d)
+		return
+	}
+	if d > 0 {
+		_ = c.SetReadDeadline(time.Now().Add(d))
+	} else {
+		_ = c.SetReadDeadline(time.Time{})
+	}
+}
+
+// readHeader reads a request's header under the header timeout and leaves no read
+// deadline for its body, which the handler reads for as long as it takes. On our
+// socket the header timeout is armed only if a read waits, and a request without a
+// body keeps the deadline it has: nothing reads the connection until the next idle
+// wait sets its own, except the client watch and an upgrade, which clear it.
+func (l *Listener) readHeader(h *h1conn, br *bufio.Reader, st *State) (*http.Request, error) {
+	s := socketOf(h.c)
+	if s == nil {
+		setDeadline(h.c, st.HeaderTimeout)
+	} else {
+		s.armOnWait(st.HeaderTimeout)
+	}
+	r, err := l.readRequest(h, br, st)
+	if s != nil {
+		s.armOnWait(0)
+	}
+	if err == nil && (s == nil || r.Body != http.NoBody) {
+		_ = h.c.SetReadDeadline(time.Time{})
+	}
+	return r, err
+}
