@@ -173,6 +173,13 @@ type second struct {
 // lastSecond caches the second most lines are written in, as the Date header does.
 var lastSecond atomic.Pointer[second]
 
+// inLastSecond reports whether t falls in the second appendTime formatted last, whose
+// year is in [0, 9999] (appendTime is given no other).
+func inLastSecond(t time.Time) bool {
+	s := lastSecond.Load()
+	return s != nil && s.unix == t.Unix() && s.loc == t.Location()
+}
+
 // appendTime appends t as t.AppendFormat(b, time.RFC3339Nano) does, for a year in
 // [0, 9999]. A location's offset is fixed within a second, so the date, clock and zone
 // are formatted once per second and location, and only the fraction per line.

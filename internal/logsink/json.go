@@ -90,7 +90,7 @@ type JSONLineHandler interface {
 func (h *jsonHandler) HandleJSON(ctx context.Context, t time.Time, level slog.Level, msg string, fields []byte) error {
 	bp := lines.Get().(*[]byte)
 	var b []byte
-	if t.IsZero() || validYear(t) {
+	if t.IsZero() || inLastSecond(t) || validYear(t) { // the first is cheaper than Year
 		b = h.begin((*bp)[:0], t, level, msg)
 	} else {
 		b = badYear((*bp)[:0], t, level, msg)

@@ -74,6 +74,31 @@ func TestJSONMatchesSlog(t *testing.T) {
 	}
 }
 
+// TestJSONBadYear: a time slog cannot write as RFC 3339 is written as slog writes it,
+// the caller's encoded fields included, also right after a line in a valid year.
+func TestJSONBadYear(t *testing.T) {
+	fields := logsink.AppendAttr(nil, slog.String("k", "v"))
+	for _, at := range []time.Time{time.Date(10000, 1, 1, 0, 0, 0, 5, time.UTC), time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		var fast, std bytes.Buffer
+		hf := logsink.NewJSONHandler(&fast).(logsink.JSONLineHandler)
+		if err := hf.HandleJSON(context.Background(), time.Now(), slog.LevelInfo, "ok", nil); err != nil {
+			t.Fatal(err)
+		}
+		fast.Reset()
+		if err := hf.HandleJSON(context.Background(), at, slog.LevelInfo, "m", fields); err != nil {
+			t.Fatal(err)
+		}
+		r := slog.NewRecord(at, slog.LevelInfo, "m", 0)
+		r.AddAttrs(slog.String("k", "v"))
+		if err := slog.NewJSONHandler(&std, nil).Handle(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+		if fast.String() != std.String() {
+			t.Errorf("year %d:\n fast %s\n slog %s", at.Year(), fast.String(), std.String())
+		}
+	}
+}
+
 // TestJSONFallsBack: what the handler does not encode itself (groups, Any values, NaN,
 // WithAttrs) is still written as slog writes it.
 func TestJSONFallsBack(t *testing.T) {
