@@ -44,13 +44,19 @@ func cleanPrefix(s string) int {
 	if len(s) >= 8 && clean8(load8(s, len(s)-8)) { // the tail, overlapping
 		return len(s)
 	}
-	for ; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
-			return i
-		}
+	for i < len(s) && plain[s[i]] { // shorter than 8 bytes, or with a byte to escape
+		i++
 	}
 	return i
 }
+
+// plain marks the bytes a JSON string holds as they are: printable ASCII but " and \.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // load8 reads s[i:i+8] little-endian (one load on amd64 and arm64).
 func load8(s string, i int) uint64 {
@@ -180,6 +186,11 @@ func inLastSecond(t time.Time) bool {
 	return s != nil && s.unix == t.Unix() && s.loc == t.Location()
 }
 
+// pairs holds 00 to 99, two digits at a time.
+const pairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
+
 // appendTime appends t as t.AppendFormat(b, time.RFC3339Nano) does, for a year in
 // [0, 9999]. A location's offset is fixed within a second, so the date, clock and zone
 // are formatted once per second and location, and only the fraction per line.
@@ -192,11 +203,10 @@ func appendTime(b []byte, t time.Time) []byte {
 	}
 	b = append(b, s.date...)
 	if ns := t.Nanosecond(); ns != 0 {
-		var frac [10]byte
-		frac[0] = '.'
-		for i := 9; i > 0; i-- {
-			frac[i] = byte('0' + ns%10)
-			ns /= 10
+		frac := [10]byte{'.', byte('0' + ns/1e8)}
+		ns %= 1e8
+		for i, p := range [4]int{ns / 1e6, ns / 1e4 % 100, ns / 100 % 100, ns % 100} {
+			frac[2+2*i], frac[3+2*i] = pairs[2*p], pairs[2*p+1]
 		}
 		n := 10
 		for frac[n-1] == '0' {
