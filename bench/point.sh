@@ -5,7 +5,10 @@
 # what was asked for.
 #
 #   bench/point.sh SERVER MODE AUTH    SERVER: ours or a peer of the harness (nginx, haproxy…)
-#                                      MODE: full | resume | keepalive;  AUTH: oneway | mutual
+#                                      MODE: full | resume | keepalive | bulk-down | bulk-up
+#                                      (bulk: LST=tcp, MIB per connection, CONC default 1; the
+#                                      figure is mb_s ÷ server_proc_cpu, MB per server CPU-second)
+#                                      AUTH: oneway | mutual
 #   env: LST=https|tcp  DUR=6s  CONC=32  KEY=ecdsa|rsa  TLSGATE_BIN=… (ours; default bin/tlsgate)
 #        PROFILE=cpu.pb.gz  a 4 s CPU profile from the middle of the run (ours only)
 #        CPUSPLIT=1         user and system CPU µs per operation on the server core
@@ -45,8 +48,9 @@ for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break;
 
 cc=()
 [[ $AUTH == mutual* ]] && cc=(-cert "certs/$KEY/client.crt" -key "certs/$KEY/client.key")
-GOMAXPROCS=1 taskset -c 1 bin/loadgen -mode "$MODE" -addr 127.0.0.1:$PORT -c "$CONC" -d "$DUR" \
-  -warmup $warmup -server-pid "$server" "${cc[@]}" >"$RUN/lg.json" &
+how=(-mode "$MODE" -c "$CONC" -d "$DUR" -warmup $warmup)
+[[ $MODE == bulk-* ]] && how=(-mode bulk -dir "${MODE#bulk-}" -c "${CONC_BULK:-1}" -mib "${MIB:-4096}")
+GOMAXPROCS=1 taskset -c 1 bin/loadgen "${how[@]}" -addr 127.0.0.1:$PORT -server-pid "$server" "${cc[@]}" >"$RUN/lg.json" &
 lg=$!
 
 # cpu prints the user and system clock ticks of the server's process tree.
@@ -66,6 +70,14 @@ wait $lg
 cat "$RUN/lg.json"
 rate=$(grep -o '"rate":[0-9.]*' "$RUN/lg.json" | cut -d: -f2)
 ops=$(grep -o '"ops":[0-9]*' "$RUN/lg.json" | cut -d: -f2)
+if [[ $MODE == bulk-* ]]; then # per MiB instead of per operation
+  bytes=$(grep -o '"bytes":[0-9]*' "$RUN/lg.json" | cut -d: -f2)
+  secs=$(grep -o '"seconds":[0-9.]*' "$RUN/lg.json" | cut -d: -f2)
+  ops=$((bytes >> 20)); rate=$(awk -v o="$ops" -v s="$secs" 'BEGIN {print o / s}')
+  awk -v j="$(cat "$RUN/lg.json")" 'BEGIN { match(j, /"mb_s":[0-9.]*/); m = substr(j, RSTART + 7, RLENGTH - 7)
+    match(j, /"server_proc_cpu":[0-9.]*/); c = substr(j, RSTART + 18, RLENGTH - 18)
+    if (c > 0) printf "MB per server CPU-second: %.0f\n", m / c }'
+fi
 if [ -n "${CPUSPLIT:-}" ]; then
   hz=$(getconf CLK_TCK)
   awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v hz="$hz" -v t0="$t0" -v t1="$t1" -v r="$rate" \

@@ -303,6 +303,8 @@ func (l *Listener) handle(raw net.Conn) {
 	front := viaFront(raw)
 	if l.proxy != nil {
 		raw = wrapSocket(raw) // for the idle wait of HTTP/1 (h1.go)
+	} else {
+		raw = tcpproxy.WrapSocket(raw) // read directly by the relay (tcpproxy/socket_linux.go)
 	}
 	st := l.state.Load()
 	start := time.Now()

@@ -50,8 +50,9 @@ func Copy(ctx context.Context, client, backend net.Conn, idle time.Duration) (in
 	defer stop()
 	w := watchIdle(idle, closeBoth)
 	defer w.stop()
+	// One direction on a goroutine of its own, the other on the caller's.
 	wg.Go(func() { in, errIn = pipe(backend, client, w) })
-	wg.Go(func() { out, errOut = pipe(client, backend, w) })
+	out, errOut = pipe(client, backend, w)
 	wg.Wait()
 	closeBoth()
 	if w.closed() {
@@ -108,9 +109,17 @@ func (w *idleWatch) stop() {
 // pipe copies src to dst and, when src ends, half-closes dst so the peer sees EOF while
 // the other direction keeps flowing. It does not use io.Copy: *net.TCPConn's
 // ReadFrom/WriteTo fall back to io.Copy with a fresh 32 KiB buffer per call when the
-// other side is a *tls.Conn, and an idle relay would hold two of them.
+// other side is a *tls.Conn, and an idle relay would hold two of them. On Linux a TCP
+// source (the client's socket wrapped by WrapSocket, TLS or not, or a plain backend
+// socket) is read directly (copyDirect, socket_linux.go): no read that finds nothing.
 func pipe(dst, src net.Conn, w *idleWatch) (int64, error) {
-	n, err := copyAdaptive(dst, src, w.touch)
+	var n int64
+	var err error
+	if s := asSocket(src); s != nil && s.askInq() {
+		n, err = copyDirect(dst, src, s, w.touch)
+	} else {
+		n, err = copyAdaptive(dst, src, w.touch)
+	}
 	if cw, ok := dst.(closeWriter); ok {
 		_ = cw.CloseWrite()
 	} else {
