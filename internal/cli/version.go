@@ -7,6 +7,8 @@ import (
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
+
+	"tlsgate/internal/opensslsign"
 )
 
 // version, commit and date are set at link time by `make build` / `make install`
@@ -24,13 +26,16 @@ type Build struct {
 	Date     string // commit time, RFC 3339; "" when not stamped
 	Modified bool   // built from a work tree with uncommitted changes
 	Go       string // the Go toolchain, e.g. go1.26.8
+	// RSASign says what signs with the server's RSA keys: the OpenSSL libcrypto loaded
+	// at run time (make build), or crypto/rsa.
+	RSASign string
 }
 
 // BuildInfo reads the version, commit and Go version from the binary's build info.
 // Builds with -buildvcs=false (or outside a repository) carry no commit or date; they are
 // left empty rather than guessed.
 func BuildInfo() Build {
-	b := Build{Version: version, Commit: commit, Date: date, Go: runtime.Version()}
+	b := Build{Version: version, Commit: commit, Date: date, Go: runtime.Version(), RSASign: rsaSigner()}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		if b.Version == "" {
@@ -90,6 +95,15 @@ func (b Build) write(w io.Writer) {
 	fmt.Fprintf(w, "commit:   %s\n", commit)
 	fmt.Fprintf(w, "date:     %s\n", date)
 	fmt.Fprintf(w, "go:       %s %s/%s\n", b.Go, runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(w, "rsa sign: %s\n", b.RSASign)
+}
+
+// rsaSigner names what signs with RSA server keys in this binary.
+func rsaSigner() string {
+	if lib := opensslsign.Library(); lib != "" {
+		return lib + " (system libcrypto)"
+	}
+	return "crypto/rsa (built without -tags openssl)"
 }
 
 func versionCmd() *cobra.Command {

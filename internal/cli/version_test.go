@@ -15,7 +15,7 @@ func TestVersion(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	for _, want := range []string{"version:", "commit:", "date:", "go:       " + runtime.Version()} {
+	for _, want := range []string{"version:", "commit:", "date:", "go:       " + runtime.Version(), "rsa sign: " + rsaSigner()} {
 		if !strings.Contains(out, want) {
 			t.Errorf("version output lacks %q:\n%s", want, out)
 		}

@@ -87,6 +87,10 @@ import (
 // openssl tag).
 const Enabled = true
 
+// Library names the libcrypto this process loaded, as OpenSSL reports it at run time
+// (e.g. "OpenSSL 3.0.19 …"), for `tlsgate version`.
+func Library() string { return C.GoString(C.OpenSSL_version(C.OPENSSL_VERSION)) }
+
 // Wrap returns an OpenSSL-backed Signer for an *rsa.PrivateKey and every other key as
 // it is. It checks the new Signer with one signature that Go verifies.
 func Wrap(key crypto.Signer) (crypto.Signer, error) {

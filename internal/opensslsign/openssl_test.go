@@ -10,6 +10,7 @@ import (
 	"errors"
 	"math/big"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 
@@ -133,6 +134,9 @@ func TestWrapLeavesOtherKeys(t *testing.T) {
 	}
 	if !opensslsign.Enabled {
 		t.Fatal("Enabled is false in a build with the openssl tag")
+	}
+	if lib := opensslsign.Library(); !strings.HasPrefix(lib, "OpenSSL 3.") {
+		t.Fatalf("Library() = %q, want OpenSSL 3.x", lib)
 	}
 }
 

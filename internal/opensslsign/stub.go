@@ -10,3 +10,6 @@ const Enabled = false
 
 // Wrap returns key unchanged: this binary was built without OpenSSL.
 func Wrap(key crypto.Signer) (crypto.Signer, error) { return key, nil }
+
+// Library is "" here: no OpenSSL in this binary.
+func Library() string { return "" }
