@@ -7,6 +7,8 @@
 // EVP_PKEY, freed when the Signer is collected). It signs RSASSA-PSS (TLS 1.3; salt
 // length equal to the hash, or the maximum) and PKCS #1 v1.5 (TLS 1.2) over SHA-1,
 // SHA-256, SHA-384 or SHA-512 digests; anything else is refused with an error.
+// Keys crypto/rsa would refuse to sign with (under 1024 bits) and every key in Go's
+// FIPS 140-3 mode (GODEBUG=fips140=on) stay with crypto/rsa, so its refusals stand.
 // Decrypt (TLS 1.2's RSA key exchange, which only the tls12-compat policy offers) stays
 // with Go's crypto/rsa, whose PKCS #1 v1.5 session-key decryption is constant-time
 // against Bleichenbacher-style oracles; the Signer keeps the Go key for it.

@@ -73,6 +73,7 @@ import "C"
 
 import (
 	"crypto"
+	"crypto/fips140"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -95,7 +96,7 @@ func Library() string { return C.GoString(C.OpenSSL_version(C.OPENSSL_VERSION)) 
 // it is. It checks the new Signer with one signature that Go verifies.
 func Wrap(key crypto.Signer) (crypto.Signer, error) {
 	rk, ok := key.(*rsa.PrivateKey)
-	if !ok {
+	if !ok || !eligible(rk) {
 		return key, nil
 	}
 	k, err := newKey(rk)
@@ -106,6 +107,17 @@ func Wrap(key crypto.Signer) (crypto.Signer, error) {
 		return nil, err
 	}
 	return k, nil
+}
+
+// eligible keeps Go's own refusals: crypto/rsa will not sign with a key under 1024
+// bits (unless GODEBUG=rsa1024min=0), and in FIPS 140-3 mode every signature must come
+// from Go's validated module. OpenSSL would sign either way, a silent downgrade, so those
+// keys stay with crypto/rsa. (A key without a modulus goes on to be refused by Validate.)
+func eligible(rk *rsa.PrivateKey) bool {
+	if fips140.Enabled() {
+		return false
+	}
+	return rk.N == nil || rk.N.BitLen() >= 1024
 }
 
 // Key is an RSA private key held by OpenSSL. It is safe for concurrent use.

@@ -4,12 +4,16 @@ package opensslsign_test
 
 import (
 	"crypto"
+	"crypto/fips140"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"errors"
 	"math/big"
+	"os"
+	"os/exec"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -122,6 +126,51 @@ func TestWrapBadKey(t *testing.T) {
 	}
 }
 
+// TestWrapLeavesWeakKeys: a key crypto/rsa refuses to sign with (under 1024 bits)
+// stays with crypto/rsa, so the refusal stands; OpenSSL would sign with it.
+func TestWrapLeavesWeakKeys(t *testing.T) {
+	t.Parallel()
+	k := smallKey(t, 512)
+	got, err := opensslsign.Wrap(k)
+	if err != nil || got != crypto.Signer(k) {
+		t.Fatalf("Wrap gave %T, %v; want the 512-bit key itself", got, err)
+	}
+	d := sha256.Sum256([]byte("m"))
+	if _, err := got.Sign(rand.Reader, d[:], crypto.SHA256); err == nil {
+		t.Fatal("a 512-bit key signed")
+	}
+}
+
+// smallKey builds an RSA key of bits from two random primes (crypto/rsa.GenerateKey
+// refuses sizes under 1024).
+func smallKey(t *testing.T, bits int) *rsa.PrivateKey {
+	t.Helper()
+	e := big.NewInt(65537)
+	one := big.NewInt(1)
+	for {
+		p, err := rand.Prime(rand.Reader, bits/2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := rand.Prime(rand.Reader, bits/2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		phi := new(big.Int).Mul(new(big.Int).Sub(p, one), new(big.Int).Sub(q, one))
+		d := new(big.Int).ModInverse(e, phi)
+		n := new(big.Int).Mul(p, q)
+		if p.Cmp(q) == 0 || d == nil || n.BitLen() != bits {
+			continue
+		}
+		k := &rsa.PrivateKey{PublicKey: rsa.PublicKey{N: n, E: 65537}, D: d, Primes: []*big.Int{p, q}}
+		k.Precompute()
+		if err := k.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+}
+
 // TestWrapLeavesOtherKeys: ECDSA and Ed25519 keys come back as they are.
 func TestWrapLeavesOtherKeys(t *testing.T) {
 	t.Parallel()
@@ -179,5 +228,31 @@ func TestSignConcurrent(t *testing.T) {
 		return es
 	}()...); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWrapLeavesKeysInFIPSMode: under GODEBUG=fips140=on every signature must come from
+// Go's validated module, so RSA keys stay with crypto/rsa. FIPS mode is fixed at start:
+// the test runs itself again in a child process with it on.
+func TestWrapLeavesKeysInFIPSMode(t *testing.T) {
+	if os.Getenv("OPENSSLSIGN_FIPS_CHILD") == "1" {
+		if !fips140.Enabled() {
+			t.Fatal("child is not in FIPS mode")
+		}
+		key := pkitest.Key(t, pki.RSA2048)
+		if got, err := opensslsign.Wrap(key); err != nil || got != key {
+			t.Fatalf("Wrap in FIPS mode gave %T, %v; want the key itself", got, err)
+		}
+		return
+	}
+	if strings.Contains(runtime.Version(), "boringcrypto") {
+		t.Skip("a BoringCrypto build cannot turn on Go's FIPS 140-3 mode (it panics at start)")
+	}
+	t.Parallel()
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestWrapLeavesKeysInFIPSMode$", "-test.count", "1")
+	cmd.Env = append(os.Environ(), "OPENSSLSIGN_FIPS_CHILD=1", "GODEBUG=fips140=on")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "PASS") {
+		t.Fatalf("child in FIPS mode: %v\n%s", err, out)
 	}
 }
