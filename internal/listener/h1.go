@@ -62,6 +62,7 @@ type h1conn struct {
 	// (it stopped reading a response): each write to the socket may take this long.
 	writeTimeout time.Duration
 	done         chan struct{} // the worker finished this connection's requests
+	stayed       bool          // the worker waited stayWindow for a next request, in vain
 	// in feeds the pooled reader: the byte that ended the idle wait, then the
 	// connection; while a header block is read, scan checks its bytes (h1header.go).
 	in struct {
@@ -232,7 +233,9 @@ func (l *Listener) serveH1(h *h1conn, info *connInfo) {
 		if end == h1Again {
 			br = readers.Get().(*bufio.Reader)
 			br.Reset(h)
-			end = l.serveBuffered(h, br, info)
+			if end = l.serveBuffered(h, br, info); end == h1Again {
+				end = l.stay(h, br, info)
+			}
 		}
 		h.done <- struct{}{}
 	}
@@ -265,6 +268,10 @@ func (l *Listener) serveH1(h *h1conn, info *connInfo) {
 		readers.Put(br)
 		br = nil
 		wait = info.state.IdleTimeout
+		if h.stayed {
+			wait -= stayWindow // the worker waited that long already
+			h.stayed = false
+		}
 	}
 }
 

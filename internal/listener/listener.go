@@ -73,6 +73,7 @@ type Listener struct {
 	tasks       chan func()   // to idle workers (worker.go)
 	stopWorkers chan struct{} // closed at shutdown: idle workers exit
 	idleWorkers atomic.Int32
+	staying     atomic.Int32 // workers waiting for a next request of their connection (stay.go)
 	stopOnce    sync.Once
 	sets        metricSets // request metrics by label set (metricset.go)
 

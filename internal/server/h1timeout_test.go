@@ -102,3 +102,18 @@ func TestUpgradeOutlivesTimeouts(t *testing.T) {
 		t.Fatalf("echo after a quiet spell: %q, %v; want the relay open", got, err)
 	}
 }
+
+// TestH1AfterStay: a kept-alive connection whose next request comes after the worker
+// stopped waiting for it (listener/stay.go: 1 s) is served by the idle wait, and one
+// whose next request comes sooner by the worker; both on one connection.
+func TestH1AfterStay(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	c := dialH1(t, e, "one_way")
+	for i, pause := range []time.Duration{0, 0, 1500 * time.Millisecond, 0} {
+		time.Sleep(pause) // the behaviour under test: a next request after the window
+		c.send("GET /again HTTP/1.1\r\nHost: localhost\r\n\r\n")
+		if got := c.read(http.MethodGet); got.status != http.StatusOK {
+			t.Fatalf("request %d (after %v): %+v", i, pause, got)
+		}
+	}
+}
