@@ -62,11 +62,13 @@ type logOutput struct {
 	file *logsink.File // nil for standard error
 }
 
-// Reopen reopens the log file (SIGUSR1); a no-op on standard error.
+// Reopen reopens the log file (SIGUSR1), the lines buffered before it written to the
+// old one; a no-op on standard error.
 func (o *logOutput) Reopen() error {
 	if o.file == nil {
 		return nil
 	}
+	o.buf.Flush()
 	return o.file.Reopen()
 }
 

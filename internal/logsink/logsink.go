@@ -24,15 +24,16 @@ const (
 type Writer struct {
 	out io.Writer
 
-	mu      sync.Mutex
-	room    *sync.Cond
-	buf     []byte
-	spare   []byte
-	closed  bool
-	wake    chan struct{}
-	stop    chan struct{}
-	stopped chan struct{}
-	once    sync.Once
+	flushing sync.Mutex // one flush at a time: batches go out in order, spare is free
+	mu       sync.Mutex
+	room     *sync.Cond
+	buf      []byte
+	spare    []byte
+	closed   bool
+	wake     chan struct{}
+	stop     chan struct{}
+	stopped  chan struct{}
+	once     sync.Once
 }
 
 // New starts the goroutine writing to out; Close stops it.
@@ -86,7 +87,15 @@ func (w *Writer) run() {
 	}
 }
 
+// Flush writes the lines buffered so far before it returns: before a log file is
+// reopened they belong in the old one, as nginx's buffer is flushed on USR1.
+func (w *Writer) Flush() {
+	w.flush()
+}
+
 func (w *Writer) flush() {
+	w.flushing.Lock()
+	defer w.flushing.Unlock()
 	w.mu.Lock()
 	b := w.buf
 	w.buf = w.spare[:0]
@@ -106,6 +115,8 @@ func (w *Writer) Close() error {
 	w.once.Do(func() {
 		close(w.stop)
 		<-w.stopped
+		w.flushing.Lock() // after a Flush that took lines before these
+		defer w.flushing.Unlock()
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.closed = true

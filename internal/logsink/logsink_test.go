@@ -79,6 +79,50 @@ func TestCoalesces(t *testing.T) {
 	}
 }
 
+// TestFlushWhileWriting: Flush called (a reopen per line, say) while lines are written
+// and the sink's goroutine flushes too: every line arrives whole, once, in its
+// writer's order.
+func TestFlushWhileWriting(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	var mu sync.Mutex
+	w := logsink.New(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return out.Write(p)
+	}))
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			for j := range 500 {
+				fmt.Fprintf(w, "w%d line %d\n", i, j)
+				if j%7 == 0 {
+					w.Flush()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	next := [4]int{}
+	for l := range strings.SplitSeq(strings.TrimSuffix(out.String(), "\n"), "\n") {
+		var i, j int
+		if _, err := fmt.Sscanf(l, "w%d line %d", &i, &j); err != nil || j != next[i] {
+			t.Fatalf("line %q out of order or torn (want w%d line %d)", l, i, next[i])
+		}
+		next[i]++
+	}
+	if next != [4]int{500, 500, 500, 500} {
+		t.Fatalf("lines per writer %v, want 500 each", next)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
 // TestQuietLineGoesOut: a single line reaches the file without Close.
 func TestQuietLineGoesOut(t *testing.T) {
 	r, pw, err := os.Pipe()
