@@ -132,3 +132,60 @@ func TestUnwrapNeverFails(t *testing.T) {
 		}
 	}
 }
+
+// TestXAESBatches: tickets of one batch share the nonce's prefix and nothing else, a
+// batch seals at most perBatch tickets, and another holder of the key (a fleet peer, a
+// restarted node) opens every batch's tickets.
+func TestXAESBatches(t *testing.T) {
+	x, peer := newXAES([32]byte{1}), newXAES([32]byte{1})
+	x.perBatch = 3
+	prefixes, nonces := map[string]int{}, map[string]bool{}
+	for i := range 7 {
+		s, err := x.seal([]byte{byte(i)}, ticketAD)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prefixes[string(s[:12])]++
+		if nonces[string(s[12:xaesNonceSize])] {
+			t.Fatalf("ticket %d repeats a GCM nonce", i)
+		}
+		nonces[string(s[12:xaesNonceSize])] = true
+		for _, o := range []*xaes{x, peer} {
+			if pt, ok := o.open(s, ticketAD); !ok || len(pt) != 1 || pt[0] != byte(i) {
+				t.Fatalf("ticket %d: open = %v, %v", i, pt, ok)
+			}
+		}
+	}
+	if len(prefixes) != 3 {
+		t.Fatalf("7 tickets in batches of 3 used %d prefixes: %v", len(prefixes), prefixes)
+	}
+	for p, n := range prefixes {
+		if n > 3 {
+			t.Fatalf("prefix %x sealed %d tickets", p, n)
+		}
+	}
+}
+
+// TestXAESOpenedBounded: the derived keys open keeps stay bounded however many batches
+// it meets, and a forged ticket (a prefix with no valid tag) never takes a place.
+func TestXAESOpenedBounded(t *testing.T) {
+	x, peer := newXAES([32]byte{1}), newXAES([32]byte{1})
+	x.perBatch = 1
+	for i := range openedBatches + 10 {
+		s, err := x.seal([]byte("state"), ticketAD)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := peer.open(s, ticketAD); !ok {
+			t.Fatalf("ticket %d did not open", i)
+		}
+	}
+	if n := len(peer.opened); n != openedBatches {
+		t.Fatalf("open keeps %d derived keys, bound %d", n, openedBatches)
+	}
+	fresh := newXAES([32]byte{1})
+	forged := bytes.Repeat([]byte{9}, xaesOverhead+10)
+	if _, ok := fresh.open(forged, ticketAD); ok || len(fresh.opened) != 0 {
+		t.Fatalf("a forged ticket opened or was remembered (%d kept)", len(fresh.opened))
+	}
+}
