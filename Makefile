@@ -54,7 +54,7 @@ LDFLAGS := $(if $(VERSION),-X tlsgate/internal/cli.version=$(VERSION)) $(if $(CO
 GOOS_ARCH := $(shell go env GOOS)/$(shell go env GOARCH)
 BORING ?= $(if $(filter linux/amd64 linux/arm64,$(GOOS_ARCH)),1,0)
 OPENSSL ?= $(BORING)
-BUILD_ENV := $(if $(filter 1,$(BORING)),CGO_ENABLED=1 GOEXPERIMENT=boringcrypto)
+BUILD_ENV := $(if $(filter 1,$(BORING)),CGO_ENABLED=1 GOEXPERIMENT=boringcrypto,$(if $(filter 1,$(OPENSSL)),CGO_ENABLED=1,CGO_ENABLED=0))
 BUILD_TAGS := $(if $(filter 1,$(OPENSSL)),-tags openssl)
 
 build:

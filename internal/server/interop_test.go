@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"crypto/tls"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -17,6 +18,9 @@ func lookPath(t *testing.T, tool string) string {
 	t.Helper()
 	p, err := exec.LookPath(tool)
 	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s not on PATH: CI (.ci/run) installs it", tool)
+		}
 		t.Skipf("%s not on PATH", tool)
 	}
 	return p
