@@ -299,16 +299,26 @@ func (p *Proxy) gone(w http.ResponseWriter, r *http.Request, route *Route, ctx c
 	return true
 }
 
-// hopHeaders are removed in both directions (RFC 9110 §7.6.1), with the framing headers,
-// which are written anew for the next hop, and the X-Forwarded set, which only we set.
-var hopHeaders = map[string]bool{
-	"Connection": true, "Proxy-Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true,
-	"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true,
-	"Upgrade": true, "Content-Length": true, "Expect": true,
+// isHop reports the headers removed in both directions (RFC 9110 §7.6.1), with the
+// framing headers, which are written anew for the next hop, and the X-Forwarded set,
+// which only we set (not removed from responses). A switch rather than a map: it runs
+// for every header of every request and response.
+func isHop(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding",
+		"Upgrade", "Content-Length", "Expect":
+		return true
+	}
+	return false
 }
 
-var forwardedHeaders = map[string]bool{
-	"Forwarded": true, "X-Forwarded-For": true, "X-Forwarded-Host": true, "X-Forwarded-Proto": true,
+func isForwarded(k string) bool {
+	switch k {
+	case "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
+		return true
+	}
+	return false
 }
 
 // Listed reports whether name is one of the tokens of the Connection headers.
@@ -341,7 +351,7 @@ func writeHead(bw *bufio.Writer, r *http.Request, route *Route, chunked bool) er
 	bw.WriteString("\r\n")
 	conn := r.Header["Connection"]
 	for k, vs := range r.Header {
-		if hopHeaders[k] || forwardedHeaders[k] || IsIdentityHeader(k) || (len(conn) > 0 && Listed(conn, k)) {
+		if isHop(k) || isForwarded(k) || IsIdentityHeader(k) || (len(conn) > 0 && Listed(conn, k)) {
 			continue
 		}
 		if !ValidToken(k) {
@@ -382,12 +392,30 @@ func writeHead(bw *bufio.Writer, r *http.Request, route *Route, chunked bool) er
 	return err
 }
 
-// WriteField writes one header line "k: v".
+// WriteField writes one header line "k: v", in one copy when it fits the buffer.
 func WriteField(bw *bufio.Writer, k, v string) {
+	if n := len(k) + len(v) + 4; n <= bw.Available() {
+		b := bw.AvailableBuffer()
+		b = append(b, k...)
+		b = append(b, ':', ' ')
+		b = append(b, v...)
+		b = append(b, '\r', '\n')
+		_, _ = bw.Write(b)
+		return
+	}
 	bw.WriteString(k)
 	bw.WriteString(": ")
 	bw.WriteString(v)
 	bw.WriteString("\r\n")
+}
+
+// First is h's first value of the canonical key k: Header.Get without
+// canonicalizing k again (a parsed header's keys are canonical already).
+func First(h http.Header, k string) string {
+	if vs := h[k]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
 }
 
 // writeBody copies the request body (an onlyReader), chunked when its length is unknown,
@@ -445,7 +473,7 @@ func copyResponse(w http.ResponseWriter, resp *http.Response) (bool, error) {
 	h := w.Header()
 	conn := resp.Header["Connection"]
 	for k, vs := range resp.Header {
-		if k != "Content-Length" && hopHeaders[k] || (len(conn) > 0 && Listed(conn, k)) {
+		if k != "Content-Length" && isHop(k) || (len(conn) > 0 && Listed(conn, k)) {
 			continue
 		}
 		h[k] = vs

@@ -104,7 +104,7 @@ func (p *Proxy) Close() { p.pool.close() }
 // not passed on: a backend that switched would give the client a channel our per-request
 // checks (Host, rules, allow-lists) never see (h2c smuggling).
 func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, route *Route) {
-	if up := r.Header.Get("Upgrade"); up != "" && Listed(r.Header["Connection"], "upgrade") {
+	if up := First(r.Header, "Upgrade"); up != "" && Listed(r.Header["Connection"], "upgrade") {
 		if !strings.EqualFold(strings.TrimSpace(up), "h2c") {
 			p.upgrades.ServeHTTP(w, r.WithContext(withRoute(route.ctx(r), route)))
 			return

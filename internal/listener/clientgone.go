@@ -69,7 +69,7 @@ var watches = sync.Pool{New: func() any {
 // watchClient arms a watch of w's client for r; nil when there is nothing to watch.
 func watchClient(w *h1writer, r *http.Request, cancel context.CancelCauseFunc) *clientWatch {
 	sock := socketOf(w.h.c)
-	if sock == nil || r.Header.Get("Upgrade") != "" {
+	if sock == nil || httpproxy.First(r.Header, "Upgrade") != "" {
 		// No socket to watch (a PROXY protocol connection), or an upgrade, whose relay
 		// takes the connection over and reads it itself.
 		return nil

@@ -129,7 +129,7 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 	*line = info.line
 	defer func() { *line = Line{}; lines.Put(line) }()
 	line.Msg, line.Method, line.Path, line.Handshake = "request", r.Method, r.URL.Path, 0
-	line.Host, line.UserAgent = r.Host, r.UserAgent()
+	line.Host, line.UserAgent = r.Host, httpproxy.First(r.Header, "User-Agent")
 	line.RequestID = requestID(r, info.front)
 	w.Header()[HeaderRequestID] = []string{line.RequestID}
 	sw := &statusWriter{ResponseWriter: w}
