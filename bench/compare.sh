@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# compare.sh — the round's harness run: tlsgate built two ways ("ours": Go's crypto,
-# `go build`; "release": `make build`, BoringCrypto and what else the release build
-# links) beside nginx and HAProxy, one full run of ../shared/bench/run-peers.sh per
+# compare.sh — the round's harness run: tlsgate built two ways ("ours": Go's crypto with
+# the server's RSA signatures through OpenSSL, `make build BORING=0 OPENSSL=1`;
+# "release": `make build`, BoringCrypto and OpenSSL's RSA signatures) beside nginx and HAProxy, one full run of ../shared/bench/run-peers.sh per
 # logging mode (none logs requests; every server logs each request). Writes
 # results/harness-<UTC>-{nolog,log}.md: ratios per second of server CPU (ratios.py), then
 # the harness's own report. Needs a quiet machine: nothing else should run meanwhile.
 #
 #   bench/compare.sh                 # both modes, REPS=3 DUR=3s (about 12 min a mode)
 #   MODES=log REPS=5 bench/compare.sh
+#   OURS_OPENSSL=0 bench/compare.sh  # "ours" with Go's RSA signatures too
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$HERE/.."
 BENCH="$(cd "${BENCH:-$ROOT/../shared/bench}" && pwd)"
 BIN="$(mktemp -d)"
 trap 'rm -rf "$BIN" "$BENCH/peers/release.sh"' EXIT
-(cd "$ROOT" && go build -o "$BIN/tlsgate" ./cmd/tlsgate && make -s build && mv tlsgate "$BIN/tlsgate-release")
+(cd "$ROOT" && make -s build BORING=0 OPENSSL=${OURS_OPENSSL:-1} && mv tlsgate "$BIN/tlsgate" &&
+  make -s build && mv tlsgate "$BIN/tlsgate-release")
 [ -x "$BENCH/bin/loadgen" ] || (cd "$BENCH" && ./gen-certs.sh && go build -o bin/ ./backend ./loadgen ./report)
 # A second hook beside peers/ours.sh for the release binary (removed on exit).
 cat > "$BENCH/peers/release.sh" <<HOOK
@@ -23,7 +25,7 @@ OURS_CMD="TLSGATE_BIN=$BIN/tlsgate-release bash $HERE/ours.sh" OURS_VERSION="tls
   exec "\$(dirname "\$0")/ours.sh" "\$@"
 HOOK
 chmod +x "$BENCH/peers/release.sh"
-export OURS_CMD="TLSGATE_BIN=$BIN/tlsgate bash $HERE/ours.sh" OURS_VERSION="tlsgate (go build)"
+export OURS_CMD="TLSGATE_BIN=$BIN/tlsgate bash $HERE/ours.sh" OURS_VERSION="tlsgate (make build BORING=0)"
 : "${REPS:=3}" "${DUR:=3s}" "${WARMUP:=0.5s}"
 export REPS DUR WARMUP
 for mode in ${MODES:-nolog log}; do
