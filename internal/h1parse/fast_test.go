@@ -1,0 +1,102 @@
+package h1parse
+
+import (
+	"bufio"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// The fast path must take the common shapes (or the fuzz tests would prove nothing)
+// and leave the reader untouched for everything it declines.
+
+func TestFastRequest(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		in   string
+		fast bool
+	}{
+		{"get", "GET /a/b?x=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: x\r\n\r\n", true},
+		{"http/1.0", "GET / HTTP/1.0\r\nHost: a\r\n\r\n", true},
+		{"post with body", "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc", true},
+		{"lower-case keys", "GET / HTTP/1.1\r\nhost: a\r\naccept: */*\r\n\r\n", true},
+		{"connection close", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", true},
+		{"head not buffered whole", "GET / HTTP/1.1\r\nHost: a\r\n", false},
+		{"bare LF", "GET / HTTP/1.1\nHost: a\n\n", false},
+		{"bare LF in a value", "GET / HTTP/1.1\r\nHost: a\nX: b\r\n\r\n", false},
+		{"bare CR", "GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n", false},
+		{"NUL", "GET / HTTP/1.1\r\nHost: a\x00\r\n\r\n", false},
+		{"obs-fold", "GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n c\r\n\r\n", false},
+		{"space before colon", "GET / HTTP/1.1\r\nHost : a\r\n\r\n", false},
+		{"missing host", "GET / HTTP/1.1\r\n\r\n", false},
+		{"two hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", false},
+		{"transfer-encoding", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", false},
+		{"te and cl", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n", false},
+		{"duplicate cl", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx", false},
+		{"cl with sign", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +1\r\n\r\nx", false},
+		{"cl leading zero", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 01\r\n\r\nx", false},
+		{"cl list", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 1\r\n\r\nx", false},
+		{"connection list", "GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, close\r\n\r\n", false},
+		{"expect", "PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx", false},
+		{"absolute form", "GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n", false},
+		{"authority form", "CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n", false},
+		{"asterisk", "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", false},
+		{"percent", "GET /a%2Fb HTTP/1.1\r\nHost: a\r\n\r\n", false},
+		{"http/1.2", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", false},
+		{"other method", "PROPFIND / HTTP/1.1\r\nHost: a\r\n\r\n", false},
+		{"obs-text", "GET / HTTP/1.1\r\nHost: a\r\nX: \xe9\r\n\r\n", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			br := bufio.NewReader(strings.NewReader(tc.in))
+			_, _ = br.Peek(1)
+			n := br.Buffered()
+			r := fastRequest(br)
+			if (r != nil) != tc.fast {
+				t.Fatalf("fast path took it: %v, want %v", r != nil, tc.fast)
+			}
+			if r == nil && br.Buffered() != n {
+				t.Fatalf("a declined request consumed %d bytes", n-br.Buffered())
+			}
+		})
+	}
+}
+
+func TestFastResponse(t *testing.T) {
+	t.Parallel()
+	head := &http.Request{Method: http.MethodHead}
+	tests := []struct {
+		name string
+		in   string
+		req  *http.Request
+		fast bool
+	}{
+		{"200", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", nil, true},
+		{"404 no reason", "HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n", nil, true},
+		{"204", "HTTP/1.1 204 No Content\r\n\r\n", nil, true},
+		{"head", "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", head, true},
+		{"until close", "HTTP/1.1 200 OK\r\n\r\nbody", nil, false},
+		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", nil, false},
+		{"interim", "HTTP/1.1 100 Continue\r\n\r\n", nil, false},
+		{"switch", "HTTP/1.1 101 Switching Protocols\r\n\r\n", nil, false},
+		{"two spaces", "HTTP/1.1  200 OK\r\nContent-Length: 0\r\n\r\n", nil, false},
+		{"bare LF", "HTTP/1.1 200 OK\nContent-Length: 0\n\n", nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			br := bufio.NewReader(strings.NewReader(tc.in))
+			_, _ = br.Peek(1)
+			n := br.Buffered()
+			r := fastResponse(br, tc.req)
+			if (r != nil) != tc.fast {
+				t.Fatalf("fast path took it: %v, want %v", r != nil, tc.fast)
+			}
+			if r == nil && br.Buffered() != n {
+				t.Fatalf("a declined response consumed %d bytes", n-br.Buffered())
+			}
+		})
+	}
+}

@@ -1,0 +1,261 @@
+package h1parse
+
+import (
+	"bufio"
+	"bytes"
+	"net/http"
+)
+
+// inlineValues is how many values share the allocation of the message struct.
+const inlineValues = 8
+
+// maxFields bounds the header lines of a message the fast path takes; a head with more
+// goes to net/http.
+const maxFields = 48
+
+// head finds a whole message head (up to and including CRLF CRLF) among the bytes br
+// has buffered, or nil when the head is not all there.
+func head(br *bufio.Reader) []byte {
+	b, _ := br.Peek(br.Buffered())
+	i := bytes.Index(b, crlfcrlf)
+	if i < 0 {
+		return nil
+	}
+	return b[:i+4]
+}
+
+var crlfcrlf = []byte("\r\n\r\n")
+
+// field is one header line of a head: offsets into the head's string.
+type field struct {
+	key        string
+	value      string
+	canonical  bool // key is canonical already, so it can be a substring
+	keyStart   int
+	keyEnd     int
+	valueStart int
+	valueEnd   int
+}
+
+// fields is what the fast path learned from a head's header lines.
+type fields struct {
+	n      int
+	list   [maxFields]field
+	host   int // index+1 of the Host line; 0 when none
+	length int // index+1 of the Content-Length line; 0 when none
+	conn   int // index+1 of the Connection line; 0 when none
+}
+
+// scanFields reads the header lines of s from i (just after the first line's CRLF) to the
+// final blank line. It returns false for anything net/http might read differently or
+// that the fast path leaves to it.
+func scanFields(s string, i int, f *fields) bool {
+	for {
+		if s[i] == '\r' { // the final CRLF: head() guarantees it is followed by '\n'
+			return s[i+1] == '\n' && i+2 == len(s)
+		}
+		if f.n == maxFields {
+			return false
+		}
+		fl := &f.list[f.n]
+		j := i
+		canonical := true
+		upper := true
+		for ; j < len(s) && s[j] != ':'; j++ {
+			c := s[j]
+			switch {
+			case 'a' <= c && c <= 'z':
+				canonical = canonical && !upper
+			case 'A' <= c && c <= 'Z':
+				canonical = canonical && upper
+			case '0' <= c && c <= '9':
+			case c == '-':
+			default:
+				return false // space before the colon, other tchars, controls
+			}
+			upper = c == '-'
+		}
+		if j == i || j == len(s) {
+			return false
+		}
+		fl.keyStart, fl.keyEnd, fl.canonical = i, j, canonical
+		j++
+		for j < len(s) && (s[j] == ' ' || s[j] == '\t') {
+			j++
+		}
+		vs := j
+		for ; s[j] != '\r'; j++ {
+			if c := s[j]; (c < 0x20 && c != '\t') || c > 0x7e {
+				return false // bare LF, controls, obs-text
+			}
+		}
+		if s[j+1] != '\n' {
+			return false // bare CR
+		}
+		ve := j
+		for ve > vs && (s[ve-1] == ' ' || s[ve-1] == '\t') {
+			ve--
+		}
+		fl.valueStart, fl.valueEnd = vs, ve
+		i = j + 2
+		if s[i] == ' ' || s[i] == '\t' {
+			return false // obs-fold
+		}
+		f.n++
+		if !f.note(s, fl) {
+			return false
+		}
+	}
+}
+
+// note records the fields the fast path interprets and declines those it leaves to
+// net/http.
+func (f *fields) note(s string, fl *field) bool {
+	fl.key = canonicalKey(s[fl.keyStart:fl.keyEnd], fl.canonical)
+	fl.value = s[fl.valueStart:fl.valueEnd]
+	switch fl.key {
+	case "Host":
+		if f.host != 0 {
+			return false
+		}
+		f.host = f.n
+	case "Content-Length":
+		if f.length != 0 {
+			return false
+		}
+		f.length = f.n
+	case "Connection":
+		if f.conn != 0 {
+			return false
+		}
+		f.conn = f.n
+	case "Transfer-Encoding", "Te", "Trailer", "Expect", "Upgrade", "Pragma":
+		// Framing, smuggling and the special cases net/http rewrites: its business.
+		return false
+	}
+	return true
+}
+
+// canonicalKey returns key in textproto's canonical form. A canonical key is returned as
+// it is (a substring of the head); a common one comes from a table; others are copied.
+func canonicalKey(key string, canonical bool) string {
+	if canonical {
+		return key
+	}
+	b := []byte(key)
+	upper := true
+	for i, c := range b {
+		if upper && 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		} else if !upper && 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b[i] = c
+		upper = c == '-'
+	}
+	if k, ok := common[string(b)]; ok {
+		return k
+	}
+	return string(b)
+}
+
+// common interns frequent keys that arrive in lower case (as after an HTTP/2 hop).
+var common = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"Accept", "Accept-Encoding", "Accept-Language", "Authorization",
+		"Cache-Control", "Connection", "Content-Length", "Content-Type", "Cookie", "Date",
+		"Host", "If-Modified-Since", "If-None-Match", "Origin", "Referer", "Server",
+		"Set-Cookie", "User-Agent", "X-Forwarded-For", "X-Request-Id"} {
+		m[k] = k
+	}
+	return m
+}()
+
+// header builds the header map as textproto does: one values slice cut into
+// single-element slices (capacity 1, so an append copies), repeated keys appended.
+// Without host, the Host line is left out (http.ReadRequest deletes it).
+// strs is storage for the values, from the caller's allocation when it is large enough.
+func (f *fields) header(host bool, strs []string) http.Header {
+	h := make(http.Header, f.n)
+	if len(strs) < f.n {
+		strs = make([]string, f.n)
+	}
+	for i := range f.n {
+		if !host && i == f.host-1 {
+			continue
+		}
+		fl := &f.list[i]
+		vv := h[fl.key]
+		if vv == nil {
+			vv, strs = strs[:1:1], strs[1:]
+			vv[0] = fl.value
+			h[fl.key] = vv
+		} else {
+			h[fl.key] = append(vv, fl.value)
+		}
+	}
+	return h
+}
+
+// contentLength is the single Content-Length's value: -1 when there is none, false
+// when it is not plain digits without a leading zero (those go to net/http).
+func (f *fields) contentLength() (int64, bool) {
+	if f.length == 0 {
+		return -1, true
+	}
+	v := f.list[f.length-1].value
+	if v == "" || len(v) > 15 || (v[0] == '0' && len(v) > 1) {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// connection is the single Connection value as one of the two tokens the fast path
+// interprets: "close", "keep-alive", or "" when there is no Connection line. Anything
+// else (a list, another token) is declined.
+func (f *fields) connection() (string, bool) {
+	if f.conn == 0 {
+		return "", true
+	}
+	switch v := f.list[f.conn-1].value; {
+	case equalFold(v, "close"):
+		return "close", true
+	case equalFold(v, "keep-alive"):
+		return "keep-alive", true
+	}
+	return "", false
+}
+
+// equalFold is ASCII case-insensitive equality (b is lower case).
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		c := a[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// closes reports net/http's shouldClose for a message with the given minor version
+// (major is 1) and Connection token.
+func closes(minor int, conn string) bool {
+	if minor == 0 {
+		return conn != "keep-alive"
+	}
+	return conn == "close"
+}

@@ -1,0 +1,142 @@
+package h1parse
+
+import (
+	"bufio"
+	"net/http"
+	"net/url"
+)
+
+// ReadRequest reads a request as http.ReadRequest(br) would. When nothing is buffered it
+// waits for the first bytes (as http.ReadRequest would, and returns that read's error
+// unchanged); then the fast path takes a common request whose head is buffered whole,
+// and anything else goes to http.ReadRequest on the untouched reader.
+func ReadRequest(br *bufio.Reader) (*http.Request, error) {
+	if br.Buffered() == 0 {
+		if _, err := br.Peek(1); err != nil {
+			return nil, err
+		}
+	}
+	if r := fastRequest(br); r != nil {
+		return r, nil
+	}
+	return http.ReadRequest(br)
+}
+
+// fastRequest parses the buffered head of a request in the fast path's shape and
+// consumes it (and binds its body to br); nil, consuming nothing, otherwise.
+func fastRequest(br *bufio.Reader) *http.Request {
+	b := head(br)
+	if b == nil {
+		return nil
+	}
+	method, ok := fastMethod(b)
+	if !ok {
+		return nil
+	}
+	i := len(method) + 1
+	path, query, end, ok := target(b, i)
+	if !ok || len(b) < end+11 || string(b[end:end+7]) != " HTTP/1" || b[end+7] != '.' ||
+		(b[end+8] != '0' && b[end+8] != '1') || b[end+9] != '\r' || b[end+10] != '\n' {
+		return nil
+	}
+	s := string(b) // the one copy: every string below is a substring of it
+	var f fields
+	if !scanFields(s, end+11, &f) || f.host == 0 {
+		return nil
+	}
+	n, ok := f.contentLength()
+	if !ok {
+		return nil
+	}
+	conn, ok := f.connection()
+	if !ok {
+		return nil
+	}
+	minor := int(b[end+8] - '0')
+	blk := new(requestBlock)
+	blk.url.Path = s[i : i+path]
+	r := &blk.req
+	*r = http.Request{
+		Method:     method,
+		Proto:      s[end+1 : end+9],
+		ProtoMajor: 1,
+		ProtoMinor: minor,
+		Header:     f.header(false, blk.strs[:]),
+		Host:       f.list[f.host-1].value,
+		Close:      closes(minor, conn),
+		RequestURI: s[i:end],
+		URL:        &blk.url,
+	}
+	if query >= 0 {
+		r.URL.RawQuery = s[i+path+1 : i+path+1+query]
+		r.URL.ForceQuery = query == 0
+	}
+	_, _ = br.Discard(len(b))
+	r.ContentLength = max(n, 0)
+	r.Body = newBody(br, n, r.Close)
+	return r
+}
+
+// requestBlock is one allocation for a request, its URL and its header values.
+type requestBlock struct {
+	req  http.Request
+	url  url.URL
+	strs [inlineValues]string
+}
+
+// fastMethod returns the request line's method (a constant string) when it is one of
+// the common ones and followed by a space.
+func fastMethod(b []byte) (string, bool) {
+	for _, m := range methods {
+		if len(b) > len(m) && string(b[:len(m)]) == m && b[len(m)] == ' ' {
+			return m, true
+		}
+	}
+	return "", false
+}
+
+var methods = [...]string{"GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"}
+
+// target scans an origin-form request target from b[i]: a path of characters that
+// url.ParseRequestURI keeps as they are (no '%', so Path needs no unescaping and
+// RawPath stays empty) and an optional query of visible ASCII without '#', '%' or a
+// second '?'. It returns the path's length, the query's (-1 when there is no '?') and
+// the index of the space that ends the target.
+func target(b []byte, i int) (path, query, end int, ok bool) {
+	if i >= len(b) || b[i] != '/' {
+		return 0, 0, 0, false
+	}
+	j := i
+	for j < len(b) && pathChar[b[j]] {
+		j++
+	}
+	path, query = j-i, -1
+	if j < len(b) && b[j] == '?' {
+		k := j + 1
+		for k < len(b) && queryChar[b[k]] {
+			k++
+		}
+		query, j = k-j-1, k
+	}
+	if j >= len(b) || b[j] != ' ' {
+		return 0, 0, 0, false
+	}
+	return path, query, j, true
+}
+
+// pathChar and queryChar are the bytes the fast path takes in a target's path and
+// query.
+var pathChar, queryChar = func() (p, q [256]bool) {
+	for c := 0; c < 256; c++ {
+		alnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+		p[c] = alnum
+		q[c] = alnum
+	}
+	for _, c := range []byte("-._~/$&+,;=:@") {
+		p[c] = true
+	}
+	for _, c := range []byte("-._~/$&+,;=:@!'()*[]") {
+		q[c] = true
+	}
+	return p, q
+}()

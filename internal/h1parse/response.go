@@ -1,0 +1,132 @@
+package h1parse
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+)
+
+// ReadResponse reads a response to req (nil: a GET) as http.ReadResponse(br, req)
+// would. When nothing is buffered it waits for the first bytes (and returns that read's
+// error as http.ReadResponse would); then the fast path takes a common response whose head is buffered whole, and
+// anything else goes to http.ReadResponse on the untouched reader.
+func ReadResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+	if br.Buffered() == 0 {
+		if _, err := br.Peek(1); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF // as http.ReadResponse says of an empty status line
+			}
+			return nil, err
+		}
+	}
+	if resp := fastResponse(br, req); resp != nil {
+		return resp, nil
+	}
+	return http.ReadResponse(br, req)
+}
+
+// fastResponse parses the buffered head of a final (2xx-5xx) response in the fast
+// path's shape and consumes it; nil, consuming nothing, otherwise. A response that
+// would be read until the connection closes (no Content-Length) is declined.
+func fastResponse(br *bufio.Reader, req *http.Request) *http.Response {
+	b := head(br)
+	if len(b) < 14 || string(b[:7]) != "HTTP/1." || (b[7] != '0' && b[7] != '1') || b[8] != ' ' {
+		return nil
+	}
+	code, ok := statusCode(b[9:12])
+	if !ok {
+		return nil
+	}
+	end := 12
+	if b[end] == ' ' {
+		for end++; b[end] != '\r'; end++ {
+			if b[end] < 0x20 || b[end] > 0x7e {
+				return nil
+			}
+		}
+	}
+	if b[end] != '\r' || b[end+1] != '\n' {
+		return nil
+	}
+	s := string(b)
+	var f fields
+	if !scanFields(s, end+2, &f) {
+		return nil
+	}
+	n, ok := f.contentLength()
+	if !ok {
+		return nil
+	}
+	conn, ok := f.connection()
+	if !ok {
+		return nil
+	}
+	minor := int(b[7] - '0')
+	blk := new(responseBlock)
+	resp := &blk.resp
+	*resp = http.Response{
+		Status:     s[9:end],
+		StatusCode: code,
+		Proto:      s[:8],
+		ProtoMajor: 1,
+		ProtoMinor: minor,
+		Close:      closes(minor, conn),
+		Request:    req,
+	}
+	length, ok := responseLength(resp, req, n)
+	if !ok {
+		return nil
+	}
+	resp.Header = f.header(true, blk.strs[:])
+	if minor == 1 && conn == "close" {
+		delete(resp.Header, "Connection") // as net/http's shouldClose does for a response
+	}
+	_, _ = br.Discard(len(b))
+	resp.ContentLength = length
+	if req != nil && req.Method == http.MethodHead {
+		length = 0 // the declared length, no body
+	}
+	resp.Body = http.NoBody
+	if length > 0 {
+		blk.body = body{br: br, n: length, closing: resp.Close}
+		resp.Body = &blk.body
+	}
+	return resp
+}
+
+// responseBlock is one allocation for a response, its body reader and its header
+// values.
+type responseBlock struct {
+	resp http.Response
+	body body
+	strs [inlineValues]string
+}
+
+// statusCode parses three digits; 1xx responses (interim, or a protocol switch) go to
+// net/http.
+func statusCode(b []byte) (int, bool) {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	code := int(b[0]-'0')*100 + int(b[1]-'0')*10 + int(b[2]-'0')
+	return code, code >= 200
+}
+
+// responseLength is the ContentLength net/http gives a response with the Content-Length
+// n (-1: none) and the body's length, which are the same but for a response to HEAD
+// (no body, the declared length) and 204 / 304 (no body, 0). A response without a
+// Content-Length that may have a body is declined (its body runs to the connection's
+// end).
+func responseLength(resp *http.Response, req *http.Request, n int64) (int64, bool) {
+	switch {
+	case req != nil && req.Method == http.MethodHead:
+		return n, true
+	case resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified:
+		return 0, true
+	case n < 0:
+		return 0, false
+	}
+	return n, true
+}
