@@ -47,29 +47,32 @@ func FuzzRequest(f *testing.F) {
 		f.Add([]byte(s), byte(0xf0))
 		f.Add([]byte(s), byte(0x33))
 	}
-	f.Fuzz(func(t *testing.T, data []byte, mode byte) {
-		a, b := readers(data, mode)
-		for range 4 {
-			ra, erra := ReadRequest(a)
-			rb, errb := http.ReadRequest(b)
-			if !sameErr(erra, errb) {
-				t.Fatalf("errors differ: fast path %v, net/http %v", erra, errb)
-			}
-			if erra != nil {
-				return
-			}
-			ba, bb := ra.Body, rb.Body
-			if (ba == http.NoBody) != (bb == http.NoBody) {
-				t.Fatalf("bodies differ: fast path %T, net/http %T", ba, bb)
-			}
-			ra.Body, rb.Body = nil, nil
-			if !reflect.DeepEqual(ra, rb) {
-				t.Fatalf("requests differ:\nfast path %#v\nURL %#v\nnet/http  %#v\nURL %#v", ra, ra.URL, rb, rb.URL)
-			}
-			sameBody(t, ba, bb, mode)
+	f.Fuzz(diffRequest)
+}
+
+// diffRequest reads up to four requests from data both ways and compares them.
+func diffRequest(t *testing.T, data []byte, mode byte) {
+	a, b := readers(data, mode)
+	for range 4 {
+		ra, erra := ReadRequest(a)
+		rb, errb := http.ReadRequest(b)
+		if !sameErr(erra, errb) {
+			t.Fatalf("errors differ: fast path %v, net/http %v", erra, errb)
 		}
-		sameRest(t, a, b)
-	})
+		if erra != nil {
+			return
+		}
+		ba, bb := ra.Body, rb.Body
+		if (ba == http.NoBody) != (bb == http.NoBody) {
+			t.Fatalf("bodies differ: fast path %T, net/http %T", ba, bb)
+		}
+		ra.Body, rb.Body = nil, nil
+		if !reflect.DeepEqual(ra, rb) {
+			t.Fatalf("requests differ:\nfast path %#v\nURL %#v\nnet/http  %#v\nURL %#v", ra, ra.URL, rb, rb.URL)
+		}
+		sameBody(t, ba, bb, mode)
+	}
+	sameRest(t, a, b)
 }
 
 func FuzzResponse(f *testing.F) {
@@ -78,38 +81,41 @@ func FuzzResponse(f *testing.F) {
 			f.Add([]byte(s), mode)
 		}
 	}
-	f.Fuzz(func(t *testing.T, data []byte, mode byte) {
-		var req *http.Request
-		switch mode >> 2 & 3 {
-		case 1:
-			req = &http.Request{Method: http.MethodHead}
-		case 2:
-			req = &http.Request{Method: http.MethodGet}
-		case 3:
-			req = &http.Request{Method: http.MethodPost}
+	f.Fuzz(diffResponse)
+}
+
+// diffResponse reads up to three responses from data both ways and compares them.
+func diffResponse(t *testing.T, data []byte, mode byte) {
+	var req *http.Request
+	switch mode >> 2 & 3 {
+	case 1:
+		req = &http.Request{Method: http.MethodHead}
+	case 2:
+		req = &http.Request{Method: http.MethodGet}
+	case 3:
+		req = &http.Request{Method: http.MethodPost}
+	}
+	a, b := readers(data, mode)
+	for range 3 {
+		ra, erra := ReadResponse(a, req)
+		rb, errb := http.ReadResponse(b, req)
+		if !sameErr(erra, errb) {
+			t.Fatalf("errors differ: fast path %v, net/http %v", erra, errb)
 		}
-		a, b := readers(data, mode)
-		for range 3 {
-			ra, erra := ReadResponse(a, req)
-			rb, errb := http.ReadResponse(b, req)
-			if !sameErr(erra, errb) {
-				t.Fatalf("errors differ: fast path %v, net/http %v", erra, errb)
-			}
-			if erra != nil {
-				return
-			}
-			ba, bb := ra.Body, rb.Body
-			if (ba == http.NoBody) != (bb == http.NoBody) {
-				t.Fatalf("bodies differ: fast path %T, net/http %T", ba, bb)
-			}
-			ra.Body, rb.Body = nil, nil
-			if !reflect.DeepEqual(ra, rb) {
-				t.Fatalf("responses differ:\nfast path %#v\nnet/http  %#v", ra, rb)
-			}
-			sameBody(t, ba, bb, mode)
+		if erra != nil {
+			return
 		}
-		sameRest(t, a, b)
-	})
+		ba, bb := ra.Body, rb.Body
+		if (ba == http.NoBody) != (bb == http.NoBody) {
+			t.Fatalf("bodies differ: fast path %T, net/http %T", ba, bb)
+		}
+		ra.Body, rb.Body = nil, nil
+		if !reflect.DeepEqual(ra, rb) {
+			t.Fatalf("responses differ:\nfast path %#v\nnet/http  %#v", ra, rb)
+		}
+		sameBody(t, ba, bb, mode)
+	}
+	sameRest(t, a, b)
 }
 
 func sameErr(a, b error) bool {
