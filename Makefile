@@ -29,6 +29,8 @@ fuzz:
 	go test ./internal/revocation -run '^$$' -fuzz FuzzParseIDP -fuzztime $(FUZZTIME)
 	go test ./internal/h2proxy -run '^$$' -fuzz FuzzParseTimeout -fuzztime $(FUZZTIME)
 	go test ./internal/backend -run '^$$' -fuzz FuzzProtoVarint -fuzztime $(FUZZTIME)
+	go test ./internal/h1parse -run '^$$' -fuzz FuzzRequest -fuzztime $(FUZZTIME)
+	go test ./internal/h1parse -run '^$$' -fuzz FuzzResponse -fuzztime $(FUZZTIME)
 
 demo:
 	go run ./cmd/tlsgate demo

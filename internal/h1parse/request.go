@@ -127,7 +127,7 @@ func target(b []byte, i int) (path, query, end int, ok bool) {
 // pathChar and queryChar are the bytes the fast path takes in a target's path and
 // query.
 var pathChar, queryChar = func() (p, q [256]bool) {
-	for c := 0; c < 256; c++ {
+	for c := range 256 {
 		alnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 		p[c] = alnum
 		q[c] = alnum

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"tlsgate/internal/backend"
+	"tlsgate/internal/h1parse"
 )
 
 // errBadRequest marks a request that cannot be written to a backend as it is (a
@@ -172,7 +173,7 @@ func roundTrip(ctx context.Context, bc *backendConn, r *http.Request, route *Rou
 		return nil, body, err
 	}
 	for {
-		resp, err = http.ReadResponse(bc.br, r)
+		resp, err = h1parse.ReadResponse(bc.br, r) // net/http's unless common and buffered
 		if err != nil {
 			return nil, body, fmt.Errorf("reading the backend's response: %w", err)
 		}

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"tlsgate/internal/h1parse"
 	"tlsgate/internal/httpproxy"
 )
 
@@ -118,7 +119,9 @@ func (l *Listener) readRequest(h *h1conn, br *bufio.Reader, st *State) (*http.Re
 		}
 	}
 	h.in.scanning = true
-	r, err := http.ReadRequest(br)
+	// The fast path takes a common request whose head is buffered (and so scanned)
+	// whole; anything else goes to net/http untouched.
+	r, err := h1parse.ReadRequest(br)
 	h.in.scanning = false
 	if err != nil && s.err != nil {
 		// bufio hands a partial line over without the read error that cut it, so the
