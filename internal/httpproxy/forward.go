@@ -61,8 +61,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
 		}
 		// The client going away (HTTP/2 stream reset, HTTP/1 close, shutdown) ends the
 		// exchange.
-		c := bc.conn
-		stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Now()) })
+		stop := onCancel(ctx, bc)
 		resp, body, err := roundTrip(ctx, bc, r, route, hasBody, pol.ResponseTimeout)
 		if err != nil {
 			stop()
@@ -108,6 +107,38 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
 		}
 		return
 	}
+}
+
+// Cancelable is a context that runs one function when it ends without
+// context.AfterFunc's allocations, and tells its cause itself (the listener's HTTP/1
+// requests: context.Cause cannot see into a context type of another package).
+type Cancelable interface {
+	context.Context
+	OnCancel(f func())  // f runs when the context ends, at once if it has; f must not block
+	StopOnCancel() bool // withdraws f: false when it ran
+	Cause() error
+}
+
+// onCancel has bc's reads fail at once when ctx ends (the client went away, the drain
+// ran out); stop withdraws that, false when it happened.
+func onCancel(ctx context.Context, bc *backendConn) (stop func() bool) {
+	if bc.abortFn == nil {
+		c := bc.conn
+		bc.abortFn = func() { _ = c.SetReadDeadline(time.Now()) }
+	}
+	if cc, ok := ctx.(Cancelable); ok {
+		cc.OnCancel(bc.abortFn)
+		return cc.StopOnCancel
+	}
+	return context.AfterFunc(ctx, bc.abortFn)
+}
+
+// cause is context.Cause, asking a Cancelable itself.
+func cause(ctx context.Context) error {
+	if cc, ok := ctx.(Cancelable); ok {
+		return cc.Cause()
+	}
+	return context.Cause(ctx)
 }
 
 // errNoResponse: the backend closed or reset the connection before answering.
@@ -290,12 +321,12 @@ func (p *Proxy) gone(w http.ResponseWriter, r *http.Request, route *Route, ctx c
 		// connection (GOAWAY), where one stream ended.
 		w.Header().Set("Connection", "close")
 	}
-	if errors.Is(context.Cause(ctx), ErrClientClosed) {
+	if errors.Is(cause(ctx), ErrClientClosed) {
 		route.fail(ErrClientClosed)
 		w.WriteHeader(StatusClientClosed)
 		return true
 	}
-	route.fail(fmt.Errorf("request abandoned: %w", context.Cause(ctx)))
+	route.fail(fmt.Errorf("request abandoned: %w", cause(ctx)))
 	http.Error(w, "503 service unavailable: shutting down", http.StatusServiceUnavailable)
 	return true
 }

@@ -54,6 +54,8 @@ type backendConn struct {
 	idle   bool // the peek's outcome
 	peek   [1]byte
 	rdl    int64 // the read deadline armed, Unix ns (0: none); see readTimeout
+	// abortFn makes the connection's reads fail at once (onCancel), made once.
+	abortFn func()
 }
 
 // pool keeps idle backend connections, newest last, per backend. A connection is taken

@@ -17,16 +17,31 @@ import (
 // closed); an HTTP/1 request, read by our loop, is watched by watchClient. Call stop
 // when the exchange is over.
 func (l *Listener) requestContext(w http.ResponseWriter, r *http.Request) (ctx context.Context, stop func()) {
-	ctx, cancel := context.WithCancelCause(l.ctx)
 	if hw, ok := w.(*h1writer); ok {
-		cw := watchClient(hw, r, cancel)
-		if cw == nil {
-			return ctx, func() { cancel(nil) }
-		}
-		return ctx, func() { cw.stop(); cancel(nil) }
+		return l.h1Context(hw, r)
 	}
+	ctx, cancel := context.WithCancelCause(l.ctx)
 	after := context.AfterFunc(r.Context(), func() { cancel(httpproxy.ErrClientClosed) })
 	return ctx, func() { after(); cancel(nil) }
+}
+
+// h1Context is requestContext for an HTTP/1 request: a reqCtx, which the client watch
+// and the listener's end (cancelRequests) cancel.
+func (l *Listener) h1Context(w *h1writer, r *http.Request) (context.Context, func()) {
+	rc := newReqCtx(l.ctx)
+	h := w.h
+	h.req.Store(rc)
+	if l.ctx.Err() != nil { // ended before the store: cancelRequests did not see rc
+		rc.cancel(context.Cause(l.ctx))
+	}
+	cw := watchClient(w, r, rc.cancel)
+	return rc, func() {
+		if cw != nil {
+			cw.stop()
+		}
+		h.req.Store(nil)
+		rc.cancel(nil)
+	}
 }
 
 // watchDelay is how long an HTTP/1 request is with its backend before its client is

@@ -62,8 +62,9 @@ type h1conn struct {
 	// writeTimeout closes a connection whose client accepted nothing for this long
 	// (it stopped reading a response): each write to the socket may take this long.
 	writeTimeout time.Duration
-	done         chan struct{} // the worker finished this connection's requests
-	stayed       bool          // the worker waited stayWindow for a next request, in vain
+	done         chan struct{}          // the worker finished this connection's requests
+	stayed       bool                   // the worker waited stayWindow for a next request, in vain
+	req          atomic.Pointer[reqCtx] // the context of the request at its backend, for cancelRequests
 	// in feeds the pooled reader: the byte that ended the idle wait, then the
 	// connection; while a header block is read, scan checks its bytes (h1header.go).
 	in struct {

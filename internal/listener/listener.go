@@ -136,6 +136,7 @@ func New(ln net.Listener, st *State, deps Deps) *Listener {
 		l.proxy = httpproxy.New(deps.Dial)
 		l.h2up = h2proxy.New(deps.Dial)
 		l.h1conns = map[*h1conn]struct{}{}
+		context.AfterFunc(l.ctx, l.cancelRequests) // once per listener: requests' contexts do not hang off l.ctx
 		l.h2 = map[h2key]*h2server{}
 	}
 	return l
