@@ -44,18 +44,18 @@ DATE ?= $(shell git log -1 --format=%cI 2>/dev/null)
 PREFIX ?= /usr/local
 LDFLAGS := $(if $(VERSION),-X tlsgate/internal/cli.version=$(VERSION)) $(if $(COMMIT),-X tlsgate/internal/cli.commit=$(COMMIT) -X tlsgate/internal/cli.date=$(DATE))
 
-# The release build links Go's BoringCrypto module (GOEXPERIMENT=boringcrypto, cgo: gcc
-# and glibc's headers at build time, a dynamically linked binary) where Go ships it,
-# linux/amd64 and linux/arm64: RSA, ECDSA and AES-GCM run in BoringSSL's code, a full
-# RSA-2048 handshake takes 2.4x fewer instructions, keep-alive requests 5-7 % more
-# (bench/README.md). X25519 and Ed25519 stay Go's. The server's RSA signatures go to the
-# system's OpenSSL libcrypto instead (-tags openssl, internal/opensslsign: libssl-dev at
-# build time, libcrypto.so.3 at run time), 1.8x faster than BoringCrypto's on CPUs with
-# AVX-512 IFMA; OPENSSL=0 leaves them to BoringCrypto. BORING=0, or `make build-go`,
-# builds with Go's own crypto (static, no cgo, no OpenSSL).
+# The release build links the system's OpenSSL libcrypto for the server's RSA signatures
+# (-tags openssl, internal/opensslsign: cgo, libssl-dev at build time, libcrypto.so.3 at
+# run time) on linux/amd64 and linux/arm64, and otherwise keeps Go's own crypto: OpenSSL
+# signs RSA-2048 1.8x faster than the BoringCrypto module on CPUs with AVX-512 IFMA, and
+# with RSA signed there BoringCrypto no longer pays: every SHA-256, HMAC and AES-GCM set-up
+# of a handshake (about a hundred per full handshake) and every AES-GCM record crosses cgo,
+# which cost more than its faster ECDSA saves (bench/README.md, "hs"). BORING=1 builds
+# with GOEXPERIMENT=boringcrypto as before (X25519 and Ed25519 stay Go's either way);
+# OPENSSL=0, or `make build-go`, builds with Go's own crypto alone (static, no cgo).
 GOOS_ARCH := $(shell go env GOOS)/$(shell go env GOARCH)
-BORING ?= $(if $(filter linux/amd64 linux/arm64,$(GOOS_ARCH)),1,0)
-OPENSSL ?= $(BORING)
+BORING ?= 0
+OPENSSL ?= $(if $(filter linux/amd64 linux/arm64,$(GOOS_ARCH)),1,0)
 BUILD_ENV := $(if $(filter 1,$(BORING)),CGO_ENABLED=1 GOEXPERIMENT=boringcrypto,$(if $(filter 1,$(OPENSSL)),CGO_ENABLED=1,CGO_ENABLED=0))
 BUILD_TAGS := $(if $(filter 1,$(OPENSSL)),-tags openssl)
 
