@@ -10,39 +10,42 @@ import (
 	"tlsgate/internal/httpproxy"
 )
 
-// requestContext is what ends a request's exchange with its backend: the client going
-// away, with the cause httpproxy.ErrClientClosed (then the backend connection is closed
-// and the request logged as 499), or the listener's end after its drain deadline. An
-// HTTP/2 request's client is gone when its stream ends (a reset, the connection
-// closed); an HTTP/1 request, read by our loop, is watched by watchClient. Call stop
-// when the exchange is over.
-func (l *Listener) requestContext(w http.ResponseWriter, r *http.Request) (ctx context.Context, stop func()) {
-	if hw, ok := w.(*h1writer); ok {
-		return l.h1Context(hw, r)
-	}
+// An HTTP/1 request's backend exchange ends when its client goes away, with the
+// cause httpproxy.ErrClientClosed (then the backend connection is closed and the
+// request logged as 499), or at the listener's end after its drain deadline. h1Context
+// gives it a reqCtx that watchClient's watch and the listener's end cancel; an HTTP/2
+// request's client is gone when its stream ends (a reset, the connection closed):
+// h2Context.
+func (l *Listener) h2Context(r *http.Request) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(l.ctx)
 	after := context.AfterFunc(r.Context(), func() { cancel(httpproxy.ErrClientClosed) })
 	return ctx, func() { after(); cancel(nil) }
 }
 
-// h1Context is requestContext for an HTTP/1 request: a reqCtx, which the client watch
-// and the listener's end (cancelRequests) cancel.
-func (l *Listener) h1Context(w *h1writer, r *http.Request) (context.Context, func()) {
+// h1Context returns the context of w's request; call its end when the exchange is over.
+func (l *Listener) h1Context(w *h1writer, r *http.Request) *reqCtx {
 	rc := newReqCtx(l.ctx)
-	h := w.h
-	h.req.Store(rc)
+	rc.h = w.h
+	rc.h.req.Store(rc)
 	if l.ctx.Err() != nil { // ended before the store: cancelRequests did not see rc
 		rc.cancel(context.Cause(l.ctx))
 	}
-	cw := watchClient(w, r, rc.cancel)
-	return rc, func() {
-		if cw != nil {
-			cw.stop()
-		}
-		h.req.Store(nil)
-		rc.cancel(nil)
-	}
+	rc.watch = watchClient(w, r, rc)
+	return rc
 }
+
+// end stops the request's client watch and ends its context.
+func (rc *reqCtx) end() {
+	if rc.watch != nil {
+		rc.watch.stop()
+	}
+	rc.h.req.Store(nil)
+	rc.cancel(nil)
+}
+
+// canceler ends a request's context with a cause (reqCtx; an interface holding the
+// pointer costs no allocation, a method value would).
+type canceler interface{ cancel(cause error) }
 
 // watchDelay is how long an HTTP/1 request is with its backend before its client is
 // watched. Most requests are answered sooner, and for them the watch would cost a
@@ -67,11 +70,11 @@ type clientWatch struct {
 
 	mu       sync.Mutex
 	sock     *sockConn
-	cancel   context.CancelCauseFunc // the current request's; nil between requests
-	bodyRead bool                    // the request's body was read to its end, or it has none
-	due      bool                    // watchDelay passed
-	done     chan struct{}           // closed when the watching goroutine ends; nil before start
-	gen      uint64                  // counts arms: a body's EOF after its request ended must not count for the next
+	cancel   canceler      // the current request's context; nil between requests
+	bodyRead bool          // the request's body was read to its end, or it has none
+	due      bool          // watchDelay passed
+	done     chan struct{} // closed when the watching goroutine ends; nil before start
+	gen      uint64        // counts arms: a body's EOF after its request ended must not count for the next
 }
 
 var watches = sync.Pool{New: func() any {
@@ -82,7 +85,7 @@ var watches = sync.Pool{New: func() any {
 }}
 
 // watchClient arms a watch of w's client for r; nil when there is nothing to watch.
-func watchClient(w *h1writer, r *http.Request, cancel context.CancelCauseFunc) *clientWatch {
+func watchClient(w *h1writer, r *http.Request, cancel canceler) *clientWatch {
 	sock := socketOf(w.h.c)
 	if sock == nil || httpproxy.First(r.Header, "Upgrade") != "" {
 		// No socket to watch (a PROXY protocol connection), or an upgrade, whose relay
@@ -135,7 +138,7 @@ func (cw *clientWatch) startLocked() {
 	go func() {
 		defer close(done)
 		if sock.waitHangup() {
-			cancel(httpproxy.ErrClientClosed)
+			cancel.cancel(httpproxy.ErrClientClosed)
 		}
 	}()
 }

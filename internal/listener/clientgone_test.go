@@ -19,8 +19,8 @@ func TestClientWatchAfterDelay(t *testing.T) {
 	s, client := pair(t)
 	w := &h1writer{h: &h1conn{c: s}}
 	r, _ := http.NewRequest(http.MethodGet, "/", nil)
-	ctx, cancel := context.WithCancelCause(context.Background())
-	cw := watchClient(w, r, cancel)
+	ctx := newReqCtx(context.Background())
+	cw := watchClient(w, r, ctx)
 	if cw == nil {
 		t.Fatal("no watch for a plain socket")
 	}
@@ -31,8 +31,8 @@ func TestClientWatchAfterDelay(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the client's close was not seen within 10 s")
 	}
-	if !errors.Is(context.Cause(ctx), httpproxy.ErrClientClosed) {
-		t.Fatalf("cause %v, want ErrClientClosed", context.Cause(ctx))
+	if !errors.Is(ctx.Cause(), httpproxy.ErrClientClosed) {
+		t.Fatalf("cause %v, want ErrClientClosed", ctx.Cause())
 	}
 }
 
@@ -43,12 +43,12 @@ func TestClientWatchStaleBodyEOF(t *testing.T) {
 	s, _ := pair(t)
 	w := &h1writer{h: &h1conn{c: s}}
 	r, _ := http.NewRequest(http.MethodPost, "/", strings.NewReader("body"))
-	cw := watchClient(w, r, func(error) {})
+	cw := watchClient(w, r, newReqCtx(context.Background()))
 	body := r.Body
 	cw.stop()
 	// The same watch armed again for a later request that has a body, its delay passed.
 	cw.mu.Lock()
-	cw.sock, cw.cancel, cw.bodyRead, cw.due = s, func(error) {}, false, true
+	cw.sock, cw.cancel, cw.bodyRead, cw.due = s, newReqCtx(context.Background()), false, true
 	cw.gen++
 	cw.mu.Unlock()
 	if _, err := io.Copy(io.Discard, body); err != nil {

@@ -131,7 +131,8 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 	line.Msg, line.Method, line.Path, line.Handshake = "request", r.Method, r.URL.Path, 0
 	line.Host, line.UserAgent = r.Host, httpproxy.First(r.Header, "User-Agent")
 	line.RequestID = requestID(r, info.front)
-	w.Header()[HeaderRequestID] = []string{line.RequestID}
+	// The request's own slice: neither header changes a value in place.
+	w.Header()[HeaderRequestID] = r.Header[HeaderRequestID]
 	sw := &statusWriter{ResponseWriter: w}
 	if d, ok := w.(interface{ SetWriteDeadline(time.Time) error }); ok && st.WriteTimeout > 0 {
 		if _, h1 := w.(*h1writer); !h1 { // HTTP/1 bounds writes on its connection
@@ -233,8 +234,16 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 	release := t.Acquire()
 	defer release()
 	failed := false
-	ctx, stop := l.requestContext(w, r)
-	defer stop()
+	var ctx context.Context
+	if hw, ok := w.(*h1writer); ok {
+		rc := l.h1Context(hw, r)
+		defer rc.end()
+		ctx = rc
+	} else {
+		c, stop := l.h2Context(r)
+		defer stop()
+		ctx = c
+	}
 	route := &httpproxy.Route{
 		Ctx:        ctx,
 		Target:     t.Address,

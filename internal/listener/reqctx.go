@@ -20,6 +20,9 @@ type reqCtx struct {
 	cause error
 	after func() // run when cancelled, unless withdrawn
 	ran   bool   // after ran
+
+	h     *h1conn      // whose request this is (h.req)
+	watch *clientWatch // the client's watch, nil when none
 }
 
 func newReqCtx(parent context.Context) *reqCtx { return &reqCtx{Context: parent} }
