@@ -1,31 +1,31 @@
 #!/usr/bin/env bash
-# compare.sh — the round's harness run: tlsgate built two ways ("ours": Go's crypto with
-# the server's RSA signatures through OpenSSL, `make build BORING=0 OPENSSL=1`;
-# "release": `make build`, BoringCrypto and OpenSSL's RSA signatures) beside nginx and HAProxy, one full run of ../shared/bench/run-peers.sh per
+# compare.sh — the round's harness run: tlsgate built two ways ("ours": the release build,
+# `make build`: Go's crypto with the server's RSA signatures through OpenSSL; "boring":
+# `make build BORING=1`, the same with the BoringCrypto module) beside nginx and HAProxy, one full run of ../shared/bench/run-peers.sh per
 # logging mode (none logs requests; every server logs each request). Writes
 # results/harness-<UTC>-{nolog,log}.md: ratios per second of server CPU (ratios.py), then
 # the harness's own report. Needs a quiet machine: nothing else should run meanwhile.
 #
 #   bench/compare.sh                 # both modes, REPS=3 DUR=3s (about 12 min a mode)
 #   MODES=log REPS=5 bench/compare.sh
-#   OURS_OPENSSL=0 bench/compare.sh  # "ours" with Go's RSA signatures too
+#   OURS_OPENSSL=0 bench/compare.sh  # both without the OpenSSL RSA signer
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$HERE/.."
 BENCH="$(cd "${BENCH:-$ROOT/../shared/bench}" && pwd)"
 BIN="$(mktemp -d)"
-trap 'rm -rf "$BIN" "$BENCH/peers/release.sh"' EXIT
-(cd "$ROOT" && make -s build BORING=0 OPENSSL=${OURS_OPENSSL:-1} && mv tlsgate "$BIN/tlsgate" &&
-  make -s build && mv tlsgate "$BIN/tlsgate-release")
+trap 'rm -rf "$BIN" "$BENCH/peers/boring.sh"' EXIT
+(cd "$ROOT" && make -s build OPENSSL=${OURS_OPENSSL:-1} && mv tlsgate "$BIN/tlsgate" &&
+  make -s build BORING=1 OPENSSL=${OURS_OPENSSL:-1} && mv tlsgate "$BIN/tlsgate-boring")
 [ -x "$BENCH/bin/loadgen" ] || (cd "$BENCH" && ./gen-certs.sh && go build -o bin/ ./backend ./loadgen ./report)
-# A second hook beside peers/ours.sh for the release binary (removed on exit).
-cat > "$BENCH/peers/release.sh" <<HOOK
+# A second hook beside peers/ours.sh for the BoringCrypto binary (removed on exit).
+cat > "$BENCH/peers/boring.sh" <<HOOK
 #!/usr/bin/env bash
-OURS_CMD="TLSGATE_BIN=$BIN/tlsgate-release bash $HERE/ours.sh" OURS_VERSION="tlsgate (make build)" \\
+OURS_CMD="TLSGATE_BIN=$BIN/tlsgate-boring bash $HERE/ours.sh" OURS_VERSION="tlsgate (make build BORING=1)" \\
   exec "\$(dirname "\$0")/ours.sh" "\$@"
 HOOK
-chmod +x "$BENCH/peers/release.sh"
-export OURS_CMD="TLSGATE_BIN=$BIN/tlsgate bash $HERE/ours.sh" OURS_VERSION="tlsgate (make build BORING=0)"
+chmod +x "$BENCH/peers/boring.sh"
+export OURS_CMD="TLSGATE_BIN=$BIN/tlsgate bash $HERE/ours.sh" OURS_VERSION="tlsgate (make build)"
 : "${REPS:=3}" "${DUR:=3s}" "${WARMUP:=0.5s}"
 export REPS DUR WARMUP
 for mode in ${MODES:-nolog log}; do
@@ -33,7 +33,7 @@ for mode in ${MODES:-nolog log}; do
   out="$HERE/results/harness-$ts-$mode.md"
   jsonl="$BENCH/results/compare-$ts-$mode.jsonl"
   logging=0; [ "$mode" = log ] && logging=1
-  PEER_ACCESS_LOG=$logging OUT="$jsonl" "$BENCH/run-peers.sh" ours release nginx haproxy > "$BIN/report.md"
+  PEER_ACCESS_LOG=$logging OUT="$jsonl" "$BENCH/run-peers.sh" ours boring nginx haproxy > "$BIN/report.md"
   {
     echo "# Harness run $ts, access logs on every server: $([ $logging = 1 ] && echo yes || echo no) (PEER_ACCESS_LOG=$logging)"
     echo
