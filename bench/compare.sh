@@ -37,7 +37,7 @@ for mode in ${MODES:-nolog log}; do
   {
     echo "# Harness run $ts, access logs on every server: $([ $logging = 1 ] && echo yes || echo no) (PEER_ACCESS_LOG=$logging)"
     echo
-    echo "tlsgate at $(git -C "$ROOT" log -1 --format='%h %s'); \"ours\" = go build, \"release\" = make build."
+    echo "tlsgate at $(git -C "$ROOT" log -1 --format='%h %s'); \"ours\" = make build (Go crypto), \"boring\" = make build BORING=1; both sign RSA through OpenSSL unless OURS_OPENSSL=0."
     echo
     echo "## Per second of the server process's CPU (bench/ratios.py)"
     echo
