@@ -2,6 +2,8 @@ package h1parse
 
 import (
 	"bufio"
+	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -98,5 +100,62 @@ func TestFastResponse(t *testing.T) {
 				t.Fatalf("a declined response consumed %d bytes", n-br.Buffered())
 			}
 		})
+	}
+}
+
+// oneThenRest returns its first byte alone, as the listener hands over a request's
+// first byte, then the rest.
+type oneThenRest struct {
+	b    []byte
+	read int
+}
+
+func (o *oneThenRest) Read(p []byte) (int, error) {
+	if len(o.b) == 0 {
+		return 0, io.EOF
+	}
+	n := 1
+	if o.read > 0 {
+		n = len(o.b)
+	}
+	o.read++
+	n = copy(p, o.b[:n])
+	o.b = o.b[n:]
+	return n, nil
+}
+
+func TestFirstByteAlone(t *testing.T) {
+	t.Parallel()
+	br := bufio.NewReader(&oneThenRest{b: []byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n")})
+	_, _ = br.Peek(1)
+	if br.Buffered() != 1 {
+		t.Fatalf("buffered %d, want the first byte alone", br.Buffered())
+	}
+	fillFirstLine(br)
+	if r := fastRequest(br); r == nil {
+		t.Fatal("the fast path declined a request whose first byte came alone")
+	}
+}
+
+// TestNoExtraWait: a malformed line is refused at once, as net/http refuses it, without
+// a read net/http would not make (the client sends nothing more and waits).
+func TestNoExtraWait(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{"BAD\r\n", "G", "HTTP/1.1 999\r\n"} {
+		pr, pw := io.Pipe()
+		go func() { _, _ = pw.Write([]byte(in)) }() // then keeps the pipe open
+		done := make(chan error, 2)
+		go func() {
+			_, err := ReadRequest(bufio.NewReader(pr))
+			done <- err
+		}()
+		if in == "G" {
+			// Not a whole line: net/http reads on, and so do we; end it.
+			_ = pw.CloseWithError(errors.New("client gone"))
+		}
+		if err := <-done; err == nil {
+			t.Fatalf("%q: no error", in)
+		}
+		_ = pw.Close()
 	}
 }

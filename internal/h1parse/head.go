@@ -26,6 +26,23 @@ func head(br *bufio.Reader) []byte {
 
 var crlfcrlf = []byte("\r\n\r\n")
 
+// fillFirstLine makes the one read of the connection that net/http would make first
+// when br holds the start of a message but not one whole line: its ReadLine has to read
+// on before it can parse anything (so no reply it could give is delayed). This matters
+// because the listener hands over a request's first byte alone (it waited for it with
+// a one-byte read). An error is left for net/http, which meets it again on its own
+// read: a connection's errors repeat (EOF, a deadline passed, a TLS alert; the
+// listener's header scan keeps its first error).
+func fillFirstLine(br *bufio.Reader) {
+	n := br.Buffered()
+	if n == 0 || n >= br.Size() {
+		return
+	}
+	if b, _ := br.Peek(n); bytes.IndexByte(b, '\n') < 0 {
+		_, _ = br.Peek(n + 1)
+	}
+}
+
 // field is one header line of a head: offsets into the head's string.
 type field struct {
 	key        string

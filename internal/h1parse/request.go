@@ -8,7 +8,7 @@ import (
 
 // ReadRequest reads a request as http.ReadRequest(br) would. When nothing is buffered it
 // waits for the first bytes (as http.ReadRequest would, and returns that read's error
-// unchanged); then the fast path takes a common request whose head is buffered whole,
+// unchanged), and reads once more when they are not yet a line (fillFirstLine); then the fast path takes a common request whose head is buffered whole,
 // and anything else goes to http.ReadRequest on the untouched reader.
 func ReadRequest(br *bufio.Reader) (*http.Request, error) {
 	if br.Buffered() == 0 {
@@ -16,6 +16,7 @@ func ReadRequest(br *bufio.Reader) (*http.Request, error) {
 			return nil, err
 		}
 	}
+	fillFirstLine(br)
 	if r := fastRequest(br); r != nil {
 		return r, nil
 	}

@@ -19,6 +19,7 @@ func ReadResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
+	fillFirstLine(br)
 	if resp := fastResponse(br, req); resp != nil {
 		return resp, nil
 	}
