@@ -43,15 +43,9 @@ func fillFirstLine(br *bufio.Reader) {
 	}
 }
 
-// field is one header line of a head: offsets into the head's string.
+// field is one header line of a head: its canonical key and its trimmed value.
 type field struct {
-	key        string
-	value      string
-	canonical  bool // key is canonical already, so it can be a substring
-	keyStart   int
-	keyEnd     int
-	valueStart int
-	valueEnd   int
+	key, value string
 }
 
 // fields is what the fast path learned from a head's header lines.
@@ -95,7 +89,7 @@ func scanFields(s string, i int, f *fields) bool {
 		if j == i || j == len(s) {
 			return false
 		}
-		fl.keyStart, fl.keyEnd, fl.canonical = i, j, canonical
+		key := s[i:j]
 		j++
 		for j < len(s) && (s[j] == ' ' || s[j] == '\t') {
 			j++
@@ -113,13 +107,13 @@ func scanFields(s string, i int, f *fields) bool {
 		for ve > vs && (s[ve-1] == ' ' || s[ve-1] == '\t') {
 			ve--
 		}
-		fl.valueStart, fl.valueEnd = vs, ve
+		fl.key, fl.value = canonicalKey(key, canonical), s[vs:ve]
 		i = j + 2
 		if s[i] == ' ' || s[i] == '\t' {
 			return false // obs-fold
 		}
 		f.n++
-		if !f.note(s, fl) {
+		if !f.note(fl) {
 			return false
 		}
 	}
@@ -127,9 +121,7 @@ func scanFields(s string, i int, f *fields) bool {
 
 // note records the fields the fast path interprets and declines those it leaves to
 // net/http.
-func (f *fields) note(s string, fl *field) bool {
-	fl.key = canonicalKey(s[fl.keyStart:fl.keyEnd], fl.canonical)
-	fl.value = s[fl.valueStart:fl.valueEnd]
+func (f *fields) note(fl *field) bool {
 	switch fl.key {
 	case "Host":
 		if f.host != 0 {
