@@ -44,8 +44,8 @@ DATE ?= $(shell git log -1 --format=%cI 2>/dev/null)
 PREFIX ?= /usr/local
 LDFLAGS := $(if $(VERSION),-X tlsgate/internal/cli.version=$(VERSION)) $(if $(COMMIT),-X tlsgate/internal/cli.commit=$(COMMIT) -X tlsgate/internal/cli.date=$(DATE))
 
-# The release build links the system's OpenSSL libcrypto for the server's RSA signatures
-# (-tags openssl, internal/opensslsign: cgo, libssl-dev at build time, libcrypto.so.3 at
+# The release build links the system's OpenSSL libcrypto for the server's RSA and ECDSA
+# P-256 signatures (-tags openssl, internal/opensslsign: cgo, libssl-dev at build time, libcrypto.so.3 at
 # run time) on linux/amd64 and linux/arm64, and otherwise keeps Go's own crypto: OpenSSL
 # signs RSA-2048 1.8x faster than the BoringCrypto module on CPUs with AVX-512 IFMA, and
 # with RSA signed there BoringCrypto no longer pays: every SHA-256, HMAC and AES-GCM set-up

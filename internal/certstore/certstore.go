@@ -225,8 +225,9 @@ func loadServer(cfg *config.Config, c *config.Certificate) (*Server, []*x509.Cer
 	if err != nil {
 		return nil, nil, "key", fmt.Errorf("%s: %w in %s", keyPath, err, certPath)
 	}
-	// With OpenSSL linked (make build), the RSA key signs there: 1.8x faster handshakes
-	// than BoringCrypto. Other keys and other builds keep the key as it is.
+	// With OpenSSL linked (make build), RSA and ECDSA P-256 keys sign there (RSA 1.8x
+	// faster than BoringCrypto, 2.6x than Go; P-256 faster than Go). Other keys and other
+	// builds keep the key as it is.
 	if tc.PrivateKey, err = opensslsign.Wrap(key); err != nil {
 		return nil, nil, "key", fmt.Errorf("%s: %w", keyPath, err)
 	}

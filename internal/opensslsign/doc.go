@@ -1,4 +1,4 @@
-// Package opensslsign moves the server's RSA private-key operation into the system's
+// Package opensslsign moves the server's RSA and ECDSA P-256 signatures into the system's
 // OpenSSL libcrypto (3.x), as nginx and HAProxy do: on CPUs with AVX-512 IFMA OpenSSL
 // signs RSA-2048 about twice as fast as the BoringCrypto module and three times as fast
 // as Go's crypto/rsa, and the signature is most of a full RSA handshake's cost.
@@ -16,7 +16,7 @@
 // The binding needs cgo and the build tag openssl (Debian: libssl-dev to build,
 // libcrypto.so.3 to run); `make build` sets both. Without them Wrap returns every key
 // as it is and Enabled is false, so the package costs nothing where OpenSSL is absent.
-// Other key types (ECDSA, Ed25519) are returned as they are: OpenSSL does not sign them
-// faster than Go here (bench/README.md). It knows nothing of certificates or TLS
+// ECDSA P-256 keys (ECKey) sign SHA-256 digests in OpenSSL too, about 21 µs against Go's
+// 33 µs here; other digests, other curves and Ed25519 stay with Go (bench/README.md). It knows nothing of certificates or TLS
 // configuration; certstore wraps the keys it loads.
 package opensslsign

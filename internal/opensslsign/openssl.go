@@ -21,11 +21,12 @@ static unsigned long tg_errcode(void) {
 	return e ? e : 1;
 }
 
-// tg_load parses a PKCS #1 RSAPrivateKey and wipes the DER it was given.
-static EVP_PKEY *tg_load(unsigned char *der, long len, unsigned long *e) {
+// tg_load parses a PKCS #1 RSAPrivateKey (type EVP_PKEY_RSA) or a SEC 1 ECPrivateKey
+// (EVP_PKEY_EC) and wipes the DER it was given.
+static EVP_PKEY *tg_load(int type, unsigned char *der, long len, unsigned long *e) {
 	const unsigned char *p = der;
 	ERR_clear_error();
-	EVP_PKEY *k = d2i_PrivateKey(EVP_PKEY_RSA, NULL, &p, len);
+	EVP_PKEY *k = d2i_PrivateKey(type, NULL, &p, len);
 	OPENSSL_cleanse(der, len);
 	if (k == NULL) {
 		*e = tg_errcode();
@@ -60,6 +61,18 @@ static EVP_PKEY_CTX *tg_ctx(EVP_PKEY *k, int pss, int mdbits, int salt, unsigned
 	return c;
 }
 
+// tg_ctx_ec makes an ECDSA signing context for SHA-256 digests.
+static EVP_PKEY_CTX *tg_ctx_ec(EVP_PKEY *k, unsigned long *e) {
+	ERR_clear_error();
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(k, NULL);
+	if (c == NULL || EVP_PKEY_sign_init(c) <= 0 || EVP_PKEY_CTX_set_signature_md(c, EVP_sha256()) <= 0) {
+		*e = tg_errcode();
+		EVP_PKEY_CTX_free(c);
+		return NULL;
+	}
+	return c;
+}
+
 static int tg_sign(EVP_PKEY_CTX *c, unsigned char *sig, size_t *siglen, const unsigned char *dg, size_t dlen, unsigned long *e) {
 	ERR_clear_error();
 	if (EVP_PKEY_sign(c, sig, siglen, dg, dlen) <= 0) {
@@ -73,6 +86,7 @@ import "C"
 
 import (
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/fips140"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -84,17 +98,21 @@ import (
 	"sync"
 )
 
-// Enabled reports whether this binary signs RSA through OpenSSL (built with cgo and the
-// openssl tag).
+// Enabled reports whether this binary signs RSA and ECDSA P-256 through OpenSSL (built
+// with cgo and the openssl tag).
 const Enabled = true
 
 // Library names the libcrypto this process loaded, as OpenSSL reports it at run time
 // (e.g. "OpenSSL 3.0.19 …"), for `tlsgate version`.
 func Library() string { return C.GoString(C.OpenSSL_version(C.OPENSSL_VERSION)) }
 
-// Wrap returns an OpenSSL-backed Signer for an *rsa.PrivateKey and every other key as
-// it is. It checks the new Signer with one signature that Go verifies.
+// Wrap returns an OpenSSL-backed Signer for an *rsa.PrivateKey or an ECDSA P-256
+// *ecdsa.PrivateKey, and every other key as it is. It checks the new Signer with one
+// signature that Go verifies.
 func Wrap(key crypto.Signer) (crypto.Signer, error) {
+	if ek, ok := key.(*ecdsa.PrivateKey); ok {
+		return wrapEC(ek)
+	}
 	rk, ok := key.(*rsa.PrivateKey)
 	if !ok || !eligible(rk) {
 		return key, nil
@@ -142,7 +160,7 @@ func newKey(rk *rsa.PrivateKey) (*Key, error) {
 	clear(der)
 	defer C.free(cder)
 	var e C.ulong
-	pkey := C.tg_load((*C.uchar)(cder), C.long(len(der)), &e)
+	pkey := C.tg_load(C.EVP_PKEY_RSA, (*C.uchar)(cder), C.long(len(der)), &e)
 	if pkey == nil {
 		return nil, fmt.Errorf("opensslsign: loading the RSA key: %w", sslError(e))
 	}
@@ -215,6 +233,32 @@ func (k *Key) selfTest() error {
 		return fmt.Errorf("opensslsign: self-test signature does not verify: %w", err)
 	}
 	return nil
+}
+
+// loadKey hands a DER private key of OpenSSL type typ (PKCS #1 for EVP_PKEY_RSA, SEC 1
+// for EVP_PKEY_EC) to OpenSSL, wiping der and OpenSSL's copy of it.
+func loadKey(typ C.int, der []byte) (*C.EVP_PKEY, C.ulong) {
+	cder := C.CBytes(der)
+	clear(der)
+	defer C.free(cder)
+	var e C.ulong
+	return C.tg_load(typ, (*C.uchar)(cder), C.long(len(der)), &e), e
+}
+
+// newECCtx makes an ECDSA signing context for SHA-256 digests.
+func newECCtx(pkey *C.EVP_PKEY) (*C.EVP_PKEY_CTX, C.ulong) {
+	var e C.ulong
+	c := C.tg_ctx_ec(pkey, &e)
+	return c, e
+}
+
+// signDigest signs digest into sig with an initialised context; n is the length used.
+func signDigest(c *C.EVP_PKEY_CTX, sig, digest []byte) (n int, e C.ulong) {
+	sn := C.size_t(len(sig))
+	if C.tg_sign(c, (*C.uchar)(&sig[0]), &sn, (*C.uchar)(&digest[0]), C.size_t(len(digest)), &e) == 0 {
+		return 0, e
+	}
+	return int(sn), 0
 }
 
 // sslError names OpenSSL's error code e.

@@ -171,10 +171,11 @@ func smallKey(t *testing.T, bits int) *rsa.PrivateKey {
 	}
 }
 
-// TestWrapLeavesOtherKeys: ECDSA and Ed25519 keys come back as they are.
+// TestWrapLeavesOtherKeys: ECDSA keys on other curves than P-256 and Ed25519 keys come
+// back as they are.
 func TestWrapLeavesOtherKeys(t *testing.T) {
 	t.Parallel()
-	for _, kt := range []pki.KeyType{pki.ECDSAP256, pki.Ed25519} {
+	for _, kt := range []pki.KeyType{pki.ECDSAP384, pki.Ed25519} {
 		key := pkitest.Key(t, kt)
 		got, err := opensslsign.Wrap(key)
 		if err != nil || reflect.TypeOf(got) != reflect.TypeOf(key) || !reflect.DeepEqual(got, key) {

@@ -4,8 +4,8 @@ package opensslsign
 
 import "crypto"
 
-// Enabled reports whether this binary signs RSA through OpenSSL (built with cgo and the
-// openssl tag).
+// Enabled reports whether this binary signs RSA and ECDSA P-256 through OpenSSL (built
+// with cgo and the openssl tag).
 const Enabled = false
 
 // Wrap returns key unchanged: this binary was built without OpenSSL.
