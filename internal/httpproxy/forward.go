@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"tlsgate/internal/backend"
 	"tlsgate/internal/h1parse"
 )
 
@@ -39,7 +38,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
 	pol := route.policy()
 	lim := limits{maxIdle: pol.MaxIdlePerTarget, idleTimeout: pol.IdleTimeout}
 	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
-	tried := []*backend.Target{route.Picked}
+	tried := append(route.tried[:0], route.Picked) // in the route: no allocation of its own
 	fresh := false
 	for retries := 0; ; {
 		key := poolKey{addr: route.Target, tls: route.BackendTLS}
@@ -51,10 +50,13 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
 				return
 			}
 			route.report(err)
-			if retries < pol.Retries && route.retry(&tried) {
-				retries++
-				fresh = false
-				continue
+			if retries < pol.Retries {
+				if t := route.retry(tried); t != nil {
+					tried = append(tried, t)
+					retries++
+					fresh = false
+					continue
+				}
 			}
 			p.fail(w, route, err)
 			return

@@ -46,7 +46,8 @@ type Route struct {
 	// the attempt that answered. Zero when not reached (and for upgrades).
 	Connected, Header time.Duration
 
-	released []func() // Acquire's releases of the targets retried on
+	released []func()           // Acquire's releases of the targets retried on
+	tried    [2]*backend.Target // forward's targets tried, while they fit
 }
 
 func (r *Route) ctx(req *http.Request) context.Context {
@@ -212,19 +213,18 @@ func (r *Route) report(err error) {
 }
 
 // retry moves the route to another target of its group than those tried, counting
-// the work on it; false when there is none.
-func (r *Route) retry(tried *[]*backend.Target) bool {
+// the work on it, and returns it; nil when there is none.
+func (r *Route) retry(tried []*backend.Target) *backend.Target {
 	if r.Group == nil || r.Picked == nil {
-		return false
+		return nil
 	}
-	t := r.Group.Retry(r.Key, *tried)
+	t := r.Group.Retry(r.Key, tried)
 	if t == nil {
-		return false
+		return nil
 	}
-	*tried = append(*tried, t)
 	r.Picked, r.Target = t, t.Address
 	r.released = append(r.released, t.Acquire())
-	return true
+	return t
 }
 
 // done releases the work counted on the targets retries moved to.

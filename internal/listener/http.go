@@ -133,7 +133,8 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 	line.RequestID = requestID(r, info.front)
 	// The request's own slice: neither header changes a value in place.
 	w.Header()[HeaderRequestID] = r.Header[HeaderRequestID]
-	sw := &statusWriter{ResponseWriter: w}
+	ex := &exchange{sw: statusWriter{ResponseWriter: w}}
+	sw := &ex.sw
 	if d, ok := w.(interface{ SetWriteDeadline(time.Time) error }); ok && st.WriteTimeout > 0 {
 		if _, h1 := w.(*h1writer); !h1 { // HTTP/1 bounds writes on its connection
 			sw.deadline, sw.writeTimeout = d, st.WriteTimeout
@@ -233,7 +234,7 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 	}
 	release := t.Acquire()
 	defer release()
-	failed := false
+	failed := &ex.failed
 	var ctx context.Context
 	if hw, ok := w.(*h1writer); ok {
 		rc := l.h1Context(hw, r)
@@ -244,7 +245,8 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 		defer stop()
 		ctx = c
 	}
-	route := &httpproxy.Route{
+	route := &ex.route
+	*route = httpproxy.Route{
 		Ctx:        ctx,
 		Target:     t.Address,
 		Group:      group,
@@ -255,7 +257,7 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 		Err: func(err error) {
 			line.Err = err
 			// A client that left is not the upstream's failure (logged as 499).
-			failed = failed || !errors.Is(err, httpproxy.ErrClientClosed)
+			*failed = *failed || !errors.Is(err, httpproxy.ErrClientClosed)
 		},
 	}
 	// Before the line is logged, even when Serve panics to abort a broken response.
@@ -263,16 +265,16 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 		line.Target, line.UpstreamConnect, line.UpstreamHeader = route.Target, route.Connected, route.Header
 	}()
 	upstreamStart := time.Now()
-	defer func() { l.observeUpstream(group.ID, route.Target, sw, upstreamStart, &failed) }()
+	defer func() { l.observeUpstream(group.ID, route.Target, sw, upstreamStart, failed) }()
 	if group.Protocol.HTTP2() {
 		route.Err = func(err error) {
-			line.Err, failed = err, true
+			line.Err, *failed = err, true
 			if isDial(err) {
 				group.Report(t, err)
 			}
 		}
 		l.forwardH2(sw, r, t, route)
-		if !failed {
+		if !*failed {
 			group.Report(t, nil) // a success ends a run of connect failures
 		}
 		return
@@ -347,6 +349,13 @@ func redirect(w http.ResponseWriter, r *http.Request, port int) {
 
 // statusWriter records the status and body size; Unwrap keeps Flush and Hijack
 // (WebSocket upgrades) working through http.ResponseController.
+// exchange holds what of a request escapes to the heap, in one allocation.
+type exchange struct {
+	sw     statusWriter
+	route  httpproxy.Route
+	failed bool // the upstream failed (not the client leaving)
+}
+
 type statusWriter struct {
 	http.ResponseWriter
 	status int
