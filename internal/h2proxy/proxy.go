@@ -18,6 +18,7 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -124,8 +125,9 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, route *Route) stri
 		if !sent {
 			_ = body.Close()
 		}
-		// Nothing of the request reached the backend: it may go on another connection.
-		if !sent && !wrote.Load() && ctx.Err() == nil && attempt < maxAttempts {
+		// Nothing of the request reached the backend, or the backend says it did not
+		// process it: it may go on another connection.
+		if !sent && (!wrote.Load() || refused(err)) && ctx.Err() == nil && attempt < maxAttempts {
 			body = nil
 			continue
 		}
@@ -133,6 +135,16 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, route *Route) stri
 	}
 	defer resp.Body.Close()
 	return copyResponse(w, r, resp, route, ctx, grpc)
+}
+
+// refused reports an error by which the backend said it did not process the stream:
+// RST_STREAM with REFUSED_STREAM (RFC 9113 §8.7), or a graceful GOAWAY whose last stream
+// id is below it (§6.8). net/http retries these itself only in its own pool, and its
+// errors are unexported types, so they are known by their text (TestRefusedStreamRetried
+// fails if a Go release changes it).
+func refused(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "; REFUSED_STREAM") || strings.Contains(s, "graceful shutdown GOAWAY")
 }
 
 // outgoing is the request for the backend: the client's header without hop-by-hop,
