@@ -21,11 +21,11 @@ trap 'rm -rf "$BIN" "$BENCH/peers/boring.sh"' EXIT
 # A second hook beside peers/ours.sh for the BoringCrypto binary (removed on exit).
 cat > "$BENCH/peers/boring.sh" <<HOOK
 #!/usr/bin/env bash
-OURS_CMD="TLSGATE_BIN=$BIN/tlsgate-boring bash $HERE/ours.sh" OURS_VERSION="tlsgate (make build BORING=1)" \\
+OURS_CMD="env TLSGATE_BIN=$BIN/tlsgate-boring bash $HERE/ours.sh" OURS_VERSION="tlsgate (make build BORING=1)" \\
   exec "\$(dirname "\$0")/ours.sh" "\$@"
 HOOK
 chmod +x "$BENCH/peers/boring.sh"
-export OURS_CMD="TLSGATE_BIN=$BIN/tlsgate bash $HERE/ours.sh" OURS_VERSION="tlsgate (make build)"
+export OURS_CMD="env TLSGATE_BIN=$BIN/tlsgate bash $HERE/ours.sh" OURS_VERSION="tlsgate (make build)"
 : "${REPS:=3}" "${DUR:=3s}" "${WARMUP:=0.5s}"
 export REPS DUR WARMUP
 for mode in ${MODES:-nolog log}; do
