@@ -76,6 +76,11 @@ type h1conn struct {
 }
 
 func (h *h1conn) Read(p []byte) (int, error) {
+	if h.in.scanning && h.in.scan.err != nil {
+		// The scan's error stays: a reader that took it once (h1parse's first-line read)
+		// must not wait on the socket for bytes the client will never send.
+		return 0, h.in.scan.err
+	}
 	if len(p) > 0 && h.in.hasByte {
 		p[0], h.in.hasByte = h.in.first[0], false
 		return h.scanned(p, 1, nil)
