@@ -64,34 +64,13 @@ func (k *ECKey) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]b
 	if opts == nil || opts.HashFunc() != crypto.SHA256 || len(digest) != sha256.Size {
 		return k.goKey.Sign(rand, digest, opts)
 	}
-	sc, err := k.ctx()
+	sc, err := takeCtx(&k.ctxs, func() (*C.EVP_PKEY_CTX, C.ulong) { return newECCtx(k.pkey) })
 	if err != nil {
 		return nil, err
 	}
-	sig := make([]byte, k.size)
-	n, e := signDigest(sc.c, sig, digest)
+	sig, err := signPooled(&k.ctxs, sc, k.size, digest)
 	runtime.KeepAlive(k)
-	if n == 0 {
-		runtime.KeepAlive(sc) // dropped: a context that failed is not reused
-		return nil, fmt.Errorf("opensslsign: signing: %w", sslError(e))
-	}
-	k.ctxs.Put(sc)
-	return sig[:n], nil
-}
-
-// ctx takes a pooled signing context or makes one.
-func (k *ECKey) ctx() (*signCtx, error) {
-	if sc, ok := k.ctxs.Get().(*signCtx); ok {
-		return sc, nil
-	}
-	c, e := newECCtx(k.pkey)
-	runtime.KeepAlive(k)
-	if c == nil {
-		return nil, fmt.Errorf("opensslsign: setting up a signature: %w", sslError(e))
-	}
-	sc := &signCtx{c: c}
-	runtime.AddCleanup(sc, func(c *C.EVP_PKEY_CTX) { C.EVP_PKEY_CTX_free(c) }, c)
-	return sc, nil
+	return sig, err
 }
 
 // selfTest signs once and verifies with Go, so a key OpenSSL read differently from Go

@@ -180,21 +180,17 @@ func (k *Key) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
-	sc, err := k.ctx(v)
+	sc, err := takeCtx(&k.ctxs[v], func() (*C.EVP_PKEY_CTX, C.ulong) {
+		pss, bits, salt := v.params()
+		var e C.ulong
+		return C.tg_ctx(k.pkey, C.int(pss), C.int(bits), C.int(salt), &e), e
+	})
 	if err != nil {
 		return nil, err
 	}
-	sig := make([]byte, k.pub.Size())
-	n := C.size_t(len(sig))
-	var e C.ulong
-	ok := C.tg_sign(sc.c, (*C.uchar)(&sig[0]), &n, (*C.uchar)(&digest[0]), C.size_t(len(digest)), &e)
+	sig, err := signPooled(&k.ctxs[v], sc, k.pub.Size(), digest)
 	runtime.KeepAlive(k)
-	if ok == 0 {
-		runtime.KeepAlive(sc) // dropped: a context that failed is not reused
-		return nil, fmt.Errorf("opensslsign: signing: %w", sslError(e))
-	}
-	k.ctxs[v].Put(sc)
-	return sig[:n], nil
+	return sig, err
 }
 
 // Decrypt is Go's crypto/rsa decryption (TLS 1.2 RSA key exchange): its PKCS #1 v1.5
@@ -204,21 +200,32 @@ func (k *Key) Decrypt(rand io.Reader, msg []byte, opts crypto.DecrypterOpts) ([]
 	return k.goKey.Decrypt(rand, msg, opts)
 }
 
-// ctx takes a pooled signing context for variant v or makes one.
-func (k *Key) ctx(v variant) (*signCtx, error) {
-	if sc, ok := k.ctxs[v].Get().(*signCtx); ok {
+// takeCtx takes a signing context from pool, or makes one with newCtx; a cleanup frees
+// a made one once the pool lets it go.
+func takeCtx(pool *sync.Pool, newCtx func() (*C.EVP_PKEY_CTX, C.ulong)) (*signCtx, error) {
+	if sc, ok := pool.Get().(*signCtx); ok {
 		return sc, nil
 	}
-	pss, bits, salt := v.params()
-	var e C.ulong
-	c := C.tg_ctx(k.pkey, C.int(pss), C.int(bits), C.int(salt), &e)
-	runtime.KeepAlive(k)
+	c, e := newCtx()
 	if c == nil {
 		return nil, fmt.Errorf("opensslsign: setting up a signature: %w", sslError(e))
 	}
 	sc := &signCtx{c: c}
 	runtime.AddCleanup(sc, func(c *C.EVP_PKEY_CTX) { C.EVP_PKEY_CTX_free(c) }, c)
 	return sc, nil
+}
+
+// signPooled signs digest with sc into a buffer of size bytes and puts sc back in pool;
+// a context that failed is dropped, not reused.
+func signPooled(pool *sync.Pool, sc *signCtx, size int, digest []byte) ([]byte, error) {
+	sig := make([]byte, size)
+	n, e := signDigest(sc.c, sig, digest)
+	if n == 0 {
+		runtime.KeepAlive(sc)
+		return nil, fmt.Errorf("opensslsign: signing: %w", sslError(e))
+	}
+	pool.Put(sc)
+	return sig[:n], nil
 }
 
 // selfTest signs once and verifies with Go, so a key OpenSSL read differently from Go
