@@ -89,6 +89,7 @@ type Listener struct {
 	wg     sync.WaitGroup        // handshakes and TCP relays in flight
 	open   atomic.Int64          // connections accepted and not yet closed
 	failed atomic.Pointer[error] // the error that ended accepting (accept.go)
+	settle *settler              // returns memory after a burst of handshakes (settle.go)
 }
 
 type connKey struct{}
@@ -131,6 +132,7 @@ func New(ln net.Listener, st *State, deps Deps) *Listener {
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.tasks, l.stopWorkers = make(chan func()), make(chan struct{})
 	l.loopDone = make(chan struct{})
+	l.settle = newSettler(l.settleMemory)
 	l.state.Store(st)
 	if st.Protocol == config.ProtoHTTP || st.Protocol == config.ProtoHTTPS {
 		l.proxy = httpproxy.New(deps.Dial)
@@ -255,6 +257,7 @@ func (l *Listener) refuse(c net.Conn, limit int) {
 // then closes what is left.
 func (l *Listener) Shutdown(ctx context.Context) error {
 	err := l.ln.Close()
+	l.settle.stop()
 	l.stopOnce.Do(func() { close(l.stopWorkers) })
 	l.awaitHandoffs(ctx)
 	if l.proxy != nil {
@@ -315,6 +318,7 @@ func (l *Listener) handle(raw net.Conn) {
 	info := &connInfo{state: st, domain: st.Default, client: line.Client, front: front}
 	if st.tls != nil {
 		tc, err := l.handshake(raw, st, &line)
+		l.settle.handshake(time.Now())
 		if err != nil {
 			l.closed()
 			return
