@@ -31,6 +31,19 @@ import (
 // A client's socket is wrapped before tls.Server (WrapSocket), so the TLS layer's reads
 // come here too; outside the relay's callback (the handshake, say) Read is the socket's
 // own.
+//
+// Why raw syscalls (syscall.RawSyscall: no entersyscall/exitsyscall around them): the
+// socket is non-blocking, so recvmsg and send never wait, yet Go's ordinary syscall path
+// marks the P as in a syscall, and with the server on one core (GOMAXPROCS=1) that is
+// what kept Go's sysmon thread polling every 20 µs while the relay was busy: each
+// entersyscall after an idle spell woke it from its deep sleep, and it retook the P from
+// a write it caught twice and handed it to another thread (a futex wake, and the
+// writer's thread parked when its write returned). Keep-alive round trips measured 0.10
+// nanosleep, 0.02 futex and 0.26 context switches each (nginx 0.06), 10-15 % of the
+// server's CPU; with raw calls sysmon sleeps, one thread does the work (bench/README.md,
+// "tcp2"). Waiting (EAGAIN), deadlines and closing stay Go's poller's: every raw call
+// runs inside RawConn.Read or RawConn.Write, which hold the descriptor against a
+// concurrent Close.
 type Socket struct {
 	*net.TCPConn
 	rc syscall.RawConn
@@ -42,6 +55,12 @@ type Socket struct {
 	msg     syscall.Msghdr
 	iov     syscall.Iovec
 	oob     [64]byte
+
+	// Used only by the writer, under the descriptor's write lock (RawConn.Write).
+	send   func(fd uintptr) bool // s.sendSome, bound once
+	wbuf   []byte
+	wn     int
+	werrno syscall.Errno
 }
 
 // WrapSocket wraps c when it is a plain TCP socket; else (a PROXY header reader, which
@@ -62,7 +81,9 @@ func newSocket(c net.Conn) *Socket {
 	if err != nil {
 		return nil
 	}
-	return &Socket{TCPConn: tcp, rc: rc}
+	s := &Socket{TCPConn: tcp, rc: rc}
+	s.send = s.sendSome
+	return s
 }
 
 // socketOf returns the Socket under c (itself, or under TLS), or nil.
@@ -105,7 +126,8 @@ func (s *Socket) Read(p []byte) (int, error) {
 	return s.recv(p)
 }
 
-// recv reads fd once with recvmsg and notes whether it left the socket empty.
+// recv reads fd once with recvmsg (a raw syscall: the socket never blocks) and notes
+// whether it left the socket empty.
 func (s *Socket) recv(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
@@ -118,7 +140,7 @@ func (s *Socket) recv(p []byte) (int, error) {
 	for {
 		s.msg.Control = &s.oob[0]
 		s.msg.SetControllen(len(s.oob))
-		n, _, errno = syscall.Syscall(syscall.SYS_RECVMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.msg)), 0)
+		n, _, errno = syscall.RawSyscall(syscall.SYS_RECVMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.msg)), 0)
 		if errno != syscall.EINTR {
 			break
 		}
@@ -168,4 +190,46 @@ func (s *Socket) readDirect(step func() bool) error {
 		s.direct = false
 		return done
 	})
+}
+
+// Write sends p with send(2) made as a raw syscall (MSG_NOSIGNAL: a reset peer is an
+// EPIPE error without the SIGPIPE Go would ignore), inside one RawConn.Write: the descriptor's write lock,
+// the deadline and the wait for room when the socket is full are Go's poller's. Every
+// write of the relay and of crypto/tls over the socket (the handshake's too) comes here.
+// Errors read as net.TCPConn.Write's: a *net.OpError "write", the errno as an
+// os.SyscallError, net.ErrClosed and os.ErrDeadlineExceeded as they are.
+func (s *Socket) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	s.wbuf, s.wn, s.werrno = p, 0, 0
+	err := s.rc.Write(s.send)
+	n, errno := s.wn, s.werrno
+	s.wbuf = nil
+	if errno != 0 {
+		return n, &net.OpError{Op: "write", Net: "tcp", Source: s.LocalAddr(), Addr: s.RemoteAddr(), Err: os.NewSyscallError("write", errno)}
+	}
+	if oe, ok := err.(*net.OpError); ok {
+		oe.Op = "write" // "raw-write", from RawConn
+	}
+	return n, err
+}
+
+// sendSome sends what is left of wbuf; false when the socket is full (wait for room).
+func (s *Socket) sendSome(fd uintptr) bool {
+	for s.wn < len(s.wbuf) {
+		rest := s.wbuf[s.wn:]
+		n, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)), unix.MSG_NOSIGNAL, 0, 0)
+		switch errno {
+		case 0:
+			s.wn += int(n)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			s.werrno = errno
+			return true
+		}
+	}
+	return true
 }

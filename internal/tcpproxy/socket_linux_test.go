@@ -16,7 +16,7 @@ import (
 )
 
 // sockPair returns the two ends of a loopback TCP connection.
-func sockPair(t *testing.T) (near, far net.Conn) {
+func sockPair(t testing.TB) (near, far net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -38,7 +38,7 @@ func sockPair(t *testing.T) (near, far net.Conn) {
 // directRelay is a relay as the listener runs one: the client's socket wrapped before
 // the TLS handshake (or used plain), a plain TCP backend. It returns the client's and
 // the backend's far ends, and a start function that runs Copy.
-func directRelay(t *testing.T, useTLS bool, idle time.Duration) (client, backend net.Conn, start func() <-chan relayResult) {
+func directRelay(t testing.TB, useTLS bool, idle time.Duration) (client, backend net.Conn, start func() <-chan relayResult) {
 	t.Helper()
 	cNear, cFar := sockPair(t)
 	bNear, bFar := sockPair(t)

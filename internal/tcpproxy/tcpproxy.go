@@ -50,9 +50,11 @@ func Copy(ctx context.Context, client, backend net.Conn, idle time.Duration) (in
 	defer stop()
 	w := watchIdle(idle, closeBoth)
 	defer w.stop()
+	// The Sockets each side is read and (plain backend) written through, on Linux.
+	cs, bs := asSocket(client), asSocket(backend)
 	// One direction on a goroutine of its own, the other on the caller's.
-	wg.Go(func() { in, errIn = pipe(backend, client, w) })
-	out, errOut = pipe(client, backend, w)
+	wg.Go(func() { in, errIn = pipe(backend, writerOf(backend, bs), client, cs, w) })
+	out, errOut = pipe(client, client, backend, bs, w)
 	wg.Wait()
 	closeBoth()
 	if w.closed() {
@@ -106,19 +108,20 @@ func (w *idleWatch) stop() {
 	}
 }
 
-// pipe copies src to dst and, when src ends, half-closes dst so the peer sees EOF while
-// the other direction keeps flowing. It does not use io.Copy: *net.TCPConn's
-// ReadFrom/WriteTo fall back to io.Copy with a fresh 32 KiB buffer per call when the
-// other side is a *tls.Conn, and an idle relay would hold two of them. On Linux a TCP
-// source (the client's socket wrapped by WrapSocket, TLS or not, or a plain backend
-// socket) is read directly (copyDirect, socket_linux.go): no read that finds nothing.
-func pipe(dst, src net.Conn, w *idleWatch) (int64, error) {
+// pipe copies src to dst, writing through dw (dst or its Socket), and, when src ends,
+// half-closes dst so the peer sees EOF while the other direction keeps flowing. It does
+// not use io.Copy: *net.TCPConn's ReadFrom/WriteTo fall back to io.Copy with a fresh
+// 32 KiB buffer per call when the other side is a *tls.Conn, and an idle relay would
+// hold two of them. On Linux a TCP source s (the client's socket wrapped by WrapSocket,
+// TLS or not, or a plain backend socket) is read directly (copyDirect,
+// socket_linux.go): no read that finds nothing.
+func pipe(dst net.Conn, dw io.Writer, src net.Conn, s *Socket, w *idleWatch) (int64, error) {
 	var n int64
 	var err error
-	if s := asSocket(src); s != nil && s.askInq() {
-		n, err = copyDirect(dst, src, s, w.touch)
+	if s != nil && s.askInq() {
+		n, err = copyDirect(dw, src, s, w.touch)
 	} else {
-		n, err = copyAdaptive(dst, src, w.touch)
+		n, err = copyAdaptive(dw, src, w.touch)
 	}
 	if cw, ok := dst.(closeWriter); ok {
 		_ = cw.CloseWrite()
@@ -169,4 +172,13 @@ func copyAdaptive(dst io.Writer, src io.Reader, touch func()) (int64, error) {
 			big, buf = nil, small
 		}
 	}
+}
+
+// writerOf is what the relay writes dst through: its Socket (raw sends, socket_linux.go)
+// when dst is a plain TCP socket, else dst (TLS over a Socket sends through it anyway).
+func writerOf(dst net.Conn, s *Socket) io.Writer {
+	if s != nil && socketOf(dst) == nil {
+		return s
+	}
+	return dst
 }
