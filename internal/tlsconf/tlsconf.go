@@ -170,6 +170,11 @@ func New(s *config.SSL, store *certstore.Store, env Env) (*Auth, error) {
 		CipherSuites: a.Policy.Ciphers,
 		NextProtos:   alpn,
 		Time:         now,
+		// Full-size records from the first byte, as nginx (ssl_buffer_size 16k) and
+		// HAProxy (tune.ssl.maxrecord 0) send them: crypto/tls would cap a connection's
+		// first record at 1,186 bytes, so a first answer of 1.2-16 KB left in two
+		// records and two write(2) calls (bench/README.md, "Handshakes, third round").
+		DynamicRecordSizingDisabled: true,
 	}
 	for _, id := range s.ServerCertificates {
 		sc := store.Servers[id]
