@@ -193,31 +193,34 @@ func roundTrip(ctx context.Context, bc *backendConn, r *http.Request, route *Rou
 		return nil, nil, fmt.Errorf("%w: %w", errNoResponse, err)
 	}
 	bc.readTimeout(ctx, timeout)
-	defer func() {
-		if err != nil || !bodyBuffered(resp, bc.br) {
-			// The body is read for as long as it takes, with no deadline.
-			bc.setReadDeadline(ctx, time.Time{})
-		}
-	}()
+	resp, err = readResponse(bc, r)
+	if err != nil || !bodyBuffered(resp, bc.br) {
+		// The body is read for as long as it takes, with no deadline.
+		bc.setReadDeadline(ctx, time.Time{})
+	}
+	return resp, body, err
+}
+
+// readResponse reads the response header to r, skipping 1xx responses.
+func readResponse(bc *backendConn, r *http.Request) (*http.Response, error) {
 	if _, err := bc.br.Peek(1); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || isReset(err) {
 			err = fmt.Errorf("%w: %w", errNoResponse, err)
 		}
-		return nil, body, err
+		return nil, err
 	}
 	for {
-		resp, err = h1parse.ReadResponse(bc.br, r) // net/http's unless common and buffered
+		resp, err := h1parse.ReadResponse(bc.br, r) // net/http's unless common and buffered
 		if err != nil {
-			return nil, body, fmt.Errorf("reading the backend's response: %w", err)
+			return nil, fmt.Errorf("reading the backend's response: %w", err)
 		}
-		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
-			break
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			return nil, errors.New("backend switched protocols on a request that asked for no upgrade")
+		}
+		if resp.StatusCode >= 200 {
+			return resp, nil
 		}
 	}
-	if resp.StatusCode == http.StatusSwitchingProtocols {
-		return nil, body, errors.New("backend switched protocols on a request that asked for no upgrade")
-	}
-	return resp, body, nil
 }
 
 // setReadDeadline sets the connection's read deadline to t, or to now when ctx has
