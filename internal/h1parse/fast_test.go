@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -55,7 +56,7 @@ func TestFastRequest(t *testing.T) {
 			br := bufio.NewReader(strings.NewReader(tc.in))
 			_, _ = br.Peek(1)
 			n := br.Buffered()
-			r := fastRequest(br)
+			r := fastRequest(br, nil)
 			if (r != nil) != tc.fast {
 				t.Fatalf("fast path took it: %v, want %v", r != nil, tc.fast)
 			}
@@ -92,7 +93,7 @@ func TestFastResponse(t *testing.T) {
 			br := bufio.NewReader(strings.NewReader(tc.in))
 			_, _ = br.Peek(1)
 			n := br.Buffered()
-			r := fastResponse(br, tc.req)
+			r := fastResponse(br, tc.req, nil)
 			if (r != nil) != tc.fast {
 				t.Fatalf("fast path took it: %v, want %v", r != nil, tc.fast)
 			}
@@ -132,7 +133,7 @@ func TestFirstByteAlone(t *testing.T) {
 		t.Fatalf("buffered %d, want the first byte alone", br.Buffered())
 	}
 	fillFirstLine(br)
-	if r := fastRequest(br); r == nil {
+	if r := fastRequest(br, nil); r == nil {
 		t.Fatal("the fast path declined a request whose first byte came alone")
 	}
 }
@@ -157,5 +158,33 @@ func TestNoExtraWait(t *testing.T) {
 			t.Fatalf("%q: no error", in)
 		}
 		_ = pw.Close()
+	}
+}
+
+// TestInto: the fast path fills the caller's map (and only a message it takes); a
+// message net/http reads leaves it untouched.
+func TestInto(t *testing.T) {
+	t.Parallel()
+	same := func(a, b http.Header) bool {
+		return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+	}
+	h := http.Header{}
+	r, err := ReadRequestInto(bufio.NewReader(strings.NewReader("GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n\r\n")), h)
+	if err != nil || !same(r.Header, h) || len(h) != 1 || h.Get("X-A") != "1" {
+		t.Fatalf("fast request: err %v, header %v (the caller's map: %v)", err, r.Header, same(r.Header, h))
+	}
+	clear(h)
+	r, err = ReadRequestInto(bufio.NewReader(strings.NewReader("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")), h)
+	if err != nil || same(r.Header, h) || len(h) != 0 {
+		t.Fatalf("net/http's request: err %v, the caller's map used: %v (%v)", err, same(r.Header, h), h)
+	}
+	resp, err := ReadResponseInto(bufio.NewReader(strings.NewReader("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-B: 2\r\n\r\n")), nil, h)
+	if err != nil || !same(resp.Header, h) || len(h) != 2 || h.Get("X-B") != "2" {
+		t.Fatalf("fast response: err %v, header %v (the caller's map: %v)", err, resp.Header, same(resp.Header, h))
+	}
+	clear(h)
+	resp, err = ReadResponseInto(bufio.NewReader(strings.NewReader("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")), nil, h)
+	if err != nil || same(resp.Header, h) || len(h) != 0 {
+		t.Fatalf("net/http's response: err %v, the caller's map used: %v (%v)", err, same(resp.Header, h), h)
 	}
 }

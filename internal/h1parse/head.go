@@ -183,9 +183,12 @@ var common = func() map[string]string {
 // header builds the header map as textproto does: one values slice cut into
 // single-element slices (capacity 1, so an append copies), repeated keys appended.
 // Without host, the Host line is left out (http.ReadRequest deletes it).
-// strs is storage for the values, from the caller's allocation when it is large enough.
-func (f *fields) header(host bool, strs []string) http.Header {
-	h := make(http.Header, f.n)
+// strs is storage for the values, from the caller's allocation when it is large enough;
+// h, when not nil, is an empty map to fill (the caller's, reused across messages).
+func (f *fields) header(host bool, strs []string, h http.Header) http.Header {
+	if h == nil {
+		h = make(http.Header, f.n)
+	}
 	if len(strs) < f.n {
 		strs = make([]string, f.n)
 	}

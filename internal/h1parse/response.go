@@ -11,6 +11,12 @@ import (
 // error as http.ReadResponse would); then the fast path takes a common response whose head is buffered whole, and
 // anything else goes to http.ReadResponse on the untouched reader.
 func ReadResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+	return ReadResponseInto(br, req, nil)
+}
+
+// ReadResponseInto is ReadResponse with h, when not nil, an empty map that becomes the
+// header of a response the fast path takes (see ReadRequestInto).
+func ReadResponseInto(br *bufio.Reader, req *http.Request, h http.Header) (*http.Response, error) {
 	if br.Buffered() == 0 {
 		if _, err := br.Peek(1); err != nil {
 			if err == io.EOF {
@@ -20,7 +26,7 @@ func ReadResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
 		}
 	}
 	fillFirstLine(br)
-	if resp := fastResponse(br, req); resp != nil {
+	if resp := fastResponse(br, req, h); resp != nil {
 		return resp, nil
 	}
 	return http.ReadResponse(br, req)
@@ -29,7 +35,7 @@ func ReadResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
 // fastResponse parses the buffered head of a final (2xx-5xx) response in the fast
 // path's shape and consumes it; nil, consuming nothing, otherwise. A response that
 // would be read until the connection closes (no Content-Length) is declined.
-func fastResponse(br *bufio.Reader, req *http.Request) *http.Response {
+func fastResponse(br *bufio.Reader, req *http.Request, h http.Header) *http.Response {
 	b := head(br)
 	if len(b) < 14 || string(b[:7]) != "HTTP/1." || (b[7] != '0' && b[7] != '1') || b[8] != ' ' {
 		return nil
@@ -78,7 +84,7 @@ func fastResponse(br *bufio.Reader, req *http.Request) *http.Response {
 	if !ok {
 		return nil
 	}
-	resp.Header = f.header(true, blk.strs[:])
+	resp.Header = f.header(true, blk.strs[:], h)
 	if minor == 1 && conn == "close" {
 		delete(resp.Header, "Connection") // as net/http's shouldClose does for a response
 	}

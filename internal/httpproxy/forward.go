@@ -96,6 +96,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
 		if body != nil {
 			reusable = body.finish(w, bc) && reusable
 		}
+		bc.doneWith(resp)
 		if stop() && reusable && !resp.Close {
 			p.pool.put(bc)
 		} else {
@@ -210,7 +211,8 @@ func readResponse(bc *backendConn, r *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	for {
-		resp, err := h1parse.ReadResponse(bc.br, r) // net/http's unless common and buffered
+		// net/http's unless common and buffered; the fast path fills the connection's map
+		resp, err := h1parse.ReadResponseInto(bc.br, r, bc.header())
 		if err != nil {
 			return nil, fmt.Errorf("reading the backend's response: %w", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"sync"
 	"syscall"
 	"time"
@@ -56,6 +57,34 @@ type backendConn struct {
 	rdl    int64 // the read deadline armed, Unix ns (0: none); see readTimeout
 	// abortFn makes the connection's reads fail at once (onCancel), made once.
 	abortFn func()
+	// hdr is the header map of the connection's responses that h1parse's fast path
+	// takes, emptied after each: a map per response would be two allocations.
+	hdr http.Header
+}
+
+// reuseFields is the most fields a reused header map may have held: a larger one has
+// grown beyond a small map's one group, and every later walk over it would scan the
+// larger table.
+const reuseFields = 8
+
+// header returns the connection's empty header map for the next response.
+func (bc *backendConn) header() http.Header {
+	if bc.hdr == nil {
+		bc.hdr = make(http.Header, reuseFields)
+	}
+	return bc.hdr
+}
+
+// doneWith empties the header map once resp, which may hold it, is copied to the
+// client: its values (slices of resp's own storage) live on in the client's header,
+// and no reference to the map is kept.
+func (bc *backendConn) doneWith(resp *http.Response) {
+	if len(bc.hdr) > reuseFields {
+		bc.hdr = nil
+		return
+	}
+	clear(bc.hdr)
+	resp.Header = nil
 }
 
 // pool keeps idle backend connections, newest last, per backend. A connection is taken

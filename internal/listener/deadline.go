@@ -116,14 +116,14 @@ func setDeadline(c net.Conn, d time.Duration) {
 // socket the header timeout is armed only if a read waits, and a request without a
 // body keeps the deadline it has: nothing reads the connection until the next idle
 // wait sets its own, except the client watch and an upgrade, which clear it.
-func (l *Listener) readHeader(h *h1conn, br *bufio.Reader, st *State) (*http.Request, error) {
+func (l *Listener) readHeader(h *h1conn, br *bufio.Reader, st *State, hdr http.Header) (*http.Request, error) {
 	s := socketOf(h.c)
 	if s == nil {
 		setDeadline(h.c, st.HeaderTimeout)
 	} else {
 		s.armOnWait(st.HeaderTimeout)
 	}
-	r, err := l.readRequest(h, br, st)
+	r, err := l.readRequest(h, br, st, hdr)
 	if s != nil {
 		s.armOnWait(0)
 	}

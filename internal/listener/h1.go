@@ -37,7 +37,23 @@ var (
 	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, h1Buf) }}
 	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, h1Buf) }}
 	headers = sync.Pool{New: func() any { return make(http.Header, 16) }}
+	// reqHeaders are the header maps of requests h1parse's fast path reads (a map per
+	// request would be two allocations), back once a request is served.
+	reqHeaders = sync.Pool{New: func() any { return make(http.Header, reuseFields) }}
 )
+
+// reuseFields is the most fields a request's header map may have held to be reused: a
+// larger one has grown beyond a small map's one group, and every walk over it (the
+// checks, the copy to the backend) would scan the larger table.
+const reuseFields = 8
+
+// putReqHeader returns a request's header map, lent by readRequest, to the pool.
+func putReqHeader(hdr http.Header) {
+	if len(hdr) <= reuseFields {
+		clear(hdr)
+		reqHeaders.Put(hdr)
+	}
+}
 
 // Connection states, for drain: an idle connection is closed at once, an active one
 // after its response. A fresh one (no request yet) gets to make one request, answered
@@ -114,7 +130,8 @@ func (h *h1conn) scanned(p []byte, n int, err error) (int, error) {
 
 // readRequest reads one request's header block under the listener's limits and the
 // process's header budget; bytes a pipelining client sent already are scanned first.
-func (l *Listener) readRequest(h *h1conn, br *bufio.Reader, st *State) (*http.Request, error) {
+// hdr is an empty map that becomes the header of a request the fast path takes.
+func (l *Listener) readRequest(h *h1conn, br *bufio.Reader, st *State, hdr http.Header) (*http.Request, error) {
 	s := &h.in.scan
 	s.reset(st.HeaderLimits, l.deps.HeaderBudget)
 	defer s.release()
@@ -127,7 +144,7 @@ func (l *Listener) readRequest(h *h1conn, br *bufio.Reader, st *State) (*http.Re
 	h.in.scanning = true
 	// The fast path takes a common request whose head is buffered (and so scanned)
 	// whole; anything else goes to net/http untouched.
-	r, err := h1parse.ReadRequest(br)
+	r, err := h1parse.ReadRequestInto(br, hdr)
 	h.in.scanning = false
 	if err != nil && s.err != nil {
 		// bufio hands a partial line over without the read error that cut it, so the
@@ -357,14 +374,18 @@ func (l *Listener) serveBuffered(h *h1conn, br *bufio.Reader, info *connInfo) h1
 			!h.state.CompareAndSwap(h1Last, h1Closing) {
 			return h1Close // draining
 		}
-		r, err := l.readHeader(h, br, st)
+		// The request's header map when the fast path reads it; nothing refers to it once
+		// the request is served (serveOne), except after an upgrade or a panic.
+		hdr := reqHeaders.Get().(http.Header)
+		r, err := l.readHeader(h, br, st, hdr)
 		if err != nil {
+			putReqHeader(hdr)
 			if !errors.Is(err, io.EOF) && !isTimeout(err) {
 				badRequest(h.c, err)
 			}
 			return h1Close
 		}
-		keep, hj := l.serveOne(h, br, r, info)
+		keep, hj := l.serveOne(h, br, r, info, hdr)
 		switch {
 		case hj:
 			return h1Hijacked
@@ -383,7 +404,8 @@ func isTimeout(err error) bool {
 
 // serveOne checks and serves one request; keep says the connection can take another,
 // hijacked that the handler took it over (an upgrade).
-func (l *Listener) serveOne(h *h1conn, br *bufio.Reader, r *http.Request, info *connInfo) (keep, hijacked bool) {
+// reqHdr, lent by serveBuffered, goes back to its pool when the request is served.
+func (l *Listener) serveOne(h *h1conn, br *bufio.Reader, r *http.Request, info *connInfo, reqHdr http.Header) (keep, hijacked bool) {
 	if msg, code := checkRequest(r); code != 0 {
 		badRequest(h.c, errors.New(msg), code)
 		return false, false
@@ -412,6 +434,10 @@ func (l *Listener) serveOne(h *h1conn, br *bufio.Reader, r *http.Request, info *
 		// Refused before "100 Continue": the client may never send the body.
 		keep = false
 	}
+	// The handler is done with the request (an upgrade or a panic returned above):
+	// no goroutine of it is left, and what the log line took from the header are strings.
+	r.Header = nil
+	putReqHeader(reqHdr)
 	if keep && r.Body != http.NoBody {
 		// Read what the handler left of the body, within reason, to keep the connection.
 		setDeadline(h.c, info.state.HeaderTimeout)
