@@ -16,7 +16,8 @@ import (
 // PING frames (each answered by an ACK), and a header block that never ends. h2guard
 // sits between the TLS connection and that server, reads the 9-byte frame headers
 // passing both ways, and past a bound sends GOAWAY(ENHANCE_YOUR_CALM) at a frame
-// boundary of the server's output and closes the connection, as nginx does.
+// boundary of the server's output and closes the connection, as nginx does: lingering,
+// so that the client reads the GOAWAY (lingeringClose).
 //
 // The bounds are token buckets per connection: a burst, refilled at a rate, so a
 // client that misbehaves now and then is served and a flood is cut within a fraction of
@@ -106,9 +107,12 @@ func newH2Guard(tc *tls.Conn, st *State, budget *HeaderBudget, onCut func(string
 
 func (g *h2guard) Read(p []byte) (int, error) {
 	n, err := g.Conn.Read(p)
+	if g.cut.Load() {
+		return 0, net.ErrClosed // cut by the header block's timer: nothing more is served
+	}
 	if n > 0 {
 		if ferr := g.in.feed(p[:n], g.inHead, g.inEnd); ferr != nil {
-			g.calm(ferr.Error(), true)
+			g.calm(ferr.Error())
 			return 0, ferr
 		}
 	}
@@ -175,7 +179,7 @@ func (g *h2guard) headerBytes(h frameHeader) error {
 	g.reserved.Add(int64(h.length))
 	g.mu.Lock()
 	if g.block == nil && g.headerTimeout > 0 {
-		g.block = time.AfterFunc(g.headerTimeout, func() { g.calm("header block not finished within header_timeout", false) })
+		g.block = time.AfterFunc(g.headerTimeout, func() { g.calm("header block not finished within header_timeout") })
 	}
 	g.mu.Unlock()
 	return nil
@@ -256,16 +260,15 @@ func (g *h2guard) writeGoAway() {
 }
 
 // calm cuts the connection: GOAWAY at the next frame boundary of the server's output
-// (at once when there is one, else after the frame being written, waiting at most a
-// second), then the socket is closed, which ends the server's reads and writes. With
-// linger (on the reading goroutine), what the client still sends is read and dropped
-// for a second first: closing with unread bytes resets the connection, and the client
-// could lose the GOAWAY.
-func (g *h2guard) calm(reason string, linger bool) {
+// (at once when there is one, else after the frame being written, waiting at most
+// goAwayWait), then a lingering close (lingeringClose). From the cut on, the guard
+// owns the socket's end: reads and writes fail, and the server's Close leaves the
+// socket alone (see Close).
+func (g *h2guard) calm(reason string) {
 	g.once.Do(func() {
 		g.cut.Store(true)
-		// A write blocked on a client that does not read gives way within a second.
-		_ = g.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+		// A write blocked on a client that does not read gives way within goAwayWait.
+		_ = g.Conn.SetWriteDeadline(time.Now().Add(goAwayWait))
 		g.wmu.Lock()
 		if !g.gone && g.out.atBoundary() {
 			g.writeGoAway()
@@ -273,27 +276,52 @@ func (g *h2guard) calm(reason string, linger bool) {
 		g.wmu.Unlock()
 		select {
 		case <-g.sent:
-		case <-time.After(time.Second):
+		case <-time.After(goAwayWait):
 		}
-		sock := g.tc.NetConn()
-		if cw, ok := sock.(interface{ CloseWrite() error }); ok {
-			_ = cw.CloseWrite()
-		}
-		if linger {
-			_ = sock.SetReadDeadline(time.Now().Add(time.Second))
-			_, _ = io.Copy(io.Discard, io.LimitReader(sock, 16<<20))
-		}
-		_ = sock.Close()
+		lingeringClose(g.tc.NetConn())
 		if g.onCut != nil {
 			g.onCut(reason)
 		}
 	})
 }
 
-// Close gives back what the connection holds of the header budget.
+// The bounds of a cut connection's end: the wait for the frame in progress before the
+// GOAWAY, then the lingering close's time and bytes (Envoy's delayed_close_timeout
+// and Go's own HTTP/2 server wait 1 s after a GOAWAY with an error; nginx's
+// lingering_close reads for up to 5 s between reads, 30 s in all).
+const (
+	goAwayWait  = time.Second
+	lingerTime  = time.Second
+	lingerBytes = 16 << 20
+)
+
+// lingeringClose ends a socket whose client may still be sending, as nginx's
+// lingering_close does: shut down writes (the client reads what was sent, then EOF),
+// read and drop what the client sends until it closes, for at most lingerTime and
+// lingerBytes, then close. A socket closed with input unread, or that receives input
+// once closed, is reset by the kernel, which drops what the send queue still holds:
+// the GOAWAY, when the client's window or a loaded machine kept it there.
+func lingeringClose(sock net.Conn) {
+	if cw, ok := sock.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = sock.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.Copy(io.Discard, io.LimitReader(sock, lingerBytes))
+	_ = sock.Close()
+}
+
+// Close gives back what the connection holds of the header budget and closes it,
+// unless the guard cut it: the socket is then calm's to close, after its lingering
+// close. net/http's HTTP/2 server closes its connection as soon as a write fails, and
+// after a cut every write fails, so its Close comes while the client's flood is still
+// arriving: closing then would reset the connection, and the kernel would drop the
+// GOAWAY if it had not left yet (TestCutLingers).
 func (g *h2guard) Close() error {
 	g.stopBlock()
 	g.budget.give(g.reserved.Swap(0))
+	if g.cut.Load() {
+		return nil
+	}
 	return g.Conn.Close()
 }
 

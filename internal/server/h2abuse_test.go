@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -30,6 +31,10 @@ type h2raw struct {
 	frames chan frame // closed when the connection ends
 	goAway chan http2.ErrCode
 	acked  chan struct{} // closed once the server's SETTINGS were acknowledged
+	ended  chan struct{} // closed when the read loop ended, after end is set
+	end    error         // why it ended
+	read   atomic.Int64  // frames read
+	werr   error         // the first write error, under wmu
 }
 
 // rawH2 connects to listener id with ALPN h2 and sends the preface and settings.
@@ -45,7 +50,7 @@ func rawH2(t *testing.T, e *env, id string, settings ...http2.Setting) *h2raw {
 	if p := c.ConnectionState().NegotiatedProtocol; p != "h2" {
 		t.Fatalf("ALPN %q, want h2", p)
 	}
-	h := &h2raw{t: t, c: c, w: http2.NewFramer(c, nil), frames: make(chan frame, 1024), goAway: make(chan http2.ErrCode, 1), acked: make(chan struct{})}
+	h := &h2raw{t: t, c: c, w: http2.NewFramer(c, nil), frames: make(chan frame, 1024), goAway: make(chan http2.ErrCode, 1), acked: make(chan struct{}), ended: make(chan struct{})}
 	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
 		t.Fatal(err)
 	}
@@ -70,8 +75,11 @@ func (h *h2raw) readLoop(r *http2.Framer) {
 	for {
 		f, err := r.ReadFrame()
 		if err != nil {
+			h.end = err
+			close(h.ended)
 			return
 		}
+		h.read.Add(1)
 		switch f := f.(type) {
 		case *http2.GoAwayFrame:
 			select {
@@ -121,7 +129,11 @@ func (h *h2raw) deliver(f frame) {
 func (h *h2raw) write(f func(w *http2.Framer) error) bool {
 	h.wmu.Lock()
 	defer h.wmu.Unlock()
-	return f(h.w) == nil
+	err := f(h.w)
+	if err != nil && h.werr == nil {
+		h.werr = err
+	}
+	return err == nil
 }
 
 // block encodes a GET of path with extra fields.
@@ -176,7 +188,8 @@ func (h *h2raw) status(id uint32) int {
 }
 
 // wantCalm waits for GOAWAY(ENHANCE_YOUR_CALM) and the end of the connection, while
-// flood writes until the connection fails.
+// flood writes until the connection fails. A connection that ends without GOAWAY
+// fails the test at once, with what the client saw.
 func (h *h2raw) wantCalm(flood func() bool) {
 	h.t.Helper()
 	done := make(chan struct{})
@@ -187,13 +200,22 @@ func (h *h2raw) wantCalm(flood func() bool) {
 			sent++
 		}
 	}()
+	var code http2.ErrCode
 	select {
-	case code := <-h.goAway:
-		if code != http2.ErrCodeEnhanceYourCalm {
-			h.t.Fatalf("GOAWAY %v, want ENHANCE_YOUR_CALM", code)
+	case code = <-h.goAway:
+	case <-h.ended:
+		select {
+		case code = <-h.goAway: // read just before the end
+		default:
+			_ = h.c.Close()
+			<-done
+			h.t.Fatalf("the connection ended without GOAWAY after %d frames read (%v) and %d flood writes (%v)", h.read.Load(), h.end, sent, h.werr)
 		}
 	case <-time.After(60 * time.Second):
 		h.t.Fatal("no GOAWAY: the flood was not cut")
+	}
+	if code != http2.ErrCodeEnhanceYourCalm {
+		h.t.Fatalf("GOAWAY %v, want ENHANCE_YOUR_CALM", code)
 	}
 	for range h.frames { // the connection is closed after it
 	}
@@ -246,6 +268,15 @@ func TestH2Floods(t *testing.T) {
 		h.wantCalm(func() bool {
 			n++
 			return n <= 3000000 && h.write(func(w *http2.Framer) error { return w.WriteSettings() })
+		})
+	})
+	t.Run("PING", func(t *testing.T) {
+		t.Parallel()
+		h := rawH2(t, e, "guard")
+		n := 0
+		h.wantCalm(func() bool {
+			n++
+			return n <= 3000000 && h.write(func(w *http2.Framer) error { return w.WritePing(false, [8]byte{}) })
 		})
 	})
 }
