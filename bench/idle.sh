@@ -7,6 +7,7 @@
 #        HARNESS=1  reproduce run-peers.sh's idle point: the server gets its 0.3 s, then
 #                   the harness's checks (accept, TLS 1.2, no certificate, revoked,
 #                   untrusted, s_client) run before the idle point, as there
+#        LISTENER=tcp  a TCP SSL listener instead of HTTPS (the harness's tcp points)
 #        PEER_ACCESS_LOG=1  every server logs each request (as the harness's log run)
 #        INSPECT=CMD  run CMD (with $SERVER_PID set) while the connections are held
 #                   (loadgen's hold is stretched to HOLD, default 8s); INSPECT_BEFORE=CMD
@@ -28,7 +29,7 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 GOMAXPROCS=1 bin/backend -addr $BACKEND >/dev/null 2>&1 & pids+=($!)
 cmd=(bash peers/$SERVER.sh run)
 [ "$SERVER" = ours ] && cmd=(bash "$HERE/ours.sh")
-PEER_LISTENER=https PEER_AUTH=$AUTH PEER_KEYTYPE=$KEY PEER_PORT=$PORT BACKEND_ADDR=$BACKEND CERT_DIR=$PWD/certs/$KEY RUN_DIR=$RUN \
+PEER_LISTENER=${LISTENER:-https} PEER_AUTH=$AUTH PEER_KEYTYPE=$KEY PEER_PORT=$PORT BACKEND_ADDR=$BACKEND CERT_DIR=$PWD/certs/$KEY RUN_DIR=$RUN \
   GOMAXPROCS=1 taskset -c 0 "${cmd[@]}" >$RUN/server.log 2>&1 & server=$!; pids+=($server)
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
 C=certs/$KEY
@@ -53,4 +54,4 @@ hold=(); if [ -n "${INSPECT:-}" ]; then
   hold=(-hold "${HOLD:-8s}")
   ( sleep "${INSPECT_AFTER:-5}"; SERVER_PID=$server bash -c "$INSPECT" >&2 ) & pids+=($!)
 fi
-lg -mode idle -n $N -c 50 -idle-request=$REQ "${hold[@]}" "${cc[@]}" -label "peer=$SERVER,auth=$AUTH,n=$N,req=$REQ,key=$KEY" | grep -o '"labels":{[^}]*}\|"ops":[0-9]*\|"errors":[0-9]*\|"rss_[a-z_]*":[0-9.]*' | tr '\n' ' '; echo
+lg -mode idle -n $N -c 50 -idle-request=$REQ "${hold[@]}" "${cc[@]}" -label "peer=$SERVER,listener=${LISTENER:-https},auth=$AUTH,n=$N,req=$REQ,key=$KEY" | grep -o '"labels":{[^}]*}\|"ops":[0-9]*\|"errors":[0-9]*\|"rss_[a-z_]*":[0-9.]*' | tr '\n' ' '; echo

@@ -133,6 +133,7 @@ func New(ln net.Listener, st *State, deps Deps) *Listener {
 	l.tasks, l.stopWorkers = make(chan func()), make(chan struct{})
 	l.loopDone = make(chan struct{})
 	l.settle = newSettler(l.settleMemory)
+	l.settle.busy = l.workersBusy
 	l.state.Store(st)
 	if st.Protocol == config.ProtoHTTP || st.Protocol == config.ProtoHTTPS {
 		l.proxy = httpproxy.New(deps.Dial)

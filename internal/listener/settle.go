@@ -15,11 +15,12 @@ import (
 // buffers. Go returns free memory to the system slowly, and only down to its next
 // collection's goal, so connections left open after a burst cost about a third more
 // than they hold. When a listener's handshakes pause for settleQuiet after at least
-// settleBurst of them, it settles: its idle workers exit, and the runtime collects
-// twice (sync.Pool keeps its items through one collection) and returns the free memory
+// settleBurst of them, and none of its workers waits for a kept-alive connection's next
+// request (stay.go), it settles: its idle workers exit, and the runtime collects twice
+// (sync.Pool keeps its items through one collection) and returns the free memory
 // (debug.FreeOSMemory). That is at most one settle per settleBurst handshakes, whose
-// garbage (about 15 MB) would itself trigger a collection, and none on a steady stream
-// of handshakes or for requests on open connections.
+// garbage (about 15 MB) would itself trigger a collection, none on a steady stream of
+// handshakes, and none while requests keep workers waiting.
 const (
 	settleBurst = 256
 	settleQuiet = 500 * time.Millisecond
@@ -30,9 +31,13 @@ type settler struct {
 	burst  int64
 	quiet  time.Duration
 	settle func()
-	epoch  time.Time    // monotonic origin of last
-	count  atomic.Int64 // handshakes since the last settle
-	last   atomic.Int64 // when the last handshake ended, in ns since epoch
+	// busy, when set, holds the settle back while it reports true: workers still
+	// waiting for their connections' next requests (stay.go) would otherwise park, with
+	// their stacks, just after it.
+	busy  func() bool
+	epoch time.Time    // monotonic origin of last
+	count atomic.Int64 // handshakes since the last settle
+	last  atomic.Int64 // when the last handshake ended, in ns since epoch
 
 	mu      sync.Mutex
 	timer   *time.Timer // armed by the burst-th handshake
@@ -64,10 +69,15 @@ func (s *settler) arm(d time.Duration) {
 	}
 }
 
-// check settles if no handshake ended for quiet, else looks again when that will be so.
+// check settles if no handshake ended for quiet and nothing is busy, else looks again
+// when that may be so.
 func (s *settler) check() {
 	if idle := time.Since(s.epoch) - time.Duration(s.last.Load()); idle < s.quiet {
 		s.arm(s.quiet - idle)
+		return
+	}
+	if s.busy != nil && s.busy() {
+		s.arm(s.quiet / 2)
 		return
 	}
 	s.count.Store(0) // the next burst arms the timer again
@@ -83,6 +93,9 @@ func (s *settler) stop() {
 		s.timer.Stop()
 	}
 }
+
+// workersBusy reports whether a worker is waiting for its connection's next request.
+func (l *Listener) workersBusy() bool { return l.staying.Load() > 0 }
 
 // settleMemory is the listener's settle: its idle workers exit, then the process's
 // memory settles.

@@ -140,4 +140,35 @@ func TestHandshakesCounted(t *testing.T) {
 			t.Fatalf("%d handshakes counted after %d", got, i+1)
 		}
 	}
+	l.staying.Add(1) // a worker waits for its connection's next request
+	if l.settle.busy == nil || !l.settle.busy() {
+		t.Fatal("the settle is not held back by a staying worker")
+	}
+}
+
+// TestSettleWaitsWhileBusy: after the quiet time, the settle still waits while the
+// listener's workers wait for their connections' next requests.
+func TestSettleWaitsWhileBusy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var settled atomic.Int32
+		var busy atomic.Bool
+		busy.Store(true)
+		s := newSettler(func() { settled.Add(1) })
+		s.busy = busy.Load
+		defer s.stop()
+		for range settleBurst {
+			s.handshake(time.Now())
+		}
+		time.Sleep(10 * settleQuiet)
+		synctest.Wait()
+		if settled.Load() != 0 {
+			t.Fatal("settled while busy")
+		}
+		busy.Store(false)
+		time.Sleep(settleQuiet)
+		synctest.Wait()
+		if settled.Load() != 1 {
+			t.Fatalf("%d settles once no longer busy, want 1", settled.Load())
+		}
+	})
 }
