@@ -14,6 +14,7 @@ import (
 
 	"tlsgate/internal/config"
 	"tlsgate/internal/fleet"
+	"tlsgate/internal/gctune"
 	"tlsgate/internal/metrics"
 	"tlsgate/internal/sdnotify"
 	"tlsgate/internal/server"
@@ -52,6 +53,8 @@ Logs are JSON lines on standard error unless the config's log section or the
 }
 
 func serve(ctx context.Context, path string, c *cobra.Command) error {
+	// A floor under the collector's heap goal while the live heap is small (gctune).
+	defer gctune.Start(gctune.MinGoal).Stop()
 	// The log section is read before the server loads the config; a config that does
 	// not load leaves the defaults, and Start reports its problems.
 	var lc config.Log
