@@ -66,7 +66,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
 		stop := onCancel(ctx, bc)
 		resp, body, err := roundTrip(ctx, bc, r, route, hasBody, pol.ResponseTimeout)
 		if err != nil {
-			stop()
+			stop.StopOnCancel()
 			berr := abort(w, bc, body)
 			if p.gone(w, r, route, ctx) {
 				return
@@ -97,7 +97,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
 			reusable = body.finish(w, bc) && reusable
 		}
 		bc.doneWith(resp)
-		if stop() && reusable && !resp.Close {
+		if stop.StopOnCancel() && reusable && !resp.Close {
 			p.pool.put(bc)
 		} else {
 			_ = bc.conn.Close()
@@ -123,18 +123,27 @@ type Cancelable interface {
 }
 
 // onCancel has bc's reads fail at once when ctx ends (the client went away, the drain
-// ran out); stop withdraws that, false when it happened.
-func onCancel(ctx context.Context, bc *backendConn) (stop func() bool) {
+// ran out); its StopOnCancel withdraws that, false when it happened. A Cancelable is
+// returned as it is: its method value would be an allocation per request.
+func onCancel(ctx context.Context, bc *backendConn) stopper {
 	if bc.abortFn == nil {
 		c := bc.conn
 		bc.abortFn = func() { _ = c.SetReadDeadline(time.Now()) }
 	}
 	if cc, ok := ctx.(Cancelable); ok {
 		cc.OnCancel(bc.abortFn)
-		return cc.StopOnCancel
+		return cc
 	}
-	return context.AfterFunc(ctx, bc.abortFn)
+	return afterStop(context.AfterFunc(ctx, bc.abortFn))
 }
+
+// stopper withdraws what onCancel arranged: false when it ran already.
+type stopper interface{ StopOnCancel() bool }
+
+// afterStop is context.AfterFunc's stop as a stopper.
+type afterStop func() bool
+
+func (f afterStop) StopOnCancel() bool { return f() }
 
 // cause is context.Cause, asking a Cancelable itself.
 func cause(ctx context.Context) error {
@@ -181,15 +190,18 @@ func roundTrip(ctx context.Context, bc *backendConn, r *http.Request, route *Rou
 		return nil, nil, err
 	}
 	if hasBody {
-		body = &bodyWrite{done: make(chan error, 1)}
+		// A variable of its own for the goroutine: capturing the result body would move
+		// it to the heap on every call, with a body or without.
+		b := &bodyWrite{done: make(chan error, 1)}
 		go func() {
-			err := writeBody(bc.bw, onlyReader{r.Body, &body.read}, chunked)
+			err := writeBody(bc.bw, onlyReader{r.Body, &b.read}, chunked)
 			if _, ok := errors.AsType[*clientBodyError](err); ok {
 				// The client's body is broken: the backend must not wait for the rest.
 				_ = bc.conn.Close()
 			}
-			body.done <- err
+			b.done <- err
 		}()
+		body = b
 	} else if err := bc.bw.Flush(); err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", errNoResponse, err)
 	}
