@@ -562,53 +562,6 @@ func copyResponse(w http.ResponseWriter, resp *http.Response) (bool, error) {
 	return true, nil
 }
 
-// ValidToken reports whether s is a non-empty RFC 9110 token (methods, field names).
-func ValidToken(s string) bool { return s != "" && allIn(s, &tokenChars) }
-
-// ValidHost is net/http's Host check: the bytes a host, port or IPv6 literal can have.
-func ValidHost(s string) bool { return allIn(s, &hostChars) }
-
-func allIn(s string, table *[128]bool) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 0x80 || !table[c] {
-			return false
-		}
-	}
-	return true
-}
-
-var hostChars = func() (t [128]bool) {
-	for c := range t {
-		b := byte(c)
-		t[c] = 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || strings.IndexByte("!$%&'()*+,-.:;=[]_~", b) >= 0
-	}
-	return t
-}()
-
-var tokenChars = func() (t [128]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-32] = true, true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
-
-// ValidValue reports whether s can be a field value: no control bytes but tab, so no
-// CR, LF or NUL to split a header with.
-func ValidValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
 // validTarget reports whether s can be a request target: no spaces or control bytes.
 func validTarget(s string) bool {
 	if s == "" {
