@@ -77,6 +77,7 @@ type h2guard struct {
 	// writeTimeout bounds one write to the socket.
 	headerTimeout, writeTimeout time.Duration
 	onCut                       func(reason string) // logs the cut
+	linger                      time.Duration       // the lingering close's bound: lingerTime
 
 	in                    frameScan // read side
 	early, empty, control bucket
@@ -102,6 +103,7 @@ func newH2Guard(tc *tls.Conn, st *State, budget *HeaderBudget, onCut func(string
 		in:      frameScan{skip: len(clientPreface)},
 		pending: map[uint32]struct{}{},
 		sent:    make(chan struct{}),
+		linger:  lingerTime,
 	}
 }
 
@@ -278,7 +280,7 @@ func (g *h2guard) calm(reason string) {
 		case <-g.sent:
 		case <-time.After(goAwayWait):
 		}
-		lingeringClose(g.tc.NetConn())
+		lingeringClose(g.tc.NetConn(), g.linger)
 		if g.onCut != nil {
 			g.onCut(reason)
 		}
@@ -297,15 +299,15 @@ const (
 
 // lingeringClose ends a socket whose client may still be sending, as nginx's
 // lingering_close does: shut down writes (the client reads what was sent, then EOF),
-// read and drop what the client sends until it closes, for at most lingerTime and
-// lingerBytes, then close. A socket closed with input unread, or that receives input
+// read and drop what the client sends until it closes, for at most d and lingerBytes,
+// then close. A socket closed with input unread, or that receives input
 // once closed, is reset by the kernel, which drops what the send queue still holds:
 // the GOAWAY, when the client's window or a loaded machine kept it there.
-func lingeringClose(sock net.Conn) {
+func lingeringClose(sock net.Conn, d time.Duration) {
 	if cw, ok := sock.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	}
-	_ = sock.SetReadDeadline(time.Now().Add(lingerTime))
+	_ = sock.SetReadDeadline(time.Now().Add(d))
 	_, _ = io.Copy(io.Discard, io.LimitReader(sock, lingerBytes))
 	_ = sock.Close()
 }
