@@ -300,9 +300,9 @@ const (
 // lingeringClose ends a socket whose client may still be sending, as nginx's
 // lingering_close does: shut down writes (the client reads what was sent, then EOF),
 // read and drop what the client sends until it closes, for at most d and lingerBytes,
-// then close. A socket closed with input unread, or that receives input
-// once closed, is reset by the kernel, which drops what the send queue still holds:
-// the GOAWAY, when the client's window or a loaded machine kept it there.
+// then close. A socket closed with input unread, or that receives input once closed,
+// is reset by the kernel, which drops what its send queue still holds: the GOAWAY,
+// when the client's window or a loaded machine kept it there.
 func lingeringClose(sock net.Conn, d time.Duration) {
 	if cw, ok := sock.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
