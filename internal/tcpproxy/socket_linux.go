@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -56,8 +57,10 @@ type Socket struct {
 	iov     syscall.Iovec
 	oob     [64]byte
 
-	// Used only by the writer, under the descriptor's write lock (RawConn.Write).
-	send   func(fd uintptr) bool // s.sendSome, bound once
+	// The write in progress: wmu makes concurrent Writes take turns (net.Conn allows
+	// them; crypto/tls and the relay never overlap, so it is never contended here).
+	wmu    sync.Mutex
+	send   func(fd uintptr) bool // s.sendSome, bound once: no closure per write
 	wbuf   []byte
 	wn     int
 	werrno syscall.Errno
@@ -193,19 +196,22 @@ func (s *Socket) readDirect(step func() bool) error {
 }
 
 // Write sends p with send(2) made as a raw syscall (MSG_NOSIGNAL: a reset peer is an
-// EPIPE error without the SIGPIPE Go would ignore), inside one RawConn.Write: the descriptor's write lock,
-// the deadline and the wait for room when the socket is full are Go's poller's. Every
-// write of the relay and of crypto/tls over the socket (the handshake's too) comes here.
-// Errors read as net.TCPConn.Write's: a *net.OpError "write", the errno as an
-// os.SyscallError, net.ErrClosed and os.ErrDeadlineExceeded as they are.
+// EPIPE error, without the SIGPIPE Go would ignore), inside one RawConn.Write: the
+// descriptor's write lock, the deadline and the wait for room when the socket is full
+// are Go's poller's. Every write of the relay and of crypto/tls over the socket (the
+// handshake's too) comes here. Errors read as net.TCPConn.Write's: a *net.OpError
+// "write", the errno as an os.SyscallError, net.ErrClosed and os.ErrDeadlineExceeded
+// as they are.
 func (s *Socket) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	s.wmu.Lock()
 	s.wbuf, s.wn, s.werrno = p, 0, 0
 	err := s.rc.Write(s.send)
 	n, errno := s.wn, s.werrno
 	s.wbuf = nil
+	s.wmu.Unlock()
 	if errno != 0 {
 		return n, &net.OpError{Op: "write", Net: "tcp", Source: s.LocalAddr(), Addr: s.RemoteAddr(), Err: os.NewSyscallError("write", errno)}
 	}
