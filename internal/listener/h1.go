@@ -538,6 +538,32 @@ type h1writer struct {
 	hijacked    bool
 	continued   bool // "100 Continue" was sent
 	scratch     [32]byte
+
+	// What a request needs besides, in the writer's allocation instead of three of
+	// their own: its exchange (serveRequest), its backend exchange's context
+	// (h1Context) and the values slice of its request id. A writer serves one request
+	// and is never reused, so nothing outlives what it points to.
+	ex  exchange
+	rc  reqCtx
+	ids [1]string
+}
+
+// newExchange returns the state of w's request at the proxy: part of w when it is an
+// HTTP/1 writer.
+func newExchange(w http.ResponseWriter) *exchange {
+	if hw, ok := w.(*h1writer); ok {
+		hw.ex = exchange{sw: statusWriter{ResponseWriter: w}}
+		return &hw.ex
+	}
+	return &exchange{sw: statusWriter{ResponseWriter: w}}
+}
+
+// idSlot is storage for the values of w's request id: w's own on HTTP/1, else nil.
+func idSlot(w http.ResponseWriter) []string {
+	if hw, ok := w.(*h1writer); ok {
+		return hw.ids[:]
+	}
+	return nil
 }
 
 func (w *h1writer) Header() http.Header { return w.header }

@@ -130,10 +130,10 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 	defer func() { *line = Line{}; lines.Put(line) }()
 	line.Msg, line.Method, line.Path, line.Handshake = "request", r.Method, r.URL.Path, 0
 	line.Host, line.UserAgent = r.Host, httpproxy.First(r.Header, "User-Agent")
-	line.RequestID = requestID(r, info.front)
+	line.RequestID = requestID(r, info.front, idSlot(w))
 	// The request's own slice: neither header changes a value in place.
 	w.Header()[HeaderRequestID] = r.Header[HeaderRequestID]
-	ex := &exchange{sw: statusWriter{ResponseWriter: w}}
+	ex := newExchange(w)
 	sw := &ex.sw
 	if d, ok := w.(interface{ SetWriteDeadline(time.Time) error }); ok && st.WriteTimeout > 0 {
 		if _, h1 := w.(*h1writer); !h1 { // HTTP/1 bounds writes on its connection

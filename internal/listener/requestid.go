@@ -29,8 +29,9 @@ func viaFront(c net.Conn) bool {
 }
 
 // requestID returns the id of r: the front's when trusted and well formed, else a new one.
-// It sets it on r, for the backend, replacing any the client sent.
-func requestID(r *http.Request, trusted bool) string {
+// It sets it on r, for the backend, replacing any the client sent; slot, when it has
+// room, holds the header's values (nil: a slice of their own).
+func requestID(r *http.Request, trusted bool, slot []string) string {
 	if trusted {
 		if ids := r.Header[HeaderRequestID]; len(ids) == 1 && validRequestID(ids[0]) {
 			return ids[0]
@@ -42,7 +43,11 @@ func requestID(r *http.Request, trusted bool) string {
 	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
 	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
 	id := hex.EncodeToString(b[:])
-	r.Header[HeaderRequestID] = []string{id}
+	if len(slot) == 0 {
+		slot = make([]string, 1)
+	}
+	slot[0] = id
+	r.Header[HeaderRequestID] = slot[:1:1] // capacity 1: an append copies
 	return id
 }
 
