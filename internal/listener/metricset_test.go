@@ -2,6 +2,7 @@ package listener
 
 import (
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -44,5 +45,37 @@ func TestHTTPDate(t *testing.T) {
 		if got, want := httpDate(at), at.UTC().Format(http.TimeFormat); got != want {
 			t.Errorf("httpDate(%v) = %q, want %q", at, got, want)
 		}
+	}
+}
+
+// TestMetricSetsCaches: the last set and the code slots only shortcut the maps: targets
+// taking turns, two codes in one slot and codes far apart each count on their own series.
+func TestMetricSetsCaches(t *testing.T) {
+	m := metrics.New()
+	s := metricSets{m: m}
+	targets := []string{"10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"}
+	codes := []int{200, 231, 200 + 2*31, 499, 999, 200}
+	for range 3 {
+		for _, target := range targets {
+			for _, code := range codes {
+				s.upstream("pool", target).byStatus.get(code).Inc()
+				s.request("web").byStatus.get(code).Inc()
+			}
+		}
+		s.request("api").byStatus.get(200).Inc()
+	}
+	for _, target := range targets {
+		for code, want := range map[int]float64{200: 6, 231: 3, 262: 3, 499: 3, 999: 3} {
+			got := testutil.ToFloat64(m.UpstreamRequests.WithLabelValues("pool", target, strconv.Itoa(code)))
+			if got != want {
+				t.Errorf("upstream %s %d: %v, want %v", target, code, got, want)
+			}
+		}
+	}
+	if got := testutil.ToFloat64(m.Requests.WithLabelValues("web", "200")); got != 18 {
+		t.Errorf("web 200: %v, want 18", got)
+	}
+	if got := testutil.ToFloat64(m.Requests.WithLabelValues("api", "200")); got != 3 {
+		t.Errorf("api 200: %v, want 3", got)
 	}
 }
