@@ -38,6 +38,8 @@ func TestImportRules(t *testing.T) {
 		"opensslsign": {},
 		// The HTTP/1 fast-path parser is a leaf under listener and httpproxy.
 		"h1parse": {},
+		// The raw socket reads and writes are a leaf under listener and httpproxy.
+		"rawsock": {},
 	}
 	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
 		pkg, imports, _ := strings.Cut(line, ":")

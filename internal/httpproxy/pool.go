@@ -4,13 +4,14 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"sync"
 	"syscall"
 	"time"
+
+	"tlsgate/internal/rawsock"
 )
 
 // DialFunc connects to a backend.
@@ -163,6 +164,7 @@ func (p *pool) connect(ctx context.Context, key poolKey) (*backendConn, error) {
 	if err != nil {
 		return nil, err
 	}
+	c = rawsock.Wrap(c) // raw reads and writes: Go's sysmon stays asleep
 	if key.tls != nil {
 		cfg := key.tls
 		if cfg.ServerName == "" {
@@ -257,14 +259,8 @@ func (bc *backendConn) alive() bool {
 }
 
 func (bc *backendConn) peekOnce(fd uintptr) bool {
-	for {
-		_, _, err := syscall.Recvfrom(int(fd), bc.peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		if err == syscall.EINTR {
-			continue
-		}
-		bc.idle = errors.Is(err, syscall.EAGAIN) // nothing to read: idle as it should be
-		return true
-	}
+	bc.idle = rawsock.PeekFD(fd, &bc.peek) == syscall.EAGAIN // nothing to read: idle as it should be
+	return true
 }
 
 // close closes the idle connections and stops the sweeper; connections in use are

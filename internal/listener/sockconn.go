@@ -8,6 +8,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"tlsgate/internal/rawsock"
 )
 
 // sockConn is the TCP socket under an HTTP listener's connection (plain or TLS), so the
@@ -16,12 +18,13 @@ import (
 // next Read is then a single try: the poller may have reported bytes an earlier read
 // already took, and then the try returns errNotReady (temporary, so TLS does not fail
 // the connection) rather than parking a worker in the read. With noWait set, Read
-// returns errNotReady at once, so buffered can ask TLS for what it holds.
+// returns errNotReady at once, so buffered can ask TLS for what it holds. Its reads
+// and writes are raw syscalls (rawsock: Go's sysmon stays asleep).
 type sockConn struct {
-	*net.TCPConn
-	rc     syscall.RawConn
-	try    bool // set by readable, read by the worker it hands the connection to
-	noWait bool
+	rawsock.Conn // the socket: *net.TCPConn with raw Read and Write
+	rc           syscall.RawConn
+	try          bool // set by readable, read by the worker it hands the connection to
+	noWait       bool
 
 	// The RawConn callbacks and what they read and write, made once per connection (a
 	// closure made per call would be a heap allocation per request).
@@ -48,11 +51,11 @@ func wrapSocket(c net.Conn) net.Conn {
 	if !ok {
 		return c
 	}
-	rc, err := tcp.SyscallConn()
-	if err != nil {
+	s := new(sockConn)
+	if !s.Init(tcp) {
 		return c
 	}
-	s := &sockConn{TCPConn: tcp, rc: rc}
+	s.rc = s.RawConn()
 	s.peekFn = s.peekOnce
 	s.readFn = s.readOnce
 	return s
@@ -80,17 +83,11 @@ func (s *sockConn) peekOnce(fd uintptr) bool {
 	if s.waited {
 		return true // the poller saw data or an end arrive
 	}
-	for {
-		_, _, err := syscall.Recvfrom(int(fd), s.peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		switch err {
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			s.waited = true
-			return false
-		}
-		return true
+	if rawsock.PeekFD(fd, &s.peek) == syscall.EAGAIN {
+		s.waited = true
+		return false
 	}
+	return true
 }
 
 func (s *sockConn) Read(b []byte) (int, error) {
@@ -101,7 +98,7 @@ func (s *sockConn) Read(b []byte) (int, error) {
 		if s.waitArm > 0 {
 			s.armWait()
 		}
-		return s.TCPConn.Read(b)
+		return s.Conn.Read(b)
 	}
 	s.try = false
 	s.buf = b
@@ -122,11 +119,12 @@ func (s *sockConn) Read(b []byte) (int, error) {
 }
 
 func (s *sockConn) readOnce(fd uintptr) bool {
-	for {
-		if s.n, s.err = syscall.Read(int(fd), s.buf); s.err != syscall.EINTR {
-			return true
-		}
+	n, errno := rawsock.ReadFD(fd, s.buf)
+	s.n, s.err = n, nil
+	if errno != 0 {
+		s.err = errno
 	}
+	return true
 }
 
 // errNotReady is a read that found nothing without waiting.

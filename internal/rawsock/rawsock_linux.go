@@ -1,0 +1,182 @@
+package rawsock
+
+import (
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Conn is a TCP socket whose Read and Write are read(2) and send(2) made as raw
+// syscalls inside RawConn.Read and RawConn.Write; everything else is the socket's own.
+// The zero Conn is not usable: Init it (in place, so a struct embedding it needs no
+// allocation of its own) or get one from Wrap.
+type Conn struct {
+	*net.TCPConn
+	rc syscall.RawConn
+
+	// The read and the write in progress. rmu and wmu make concurrent Reads (and
+	// Writes) take turns, as net.Conn allows them: the state is set before RawConn's own
+	// lock is taken. The callbacks are bound once (a closure per call would allocate).
+	rmu    sync.Mutex
+	readFn func(fd uintptr) bool
+	rbuf   []byte
+	rn     int
+	rerrno syscall.Errno
+
+	wmu    sync.Mutex
+	sendFn func(fd uintptr) bool
+	wbuf   []byte
+	wn     int
+	werrno syscall.Errno
+}
+
+// Init makes c the raw reader and writer of tcp; false when tcp has no descriptor to
+// reach (then c must not be used).
+func (c *Conn) Init(tcp *net.TCPConn) bool {
+	rc, err := tcp.SyscallConn()
+	if err != nil {
+		return false
+	}
+	c.TCPConn, c.rc = tcp, rc
+	c.readFn, c.sendFn = c.readSome, c.sendSome
+	return true
+}
+
+// RawConn returns the socket's syscall.RawConn (the one Init took).
+func (c *Conn) RawConn() syscall.RawConn { return c.rc }
+
+// Read reads into p as net.TCPConn.Read does: it waits on the poller while the socket
+// is empty (under the read deadline), answers io.EOF at the end, and fails with a
+// *net.OpError "read" (net.ErrClosed after Close, os.ErrDeadlineExceeded on the
+// deadline, the errno as an os.SyscallError).
+func (c *Conn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c.rmu.Lock()
+	c.rbuf, c.rn, c.rerrno = p, 0, 0
+	err := c.rc.Read(c.readFn)
+	n, errno := c.rn, c.rerrno
+	c.rbuf = nil // do not keep the caller's buffer
+	c.rmu.Unlock()
+	switch {
+	case err != nil:
+		return 0, opName(err, "read") // "raw-read", from RawConn
+	case errno != 0:
+		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", errno)}
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// readSome reads once; false when the socket is empty (wait for data or an end).
+func (c *Conn) readSome(fd uintptr) bool {
+	n, errno := ReadFD(fd, c.rbuf)
+	if errno == syscall.EAGAIN {
+		return false
+	}
+	c.rn, c.rerrno = n, errno
+	return true
+}
+
+// Write sends p whole as net.TCPConn.Write does: a partial send goes on where it
+// stopped, a full socket waits on the poller for room (under the write deadline), and
+// an error comes with the count sent, as a *net.OpError "write" (net.ErrClosed after
+// Close, os.ErrDeadlineExceeded on the deadline, the errno as an os.SyscallError). A
+// reset peer is EPIPE or ECONNRESET without a SIGPIPE (MSG_NOSIGNAL).
+func (c *Conn) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c.wmu.Lock()
+	c.wbuf, c.wn, c.werrno = p, 0, 0
+	err := c.rc.Write(c.sendFn)
+	n, errno := c.wn, c.werrno
+	c.wbuf = nil
+	c.wmu.Unlock()
+	if errno != 0 {
+		return n, &net.OpError{Op: "write", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("write", errno)}
+	}
+	if err != nil {
+		return n, opName(err, "write") // "raw-write", from RawConn
+	}
+	return n, nil
+}
+
+// sendSome sends what is left of wbuf; false when the socket is full (wait for room).
+func (c *Conn) sendSome(fd uintptr) bool {
+	for c.wn < len(c.wbuf) {
+		n, errno := SendFD(fd, c.wbuf[c.wn:])
+		switch errno {
+		case 0:
+			c.wn += n
+		case syscall.EAGAIN:
+			return false
+		default:
+			c.werrno = errno
+			return true
+		}
+	}
+	return true
+}
+
+// opName renames RawConn's "raw-read"/"raw-write" to the operation net.TCPConn names.
+func opName(err error, op string) error {
+	if oe, ok := err.(*net.OpError); ok {
+		oe.Op = op
+	}
+	return err
+}
+
+// ReadFD reads fd once with read(2) as a raw syscall, retrying EINTR. Call it only on
+// a non-blocking descriptor, inside a RawConn callback.
+func ReadFD(fd uintptr, p []byte) (int, syscall.Errno) {
+	if len(p) == 0 {
+		return 0, 0
+	}
+	for {
+		n, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		if errno != syscall.EINTR {
+			if errno != 0 {
+				return 0, errno
+			}
+			return int(n), 0
+		}
+	}
+}
+
+// SendFD sends p on fd once with send(2) and MSG_NOSIGNAL as a raw syscall, retrying
+// EINTR; it may send less than p. Call it only on a non-blocking descriptor, inside a
+// RawConn callback.
+func SendFD(fd uintptr, p []byte) (int, syscall.Errno) {
+	if len(p) == 0 {
+		return 0, 0
+	}
+	for {
+		n, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), unix.MSG_NOSIGNAL, 0, 0)
+		if errno != syscall.EINTR {
+			if errno != 0 {
+				return 0, errno
+			}
+			return int(n), 0
+		}
+	}
+}
+
+// PeekFD peeks at fd's next byte without waiting (recv with MSG_PEEK|MSG_DONTWAIT as a
+// raw syscall, EINTR retried): 0 when there is a byte or an end (EOF), EAGAIN when
+// the socket is empty, else the socket's error. Call it inside a RawConn callback.
+func PeekFD(fd uintptr, b *[1]byte) syscall.Errno {
+	for {
+		_, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1, syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+		if errno != syscall.EINTR {
+			return errno
+		}
+	}
+}
