@@ -24,7 +24,7 @@ func TestImportRules(t *testing.T) {
 		"clientauth": {"revocation", "certfile"},
 		"metrics":    {},
 		"backend":    {"config"},
-		"tcpproxy":   {"clientauth"},
+		"tcpproxy":   {"clientauth", "rawsock"},
 		"h2proxy":    {"httpproxy"},
 		"pki":        {"certfile"},
 		"sdnotify":   {},

@@ -14,7 +14,7 @@
 // RawConn.Write, so the descriptor's locks against a concurrent Close, the deadlines
 // and the wait on Go's poller when the socket is empty or full stay Go's, and errors
 // read as net.TCPConn's. The package imports nothing of tlsgate's: listener, httpproxy
-// (and tcpproxy, which has its own relay-specific Socket) build on it.
+// and tcpproxy (whose relay-specific Socket adds its recvmsg reads) build on it.
 package rawsock
 
 import "net"

@@ -5,11 +5,12 @@ import (
 	"io"
 	"net"
 	"os"
-	"sync"
 	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"tlsgate/internal/rawsock"
 )
 
 // Socket is a TCP socket the relay reads straight from its descriptor, inside one
@@ -30,8 +31,7 @@ import (
 // does.
 //
 // A client's socket is wrapped before tls.Server (WrapSocket), so the TLS layer's reads
-// come here too; outside the relay's callback (the handshake, say) Read is the socket's
-// own.
+// come here too; outside the relay's callback (the handshake, say) Read is rawsock's.
 //
 // Why raw syscalls (syscall.RawSyscall: no entersyscall/exitsyscall around them): the
 // socket is non-blocking, so recvmsg and send never wait, yet Go's ordinary syscall path
@@ -44,10 +44,11 @@ import (
 // server's CPU; with raw calls sysmon sleeps, one thread does the work (bench/README.md,
 // "tcp2"). Waiting (EAGAIN), deadlines and closing stay Go's poller's: every raw call
 // runs inside RawConn.Read or RawConn.Write, which hold the descriptor against a
-// concurrent Close.
+// concurrent Close. The writes, and the reads outside the relay's callback, are
+// rawsock's (shared with the HTTPS path); the relay's direct reads are recvmsg here.
 type Socket struct {
-	*net.TCPConn
-	rc syscall.RawConn
+	rawsock.Conn // the socket: *net.TCPConn with raw Read and Write
+	rc           syscall.RawConn
 
 	// Used only by the goroutine that runs the relay's callback.
 	fd      int
@@ -56,14 +57,6 @@ type Socket struct {
 	msg     syscall.Msghdr
 	iov     syscall.Iovec
 	oob     [64]byte
-
-	// The write in progress: wmu makes concurrent Writes take turns (net.Conn allows
-	// them; crypto/tls and the relay never overlap, so it is never contended here).
-	wmu    sync.Mutex
-	send   func(fd uintptr) bool // s.sendSome, bound once: no closure per write
-	wbuf   []byte
-	wn     int
-	werrno syscall.Errno
 }
 
 // WrapSocket wraps c when it is a plain TCP socket; else (a PROXY header reader, which
@@ -80,12 +73,11 @@ func newSocket(c net.Conn) *Socket {
 	if !ok {
 		return nil
 	}
-	rc, err := tcp.SyscallConn()
-	if err != nil {
+	s := new(Socket)
+	if !s.Init(tcp) {
 		return nil
 	}
-	s := &Socket{TCPConn: tcp, rc: rc}
-	s.send = s.sendSome
+	s.rc = s.RawConn()
 	return s
 }
 
@@ -116,12 +108,13 @@ func (s *Socket) askInq() bool {
 	return err == nil && serr == nil
 }
 
-// Read is the socket's own Read, except inside the relay's callback: there it reads
-// the descriptor once, or answers errNotReady (temporary, so TLS keeps the connection)
-// without a syscall when the last read proved the socket empty.
+// Read is rawsock's Read (read(2) as a raw syscall, waiting on the poller), except
+// inside the relay's callback: there it reads the descriptor once, or answers
+// errNotReady (temporary, so TLS keeps the connection) without a syscall when the last
+// read proved the socket empty.
 func (s *Socket) Read(p []byte) (int, error) {
 	if !s.direct {
-		return s.TCPConn.Read(p)
+		return s.Conn.Read(p)
 	}
 	if s.drained {
 		return 0, errNotReady
@@ -193,49 +186,4 @@ func (s *Socket) readDirect(step func() bool) error {
 		s.direct = false
 		return done
 	})
-}
-
-// Write sends p with send(2) made as a raw syscall (MSG_NOSIGNAL: a reset peer is an
-// EPIPE error, without the SIGPIPE Go would ignore), inside one RawConn.Write: the
-// descriptor's write lock, the deadline and the wait for room when the socket is full
-// are Go's poller's. Every write of the relay and of crypto/tls over the socket (the
-// handshake's too) comes here. Errors read as net.TCPConn.Write's: a *net.OpError
-// "write", the errno as an os.SyscallError, net.ErrClosed and os.ErrDeadlineExceeded
-// as they are.
-func (s *Socket) Write(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	s.wmu.Lock()
-	s.wbuf, s.wn, s.werrno = p, 0, 0
-	err := s.rc.Write(s.send)
-	n, errno := s.wn, s.werrno
-	s.wbuf = nil
-	s.wmu.Unlock()
-	if errno != 0 {
-		return n, &net.OpError{Op: "write", Net: "tcp", Source: s.LocalAddr(), Addr: s.RemoteAddr(), Err: os.NewSyscallError("write", errno)}
-	}
-	if oe, ok := err.(*net.OpError); ok {
-		oe.Op = "write" // "raw-write", from RawConn
-	}
-	return n, err
-}
-
-// sendSome sends what is left of wbuf; false when the socket is full (wait for room).
-func (s *Socket) sendSome(fd uintptr) bool {
-	for s.wn < len(s.wbuf) {
-		rest := s.wbuf[s.wn:]
-		n, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)), unix.MSG_NOSIGNAL, 0, 0)
-		switch errno {
-		case 0:
-			s.wn += int(n)
-		case syscall.EINTR:
-		case syscall.EAGAIN:
-			return false
-		default:
-			s.werrno = errno
-			return true
-		}
-	}
-	return true
 }
