@@ -42,9 +42,9 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
 	fresh := false
 	for retries := 0; ; {
 		key := poolKey{addr: route.Target, tls: route.BackendTLS}
-		start := time.Now()
+		start := monoNano() // for durations only: the monotonic clock alone
 		bc, err := p.pool.get(ctx, key, lim, pol.ConnectTimeout, fresh)
-		route.Connected = time.Since(start)
+		route.Connected = time.Duration(monoNano() - start)
 		if err != nil {
 			if p.gone(w, r, route, ctx) {
 				return
@@ -91,7 +91,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
 			return
 		}
 		route.report(nil)
-		route.Header = time.Since(start)
+		route.Header = time.Duration(monoNano() - start)
 		reusable, rerr := copyResponse(w, resp)
 		if body != nil {
 			reusable = body.finish(w, bc) && reusable
@@ -242,11 +242,12 @@ func readResponse(bc *backendConn, r *http.Request) (*http.Response, error) {
 // before, and its deadline must not be overwritten (the exchange would wait for the
 // backend).
 func (bc *backendConn) setReadDeadline(ctx context.Context, t time.Time) {
-	bc.rdl = unixNano(t)
+	bc.rdl = monoOf(t)
 	_ = bc.conn.SetReadDeadline(t)
 	if ctx.Err() != nil {
-		bc.rdl = time.Now().UnixNano()
-		_ = bc.conn.SetReadDeadline(time.Now())
+		now := time.Now()
+		bc.rdl = monoOf(now)
+		_ = bc.conn.SetReadDeadline(now)
 	}
 }
 
@@ -257,15 +258,14 @@ func (bc *backendConn) setReadDeadline(ctx context.Context, t time.Time) {
 // header keeps its deadline (bodyBuffered), and the next request on the connection,
 // soon after, sets none.
 func (bc *backendConn) readTimeout(ctx context.Context, d time.Duration) {
-	t := time.Now().Add(d)
-	n := t.UnixNano()
+	n := monoNano() + int64(d)
 	if bc.rdl != 0 && bc.rdl <= n && n-bc.rdl <= int64(min(250*time.Millisecond, d/64)) {
 		if ctx.Err() != nil {
-			bc.setReadDeadline(ctx, t)
+			bc.setReadDeadline(ctx, time.Now().Add(d))
 		}
 		return
 	}
-	bc.setReadDeadline(ctx, t)
+	bc.setReadDeadline(ctx, time.Now().Add(d))
 }
 
 // bodyBuffered reports whether resp's whole body is in br already: reading it waits
@@ -273,13 +273,6 @@ func (bc *backendConn) readTimeout(ctx context.Context, d time.Duration) {
 func bodyBuffered(resp *http.Response, br *bufio.Reader) bool {
 	return resp != nil && resp.ContentLength >= 0 && len(resp.TransferEncoding) == 0 &&
 		int64(br.Buffered()) >= resp.ContentLength
-}
-
-func unixNano(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
 }
 
 func isReset(err error) bool {

@@ -46,8 +46,8 @@ type backendConn struct {
 	bw     *bufio.Writer
 	key    poolKey
 	lim    limits
-	reused bool // taken from the pool: it may have been closed by the backend meanwhile
-	idleAt time.Time
+	reused bool  // taken from the pool: it may have been closed by the backend meanwhile
+	idleAt int64 // when it was put back, ns since epoch (clock.go)
 
 	// The socket and alive's peek, made once per connection (per check they would be
 	// two allocations).
@@ -55,7 +55,7 @@ type backendConn struct {
 	peekFn func(fd uintptr) bool
 	idle   bool // the peek's outcome
 	peek   [1]byte
-	rdl    int64 // the read deadline armed, Unix ns (0: none); see readTimeout
+	rdl    int64 // the read deadline armed, ns since epoch (0: none); see readTimeout
 	// abortFn makes the connection's reads fail at once (onCancel), made once.
 	abortFn func()
 	// hdr is the header map of the connection's responses that h1parse's fast path
@@ -119,7 +119,7 @@ func (p *pool) get(ctx context.Context, key poolKey, lim limits, connectTimeout 
 		if bc == nil {
 			break
 		}
-		if time.Since(bc.idleAt) < bc.lim.idleTimeout && bc.alive() {
+		if time.Duration(monoNano()-bc.idleAt) < bc.lim.idleTimeout && bc.alive() {
 			bc.reused = true
 			return bc, nil
 		}
@@ -185,7 +185,7 @@ func (p *pool) connect(ctx context.Context, key poolKey) (*backendConn, error) {
 // put returns a connection whose last response was read to its end; it is closed
 // instead when its target already has its max_idle_per_target idle connections.
 func (p *pool) put(bc *backendConn) {
-	bc.idleAt = time.Now()
+	bc.idleAt = monoNano()
 	p.mu.Lock()
 	if p.closed || len(p.idle[bc.key]) >= bc.lim.maxIdle {
 		p.mu.Unlock()
@@ -214,7 +214,7 @@ func (p *pool) sweep() {
 			for key, list := range p.idle {
 				kept := list[:0]
 				for _, bc := range list {
-					if now.Sub(bc.idleAt) < bc.lim.idleTimeout && bc.alive() {
+					if time.Duration(monoOf(now)-bc.idleAt) < bc.lim.idleTimeout && bc.alive() {
 						kept = append(kept, bc)
 					} else {
 						_ = bc.conn.Close()

@@ -31,7 +31,7 @@ func keep(armed, t, slack int64) bool { return armed != 0 && armed <= t && t-arm
 func (s *sockConn) SetReadDeadline(t time.Time) error {
 	s.dmu.Lock()
 	defer s.dmu.Unlock()
-	s.rdl = unixNano(t)
+	s.rdl = monoOf(t)
 	return s.TCPConn.SetReadDeadline(t)
 }
 
@@ -39,7 +39,7 @@ func (s *sockConn) SetReadDeadline(t time.Time) error {
 func (s *sockConn) SetWriteDeadline(t time.Time) error {
 	s.dmu.Lock()
 	defer s.dmu.Unlock()
-	s.wdl = unixNano(t)
+	s.wdl = monoOf(t)
 	return s.TCPConn.SetWriteDeadline(t)
 }
 
@@ -47,7 +47,7 @@ func (s *sockConn) SetWriteDeadline(t time.Time) error {
 func (s *sockConn) SetDeadline(t time.Time) error {
 	s.dmu.Lock()
 	defer s.dmu.Unlock()
-	s.rdl, s.wdl = unixNano(t), unixNano(t)
+	s.rdl, s.wdl = monoOf(t), monoOf(t)
 	return s.TCPConn.SetDeadline(t)
 }
 
@@ -57,22 +57,24 @@ func (s *sockConn) readTimeout(d time.Duration) {
 		_ = s.SetReadDeadline(time.Time{})
 		return
 	}
-	t := time.Now().Add(d)
+	n := monoNano() + int64(d)
 	s.dmu.Lock()
 	defer s.dmu.Unlock()
-	if n := t.UnixNano(); !keep(s.rdl, n, slack(d)) {
-		s.rdl = n
+	if !keep(s.rdl, n, slack(d)) {
+		t := time.Now().Add(d)
+		s.rdl = monoOf(t)
 		_ = s.TCPConn.SetReadDeadline(t)
 	}
 }
 
 // writeTimeout makes writes fail d from now, lazily.
 func (s *sockConn) writeTimeout(d time.Duration) {
-	t := time.Now().Add(d)
+	n := monoNano() + int64(d)
 	s.dmu.Lock()
 	defer s.dmu.Unlock()
-	if n := t.UnixNano(); !keep(s.wdl, n, slack(d)) {
-		s.wdl = n
+	if !keep(s.wdl, n, slack(d)) {
+		t := time.Now().Add(d)
+		s.wdl = monoOf(t)
 		_ = s.TCPConn.SetWriteDeadline(t)
 	}
 }
@@ -90,11 +92,22 @@ func (s *sockConn) armWait() {
 	s.readTimeout(d)
 }
 
-func unixNano(t time.Time) int64 {
+// The lazy setters compare deadlines on the monotonic clock, as nanoseconds since
+// epoch: time.Since reads that clock alone, where time.Now reads the wall clock too
+// (two clock reads; the setters ran three times per request). time.Now is read only
+// when a deadline is set.
+var epoch = time.Now()
+
+// monoNano is now, in nanoseconds since epoch.
+func monoNano() int64 { return int64(time.Since(epoch)) }
+
+// monoOf is t in nanoseconds since epoch (by the monotonic clock when t has its
+// reading, as time.Now's do; by the wall clock otherwise); 0 for the zero time (none).
+func monoOf(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
 	}
-	return t.UnixNano()
+	return int64(t.Sub(epoch))
 }
 
 // setDeadline sets c's read deadline d from now (none when d ≤ 0), lazily on a socket

@@ -35,7 +35,7 @@ type sockConn struct {
 	n              int
 	err            error
 
-	// The deadlines armed on the socket, as Unix nanoseconds (0: none), for the lazy
+	// The deadlines armed on the socket, as nanoseconds since epoch (0: none), for the lazy
 	// setters (deadline.go); dmu orders them with the sets themselves.
 	dmu      sync.Mutex
 	rdl, wdl int64
