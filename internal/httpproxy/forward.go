@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -67,11 +68,15 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
 		resp, body, err := roundTrip(ctx, bc, r, route, hasBody, pol.ResponseTimeout)
 		if err != nil {
 			stop.StopOnCancel()
-			berr := abort(w, bc, body)
-			if p.gone(w, r, route, ctx) {
+			// Whether the client left is read before abort: cutting the client's body
+			// read (below) can end the request's context too (net/http cancels it when
+			// its background read fails), and that is our doing, not the client's.
+			left := ctx.Err() != nil
+			cut, berr := abort(w, bc, body)
+			if left && p.gone(w, r, route, ctx) {
 				return
 			}
-			if ce, ok := errors.AsType[*clientBodyError](berr); ok {
+			if ce, ok := errors.AsType[*clientBodyError](berr); ok && !cut {
 				err = fmt.Errorf("%w: reading the request body: %w", errBadRequest, ce.err)
 			}
 			switch {
@@ -281,18 +286,21 @@ func isReset(err error) bool {
 
 // abort closes a backend connection and, if the request body is still being sent,
 // stops reading it from the client (whose connection cannot be reused then) and waits
-// for the writer, whose outcome it returns.
-func abort(w http.ResponseWriter, bc *backendConn, body *bodyWrite) error {
+// for the writer, whose outcome it returns. cut reports that the writer failed on the
+// deadline abort set on the client's body read: that error is abort's doing, not the
+// client's (a writer that failed on its own, on a malformed chunk say, is not cut).
+func abort(w http.ResponseWriter, bc *backendConn, body *bodyWrite) (cut bool, err error) {
 	_ = bc.conn.Close()
 	if body == nil {
-		return nil
+		return false, nil
 	}
 	select {
 	case err := <-body.done:
-		return err
+		return false, err
 	default:
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
-		return <-body.done
+		err := <-body.done
+		return errors.Is(err, os.ErrDeadlineExceeded), err
 	}
 }
 
