@@ -199,7 +199,7 @@ func roundTrip(ctx context.Context, bc *backendConn, r *http.Request, route *Rou
 		// it to the heap on every call, with a body or without.
 		b := &bodyWrite{done: make(chan error, 1)}
 		go func() {
-			err := writeBody(bc.bw, onlyReader{r.Body, &b.read}, chunked)
+			err := writeBody(bc.bw, onlyReader{r.Body, &b.read}, chunked, r.ContentLength)
 			if _, ok := errors.AsType[*clientBodyError](err); ok {
 				// The client's body is broken: the backend must not wait for the rest.
 				_ = bc.conn.Close()
@@ -471,26 +471,50 @@ func First(h http.Header, k string) string {
 }
 
 // writeBody copies the request body (an onlyReader), chunked when its length is unknown,
-// and flushes.
-func writeBody(bw *bufio.Writer, body io.Reader, chunked bool) error {
+// and flushes. What the client has sent goes on at once, as HAProxy and Envoy stream a
+// body: each piece read is flushed unless it completes a body of known length (whose
+// last piece the final flush sends, with the head when the body is small), so a client
+// that streams a body slowly is not held back until 4 KiB have gathered.
+func writeBody(bw *bufio.Writer, body io.Reader, chunked bool, length int64) error {
 	buf := buffers.Get().(*[32 << 10]byte)
 	defer buffers.Put(buf)
 	var err error
 	if chunked {
 		cw := httputil.NewChunkedWriter(bw)
-		if _, err = io.CopyBuffer(cw, body, buf[:]); err == nil {
+		if _, err = io.CopyBuffer(&flushing{w: cw, bw: bw, left: -1}, body, buf[:]); err == nil {
 			err = cw.Close()
 		}
 		if err == nil {
 			_, err = bw.WriteString("\r\n") // no trailers
 		}
 	} else {
-		_, err = io.CopyBuffer(bw, body, buf[:])
+		_, err = io.CopyBuffer(&flushing{w: bw, bw: bw, left: length}, body, buf[:])
 	}
 	if err == nil {
 		err = bw.Flush()
 	}
 	return err
+}
+
+// flushing writes to w (bw, or a chunked writer over it) and flushes bw after each
+// write, except the one that completes a body of known length (left < 0: unknown).
+type flushing struct {
+	w    io.Writer
+	bw   *bufio.Writer
+	left int64
+}
+
+func (f *flushing) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err != nil {
+		return n, err
+	}
+	if f.left >= 0 {
+		if f.left -= int64(n); f.left <= 0 {
+			return n, nil
+		}
+	}
+	return n, f.bw.Flush()
 }
 
 // onlyReader hides WriteTo, so io.CopyBuffer uses the pooled buffer, tells the client's

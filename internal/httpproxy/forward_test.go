@@ -116,6 +116,37 @@ func TestForwardBackendClosesMidBody(t *testing.T) {
 	}
 }
 
+// TestForwardStreamsBody: what a client has sent of a body it streams reaches the
+// backend at once, not when 4 KiB have gathered or the body ends. The backend answers
+// after the first 5 bytes while the rest has not come; before, those bytes waited in
+// the proxy's buffer, and the request in the backend, until the response timeout.
+func TestForwardStreamsBody(t *testing.T) {
+	addr := proxytest.Raw(t, func(c net.Conn) {
+		r, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		got := make([]byte, 5)
+		if _, err := io.ReadFull(r.Body, got); err != nil {
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\n"+string(got))
+	})
+	url := front(t, httpproxy.Route{Target: addr})
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go func() { _, _ = pw.Write([]byte("hello")) }() // and the rest has not come yet
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Post(url, "text/plain", pr)
+	if err != nil {
+		t.Fatalf("a streamed body's first bytes did not reach the backend: %v", err)
+	}
+	defer resp.Body.Close()
+	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusOK || string(b) != "hello" {
+		t.Fatalf("streamed body: %d %q, want 200 hello", resp.StatusCode, b)
+	}
+}
+
 // TestForwardIdleClosedPOSTs (issue 12 item 3): a backend that closes idle keep-alive
 // connections (gunicorn, Node) leaves them in the pool; a POST must never be sent on
 // one. Each POST below waits for the backend to have closed the previous connection.
