@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"tlsgate/internal/h1parse"
+	"tlsgate/internal/lazytime"
 )
 
 // errBadRequest marks a request that cannot be written to a backend as it is (a
@@ -43,9 +44,9 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
 	fresh := false
 	for retries := 0; ; {
 		key := poolKey{addr: route.Target, tls: route.BackendTLS}
-		start := monoNano() // for durations only: the monotonic clock alone
+		start := lazytime.Now() // for durations only: the monotonic clock alone
 		bc, err := p.pool.get(ctx, key, lim, pol.ConnectTimeout, fresh)
-		route.Connected = time.Duration(monoNano() - start)
+		route.Connected = time.Duration(lazytime.Now() - start)
 		if err != nil {
 			if p.gone(w, r, route, ctx) {
 				return
@@ -96,7 +97,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
 			return
 		}
 		route.report(nil)
-		route.Header = time.Duration(monoNano() - start)
+		route.Header = time.Duration(lazytime.Now() - start)
 		reusable, rerr := copyResponse(w, resp)
 		if body != nil {
 			reusable = body.finish(w, bc) && reusable
@@ -247,30 +248,25 @@ func readResponse(bc *backendConn, r *http.Request) (*http.Response, error) {
 // before, and its deadline must not be overwritten (the exchange would wait for the
 // backend).
 func (bc *backendConn) setReadDeadline(ctx context.Context, t time.Time) {
-	bc.rdl = monoOf(t)
+	bc.rdl = lazytime.Of(t)
 	_ = bc.conn.SetReadDeadline(t)
 	if ctx.Err() != nil {
 		now := time.Now()
-		bc.rdl = monoOf(now)
+		bc.rdl = lazytime.Of(now)
 		_ = bc.conn.SetReadDeadline(now)
 	}
 }
 
 // readTimeout sets the response timeout, lazily as the listener sets a client's
-// deadlines (listener/deadline.go): a deadline still armed from the connection's last
-// response that falls at most min(250 ms, d/64) before the new one stands, so the
-// response timeout may fire that much early. A response whose body came with its
-// header keeps its deadline (bodyBuffered), and the next request on the connection,
-// soon after, sets none.
+// deadlines: a deadline still armed from the connection's last response that falls at
+// most the slack before the new one stands (lazytime.Keeps), so the response timeout
+// may fire that much early. A response whose body came with its header keeps its
+// deadline (bodyBuffered), and the next request on the connection, soon after, sets
+// none.
 func (bc *backendConn) readTimeout(ctx context.Context, d time.Duration) {
-	n := monoNano() + int64(d)
-	if bc.rdl != 0 && bc.rdl <= n && n-bc.rdl <= int64(min(250*time.Millisecond, d/64)) {
-		if ctx.Err() != nil {
-			bc.setReadDeadline(ctx, time.Now().Add(d))
-		}
-		return
+	if !lazytime.Keeps(bc.rdl, lazytime.Now()+int64(d), d) || ctx.Err() != nil {
+		bc.setReadDeadline(ctx, time.Now().Add(d))
 	}
-	bc.setReadDeadline(ctx, time.Now().Add(d))
 }
 
 // bodyBuffered reports whether resp's whole body is in br already: reading it waits
@@ -296,6 +292,11 @@ func abort(w http.ResponseWriter, bc *backendConn, body *bodyWrite) (cut bool, e
 	}
 	select {
 	case err := <-body.done:
+		if !body.read.Load() {
+			// The writer stopped (the backend went away) with the client's body unread:
+			// the rest is not waited for (the client's connection closes after the answer).
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+		}
 		return false, err
 	default:
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
