@@ -40,6 +40,8 @@ func TestImportRules(t *testing.T) {
 		"h1parse": {},
 		// The raw socket reads and writes are a leaf under listener and httpproxy.
 		"rawsock": {},
+		// The lazy deadlines' clock and rule are a leaf under listener and httpproxy.
+		"lazytime": {},
 	}
 	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
 		pkg, imports, _ := strings.Cut(line, ":")

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"tlsgate/internal/lazytime"
 	"tlsgate/internal/rawsock"
 )
 
@@ -119,7 +120,7 @@ func (p *pool) get(ctx context.Context, key poolKey, lim limits, connectTimeout 
 		if bc == nil {
 			break
 		}
-		if time.Duration(monoNano()-bc.idleAt) < bc.lim.idleTimeout && bc.alive() {
+		if time.Duration(lazytime.Now()-bc.idleAt) < bc.lim.idleTimeout && bc.alive() {
 			bc.reused = true
 			return bc, nil
 		}
@@ -185,7 +186,7 @@ func (p *pool) connect(ctx context.Context, key poolKey) (*backendConn, error) {
 // put returns a connection whose last response was read to its end; it is closed
 // instead when its target already has its max_idle_per_target idle connections.
 func (p *pool) put(bc *backendConn) {
-	bc.idleAt = monoNano()
+	bc.idleAt = lazytime.Now()
 	p.mu.Lock()
 	if p.closed || len(p.idle[bc.key]) >= bc.lim.maxIdle {
 		p.mu.Unlock()
@@ -214,7 +215,7 @@ func (p *pool) sweep() {
 			for key, list := range p.idle {
 				kept := list[:0]
 				for _, bc := range list {
-					if time.Duration(monoOf(now)-bc.idleAt) < bc.lim.idleTimeout && bc.alive() {
+					if time.Duration(lazytime.Of(now)-bc.idleAt) < bc.lim.idleTimeout && bc.alive() {
 						kept = append(kept, bc)
 					} else {
 						_ = bc.conn.Close()

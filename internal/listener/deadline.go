@@ -5,33 +5,23 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"tlsgate/internal/lazytime"
 )
 
-// Lazy deadlines. Every deadline set on a socket re-arms a runtime timer, and an
-// HTTP/1 keep-alive request used to set four on its client connection (the idle wait,
-// the header, clearing it, the response's write). As nginx does (NGX_TIMER_LAZY_DELAY),
-// a new deadline that falls at most a small slack after the one armed keeps the armed
-// one: between requests that come close together the idle deadline and the write
-// deadline are not touched. The price: a timeout may fire early, by at most the slack
-// (lazySlack, or a 64th of the timeout when that is shorter), never late. The header
-// timeout is armed only when a header read has to wait on the socket (armOnWait): a
-// request that came whole, the usual case, waits for nothing.
-
-// lazySlack is the most a timeout may fire early (nginx: 300 ms).
-const lazySlack = 250 * time.Millisecond
-
-func slack(d time.Duration) int64 { return int64(min(lazySlack, d/64)) }
-
-// keep reports whether the armed deadline (Unix ns, 0: none) may stand for t: it is set
-// and at most the slack before it.
-func keep(armed, t, slack int64) bool { return armed != 0 && armed <= t && t-armed <= slack }
+// Lazy deadlines (internal/lazytime). An HTTP/1 keep-alive request used to set four
+// deadlines on its client connection (the idle wait, the header, clearing it, the
+// response's write); with the lazy rule, between requests that come close together the
+// idle deadline and the write deadline are not touched. The header timeout is armed
+// only when a header read has to wait on the socket (armOnWait): a request that came
+// whole, the usual case, waits for nothing.
 
 // SetReadDeadline sets the socket's read deadline and notes it for the lazy setters.
 // Every read deadline of the connection comes here, TLS's and the drain's included.
 func (s *sockConn) SetReadDeadline(t time.Time) error {
 	s.dmu.Lock()
 	defer s.dmu.Unlock()
-	s.rdl = monoOf(t)
+	s.rdl = lazytime.Of(t)
 	return s.TCPConn.SetReadDeadline(t)
 }
 
@@ -39,7 +29,7 @@ func (s *sockConn) SetReadDeadline(t time.Time) error {
 func (s *sockConn) SetWriteDeadline(t time.Time) error {
 	s.dmu.Lock()
 	defer s.dmu.Unlock()
-	s.wdl = monoOf(t)
+	s.wdl = lazytime.Of(t)
 	return s.TCPConn.SetWriteDeadline(t)
 }
 
@@ -47,7 +37,7 @@ func (s *sockConn) SetWriteDeadline(t time.Time) error {
 func (s *sockConn) SetDeadline(t time.Time) error {
 	s.dmu.Lock()
 	defer s.dmu.Unlock()
-	s.rdl, s.wdl = monoOf(t), monoOf(t)
+	s.rdl, s.wdl = lazytime.Of(t), lazytime.Of(t)
 	return s.TCPConn.SetDeadline(t)
 }
 
@@ -57,24 +47,24 @@ func (s *sockConn) readTimeout(d time.Duration) {
 		_ = s.SetReadDeadline(time.Time{})
 		return
 	}
-	n := monoNano() + int64(d)
+	n := lazytime.Now() + int64(d)
 	s.dmu.Lock()
 	defer s.dmu.Unlock()
-	if !keep(s.rdl, n, slack(d)) {
+	if !lazytime.Keeps(s.rdl, n, d) {
 		t := time.Now().Add(d)
-		s.rdl = monoOf(t)
+		s.rdl = lazytime.Of(t)
 		_ = s.TCPConn.SetReadDeadline(t)
 	}
 }
 
 // writeTimeout makes writes fail d from now, lazily.
 func (s *sockConn) writeTimeout(d time.Duration) {
-	n := monoNano() + int64(d)
+	n := lazytime.Now() + int64(d)
 	s.dmu.Lock()
 	defer s.dmu.Unlock()
-	if !keep(s.wdl, n, slack(d)) {
+	if !lazytime.Keeps(s.wdl, n, d) {
 		t := time.Now().Add(d)
-		s.wdl = monoOf(t)
+		s.wdl = lazytime.Of(t)
 		_ = s.TCPConn.SetWriteDeadline(t)
 	}
 }
@@ -90,24 +80,6 @@ func (s *sockConn) armWait() {
 	d := s.waitArm
 	s.waitArm = 0
 	s.readTimeout(d)
-}
-
-// The lazy setters compare deadlines on the monotonic clock, as nanoseconds since
-// epoch: time.Since reads that clock alone, where time.Now reads the wall clock too
-// (two clock reads; the setters ran three times per request). time.Now is read only
-// when a deadline is set.
-var epoch = time.Now()
-
-// monoNano is now, in nanoseconds since epoch.
-func monoNano() int64 { return int64(time.Since(epoch)) }
-
-// monoOf is t in nanoseconds since epoch (by the monotonic clock when t has its
-// reading, as time.Now's do; by the wall clock otherwise); 0 for the zero time (none).
-func monoOf(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return int64(t.Sub(epoch))
 }
 
 // setDeadline sets c's read deadline d from now (none when d ≤ 0), lazily on a socket
