@@ -40,12 +40,15 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
 	pol := route.policy()
 	lim := limits{maxIdle: pol.MaxIdlePerTarget, idleTimeout: pol.IdleTimeout}
 	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+	// A request that goes again when its connection was closed unanswered may take a
+	// recently used one unchecked (pool.get): the retry below covers it.
+	retryable := !hasBody && idempotent(r.Method)
 	tried := append(route.tried[:0], route.Picked) // in the route: no allocation of its own
 	fresh := false
 	for retries := 0; ; {
 		key := poolKey{addr: route.Target, tls: route.BackendTLS}
 		start := lazytime.Now() // for durations only: the monotonic clock alone
-		bc, err := p.pool.get(ctx, key, lim, pol.ConnectTimeout, fresh)
+		bc, err := p.pool.get(ctx, key, lim, pol.ConnectTimeout, fresh, retryable)
 		route.Connected = time.Duration(lazytime.Now() - start)
 		if err != nil {
 			if p.gone(w, r, route, ctx) {
@@ -159,6 +162,17 @@ func cause(ctx context.Context) error {
 	return context.Cause(ctx)
 }
 
+// idempotent reports whether m is one of RFC 9110's idempotent methods (§9.2.2),
+// which a client may send again after a failure. POST and PATCH are not: one of those
+// never goes on a connection that was not checked (pool.get), even without a body.
+func idempotent(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
 // errNoResponse: the backend closed or reset the connection before answering.
 var errNoResponse = errors.New("backend closed the connection without a response")
 
@@ -208,8 +222,11 @@ func roundTrip(ctx context.Context, bc *backendConn, r *http.Request, route *Rou
 			b.done <- err
 		}()
 		body = b
-	} else if err := bc.bw.Flush(); err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", errNoResponse, err)
+	} else {
+		bc.holdNext() // sent by readResponse's first read
+		if err := bc.bw.Flush(); err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", errNoResponse, err)
+		}
 	}
 	bc.readTimeout(ctx, timeout)
 	resp, err = readResponse(bc, r)

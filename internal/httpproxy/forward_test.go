@@ -196,6 +196,62 @@ func TestForwardIdleClosedPOSTs(t *testing.T) {
 	}
 }
 
+// TestForwardIdleClosedGETs: GETs and bodiless DELETEs take a connection used
+// within the last second without the idle check (pool.uncheckedFor); when the backend
+// closed it meanwhile (10 ms after its response, the close's edge long spent), the
+// request meets the reset before any response byte and goes again on a new
+// connection: every request is answered, none hangs, none is 502.
+func TestForwardIdleClosedGETs(t *testing.T) {
+	closed := make(chan struct{}, 16)
+	var accepted atomic.Int32
+	addr := proxytest.Raw(t, func(c net.Conn) {
+		accepted.Add(1)
+		br := bufio.NewReader(c)
+		for {
+			r, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			_, _ = io.Copy(io.Discard, r.Body)
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+			if _, err := br.Peek(1); err != nil {
+				_ = c.Close()
+				closed <- struct{}{}
+				return
+			}
+			_ = c.SetReadDeadline(time.Time{})
+		}
+	})
+	url := front(t, httpproxy.Route{Target: addr})
+	c := &http.Client{}
+	for i := range 10 {
+		method := http.MethodGet
+		if i%2 == 1 {
+			method = http.MethodDelete
+		}
+		req, _ := http.NewRequest(method, url, nil)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s %d on a connection the backend closed: %d, want 200 (sent again)", method, i, resp.StatusCode)
+		}
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the backend did not close the idle connection")
+		}
+	}
+	// Each request after the first met a closed connection and went again on a new
+	// one: 10 connections in all.
+	if n := accepted.Load(); n != 10 {
+		t.Fatalf("backend accepted %d connections for 10 requests", n)
+	}
+}
+
 // TestForwardFraming: the backend gets the body framed anew, chunked when the client's
 // length was unknown, and never the client's own framing or hop-by-hop headers.
 func TestForwardFraming(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -43,6 +44,7 @@ type limits struct {
 // backendConn is one HTTP/1.1 connection to a backend with its buffers.
 type backendConn struct {
 	conn   net.Conn
+	sock   *heldSock // conn under br and bw when it is a plain socket, else nil
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	key    poolKey
@@ -112,15 +114,27 @@ func newPool(dial DialFunc) *pool {
 	return &pool{dial: dial, idle: map[poolKey][]*backendConn{}, stop: make(chan struct{})}
 }
 
+// uncheckedFor is how long after its last response an idle connection may be taken
+// without alive's peek, by a request that can be sent again (get's retryable): a
+// backend closes an idle connection after seconds (nginx 75 s, Apache and Node.js 5 s,
+// gunicorn 2 s), so one taken this soon is nearly always alive, and when it was
+// closed the request meets the close (a reset, an end) before any response byte and
+// goes again on a new connection (forward). The peek, an EAGAIN syscall when the
+// connection is alive, is saved on a busy backend's every request.
+const uncheckedFor = time.Second
+
 // get returns a live idle connection to key's backend, or dials one (within
-// connectTimeout, TLS handshake included) when there is none or fresh is set.
-func (p *pool) get(ctx context.Context, key poolKey, lim limits, connectTimeout time.Duration, fresh bool) (*backendConn, error) {
+// connectTimeout, TLS handshake included) when there is none or fresh is set. A
+// connection idle for less than uncheckedFor is returned without alive's check when
+// retryable is set: the request may be sent again if the connection turns out closed.
+func (p *pool) get(ctx context.Context, key poolKey, lim limits, connectTimeout time.Duration, fresh, retryable bool) (*backendConn, error) {
 	for !fresh {
 		bc := p.take(key)
 		if bc == nil {
 			break
 		}
-		if time.Duration(lazytime.Now()-bc.idleAt) < bc.lim.idleTimeout && bc.alive() {
+		age := time.Duration(lazytime.Now() - bc.idleAt)
+		if age < bc.lim.idleTimeout && (retryable && age < uncheckedFor || bc.alive()) {
 			bc.reused = true
 			return bc, nil
 		}
@@ -166,6 +180,12 @@ func (p *pool) connect(ctx context.Context, key poolKey) (*backendConn, error) {
 		return nil, err
 	}
 	c = rawsock.Wrap(c) // raw reads and writes: Go's sysmon stays asleep
+	var sock *heldSock
+	rw := io.ReadWriter(c)
+	if rc, ok := c.(*rawsock.Conn); ok && key.tls == nil {
+		sock = &heldSock{Conn: rc}
+		rw = sock
+	}
 	if key.tls != nil {
 		cfg := key.tls
 		if cfg.ServerName == "" {
@@ -178,9 +198,9 @@ func (p *pool) connect(ctx context.Context, key poolKey) (*backendConn, error) {
 			_ = c.Close()
 			return nil, fmt.Errorf("TLS to backend %s: %w", key.addr, err)
 		}
-		c = tc
+		c, rw = tc, tc
 	}
-	return &backendConn{conn: c, br: bufio.NewReaderSize(c, backendBuf), bw: bufio.NewWriterSize(c, backendBuf), key: key}, nil
+	return &backendConn{conn: c, sock: sock, br: bufio.NewReaderSize(rw, backendBuf), bw: bufio.NewWriterSize(rw, backendBuf), key: key}, nil
 }
 
 // put returns a connection whose last response was read to its end; it is closed

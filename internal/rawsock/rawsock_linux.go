@@ -33,6 +33,12 @@ type Conn struct {
 	wbuf   []byte
 	wn     int
 	werrno syscall.Errno
+
+	// SendRead's send, made in its read's callback (sendread_linux.go).
+	sendReadFn func(fd uintptr) bool
+	sbuf       []byte
+	sn         int
+	serrno     syscall.Errno
 }
 
 // Init makes c the raw reader and writer of tcp; false when tcp has no descriptor to
@@ -43,7 +49,7 @@ func (c *Conn) Init(tcp *net.TCPConn) bool {
 		return false
 	}
 	c.TCPConn, c.rc = tcp, rc
-	c.readFn, c.sendFn = c.readSome, c.sendSome
+	c.readFn, c.sendFn, c.sendReadFn = c.readSome, c.sendSome, c.sendThenRead
 	return true
 }
 
@@ -64,6 +70,12 @@ func (c *Conn) Read(p []byte) (int, error) {
 	n, errno := c.rn, c.rerrno
 	c.rbuf = nil // do not keep the caller's buffer
 	c.rmu.Unlock()
+	return c.readResult(err, n, errno)
+}
+
+// readResult is a read's outcome as Read returns it: err from RawConn, n and errno
+// from the callback.
+func (c *Conn) readResult(err error, n int, errno syscall.Errno) (int, error) {
 	switch {
 	case err != nil:
 		return 0, opName(err, "read") // "raw-read", from RawConn

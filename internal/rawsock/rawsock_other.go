@@ -51,3 +51,12 @@ func PeekFD(fd uintptr, b *[1]byte) syscall.Errno {
 		}
 	}
 }
+
+// SendRead writes req whole, then reads into p (off Linux, two ordinary calls).
+func (c *Conn) SendRead(req, p []byte) (sent, n int, err error) {
+	if sent, err = c.Write(req); err != nil {
+		return sent, 0, err
+	}
+	n, err = c.Read(p)
+	return sent, n, err
+}
