@@ -110,6 +110,10 @@ func (f frameScan) toBoundary(p []byte) int {
 	return n
 }
 
+// emptySettings is a SETTINGS frame with no settings: the least server preface
+// (RFC 9113 §3.4).
+func emptySettings() []byte { return []byte{0, 0, 0, frameSettings, 0, 0, 0, 0, 0} }
+
 // goAway is a GOAWAY frame: the last stream the server may have processed and why.
 func goAway(last uint32, code uint32) []byte {
 	b := make([]byte, 9+8)

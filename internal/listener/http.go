@@ -27,9 +27,8 @@ import (
 // ServeHTTP.
 func (l *Listener) serveHTTP(tc *tls.Conn, info *connInfo) {
 	if !h2Adequate(info.cs) {
-		_ = tc.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = tc.Write(goAway(0, codeInadequateSecurity))
-		l.dropH2(tc, tc)
+		// Off the handshake worker: the lingering close takes up to lingerTime.
+		l.wg.Go(func() { l.refuseH2(tc) })
 		return
 	}
 	g := newH2Guard(tc, info.state, l.deps.HeaderBudget, func(reason string) {
@@ -43,6 +42,23 @@ func (l *Listener) serveHTTP(tc *tls.Conn, info *connInfo) {
 		l.infos.Delete(g)
 		l.dropH2(tc, g)
 	}
+}
+
+// refuseH2 ends an HTTP/2 connection over TLS that RFC 9113 §9.2 forbids, as
+// net/http's server did when it saw the TLS connection, but so that the client learns
+// why: the server's preface first (an empty SETTINGS: a client such as Go's takes a
+// GOAWAY before it for a protocol error and never sees the code), then GOAWAY
+// INADEQUATE_SECURITY and close_notify, then a lingering close. The client's preface
+// and first request are on their way: closing with them unread would make the kernel
+// reset the connection, and the client's next write would fail with a reset or a
+// broken pipe before it read the GOAWAY (TestH2InadequateSecurity).
+func (l *Listener) refuseH2(tc *tls.Conn) {
+	_ = tc.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = tc.Write(append(emptySettings(), goAway(0, codeInadequateSecurity)...))
+	_ = tc.CloseWrite()
+	l.verified.Delete(tc)
+	lingeringClose(tc.NetConn(), lingerTime)
+	l.closed()
 }
 
 func (l *Listener) dropH2(tc *tls.Conn, c net.Conn) {
