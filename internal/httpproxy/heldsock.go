@@ -12,8 +12,11 @@ import (
 // at that flush and sent by the read of its answer, in one RawConn.Read
 // (rawsock.Conn.SendRead): the read then waits on the poller at once instead of first
 // trying a read that finds nothing yet, one EAGAIN syscall per request saved.
+//
+// It has only Read and Write (the socket is a field, not embedded): bufio would take
+// a promoted ReadFrom or WriteTo in their stead, past what is held.
 type heldSock struct {
-	*rawsock.Conn
+	c    *rawsock.Conn
 	hold bool   // the next Write is held (set by holdNext just before the flush)
 	held []byte // the bytes held: the bufio.Writer's buffer, untouched until the read
 }
@@ -30,7 +33,7 @@ func (s *heldSock) Write(p []byte) (int, error) {
 		s.hold, s.held = false, p
 		return len(p), nil
 	}
-	return s.Conn.Write(p)
+	return s.c.Write(p)
 }
 
 // Read sends what is held, then reads. A failed send is errNoResponse, as a failed
@@ -39,10 +42,10 @@ func (s *heldSock) Write(p []byte) (int, error) {
 func (s *heldSock) Read(p []byte) (int, error) {
 	req := s.held
 	if req == nil {
-		return s.Conn.Read(p)
+		return s.c.Read(p)
 	}
 	s.held = nil
-	sent, n, err := s.Conn.SendRead(req, p)
+	sent, n, err := s.c.SendRead(req, p)
 	if err != nil {
 		if oe, ok := err.(*net.OpError); ok && oe.Op == "write" {
 			err = fmt.Errorf("%w: %w", errNoResponse, err)
@@ -50,10 +53,10 @@ func (s *heldSock) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	if sent < len(req) {
-		if _, err := s.Conn.Write(req[sent:]); err != nil {
+		if _, err := s.c.Write(req[sent:]); err != nil {
 			return 0, fmt.Errorf("%w: %w", errNoResponse, err)
 		}
-		return s.Conn.Read(p)
+		return s.c.Read(p)
 	}
 	return n, nil
 }

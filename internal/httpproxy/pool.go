@@ -183,7 +183,7 @@ func (p *pool) connect(ctx context.Context, key poolKey) (*backendConn, error) {
 	var sock *heldSock
 	rw := io.ReadWriter(c)
 	if rc, ok := c.(*rawsock.Conn); ok && key.tls == nil {
-		sock = &heldSock{Conn: rc}
+		sock = &heldSock{c: rc}
 		rw = sock
 	}
 	if key.tls != nil {

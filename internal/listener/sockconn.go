@@ -127,6 +127,15 @@ func (s *sockConn) readOnce(fd uintptr) bool {
 	return true
 }
 
+// WriteTo copies the socket to w through sockConn's own Read (its single try and
+// noWait hold): rawsock.Conn's, promoted, would read past them.
+func (s *sockConn) WriteTo(w io.Writer) (int64, error) { return io.Copy(w, readerOnly{s}) }
+
+// readerOnly hides every method but Read from io.Copy.
+type readerOnly struct{ r io.Reader }
+
+func (o readerOnly) Read(p []byte) (int, error) { return o.r.Read(p) }
+
 // errNotReady is a read that found nothing without waiting.
 var errNotReady net.Error = notReady{}
 

@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -171,5 +172,30 @@ func TestBufferedNoWait(t *testing.T) {
 	}
 	if _, err := io.ReadFull(srv, buf); err != nil || string(buf) != "GET3" {
 		t.Fatalf("after buffered: %q, %v", buf, err)
+	}
+}
+
+// TestSockConnCopyKeepsNoWait: an io.Copy out of a sockConn reads through its own
+// Read, so noWait holds (errNotReady, nothing taken) even with data waiting; the
+// promoted WriteTo of the socket under it read the data past it.
+func TestSockConnCopyKeepsNoWait(t *testing.T) {
+	s, client := pair(t)
+	if _, err := client.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	_ = client.Close()
+	_ = s.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if !s.readable() {
+		t.Fatal("the data did not arrive")
+	}
+	s.noWait = true
+	var out bytes.Buffer
+	n, err := io.Copy(&out, s)
+	if n != 0 || !errors.Is(err, errNotReady) {
+		t.Fatalf("io.Copy with noWait: %d bytes, %v; want none and errNotReady", n, err)
+	}
+	s.noWait = false
+	if n, err := io.Copy(&out, s); n != 5 || err != nil || out.String() != "hello" {
+		t.Fatalf("io.Copy: %d bytes %q, %v; want hello", n, out.String(), err)
 	}
 }

@@ -192,3 +192,21 @@ func PeekFD(fd uintptr, b *[1]byte) syscall.Errno {
 		}
 	}
 }
+
+// ReadFrom copies r into the socket through Write. Without it the embedded
+// net.TCPConn's would be promoted, and an io.Copy into a Conn would write with splice,
+// sendfile or the socket's own Write: outside the raw calls.
+func (c *Conn) ReadFrom(r io.Reader) (int64, error) { return io.Copy(writerOnly{c}, r) }
+
+// WriteTo copies the socket to w through Read, for the same reason as ReadFrom.
+func (c *Conn) WriteTo(w io.Writer) (int64, error) { return io.Copy(w, readerOnly{c}) }
+
+// writerOnly and readerOnly hide every method but Write and Read from io.Copy, which
+// would otherwise call ReadFrom or WriteTo again.
+type writerOnly struct{ w io.Writer }
+
+func (o writerOnly) Write(p []byte) (int, error) { return o.w.Write(p) }
+
+type readerOnly struct{ r io.Reader }
+
+func (o readerOnly) Read(p []byte) (int, error) { return o.r.Read(p) }

@@ -7,6 +7,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"reflect"
+	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -289,4 +292,37 @@ func TestCloseWakesRead(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestCopyThroughRaw: io.Copy into and out of a Conn goes through its raw Write and
+// Read: ReadFrom and WriteTo are Conn's own, not net.TCPConn's promoted through the
+// embedding (whose splice, sendfile or plain Write skip the raw calls), and every byte
+// arrives once.
+func TestCopyThroughRaw(t *testing.T) {
+	for name, f := range map[string]any{"ReadFrom": (*Conn).ReadFrom, "WriteTo": (*Conn).WriteTo} {
+		fn := runtime.FuncForPC(reflect.ValueOf(f).Pointer())
+		if file, _ := fn.FileLine(fn.Entry()); !strings.HasSuffix(file, "rawsock_linux.go") {
+			t.Errorf("(*Conn).%s is declared in %s (promoted from net.TCPConn), want rawsock_linux.go", name, file)
+		}
+	}
+	c, far := pair(t)
+	data := make([]byte, 1<<20)
+	_, _ = rand.Read(data)
+	got := make(chan []byte, 1)
+	go func() { b, _ := io.ReadAll(far); got <- b }()
+	within(t, "io.Copy into the Conn", func() error {
+		if _, err := io.Copy(c, bytes.NewReader(data)); err != nil {
+			return err
+		}
+		return c.CloseWrite()
+	})
+	if !bytes.Equal(<-got, data) {
+		t.Fatal("the peer got other bytes than were copied")
+	}
+	go func() { _, _ = far.Write(data); _ = far.CloseWrite() }()
+	var out bytes.Buffer
+	within(t, "io.Copy out of the Conn", func() error { _, err := io.Copy(&out, c); return err })
+	if !bytes.Equal(out.Bytes(), data) {
+		t.Fatal("io.Copy out of the Conn got other bytes than were sent")
+	}
 }
