@@ -88,12 +88,13 @@ type h2guard struct {
 	pending               map[uint32]struct{}
 	maxStream             uint32
 
-	wmu  sync.Mutex
-	out  frameScan // write side, under wmu
-	cut  atomic.Bool
-	sent chan struct{} // closed once GOAWAY was written (or cannot be)
-	once sync.Once
-	gone bool // under wmu: GOAWAY written
+	wmu   sync.Mutex
+	out   frameScan // write side, under wmu
+	cut   atomic.Bool
+	sent  chan struct{} // closed once GOAWAY was written (or cannot be)
+	once  sync.Once
+	gone  bool // under wmu: GOAWAY written
+	wrote bool // under wmu: the server's output has begun (with its SETTINGS)
 }
 
 func newH2Guard(tc *tls.Conn, st *State, budget *HeaderBudget, onCut func(string)) *h2guard {
@@ -232,6 +233,7 @@ func (g *h2guard) Write(p []byte) (int, error) {
 		_ = g.Conn.SetWriteDeadline(time.Now().Add(g.writeTimeout))
 	}
 	n, err := g.Conn.Write(p)
+	g.wrote = g.wrote || n > 0
 	_ = g.out.feed(p[:n], g.outHead, nil)
 	return n, err
 }
@@ -251,12 +253,19 @@ func (g *h2guard) finishAndGoAway(p []byte) (int, error) {
 }
 
 // writeGoAway sends GOAWAY(ENHANCE_YOUR_CALM); the caller holds wmu and the output is
-// at a frame boundary.
+// at a frame boundary. A cut before the server wrote anything (net/http flushes its
+// SETTINGS on a goroutine of its own, which a flood read at once can overtake) sends
+// an empty SETTINGS first: it must be the server's first frame, and a client such as
+// Go's takes a GOAWAY before it for a protocol error and never sees the code.
 func (g *h2guard) writeGoAway() {
 	g.mu.Lock()
 	last := g.maxStream
 	g.mu.Unlock()
-	_, _ = g.Conn.Write(goAway(last, codeEnhanceYourCalm))
+	frames := goAway(last, codeEnhanceYourCalm)
+	if !g.wrote {
+		frames = append(emptySettings(), frames...)
+	}
+	_, _ = g.Conn.Write(frames)
 	g.gone = true
 	close(g.sent)
 }

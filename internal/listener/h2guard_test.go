@@ -119,3 +119,34 @@ func TestCutLingers(t *testing.T) {
 		t.Fatalf("cut for %q", reason)
 	}
 }
+
+// TestCutBeforeServerPreface: a flood cut before the server wrote anything (net/http
+// flushes its SETTINGS on a goroutine of its own, which the guard's cut can overtake)
+// sends the server's preface, an empty SETTINGS, before the GOAWAY: a GOAWAY as the
+// server's first frame is a protocol error to Go's client, which then never sees the
+// code.
+func TestCutBeforeServerPreface(t *testing.T) {
+	t.Parallel()
+	s, client := pair(t)
+	srv, cl := handshake(t, s, client)
+	g := newH2Guard(srv, &State{}, nil, nil)
+	g.linger = time.Minute                        // until the client closes, whatever the machine's load
+	go func() { _, _ = io.Copy(io.Discard, g) }() // the HTTP/2 server's frame reader
+	flood := []byte(clientPreface)
+	for range 2 * int(controlFrames.burst) {
+		flood = append(flood, frame(frameSettings, 0, 0, nil)...)
+	}
+	if _, err := cl.Write(flood); err != nil {
+		t.Fatal(err)
+	}
+	_ = cl.SetReadDeadline(time.Now().Add(20 * time.Second))
+	got, err := io.ReadAll(cl)
+	if err != nil {
+		t.Fatalf("read %d bytes, then %v; want SETTINGS, GOAWAY and EOF", len(got), err)
+	}
+	if want := append(emptySettings(), goAway(0, codeEnhanceYourCalm)...); !bytes.Equal(got, want) {
+		t.Fatalf("read % x, want % x: an empty SETTINGS, then GOAWAY(ENHANCE_YOUR_CALM)", got, want)
+	}
+	_ = cl.Close()
+	_ = g.Close()
+}
