@@ -20,6 +20,16 @@ func frame(typ byte, flags byte, stream uint32, payload []byte) []byte {
 	return append(b, payload...)
 }
 
+// settingsFlood is a client's preface and twice as many SETTINGS frames as the guard
+// lets through at once.
+func settingsFlood() []byte {
+	flood := []byte(clientPreface)
+	for range 2 * int(controlFrames.burst) {
+		flood = append(flood, frame(frameSettings, 0, 0, nil)...)
+	}
+	return flood
+}
+
 // slowPair is a loopback TCP connection whose client side has a small receive buffer
 // (a window of a few KiB: what the server sends past it waits in the server's send
 // queue) and whose server side is wrapped as the listener wraps it.
@@ -83,10 +93,7 @@ func TestCutLingers(t *testing.T) {
 		_, err := io.Copy(io.Discard, g)
 		read <- err
 	}()
-	flood := []byte(clientPreface)
-	for range 2 * int(controlFrames.burst) {
-		flood = append(flood, frame(frameSettings, 0, 0, nil)...)
-	}
+	flood := settingsFlood()
 	if _, err := cl.Write(flood); err != nil {
 		t.Fatal(err)
 	}
@@ -132,10 +139,7 @@ func TestCutBeforeServerPreface(t *testing.T) {
 	g := newH2Guard(srv, &State{}, nil, nil)
 	g.linger = time.Minute                        // until the client closes, whatever the machine's load
 	go func() { _, _ = io.Copy(io.Discard, g) }() // the HTTP/2 server's frame reader
-	flood := []byte(clientPreface)
-	for range 2 * int(controlFrames.burst) {
-		flood = append(flood, frame(frameSettings, 0, 0, nil)...)
-	}
+	flood := settingsFlood()
 	if _, err := cl.Write(flood); err != nil {
 		t.Fatal(err)
 	}
