@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -24,21 +23,12 @@ var madeID = regexp.MustCompile(`^[0-9a-f]{32}$`)
 func TestAccessLineFields(t *testing.T) {
 	e := newEnv(t, pki.ECDSAP256)
 	alice := e.ca.Issue("alice")
-	tr := &http.Transport{TLSClientConfig: e.tlsConfig(tls.VersionTLS13, new(alice.TLS()))}
-	defer tr.CloseIdleConnections()
-	req, _ := http.NewRequest(http.MethodGet, "https://"+e.addr("mutual")+"/x", nil)
-	req.Header.Set("User-Agent", "ua-test/1.0")
-	req.Header.Set("X-Request-Id", "chosen-by-the-client")
-	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+	hdr := http.Header{"User-Agent": {"ua-test/1.0"}, "X-Request-Id": {"chosen-by-the-client"}}
+	resp, body, err := e.request("mutual", e.tlsConfig(tls.VersionTLS13, new(alice.TLS())), hdr, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	var seen echo
-	if err := json.Unmarshal(body, &seen); err != nil {
-		t.Fatalf("%s: %v", body, err)
-	}
+	seen := decodeEcho(t, resp.StatusCode, body)
 	id := resp.Header.Get("X-Request-Id")
 	if !madeID.MatchString(id) || seen.Headers["X-Request-Id"] != id {
 		t.Errorf("request id: client got %q, backend %q; want one made here, the same", id, seen.Headers["X-Request-Id"])
@@ -104,10 +94,7 @@ func TestRequestIDFromTrustedFront(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		var seen echo
-		if err := json.Unmarshal(body, &seen); err != nil {
-			t.Fatalf("%s: %v", body, err)
-		}
+		seen := decodeEcho(t, resp.StatusCode, body)
 		got := resp.Header.Get("X-Request-Id")
 		if tc.want != "" && got != tc.want || tc.want == "" && !madeID.MatchString(got) || seen.Headers["X-Request-Id"] != got {
 			t.Errorf("sent %q: client got %q, backend %q", tc.sent, got, seen.Headers["X-Request-Id"])

@@ -254,27 +254,12 @@ func TestL4AllowList(t *testing.T) {
 
 // TestIdleTimeout: an idle keep-alive HTTP connection is closed after idle_timeout.
 func TestIdleTimeout(t *testing.T) {
-	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
-		return "", "  - {id: brief, protocol: https, listen: 127.0.0.1:0, target_group: web, idle_timeout: 50ms,\n" +
-			"     ssl: {mode: one_way, server_certificates: [site]}}\n"
-	})
-	c, err := tls.Dial("tcp", e.addr("brief"), e.tlsConfig(tls.VersionTLS13, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	e := newEnv(t, pki.ECDSAP256, briefListener("idle_timeout: 50ms"))
+	h := dialH1(t, e, "brief")
+	h.send("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	h.read(http.MethodGet)
 	// The server closes the idle connection by itself: the read ends with EOF.
-	if _, err := br.ReadByte(); err != io.EOF {
+	if _, err := h.br.ReadByte(); err != io.EOF {
 		t.Fatalf("read on the idle connection: %v, want EOF", err)
 	}
 }

@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bufio"
-	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -40,27 +39,13 @@ func TestH1HeaderTimeout(t *testing.T) {
 	for _, served := range []bool{false, true} {
 		name := map[bool]string{false: "first request", true: "after a request"}[served]
 		t.Run(name, func(t *testing.T) {
-			c, err := tls.Dial("tcp", e.addr("brief"), e.tlsConfig(tls.VersionTLS13, nil))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			br := bufio.NewReader(c)
+			h := dialH1(t, e, "brief")
 			if served {
-				if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
-					t.Fatal(err)
-				}
-				resp, err := http.ReadResponse(br, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
+				h.send("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+				h.read(http.MethodGet)
 			}
-			if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: localhost\r\n"); err != nil {
-				t.Fatal(err)
-			}
-			closedWithin(t, c, br)
+			h.send("GET / HTTP/1.1\r\nHost: localhost\r\n")
+			closedWithin(t, h.c, h.br)
 		})
 	}
 }
@@ -70,26 +55,13 @@ func TestH1HeaderTimeout(t *testing.T) {
 // body are cleared when the connection is upgraded.
 func TestUpgradeOutlivesTimeouts(t *testing.T) {
 	e := newEnv(t, pki.ECDSAP256, briefListener("header_timeout: 100ms, idle_timeout: 100ms"))
-	c, err := tls.Dial("tcp", e.addr("brief"), e.tlsConfig(tls.VersionTLS13, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	br := bufio.NewReader(c)
+	h := dialH1(t, e, "brief")
+	c, br := h.c, h.br
 	// A plain request first: its idle wait and header leave their deadlines armed.
-	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if _, err := io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	if resp, err = http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+	h.send("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	h.read(http.MethodGet)
+	h.send("GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("upgrade: %v, %v; want 101", resp, err)
 	}
 	// Quiet for several times both timeouts: what is measured is that nothing ends.
