@@ -35,8 +35,9 @@ type h2raw struct {
 	werr   error         // the first write error, under wmu
 }
 
-// rawH2 connects to listener id with ALPN h2 and sends the preface and settings.
-func rawH2(t *testing.T, e *env, id string, settings ...http2.Setting) *h2raw {
+// dialALPNH2 connects to listener id over TLS 1.3 with ALPN h2, which it must
+// negotiate; the connection is closed when the test ends.
+func dialALPNH2(t *testing.T, e *env, id string) *tls.Conn {
 	t.Helper()
 	cfg := e.tlsConfig(tls.VersionTLS13, nil)
 	cfg.NextProtos = []string{"h2"}
@@ -48,6 +49,13 @@ func rawH2(t *testing.T, e *env, id string, settings ...http2.Setting) *h2raw {
 	if p := c.ConnectionState().NegotiatedProtocol; p != "h2" {
 		t.Fatalf("ALPN %q, want h2", p)
 	}
+	return c
+}
+
+// rawH2 connects to listener id with ALPN h2 and sends the preface and settings.
+func rawH2(t *testing.T, e *env, id string, settings ...http2.Setting) *h2raw {
+	t.Helper()
+	c := dialALPNH2(t, e, id)
 	h := &h2raw{t: t, c: c, w: http2.NewFramer(c, nil), frames: make(chan frame, 1024), goAway: make(chan http2.ErrCode, 1), acked: make(chan struct{}), ended: make(chan struct{})}
 	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
 		t.Fatal(err)

@@ -26,13 +26,7 @@ type h2conn struct {
 
 func dialH2(t *testing.T, e *env, id string) *h2conn {
 	t.Helper()
-	cfg := e.tlsConfig(tls.VersionTLS13, nil)
-	cfg.NextProtos = []string{"h2"}
-	c, err := tls.Dial("tcp", e.addr(id), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := dialALPNH2(t, e, id)
 	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
 		t.Fatal(err)
 	}

@@ -114,18 +114,7 @@ func TestTicketsDoNotCrossListeners(t *testing.T) {
 			dial := func(id string) (tls.ConnectionState, error) {
 				cfg := e.tlsConfig(version, cert)
 				cfg.ClientSessionCache = cache
-				c, err := tls.Dial("tcp", e.addr(id), cfg)
-				if err != nil {
-					return tls.ConnectionState{}, err
-				}
-				defer c.Close()
-				// A whole request and response, so TLS 1.3 tickets (sent after the
-				// handshake) and TLS 1.3 rejections arrive before the connection ends.
-				if _, err := io.WriteString(c, "GET / HTTP/1.0\r\nHost: localhost\r\n\r\n"); err != nil {
-					return c.ConnectionState(), err
-				}
-				_, err = io.ReadAll(c)
-				return c.ConnectionState(), err
+				return exchange10(e.addr(id), cfg)
 			}
 			if _, err := dial("one_way"); err != nil {
 				t.Fatal(err)
@@ -171,16 +160,7 @@ func TestTicketsAcrossReloads(t *testing.T) {
 	dial := func() (tls.ConnectionState, error) {
 		cfg := e.tlsConfig(tls.VersionTLS13, new(alice.TLS()))
 		cfg.ClientSessionCache = cache
-		c, err := tls.Dial("tcp", e.addr("mutual"), cfg)
-		if err != nil {
-			return tls.ConnectionState{}, err
-		}
-		defer c.Close()
-		if _, err := io.WriteString(c, "GET / HTTP/1.0\r\nHost: localhost\r\n\r\n"); err != nil {
-			return c.ConnectionState(), err
-		}
-		_, err = io.ReadAll(c)
-		return c.ConnectionState(), err
+		return exchange10(e.addr("mutual"), cfg)
 	}
 	if _, err := dial(); err != nil {
 		t.Fatal(err)
@@ -269,4 +249,20 @@ func TestTicketKeysFollowTheRing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// exchange10 makes one HTTP/1.0 request to addr over TLS with cfg and returns the
+// connection's state. A whole request and response, so TLS 1.3 tickets (sent after
+// the handshake) and TLS 1.3 rejections arrive before the connection ends.
+func exchange10(addr string, cfg *tls.Config) (tls.ConnectionState, error) {
+	c, err := tls.Dial("tcp", addr, cfg)
+	if err != nil {
+		return tls.ConnectionState{}, err
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET / HTTP/1.0\r\nHost: localhost\r\n\r\n"); err != nil {
+		return c.ConnectionState(), err
+	}
+	_, err = io.ReadAll(c)
+	return c.ConnectionState(), err
 }
