@@ -81,6 +81,7 @@ func TestLineMatchesSlog(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	str := func() string { return strs[rng.IntN(len(strs))] }
 	dur := func() time.Duration { return durs[rng.IntN(len(durs))] + time.Duration(rng.Int64N(1e9)) }
+	shared, first := new(connJSON), (*Line)(nil)
 	for i := range 5000 {
 		l := &Line{
 			Msg: []string{"request", "handshake", "connection"}[i%3], Listener: str(), Client: str(),
@@ -93,6 +94,16 @@ func TestLineMatchesSlog(t *testing.T) {
 		}
 		if rng.IntN(3) == 0 {
 			l.Err = errors.New(str())
+		}
+		// Lines of one connection share its JSON (setTLS): half of them with the
+		// connection fields of the line that made it, the others with their own.
+		l.conn = shared
+		if first == nil {
+			first = l
+		} else if rng.IntN(2) == 0 {
+			c := connFields(first)
+			l.Listener, l.Client, l.TLSVersion, l.Cipher, l.SNI, l.ALPN, l.Resumed = c.Listener, c.Client, c.TLSVersion, c.Cipher, c.SNI, c.ALPN, c.Resumed
+			l.Subject, l.Serial, l.Fingerprint, l.Verify, l.Reason, l.Grace, l.Audit = c.Subject, c.Serial, c.Fingerprint, c.Verify, c.Reason, c.Grace, c.Audit
 		}
 		at := pinnedAt.Add(time.Duration(rng.Int64N(1e12))).In([]*time.Location{time.UTC, time.Local, time.FixedZone("x", -9000)}[i%3])
 		var fast, std bytes.Buffer
