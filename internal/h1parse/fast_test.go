@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"reflect"
 	"strings"
@@ -56,7 +57,7 @@ func TestFastRequest(t *testing.T) {
 			br := bufio.NewReader(strings.NewReader(tc.in))
 			_, _ = br.Peek(1)
 			n := br.Buffered()
-			r := fastRequest(br, nil)
+			r := fastRequest(br, nil, Limits{})
 			if (r != nil) != tc.fast {
 				t.Fatalf("fast path took it: %v, want %v", r != nil, tc.fast)
 			}
@@ -133,7 +134,7 @@ func TestFirstByteAlone(t *testing.T) {
 		t.Fatalf("buffered %d, want the first byte alone", br.Buffered())
 	}
 	fillFirstLine(br)
-	if r := fastRequest(br, nil); r == nil {
+	if r := fastRequest(br, nil, Limits{}); r == nil {
 		t.Fatal("the fast path declined a request whose first byte came alone")
 	}
 }
@@ -186,5 +187,80 @@ func TestInto(t *testing.T) {
 	resp, err = ReadResponseInto(bufio.NewReader(strings.NewReader("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")), nil, h)
 	if err != nil || same(resp.Header, h) || len(h) != 0 {
 		t.Fatalf("net/http's response: err %v, the caller's map used: %v (%v)", err, same(resp.Header, h), h)
+	}
+}
+
+// TestLimits: ReadFast takes a head at its limits and declines one past any of them,
+// consuming nothing, so that the caller's scan reports the excess.
+func TestLimits(t *testing.T) {
+	t.Parallel()
+	const in = "GET /abc HTTP/1.1\r\nHost: a\r\nUser-Agent: bench\r\n\r\n" // 49 bytes; lines 17, 7 and 17
+	at := Limits{Bytes: len(in), Fields: 2, LineBytes: 17}
+	for _, tc := range []struct {
+		name string
+		lim  Limits
+		take bool
+	}{
+		{"none", Limits{}, true},
+		{"at every limit", at, true},
+		{"bytes", Limits{Bytes: len(in) - 1, Fields: 2, LineBytes: 17}, false},
+		{"fields", Limits{Bytes: len(in), Fields: 1, LineBytes: 17}, false},
+		{"line", Limits{Bytes: len(in), Fields: 2, LineBytes: 16}, false},
+	} {
+		br := bufio.NewReader(strings.NewReader(in))
+		r, n, err := ReadFast(br, nil, tc.lim)
+		if err != nil || (r != nil) != tc.take || (r != nil && n != len(in)) {
+			t.Errorf("%s: request %v (head %d bytes), err %v; want taken %v", tc.name, r != nil, n, err, tc.take)
+		}
+		if want := map[bool]int{true: 0, false: len(in)}[tc.take]; br.Buffered() != want {
+			t.Errorf("%s: %d bytes left buffered, want %d", tc.name, br.Buffered(), want)
+		}
+	}
+	for _, line := range []string{"GET /a-long-target HTTP/1.1\r\nHost: a\r\n\r\n", "GET / HTTP/1.1\r\nHost: a-longer-host-name\r\n\r\n"} {
+		if r, _, _ := ReadFast(bufio.NewReader(strings.NewReader(line)), nil, Limits{LineBytes: 20}); r != nil {
+			t.Errorf("%q: taken with a line over 20 bytes", line)
+		}
+	}
+}
+
+// plainWord is scanFields' word test alone.
+func plainWord(w string) bool {
+	x := word(w, 0)
+	return ((x-0x20*ones)&^x|(x&^highs+ones)|x)&highs == 0
+}
+
+// TestPlainWord holds the word test to the byte test: every byte value at every
+// position, and random words.
+func TestPlainWord(t *testing.T) {
+	t.Parallel()
+	plain := func(w []byte) bool {
+		for _, c := range w {
+			if c < 0x20 || c > 0x7e {
+				return false
+			}
+		}
+		return true
+	}
+	w := []byte("aaaaaaaa")
+	for p := range 8 {
+		for c := range 256 {
+			w[p] = byte(c)
+			if got, want := plainWord(string(w)), plain(w); got != want {
+				t.Fatalf("%q: %v, want %v", w, got, want)
+			}
+		}
+		w[p] = 'a'
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 200000 {
+		for i := range w {
+			w[i] = byte(rng.IntN(256))
+			if rng.IntN(2) == 0 {
+				w[i] = byte(0x20 + rng.IntN(0x5f))
+			}
+		}
+		if got, want := plainWord(string(w)), plain(w); got != want {
+			t.Fatalf("%q: %v, want %v", w, got, want)
+		}
 	}
 }

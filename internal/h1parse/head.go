@@ -55,6 +55,8 @@ type fields struct {
 	host   int // index+1 of the Host line; 0 when none
 	length int // index+1 of the Content-Length line; 0 when none
 	conn   int // index+1 of the Connection line; 0 when none
+	// longest is the length of the longest header line, without its CRLF.
+	longest int
 }
 
 // scanFields reads the header lines of s from i (just after the first line's CRLF) to the
@@ -69,24 +71,22 @@ func scanFields(s string, i int, f *fields) bool {
 			return false
 		}
 		fl := &f.list[f.n]
+		// The name, one table lookup a byte: letters, digits and '-' up to the colon;
+		// canonical (textproto's form) when no lower-case letter starts it or follows a
+		// '-' and no upper-case letter stands elsewhere. up is 1 where a letter must be
+		// upper case, so 2-up picks the bit of the letter case that is wrong there.
 		j := i
-		canonical := true
-		upper := true
-		for ; j < len(s) && s[j] != ':'; j++ {
-			c := s[j]
-			switch {
-			case 'a' <= c && c <= 'z':
-				canonical = canonical && !upper
-			case 'A' <= c && c <= 'Z':
-				canonical = canonical && upper
-			case '0' <= c && c <= '9':
-			case c == '-':
-			default:
-				return false // space before the colon, other tchars, controls
+		bad, up := uint8(0), uint8(1)
+		for ; j < len(s); j++ {
+			c := nameClass[s[j]]
+			if c == 0 {
+				break // the colon; or a space before it, another tchar, a control: declined below
 			}
-			upper = c == '-'
+			bad |= c & (2 - up)
+			up = c >> 3
 		}
-		if j == i || j == len(s) {
+		canonical := bad == 0
+		if j == i || j == len(s) || s[j] != ':' {
 			return false
 		}
 		key := s[i:j]
@@ -95,6 +95,11 @@ func scanFields(s string, i int, f *fields) bool {
 			j++
 		}
 		vs := j
+		for ; j+8 <= len(s); j += 8 { // eight bytes at a time while all are visible ASCII or spaces
+			if x := word(s, j); ((x-0x20*ones)&^x|(x&^highs+ones)|x)&highs != 0 {
+				break // a control byte (the CR ending the value, a tab), DEL or obs-text
+			}
+		}
 		for ; s[j] != '\r'; j++ {
 			if c := s[j]; (c < 0x20 && c != '\t') || c > 0x7e {
 				return false // bare LF, controls, obs-text
@@ -103,6 +108,7 @@ func scanFields(s string, i int, f *fields) bool {
 		if s[j+1] != '\n' {
 			return false // bare CR
 		}
+		f.longest = max(f.longest, j-i)
 		ve := j
 		for ve > vs && (s[ve-1] == ' ' || s[ve-1] == '\t') {
 			ve--
@@ -118,6 +124,31 @@ func scanFields(s string, i int, f *fields) bool {
 		}
 	}
 }
+
+// The word test of scanFields: a high bit of (x-0x20*ones)&^x is set if some byte of x
+// under 0x80 is below 0x20 (exact as to whether there is one), one of (x&^highs+ones)|x
+// for each byte of 0x7f or more.
+const ones, highs = 0x0101010101010101, 0x8080808080808080
+
+// word is the eight bytes of s from i, little-endian (one load).
+func word(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// nameClass classes the bytes of a field name the fast path takes: 1 a lower-case
+// letter, 2 an upper-case one, 4 a digit, 8 '-'; 0 any other byte.
+var nameClass = func() (t [256]uint8) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-32] = 1, 2
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = 4
+	}
+	t['-'] = 8
+	return t
+}()
 
 // note records the fields the fast path interprets and declines those it leaves to
 // net/http.

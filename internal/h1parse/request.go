@@ -18,21 +18,47 @@ func ReadRequest(br *bufio.Reader) (*http.Request, error) { return ReadRequestIn
 // by net/http has a map of its own. h must not be used otherwise until the request is
 // done with.
 func ReadRequestInto(br *bufio.Reader, h http.Header) (*http.Request, error) {
-	if br.Buffered() == 0 {
-		if _, err := br.Peek(1); err != nil {
-			return nil, err
-		}
-	}
-	fillFirstLine(br)
-	if r := fastRequest(br, h); r != nil {
-		return r, nil
+	r, _, err := ReadFast(br, h, Limits{})
+	if r != nil || err != nil {
+		return r, err
 	}
 	return http.ReadRequest(br)
 }
 
+// Limits bound a head the fast path takes; zero means no bound. A head past one is
+// declined (nothing consumed), so that the caller's own scan of it finds and reports
+// the excess.
+type Limits struct {
+	Bytes     int // the whole head, request line and final CRLF included
+	Fields    int // header lines
+	LineBytes int // one line (the request line or a field line) without its CRLF
+}
+
+// ReadFast is ReadRequestInto's waits and fast path alone, within lim: the request and
+// the length of its head, or the first read's error, or neither when the fast path
+// declines (nothing consumed; the caller then hands br to http.ReadRequest).
+func ReadFast(br *bufio.Reader, h http.Header, lim Limits) (*http.Request, int, error) {
+	if br.Buffered() == 0 {
+		if _, err := br.Peek(1); err != nil {
+			return nil, 0, err
+		}
+	}
+	fillFirstLine(br)
+	n := br.Buffered()
+	r := fastRequest(br, h, lim)
+	return r, n - br.Buffered(), nil
+}
+
+// within reports whether a head of n bytes, with a longest line of line bytes and its
+// fields, is within lim.
+func (lim Limits) within(n, line int, f *fields) bool {
+	return (lim.Bytes == 0 || n <= lim.Bytes) && (lim.Fields == 0 || f.n <= lim.Fields) &&
+		(lim.LineBytes == 0 || line <= lim.LineBytes)
+}
+
 // fastRequest parses the buffered head of a request in the fast path's shape and
 // consumes it (and binds its body to br); nil, consuming nothing, otherwise.
-func fastRequest(br *bufio.Reader, h http.Header) *http.Request {
+func fastRequest(br *bufio.Reader, h http.Header, lim Limits) *http.Request {
 	b := head(br)
 	if b == nil {
 		return nil
@@ -49,7 +75,7 @@ func fastRequest(br *bufio.Reader, h http.Header) *http.Request {
 	}
 	s := string(b) // the one copy: every string below is a substring of it
 	var f fields
-	if !scanFields(s, end+11, &f) || f.host == 0 {
+	if !scanFields(s, end+11, &f) || f.host == 0 || !lim.within(len(s), max(end+9, f.longest), &f) {
 		return nil
 	}
 	n, ok := f.contentLength()

@@ -91,6 +91,8 @@ type h1conn struct {
 		hasByte  bool
 		scanning bool
 		scan     headerScan
+		// fast: the last request read was h1parse's (its field names are tokens).
+		fast bool
 	}
 }
 
@@ -132,12 +134,29 @@ func (h *h1conn) scanned(p []byte, n int, err error) (int, error) {
 }
 
 // readRequest reads one request's header block under the listener's limits and the
-// process's header budget; bytes a pipelining client sent already are scanned first.
+// process's header budget. A common request whose head is buffered whole is taken by
+// h1parse's fast path, which declines heads that need the scan (bare LF, obs-fold,
+// Transfer-Encoding) and heads past the limits; its bytes are only counted against the
+// budget. Anything else is scanned byte by byte as it is read (bytes a pipelining
+// client sent already, first) and goes to net/http.
 // hdr is an empty map that becomes the header of a request the fast path takes.
 func (l *Listener) readRequest(h *h1conn, br *bufio.Reader, st *State, hdr http.Header) (*http.Request, error) {
 	s := &h.in.scan
 	s.reset(st.HeaderLimits, l.deps.HeaderBudget)
 	defer s.release()
+	r, n, err := h1parse.ReadFast(br, hdr, h1parse.Limits{Bytes: s.lim.Bytes, Fields: s.lim.Fields, LineBytes: s.lim.FieldBytes})
+	h.in.fast = r != nil
+	switch {
+	case err != nil:
+		return nil, err
+	case r != nil:
+		// The head's bytes count against the budget as a scanned block's do.
+		if !s.budget.take(int64(n)) {
+			return nil, errHeaderBudget
+		}
+		s.reserved = int64(n)
+		return r, nil
+	}
 	if n := br.Buffered(); n > 0 {
 		b, _ := br.Peek(n)
 		if err := s.feed(b); err != nil {
@@ -145,9 +164,7 @@ func (l *Listener) readRequest(h *h1conn, br *bufio.Reader, st *State, hdr http.
 		}
 	}
 	h.in.scanning = true
-	// The fast path takes a common request whose head is buffered (and so scanned)
-	// whole; anything else goes to net/http untouched.
-	r, err := h1parse.ReadRequestInto(br, hdr)
+	r, err = http.ReadRequest(br)
 	h.in.scanning = false
 	if err != nil && s.err != nil {
 		// bufio hands a partial line over without the read error that cut it, so the
@@ -409,7 +426,7 @@ func isTimeout(err error) bool {
 // hijacked that the handler took it over (an upgrade).
 // reqHdr, lent by serveBuffered, goes back to its pool when the request is served.
 func (l *Listener) serveOne(h *h1conn, br *bufio.Reader, r *http.Request, info *connInfo, reqHdr http.Header) (keep, hijacked bool) {
-	if msg, code := checkRequest(r); code != 0 {
+	if msg, code := checkRequest(r, h.in.fast); code != 0 {
 		badRequest(h.c, errors.New(msg), code)
 		return false, false
 	}
@@ -469,8 +486,9 @@ func (l *Listener) handleSafely(w *h1writer, r *http.Request, info *connInfo) (o
 
 // checkRequest applies what net/http's server checks beyond ReadRequest (which refuses
 // several Host headers): a valid host on HTTP/1.1, a supported version and expectation,
-// no proxy methods.
-func checkRequest(r *http.Request) (string, int) {
+// no proxy methods. tokens says the field names are known to be tokens (h1parse's fast
+// path takes no others), which spares a walk over the header map.
+func checkRequest(r *http.Request, tokens bool) (string, int) {
 	if r.ProtoMajor != 1 {
 		return "unsupported protocol version", http.StatusHTTPVersionNotSupported
 	}
@@ -480,10 +498,8 @@ func checkRequest(r *http.Request) (string, int) {
 	case !httpproxy.ValidHost(r.Host):
 		return "malformed Host header", http.StatusBadRequest
 	}
-	for k := range r.Header { // textproto checked the values, not all of the names
-		if !httpproxy.ValidToken(k) {
-			return "invalid header name", http.StatusBadRequest
-		}
+	if !tokens && !namesValid(r.Header) {
+		return "invalid header name", http.StatusBadRequest
 	}
 	if e := r.Header["Expect"]; len(e) > 0 && (len(e) > 1 || !strings.EqualFold(e[0], "100-continue") || !r.ProtoAtLeast(1, 1)) {
 		return "unsupported expectation", http.StatusExpectationFailed
@@ -492,6 +508,17 @@ func checkRequest(r *http.Request) (string, int) {
 		return "CONNECT is not supported: tlsgate is a reverse proxy", http.StatusMethodNotAllowed
 	}
 	return "", 0
+}
+
+// namesValid reports whether every field name of h is a token: textproto checked the
+// values, not all of the names.
+func namesValid(h http.Header) bool {
+	for k := range h {
+		if !httpproxy.ValidToken(k) {
+			return false
+		}
+	}
+	return true
 }
 
 // badRequest answers a request that could not be read or is not acceptable, and the

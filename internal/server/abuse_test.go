@@ -184,6 +184,35 @@ func TestH1HeaderLimits(t *testing.T) {
 	}
 }
 
+// TestH1SmallHeaderLimits: limits set below a common request's size hold for the small,
+// whole heads the HTTP/1 fast path reads (the limits travel with it; past one it leaves
+// the head to the byte scan, which answers), at the limit the request passes.
+func TestH1SmallHeaderLimits(t *testing.T) {
+	e, _ := abuseEnv(t, ", max_header_bytes: 80, max_header_fields: 3, max_header_field_bytes: 24", "")
+	for _, tc := range []struct {
+		name, head string
+		status     int
+	}{
+		{"at the limits", "GET /0123456789 HTTP/1.1\r\nHost: localhost\r\nX-A: 12\r\nX-B: 0123456789abcdefghi\r\n\r\n", 200}, // 80 bytes, 3 fields, lines of 24
+		{"a field line over", "GET / HTTP/1.1\r\nHost: localhost\r\nX-B: 0123456789abcdefghij\r\n\r\n", 431},
+		{"a request line over", "GET /0123456789a HTTP/1.1\r\nHost: localhost\r\n\r\n", 414},
+		{"4 fields", "GET / HTTP/1.1\r\nHost: localhost\r\nX-A: 1\r\nX-B: 2\r\nX-C: 3\r\n\r\n", 431},
+		{"a block over", "GET /0123456789 HTTP/1.1\r\nHost: localhost\r\nX-A: 123\r\nX-B: 0123456789abcdefghi\r\n\r\n", 431},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := dialH1(t, e, "guard")
+			go func() { _, _ = io.WriteString(h.c, tc.head) }()
+			if got := h.status(); got != tc.status {
+				t.Fatalf("status %d, want %d", got, tc.status)
+			}
+			if tc.status != http.StatusOK && !h.closed() {
+				t.Fatal("connection left open")
+			}
+		})
+	}
+}
+
 // TestH1HeaderBudget: connections that send unfinished headers take from the process's
 // header budget (max_header_memory); past it a new header read is refused (503) and its
 // connection closed, instead of memory growing with every connection.
