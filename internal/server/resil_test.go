@@ -18,6 +18,7 @@ import (
 
 	"tlsgate/internal/config"
 	"tlsgate/internal/pki"
+	"tlsgate/internal/proxytest"
 )
 
 // named is an HTTP backend answering its name; /health answers 500 while sick.
@@ -213,7 +214,7 @@ func TestBlackHoleConnect(t *testing.T) {
 // and 5 such timeouts eject it: exactly 5 of 20 requests fail (before: each waited 60 s).
 func TestBlackHoleResponse(t *testing.T) {
 	var seen atomic.Int32
-	hole := rawBackend(t, func(c net.Conn) {
+	hole := proxytest.Raw(t, func(c net.Conn) {
 		seen.Add(1)
 		_, _ = io.Copy(io.Discard, c) // reads, never answers
 	})
@@ -227,26 +228,6 @@ func TestBlackHoleResponse(t *testing.T) {
 	if n := seen.Load(); n != 5 {
 		t.Fatalf("the black hole got %d connections, want 5", n)
 	}
-}
-
-// rawBackend accepts on loopback and hands each connection to serve.
-func rawBackend(t *testing.T, serve func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); serve(c) }()
-		}
-	}()
-	return ln.Addr().String()
 }
 
 // TestPanicModeServes: when every target fails its health check, requests still go to
@@ -307,7 +288,7 @@ func TestHealthAcrossReloads(t *testing.T) {
 // other target (before: 1 in 2 dropped until the mark).
 func TestRelayRetried(t *testing.T) {
 	dead := deadAddr(t)
-	echo := rawBackend(t, func(c net.Conn) { _, _ = io.Copy(c, c) })
+	echo := proxytest.Raw(t, func(c net.Conn) { _, _ = io.Copy(c, c) })
 	e := newEnv(t, pki.ECDSAP256, groupListeners(fmt.Sprintf("targets: [{address: %s}, {address: %s}]", dead, echo)))
 	for i := range 10 {
 		c, err := tls.Dial("tcp", e.addr("g_tcp"), e.tlsConfig(tls.VersionTLS13, nil))
