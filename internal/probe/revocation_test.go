@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"tlsgate/internal/pki"
 	"tlsgate/internal/pkitest"
 	"tlsgate/internal/probe"
+	"tlsgate/internal/proxytest"
 )
 
 // TestServerRevocationSources: probe fetches the CRL the server certificate names and
@@ -116,19 +118,12 @@ func TestUnusableCRLIsNamed(t *testing.T) {
 // then reads until the client closes.
 func tlsServer(t *testing.T, cert tls.Certificate) string {
 	t.Helper()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _ = c.(*tls.Conn).Handshake(); _, _ = io.Copy(io.Discard, c); c.Close() }()
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
+	return proxytest.Raw(t, func(c net.Conn) {
+		tc := tls.Server(c, cfg)
+		if tc.Handshake() == nil {
+			_, _ = io.Copy(io.Discard, tc)
+			_ = tc.Close()
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
