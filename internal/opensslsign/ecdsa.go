@@ -68,7 +68,7 @@ func (k *ECKey) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]b
 	if err != nil {
 		return nil, err
 	}
-	sig, err := signPooled(&k.ctxs, sc, k.size, digest)
+	sig, err := signPooled(&k.ctxs, sc, k.size, digest, true) // about 21 µs: direct.go
 	runtime.KeepAlive(k)
 	return sig, err
 }

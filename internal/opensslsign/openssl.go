@@ -81,6 +81,25 @@ static int tg_sign(EVP_PKEY_CTX *c, unsigned char *sig, size_t *siglen, const un
 	}
 	return 1;
 }
+
+// tg_sign_args carries tg_sign's arguments and results through tg_sign_direct, which
+// Go calls on the thread's own stack without entering a system call (direct.go).
+typedef struct {
+	EVP_PKEY_CTX *c;
+	unsigned char *sig;
+	size_t siglen;
+	const unsigned char *dg;
+	size_t dlen;
+	unsigned long e;
+	int ok;
+} tg_sign_args;
+
+static void tg_sign_direct(void *p) {
+	tg_sign_args *a = p;
+	a->ok = tg_sign(a->c, a->sig, &a->siglen, a->dg, a->dlen, &a->e);
+}
+
+static void *tg_sign_direct_fn(void) { return (void *)tg_sign_direct; }
 */
 import "C"
 
@@ -96,6 +115,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"unsafe"
 )
 
 // Enabled reports whether this binary signs RSA and ECDSA P-256 through OpenSSL (built
@@ -188,7 +208,7 @@ func (k *Key) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
-	sig, err := signPooled(&k.ctxs[v], sc, k.pub.Size(), digest)
+	sig, err := signPooled(&k.ctxs[v], sc, k.pub.Size(), digest, k.pub.N.BitLen() <= maxDirectRSABits)
 	runtime.KeepAlive(k)
 	return sig, err
 }
@@ -215,11 +235,11 @@ func takeCtx(pool *sync.Pool, newCtx func() (*C.EVP_PKEY_CTX, C.ulong)) (*signCt
 	return sc, nil
 }
 
-// signPooled signs digest with sc into a buffer of size bytes and puts sc back in pool;
-// a context that failed is dropped, not reused.
-func signPooled(pool *sync.Pool, sc *signCtx, size int, digest []byte) ([]byte, error) {
+// signPooled signs digest with sc into a buffer of size bytes (directly: direct.go) and
+// puts sc back in pool; a context that failed is dropped, not reused.
+func signPooled(pool *sync.Pool, sc *signCtx, size int, digest []byte, direct bool) ([]byte, error) {
 	sig := make([]byte, size)
-	n, e := signDigest(sc.c, sig, digest)
+	n, e := signDigest(sc.c, sig, digest, direct)
 	if n == 0 {
 		runtime.KeepAlive(sc)
 		return nil, fmt.Errorf("opensslsign: signing: %w", sslError(e))
@@ -260,7 +280,11 @@ func newECCtx(pkey *C.EVP_PKEY) (*C.EVP_PKEY_CTX, C.ulong) {
 }
 
 // signDigest signs digest into sig with an initialised context; n is the length used.
-func signDigest(c *C.EVP_PKEY_CTX, sig, digest []byte) (n int, e C.ulong) {
+// With direct, the call keeps the goroutine's P (direct.go).
+func signDigest(c *C.EVP_PKEY_CTX, sig, digest []byte, direct bool) (n int, e C.ulong) {
+	if direct {
+		return signDirect(c, sig, digest)
+	}
 	sn := C.size_t(len(sig))
 	if C.tg_sign(c, (*C.uchar)(&sig[0]), &sn, (*C.uchar)(&digest[0]), C.size_t(len(digest)), &e) == 0 {
 		return 0, e
@@ -274,3 +298,18 @@ func sslError(e C.ulong) error {
 	C.ERR_error_string_n(e, &buf[0], C.size_t(len(buf)))
 	return errors.New(C.GoString(&buf[0]))
 }
+
+// signDirect is signDigest through tg_sign_direct, called by asmcgocall (direct.go).
+func signDirect(c *C.EVP_PKEY_CTX, sig, digest []byte) (n int, e C.ulong) {
+	a := C.tg_sign_args{c: c, sig: (*C.uchar)(&sig[0]), siglen: C.size_t(len(sig)), dg: (*C.uchar)(&digest[0]), dlen: C.size_t(len(digest))}
+	asmcgocall(signDirectFn, unsafe.Pointer(&a))
+	runtime.KeepAlive(sig)
+	runtime.KeepAlive(digest)
+	if a.ok == 0 {
+		return 0, a.e
+	}
+	return int(a.siglen), 0
+}
+
+// signDirectFn is tg_sign_direct's address.
+var signDirectFn = C.tg_sign_direct_fn()
