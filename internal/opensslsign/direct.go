@@ -22,6 +22,9 @@ import "unsafe"
 // call. The arguments live on the goroutine's stack, which cannot move while the
 // goroutine is in C, and the Go buffers they point to are kept alive across the call.
 
+// cgoOnly makes every signature a cgo call (BenchmarkHandshakeLike compares the two).
+var cgoOnly bool
+
 // maxDirectRSABits is the largest RSA key whose signatures are called directly.
 const maxDirectRSABits = 2048
 

@@ -17,6 +17,8 @@
 // libcrypto.so.3 to run); `make build` sets both. Without them Wrap returns every key
 // as it is and Enabled is false, so the package costs nothing where OpenSSL is absent.
 // ECDSA P-256 keys (ECKey) sign SHA-256 digests in OpenSSL too, about 21 µs against Go's
-// 33 µs here; other digests, other curves and Ed25519 stay with Go (bench/README.md). It knows nothing of certificates or TLS
-// configuration; certstore wraps the keys it loads.
+// 33 µs here; other digests, other curves and Ed25519 stay with Go (bench/README.md).
+// Signatures with RSA keys up to 2048 bits and with P-256 keys are called on the thread's
+// own stack rather than as cgo calls, so the goroutine keeps its P (direct.go). It knows
+// nothing of certificates or TLS configuration; certstore wraps the keys it loads.
 package opensslsign

@@ -282,7 +282,7 @@ func newECCtx(pkey *C.EVP_PKEY) (*C.EVP_PKEY_CTX, C.ulong) {
 // signDigest signs digest into sig with an initialised context; n is the length used.
 // With direct, the call keeps the goroutine's P (direct.go).
 func signDigest(c *C.EVP_PKEY_CTX, sig, digest []byte, direct bool) (n int, e C.ulong) {
-	if direct {
+	if direct && !cgoOnly {
 		return signDirect(c, sig, digest)
 	}
 	sn := C.size_t(len(sig))
