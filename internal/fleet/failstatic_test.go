@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -137,15 +136,7 @@ func TestFleetStartFallsBack(t *testing.T) {
 	a := f.nodes[0]
 	f.waitApplied(1, a)
 	a.stop()
-	held, err := net.Listen("tcp", a.bind+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer held.Close()
-	_, port, _ := net.SplitHostPort(held.Addr().String())
-	rev := push(fmt.Sprintf(`  - {id: fixed, protocol: https, listen: 127.0.0.1:%s, target_group: web,
-     ssl: {mode: one_way, server_certificates: [site]}}
-`, port))
+	rev, _, _ := pushHeldPort(t, push, a)
 	path := filepath.Join(a.dir, "node.yaml")
 	nc, err := config.Load(path)
 	if err != nil {

@@ -135,15 +135,7 @@ func TestFleetUnappliable(t *testing.T) {
 	f, push := newFleet(t, "a", "b")
 	a, b := f.nodes[0], f.nodes[1]
 	f.waitApplied(1, a, b)
-	held, err := net.Listen("tcp", b.bind+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer held.Close()
-	_, port, _ := net.SplitHostPort(held.Addr().String())
-	rev := push(fmt.Sprintf(`  - {id: fixed, protocol: https, listen: 127.0.0.1:%s, target_group: web,
-     ssl: {mode: one_way, server_certificates: [site]}}
-`, port))
+	rev, held, port := pushHeldPort(t, push, b)
 	f.waitApplied(rev, a)
 	eventually(t, "node b reports the error", func() bool {
 		list, _ := f.store.List(ctxT(t))
@@ -228,4 +220,21 @@ func TestFleetWrongKey(t *testing.T) {
 	if code, _, err := newClient(f.d, tls.VersionTLS13, &leaf).get(a.addr(t, "mutual")); err != nil || code != http.StatusOK {
 		t.Fatalf("node a stopped serving: %d %v", code, err)
 	}
+}
+
+// pushHeldPort pushes a revision with a listener on a port of n's address that the
+// test holds (until it closes held, or ends), so n cannot apply the revision; it
+// returns the revision, the holding socket and the port.
+func pushHeldPort(t *testing.T, push func(string) int64, n *testNode) (rev int64, held net.Listener, port string) {
+	t.Helper()
+	held, err := net.Listen("tcp", n.bind+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { held.Close() })
+	_, port, _ = net.SplitHostPort(held.Addr().String())
+	rev = push(fmt.Sprintf(`  - {id: fixed, protocol: https, listen: 127.0.0.1:%s, target_group: web,
+     ssl: {mode: one_way, server_certificates: [site]}}
+`, port))
+	return rev, held, port
 }
