@@ -21,6 +21,8 @@ import "unsafe"
 // 21 µs) and RSA up to 2048 bits; larger RSA keys (3072 bits: about 1 ms) keep the cgo
 // call. The arguments live on the goroutine's stack, which cannot move while the
 // goroutine is in C, and the Go buffers they point to are kept alive across the call.
+// In a CPU profile the signature's time shows as runtime._ExternalCode, without the Go
+// callers a cgo call's samples carry.
 
 // cgoOnly makes every signature a cgo call (BenchmarkHandshakeLike compares the two).
 var cgoOnly bool
