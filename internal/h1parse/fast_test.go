@@ -264,3 +264,28 @@ func TestPlainWord(t *testing.T) {
 		}
 	}
 }
+
+// TestRelease: a request read after one was handed back has nothing of it (the query of
+// the first, its header values), however the pool hands blocks out.
+func TestRelease(t *testing.T) {
+	for range 20 {
+		r, _, err := ReadFast(bufio.NewReader(strings.NewReader("GET /a?x=1 HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nX-B: 2\r\n\r\n")), nil, Limits{})
+		if err != nil || r == nil || r.URL.RawQuery != "x=1" {
+			t.Fatalf("first request %v, err %v", r, err)
+		}
+		Release(r)
+		r, _, err = ReadFast(bufio.NewReader(strings.NewReader("GET /b HTTP/1.1\r\nHost: b\r\n\r\n")), nil, Limits{})
+		if err != nil || r == nil {
+			t.Fatalf("second request: err %v", err)
+		}
+		if r.URL.Path != "/b" || r.URL.RawQuery != "" || r.URL.ForceQuery || len(r.Header) != 0 || r.Host != "b" {
+			t.Fatalf("second request carries the first's: URL %#v, header %v, host %q", r.URL, r.Header, r.Host)
+		}
+		for _, v := range r.strs {
+			if v != "" {
+				t.Fatalf("a header value of the first request is kept: %q", v)
+			}
+		}
+		Release(r)
+	}
+}

@@ -91,8 +91,9 @@ type h1conn struct {
 		hasByte  bool
 		scanning bool
 		scan     headerScan
-		// fast: the last request read was h1parse's (its field names are tokens).
+		// fast: the last request read was h1parse's (its field names are tokens), req.
 		fast bool
+		req  *h1parse.Request
 	}
 }
 
@@ -144,18 +145,18 @@ func (l *Listener) readRequest(h *h1conn, br *bufio.Reader, st *State, hdr http.
 	s := &h.in.scan
 	s.reset(st.HeaderLimits, l.deps.HeaderBudget)
 	defer s.release()
-	r, n, err := h1parse.ReadFast(br, hdr, h1parse.Limits{Bytes: s.lim.Bytes, Fields: s.lim.Fields, LineBytes: s.lim.FieldBytes})
-	h.in.fast = r != nil
+	fr, n, err := h1parse.ReadFast(br, hdr, h1parse.Limits{Bytes: s.lim.Bytes, Fields: s.lim.Fields, LineBytes: s.lim.FieldBytes})
+	h.in.fast, h.in.req = fr != nil, fr
 	switch {
 	case err != nil:
 		return nil, err
-	case r != nil:
+	case fr != nil:
 		// The head's bytes count against the budget as a scanned block's do.
 		if !s.budget.take(int64(n)) {
 			return nil, errHeaderBudget
 		}
 		s.reserved = int64(n)
-		return r, nil
+		return &fr.Request, nil
 	}
 	if n := br.Buffered(); n > 0 {
 		b, _ := br.Peek(n)
@@ -164,7 +165,7 @@ func (l *Listener) readRequest(h *h1conn, br *bufio.Reader, st *State, hdr http.
 		}
 	}
 	h.in.scanning = true
-	r, err = http.ReadRequest(br)
+	r, err := http.ReadRequest(br)
 	h.in.scanning = false
 	if err != nil && s.err != nil {
 		// bufio hands a partial line over without the read error that cut it, so the
@@ -458,6 +459,14 @@ func (l *Listener) serveOne(h *h1conn, br *bufio.Reader, r *http.Request, info *
 	// no goroutine of it is left, and what the log line took from the header are strings.
 	r.Header = nil
 	putReqHeader(reqHdr)
+	if h.in.fast && r.Body == http.NoBody {
+		// Nor of the request: back to h1parse for a later request, warm in the cache. One
+		// with a body is left to the GC, in case a reader of its body is still about.
+		h1parse.Release(h.in.req)
+		h.in.req = nil
+		return keep, false
+	}
+	h.in.req = nil
 	if keep && r.Body != http.NoBody {
 		// Read what the handler left of the body, within reason, to keep the connection.
 		setDeadline(h.c, info.state.HeaderTimeout)
