@@ -28,7 +28,7 @@ import (
 func (l *Listener) serveHTTP(tc *tls.Conn, info *connInfo) {
 	if !h2Adequate(info.cs) {
 		// Off the handshake worker: the lingering close takes up to lingerTime.
-		l.wg.Go(func() { l.refuseH2(tc) })
+		l.wg.Go(func() { l.refuseH2(tc, info) })
 		return
 	}
 	g := newH2Guard(tc, info.state, l.deps.HeaderBudget, func(reason string) {
@@ -51,11 +51,17 @@ func (l *Listener) serveHTTP(tc *tls.Conn, info *connInfo) {
 // INADEQUATE_SECURITY and close_notify, then a lingering close. The client's preface
 // and first request are on their way: closing with them unread would make the kernel
 // reset the connection, and the client's next write would fail with a reset or a
-// broken pipe before it read the GOAWAY (TestH2InadequateSecurity).
-func (l *Listener) refuseH2(tc *tls.Conn) {
+// broken pipe before it read the GOAWAY (TestH2InadequateSecurity). The refusal is
+// logged: the client's own error may not say why.
+func (l *Listener) refuseH2(tc *tls.Conn, info *connInfo) {
 	_ = tc.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = tc.Write(append(emptySettings(), goAway(0, codeInadequateSecurity)...))
 	_ = tc.CloseWrite()
+	line := info.line
+	line.Msg = "connection"
+	line.Err = fmt.Errorf("refused with GOAWAY(INADEQUATE_SECURITY): HTTP/2 over %s with %s, which RFC 9113 §9.2 forbids",
+		tls.VersionName(info.cs.Version), tls.CipherSuiteName(info.cs.CipherSuite))
+	l.log(context.Background(), &line)
 	l.verified.Delete(tc)
 	lingeringClose(tc.NetConn(), lingerTime)
 	l.closed()

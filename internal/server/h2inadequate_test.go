@@ -72,6 +72,11 @@ func TestH2InadequateSecurity(t *testing.T) {
 	if !strings.Contains(err.Error(), "INADEQUATE_SECURITY") {
 		t.Fatalf("the request failed with %v, not by GOAWAY INADEQUATE_SECURITY", err)
 	}
+	// The operator sees why (before, nothing was logged).
+	line := e.sink.Next(t, map[string]any{"msg": "connection", "listener": "compat"})
+	if msg, _ := line["error"].(string); !strings.Contains(msg, "INADEQUATE_SECURITY") || !strings.Contains(msg, "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA") {
+		t.Fatalf("connection line %v, want the refusal with the cipher suite", line)
+	}
 }
 
 // gatedConn holds its reads until its second write (the first is the client's
