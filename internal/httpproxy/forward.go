@@ -106,7 +106,9 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
 			reusable = body.finish(w, bc) && reusable
 		}
 		bc.doneWith(resp)
-		if stop.StopOnCancel() && reusable && !resp.Close {
+		// Bytes past the response's end (a backend that sent more than its body) would
+		// be read as the next request's answer: such a connection is not kept.
+		if stop.StopOnCancel() && reusable && !resp.Close && bc.br.Buffered() == 0 {
 			p.pool.put(bc)
 		} else {
 			_ = bc.conn.Close()

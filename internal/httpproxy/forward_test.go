@@ -252,6 +252,83 @@ func TestForwardIdleClosedGETs(t *testing.T) {
 	}
 }
 
+// TestForwardBytesPastResponse: a backend that sends more than its response (a second
+// response no request asked for, in the same write) does not have those bytes served
+// as the next request's answer: the connection is closed, and the next request gets
+// its own answer on a new one. Before, the next GET got "evil".
+func TestForwardBytesPastResponse(t *testing.T) {
+	var accepted atomic.Int32
+	addr := proxytest.Raw(t, func(c net.Conn) {
+		first := accepted.Add(1) == 1
+		br := bufio.NewReader(c)
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			answer := "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfine"
+			if first {
+				answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" + "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil"
+			}
+			if _, err := io.WriteString(c, answer); err != nil {
+				return
+			}
+		}
+	})
+	url := front(t, httpproxy.Route{Target: addr})
+	c := &http.Client{}
+	if code, body := get(t, c, url); code != http.StatusOK || body != "ok" {
+		t.Fatalf("first GET: %d %q, want 200 ok", code, body)
+	}
+	if code, body := get(t, c, url); code != http.StatusOK || body != "fine" {
+		t.Fatalf("second GET: %d %q, want 200 fine (its own answer, not the bytes past the first response)", code, body)
+	}
+}
+
+// TestForwardKeepsReadResponses: a response read to its end, whatever its framing
+// (length, chunked with trailers, none for HEAD, 204 and 304), leaves nothing in the
+// connection's reader, and the connection is kept: every request goes on one.
+func TestForwardKeepsReadResponses(t *testing.T) {
+	var accepted atomic.Int32
+	answers := []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n2\r\nok\r\n0\r\nX-T: 1\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", // to a HEAD
+		"HTTP/1.1 204 No Content\r\n\r\n",
+		"HTTP/1.1 304 Not Modified\r\n\r\n",
+	}
+	addr := proxytest.Raw(t, func(c net.Conn) {
+		accepted.Add(1)
+		br := bufio.NewReader(c)
+		for i := 0; ; i++ {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			if _, err := io.WriteString(c, answers[i%len(answers)]); err != nil {
+				return
+			}
+		}
+	})
+	url := front(t, httpproxy.Route{Target: addr})
+	c := &http.Client{}
+	for i := range answers {
+		method := http.MethodGet
+		if i == 3 {
+			method = http.MethodHead
+		}
+		req, _ := http.NewRequest(method, url, nil)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	if n := accepted.Load(); n != 1 {
+		t.Fatalf("backend accepted %d connections for %d requests, want 1 (each response read to its end keeps it)", n, len(answers))
+	}
+}
+
 // TestForwardFraming: the backend gets the body framed anew, chunked when the client's
 // length was unknown, and never the client's own framing or hop-by-hop headers.
 func TestForwardFraming(t *testing.T) {
