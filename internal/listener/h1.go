@@ -83,6 +83,7 @@ type h1conn struct {
 	writeTimeout time.Duration
 	done         chan struct{}          // the worker finished this connection's requests
 	stayed       bool                   // the worker waited stayWindow for a next request, in vain
+	linger       bool                   // the client's input may be unread: close lingering (linger.go)
 	req          atomic.Pointer[reqCtx] // the context of the request at its backend, for cancelRequests
 	// in feeds the pooled reader: the byte that ended the idle wait, then the
 	// connection; while a header block is read, scan checks its bytes (h1header.go).
@@ -270,6 +271,10 @@ func (l *Listener) serveH1(h *h1conn, info *connInfo) {
 			_ = tc.NetConn().Close()
 			return
 		}
+		if h.linger && end == h1Close {
+			l.closeLingering(c, info.state.ID)
+			return
+		}
 		_ = c.Close()
 	}()
 	// What a worker runs for each request; made once per connection, not per request.
@@ -402,7 +407,7 @@ func (l *Listener) serveBuffered(h *h1conn, br *bufio.Reader, info *connInfo) h1
 		if err != nil {
 			putReqHeader(hdr)
 			if !errors.Is(err, io.EOF) && !isTimeout(err) {
-				badRequest(h.c, err)
+				badRequest(h, err)
 			}
 			return h1Close
 		}
@@ -428,7 +433,7 @@ func isTimeout(err error) bool {
 // reqHdr, lent by serveBuffered, goes back to its pool when the request is served.
 func (l *Listener) serveOne(h *h1conn, br *bufio.Reader, r *http.Request, info *connInfo, reqHdr http.Header) (keep, hijacked bool) {
 	if msg, code := checkRequest(r, h.in.fast); code != 0 {
-		badRequest(h.c, errors.New(msg), code)
+		badRequest(h, errors.New(msg), code)
 		return false, false
 	}
 	r.RemoteAddr, r.TLS = info.client, info.cs
@@ -473,6 +478,9 @@ func (l *Listener) serveOne(h *h1conn, br *bufio.Reader, r *http.Request, info *
 		n, err := io.CopyN(io.Discard, r.Body, maxDiscard+1)
 		keep = errors.Is(err, io.EOF) && n <= maxDiscard
 	}
+	// Closing with the body unread (more than maxDiscard, a refusal before 100-continue,
+	// a failed body read) would reset the connection and lose the answer.
+	h.linger = !keep && !w.failed && r.Body != http.NoBody
 	return keep, false
 }
 
@@ -531,8 +539,9 @@ func namesValid(h http.Header) bool {
 }
 
 // badRequest answers a request that could not be read or is not acceptable, and the
-// connection is closed after it.
-func badRequest(c net.Conn, err error, code ...int) {
+// connection is closed after it, lingering: the rest of the request may be unread.
+func badRequest(h *h1conn, err error, code ...int) {
+	c := h.c
 	status := http.StatusBadRequest
 	he, isHeader := errors.AsType[*headerError](err)
 	switch {
@@ -547,14 +556,7 @@ func badRequest(c net.Conn, err error, code ...int) {
 	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = io.WriteString(c, "HTTP/1.1 "+msg+"\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: "+
 		strconv.Itoa(len(msg)+1)+"\r\n\r\n"+msg+"\n")
-	linger(c)
-}
-
-// linger reads what the client is still sending, briefly, before the connection is
-// closed: closing with unread data would reset it, and the client could lose the answer.
-func linger(c net.Conn) {
-	_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-	_, _ = io.Copy(io.Discard, io.LimitReader(c, maxDiscard))
+	h.linger = true
 }
 
 // h1writer is the http.ResponseWriter of one HTTP/1.x request. Bodies are framed by

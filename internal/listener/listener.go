@@ -44,6 +44,9 @@ type Deps struct {
 	Observer Observer
 	// HeaderBudget is shared by every listener of the process; nil: no budget.
 	HeaderBudget *HeaderBudget
+	// Lingerers bounds the lingering closes of every listener of the process
+	// (linger.go); nil: none linger, connections are closed at once.
+	Lingerers *Lingerers
 }
 
 // Listener serves one socket.
@@ -399,6 +402,12 @@ func (l *Listener) handshake(raw net.Conn, st *State, line *Line) (*tls.Conn, er
 	l.deps.Metrics.HandshakeSeconds.WithLabelValues(st.ID, "failure").Observe(line.Duration.Seconds())
 	l.observe(line, mode, "failure", sent)
 	l.log(context.Background(), line)
+	if state.Version == tls.VersionTLS13 && reason != clientauth.Timeout {
+		// The client may have finished its side and be sending its request: it must
+		// read our alert, which says why, rather than a reset (linger.go).
+		l.closeLingering(raw, st.ID)
+		return nil, err
+	}
 	_ = raw.Close()
 	return nil, err
 }

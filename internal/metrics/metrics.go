@@ -22,6 +22,7 @@ const (
 	NameBackendUp       = "tlsgate_backend_up"
 	NameRefused         = "tlsgate_connections_refused_total"
 	NameAcceptErrors    = "tlsgate_accept_errors_total"
+	NameLingering       = "tlsgate_lingering_closes_total"
 	NameClientExpiry    = "tlsgate_client_certificate_days_to_expiry"
 	NameClientGrace     = "tlsgate_client_certificate_grace_total"
 	NameAudit           = "tlsgate_audit_verdicts_total"
@@ -85,6 +86,11 @@ type Metrics struct {
 	// AcceptErrors counts failed accepts by listener and kind: temporary (backed off,
 	// accepting goes on) or fatal (the listener stopped accepting).
 	AcceptErrors *prometheus.CounterVec
+	// Lingering counts closes of connections whose client may still be sending, by
+	// listener and result: lingered (half-closed, input read and dropped for a while,
+	// so the client reads the answer) or over_limit (too many lingering already:
+	// closed at once).
+	Lingering *prometheus.CounterVec
 	// FleetConnected is 1 while a fleet node has a live session with etcd, else 0.
 	FleetConnected prometheus.Gauge
 	// FleetRevision is the fleet revision this node serves.
@@ -156,6 +162,8 @@ func New() *Metrics {
 			Help: "gRPC calls by listener and grpc-status."}, []string{"listener", "grpc_status"}),
 		AcceptErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameAcceptErrors,
 			Help: "Failed accepts by listener and kind: temporary (out of file descriptors and the like; backed off, accepting goes on) or fatal (the listener stopped accepting)."}, []string{"listener", "kind"}),
+		Lingering: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameLingering,
+			Help: "Closes of connections whose client may still be sending, by result: lingered (input read and dropped until the client closes, within bounds) or over_limit (too many lingering: closed at once)."}, []string{"listener", "result"}),
 		FleetConnected: prometheus.NewGauge(prometheus.GaugeOpts{Name: NameFleetConnected,
 			Help: "1 while this fleet node has a live session with etcd, else 0."}),
 		FleetRevision: prometheus.NewGauge(prometheus.GaugeOpts{Name: NameFleetRevision,
@@ -166,7 +174,7 @@ func New() *Metrics {
 	m.Registry.MustRegister(m.FleetConnected, m.FleetRevision, m.FleetApplyErrors)
 	m.addOperational()
 	m.Registry.MustRegister(m.Handshakes, m.ConnectionsOpen, m.Requests, m.RequestSeconds, m.Bytes, m.Reloads, m.CertExpiry, m.BackendUp, m.Refused, m.ClientExpiry, m.CRLFetches, m.OCSPFetches, m.ClientGrace, m.Audit)
-	m.Registry.MustRegister(m.GRPCRequests, m.AcceptErrors)
+	m.Registry.MustRegister(m.GRPCRequests, m.AcceptErrors, m.Lingering)
 	return m
 }
 

@@ -80,6 +80,8 @@ type Server struct {
 	history   *status.Recorder // what the listeners saw, for /api/v1/status and the console
 	// headers is the header memory budget of every listener (max_header_memory).
 	headers *listener.HeaderBudget
+	// lingerers bounds the lingering closes of every listener.
+	lingerers *listener.Lingerers
 }
 
 // New returns a server that has not started.
@@ -97,7 +99,8 @@ func New(opts Options) *Server {
 		opts.Listen = net.Listen
 	}
 	return &Server{opts: opts, listeners: map[string]*listener.Listener{}, keys: ticketkeys.New(ticketkeys.Options{Log: opts.Log}),
-		history: status.NewRecorder(opts.Now), headers: listener.NewHeaderBudget(listener.DefaultHeaderBudget)}
+		history: status.NewRecorder(opts.Now), headers: listener.NewHeaderBudget(listener.DefaultHeaderBudget),
+		lingerers: listener.NewLingerers(listener.DefaultMaxLingering)}
 }
 
 // built is everything a config turns into before any socket is touched.
@@ -367,7 +370,8 @@ func (s *Server) apply(b *built, stamps map[string]string) error {
 	}
 	s.adoptHealth(b)
 	opened := map[string]*listener.Listener{}
-	deps := listener.Deps{Log: s.opts.Log, Metrics: s.opts.Metrics, Now: s.opts.Now, Observer: s.history, HeaderBudget: s.headers, Dial: s.opts.Dial}
+	deps := listener.Deps{Log: s.opts.Log, Metrics: s.opts.Metrics, Now: s.opts.Now, Observer: s.history, HeaderBudget: s.headers, Dial: s.opts.Dial,
+		Lingerers: s.lingerers}
 	var old []*listener.Listener
 	for i := range b.cfg.Listeners {
 		lc := &b.cfg.Listeners[i]

@@ -1,0 +1,162 @@
+package server_test
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"tlsgate/internal/pki"
+)
+
+// uploadBody is larger than what the kernel's buffers on both ends hold on loopback,
+// so the client is still writing when the server answers and closes.
+const uploadBody = 8 << 20
+
+// dialListener connects to listener id: TLS 1.3, or plain TCP for "plain".
+func (e *env) dialListener(t *testing.T, id string) net.Conn {
+	t.Helper()
+	var c net.Conn
+	var err error
+	if id == "plain" {
+		c, err = net.Dial("tcp", e.addr(id))
+	} else {
+		c, err = tls.Dial("tcp", e.addr(id), e.tlsConfig(tls.VersionTLS13, nil))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	return c
+}
+
+// readToEnd reads what is left until the server's end; an error other than an end
+// (EOF, or TLS's unexpected EOF when the server closed without close_notify) fails t.
+func readToEnd(t *testing.T, r io.Reader) {
+	t.Helper()
+	if _, err := io.Copy(io.Discard, r); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("reading to the server's end: %v", err)
+	}
+}
+
+// TestRefusedUploadGetsAnswer: a client that writes its whole request, body included,
+// before it reads (Python's http.client, most scripts) must get the answer to a
+// request refused before its body was read, as with nginx's lingering_close. Closing
+// with the body unread made the kernel reset the connection: the client's write
+// failed and it never read the answer. The close lingers (counted), then ends once the
+// client closes.
+func TestRefusedUploadGetsAnswer(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	for _, tc := range []struct {
+		name, id, head string
+		status         int
+	}{
+		{"malformed Host (badRequest)", "one_way", "POST / HTTP/1.1\r\nHost: bad host\r\n", http.StatusBadRequest},
+		{"dot segment (answered, body over maxDiscard)", "one_way", "POST /a/../b HTTP/1.1\r\nHost: localhost\r\n", http.StatusBadRequest},
+		{"malformed Host, plain http", "plain", "POST / HTTP/1.1\r\nHost: bad host\r\n", http.StatusBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lingered := e.metrics.Lingering.WithLabelValues(tc.id, "lingered")
+			before := testutil.ToFloat64(lingered)
+			c := e.dialListener(t, tc.id)
+			req := append([]byte(tc.head+"Content-Length: "+strconv.Itoa(uploadBody)+"\r\n\r\n"), make([]byte, uploadBody)...)
+			if _, err := c.Write(req); err != nil {
+				t.Fatalf("the upload failed before the client could read the answer: %v", err)
+			}
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("no answer: %v", err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
+			}
+			readToEnd(t, br) // the half-close comes after the count
+			if n := testutil.ToFloat64(lingered) - before; n != 1 {
+				t.Fatalf("%v lingering closes counted, want 1", n)
+			}
+		})
+	}
+}
+
+// TestRefusedTCPClientGetsAlert: on tcp_ssl, a TLS 1.3 client refused for its
+// certificate has already finished the handshake on its side and may be writing: it
+// must still read the server's alert rather than fail its write on a reset.
+func TestRefusedTCPClientGetsAlert(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	foreign := e.other.Issue("stranger").TLS()
+	c, err := tls.Dial("tcp", e.addr("tcpssl"), e.tlsConfig(tls.VersionTLS13, &foreign))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := c.Write(make([]byte, uploadBody)); err != nil {
+		t.Fatalf("the client's write failed before it could read the alert: %v", err)
+	}
+	_, err = c.Read(make([]byte, 1))
+	if _, ok := errors.AsType[tls.AlertError](err); !ok && (err == nil || !strings.Contains(err.Error(), "remote error")) {
+		t.Fatalf("read %v, want the server's alert", err)
+	}
+}
+
+// TestKeepAliveCloseDoesNotLinger: closes where nothing of the client's is left unread
+// stay as cheap as before (no goroutine, no wait for the client): the server's close
+// after "Connection: close" (following a request with a body, read whole), and the
+// server's close after the client closed first. The client reads the server's end, so
+// the server has decided how to close by then (a lingering close is counted before
+// its half-close).
+func TestKeepAliveCloseDoesNotLinger(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	for _, id := range []string{"one_way", "plain"} {
+		t.Run(id, func(t *testing.T) {
+			// The server closes after the second request.
+			c := e.dialListener(t, id)
+			if _, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello"+
+				"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(c)
+			for range 2 {
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			readToEnd(t, br)
+			// The client closes first, after a request with a body.
+			c = e.dialListener(t, id)
+			if _, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello"); err != nil {
+				t.Fatal(err)
+			}
+			br = bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if err := c.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			readToEnd(t, br)
+			for _, result := range []string{"lingered", "over_limit"} {
+				if n := testutil.ToFloat64(e.metrics.Lingering.WithLabelValues(id, result)); n != 0 {
+					t.Fatalf("%v closes counted as %s, want none", n, result)
+				}
+			}
+		})
+	}
+}
