@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pires/go-proxyproto"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"tlsgate/internal/metrics"
@@ -125,5 +126,39 @@ func TestLingerCloseLimits(t *testing.T) {
 				t.Fatal("the lingering close did not end")
 			}
 		})
+	}
+}
+
+// TestLingerThroughProxyHeader: on a connection from a trusted front (a PROXY protocol
+// connection, which has no half-close of its own), the lingering close half-closes the
+// TCP connection under it and keeps reading.
+func TestLingerThroughProxyHeader(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, s := loopPair(t, ln)
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.WriteString(c, "PROXY TCP4 192.0.2.1 192.0.2.2 40000 443\r\nGET / HTTP/1.1\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	pc := proxyproto.NewConn(s)
+	if got := pc.RemoteAddr().String(); got != "192.0.2.1:40000" {
+		t.Fatalf("PROXY header not read: remote %s", got)
+	}
+	done := make(chan struct{})
+	go func() { lingerClose(pc, defaultLinger); close(done) }()
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("read %v, want EOF (the half-close)", err)
+	}
+	if err := pump(c, 4<<20); err != nil {
+		t.Fatalf("the client's upload failed: %v", err)
+	}
+	_ = c.Close()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the lingering close did not end when the client closed")
 	}
 }
