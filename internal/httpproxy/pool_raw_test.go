@@ -1,8 +1,6 @@
 package httpproxy
 
 import (
-	"context"
-	"net"
 	"syscall"
 	"testing"
 	"time"
@@ -14,25 +12,10 @@ import (
 // syscalls (rawsock), and the idle check still reaches its socket through the wrapper:
 // idle and silent is alive, a byte no request asked for is not.
 func TestPoolRawSocket(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	p := newPool(nil)
-	defer p.close()
-	key := poolKey{addr: ln.Addr().String()}
-	lim := limits{maxIdle: 3, idleTimeout: time.Minute}
-	bc, err := p.get(context.Background(), key, lim, time.Second, true, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newPoolRig(t)
+	bc := r.get(t, true, false)
 	defer bc.conn.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	server := r.accept(t)
 	if _, ok := bc.conn.(*rawsock.Conn); !ok {
 		t.Fatalf("backend connection is %T, want *rawsock.Conn", bc.conn)
 	}
@@ -45,7 +28,7 @@ func TestPoolRawSocket(t *testing.T) {
 	// Wait on the poller until the byte has arrived, reading nothing.
 	_ = bc.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	var peek [1]byte
-	err = bc.conn.(*rawsock.Conn).RawConn().Read(func(fd uintptr) bool {
+	err := bc.conn.(*rawsock.Conn).RawConn().Read(func(fd uintptr) bool {
 		return rawsock.PeekFD(fd, &peek) != syscall.EAGAIN
 	})
 	if err != nil {

@@ -7,43 +7,64 @@ import (
 	"time"
 )
 
-// TestPoolIdleCap (issue 12 item 7): a target keeps at most max_idle_per_target idle
-// connections; those past the cap are closed when returned (before: up to 256).
-func TestPoolIdleCap(t *testing.T) {
+// poolRig is a pool and a loopback listener for its one target, both closed when the
+// test ends.
+type poolRig struct {
+	ln  net.Listener
+	p   *pool
+	key poolKey
+	lim limits
+}
+
+func newPoolRig(t *testing.T) *poolRig {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 64)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted <- c
-		}
-	}()
+	t.Cleanup(func() { _ = ln.Close() })
 	p := newPool(nil)
-	defer p.close()
-	key := poolKey{addr: ln.Addr().String()}
-	lim := limits{maxIdle: 3, idleTimeout: time.Minute}
+	t.Cleanup(p.close)
+	return &poolRig{ln: ln, p: p, key: poolKey{addr: ln.Addr().String()}, lim: limits{maxIdle: 3, idleTimeout: time.Minute}}
+}
+
+// get takes a connection from the pool (pool.get's fresh and retryable).
+func (r *poolRig) get(t *testing.T, fresh, retryable bool) *backendConn {
+	t.Helper()
+	bc, err := r.p.get(context.Background(), r.key, r.lim, time.Second, fresh, retryable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bc
+}
+
+// accept returns the backend's end of the next connection dialled, closed when the
+// test ends.
+func (r *poolRig) accept(t *testing.T) net.Conn {
+	t.Helper()
+	c, err := r.ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// TestPoolIdleCap (issue 12 item 7): a target keeps at most max_idle_per_target idle
+// connections; those past the cap are closed when returned (before: up to 256).
+func TestPoolIdleCap(t *testing.T) {
+	r := newPoolRig(t)
 	var conns []*backendConn
 	for range 5 {
-		bc, err := p.get(context.Background(), key, lim, time.Second, true, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, bc)
-		<-accepted
+		conns = append(conns, r.get(t, true, false))
+		r.accept(t)
 	}
 	for _, bc := range conns {
-		p.put(bc)
+		r.p.put(bc)
 	}
-	p.mu.Lock()
-	n := len(p.idle[key])
-	p.mu.Unlock()
+	r.p.mu.Lock()
+	n := len(r.p.idle[r.key])
+	r.p.mu.Unlock()
 	if n != 3 {
 		t.Fatalf("%d idle connections kept, want the cap of 3", n)
 	}
@@ -52,35 +73,18 @@ func TestPoolIdleCap(t *testing.T) {
 // TestPoolDropsClosed: an idle connection the backend closed is not handed out; a new
 // one is dialled.
 func TestPoolDropsClosed(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	p := newPool(nil)
-	defer p.close()
-	key := poolKey{addr: ln.Addr().String()}
-	lim := limits{maxIdle: 3, idleTimeout: time.Minute}
-	bc, err := p.get(context.Background(), key, lim, time.Second, false, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.put(bc)
+	r := newPoolRig(t)
+	bc := r.get(t, false, false)
+	server := r.accept(t)
+	r.p.put(bc)
 	server.Close()
-	// Wait until the FIN has arrived, by reading on the pooled socket.
+	// Wait until the FIN has arrived, by reading on the socket.
 	_ = bc.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := bc.br.Peek(1); err == nil {
 		t.Fatal("read data from a closed backend")
 	}
 	_ = bc.conn.SetReadDeadline(time.Time{})
-	got, err := p.get(context.Background(), key, lim, time.Second, false, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := r.get(t, false, false)
 	if got == bc || got.reused {
 		t.Fatal("a connection the backend closed was reused")
 	}
@@ -91,56 +95,31 @@ func TestPoolDropsClosed(t *testing.T) {
 // backend has closed it (the request will meet the close and go again); any other
 // request gets it checked, and the closed one is dropped for a new one.
 func TestPoolUncheckedOnlyRetryable(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	p := newPool(nil)
-	defer p.close()
-	key := poolKey{addr: ln.Addr().String()}
-	lim := limits{maxIdle: 3, idleTimeout: time.Minute}
-	bc, err := p.get(context.Background(), key, lim, time.Second, false, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	server.Close()
+	r := newPoolRig(t)
+	bc := r.get(t, false, true)
+	r.accept(t).Close()
 	// Wait until the FIN has arrived, by reading on the socket.
 	_ = bc.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := bc.br.Peek(1); err == nil {
 		t.Fatal("read data from a closed backend")
 	}
 	_ = bc.conn.SetReadDeadline(time.Time{})
-	p.put(bc)
-	got, err := p.get(context.Background(), key, lim, time.Second, false, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != bc || !got.reused {
+	r.p.put(bc)
+	if got := r.get(t, false, true); got != bc || !got.reused {
 		t.Fatal("a retryable request did not get the connection put back moments ago")
 	}
-	p.put(bc)
-	got, err = p.get(context.Background(), key, lim, time.Second, false, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r.p.put(bc)
+	got := r.get(t, false, false)
 	if got == bc || got.reused {
 		t.Fatal("a request that cannot go again got a connection the backend closed, unchecked")
 	}
 	_ = got.conn.Close()
 	// Older than uncheckedFor: checked for every request.
 	bc.idleAt -= int64(2 * uncheckedFor)
-	p.mu.Lock()
-	p.idle[key] = append(p.idle[key], bc)
-	p.mu.Unlock()
-	got, err = p.get(context.Background(), key, lim, time.Second, false, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r.p.mu.Lock()
+	r.p.idle[r.key] = append(r.p.idle[r.key], bc)
+	r.p.mu.Unlock()
+	got = r.get(t, false, true)
 	if got == bc {
 		t.Fatal("a connection idle past uncheckedFor was handed out unchecked")
 	}
