@@ -1,9 +1,7 @@
 package httpproxy
 
 import (
-	"context"
 	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -15,29 +13,13 @@ import (
 // is not lost: what SendRead could not send goes as an ordinary write, then the answer
 // is read; the backend gets every byte once.
 func TestHeldSendNoRoom(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	p := newPool(nil)
-	defer p.close()
-	bc, err := p.get(context.Background(), poolKey{addr: ln.Addr().String()}, limits{maxIdle: 1, idleTimeout: time.Minute}, time.Second, true, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bc.conn.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	bc, server := dialPooled(t)
 	if bc.sock == nil {
 		t.Fatal("a plain backend connection has no held socket")
 	}
 	filled := 0
 	fill := make([]byte, 64<<10)
-	err = bc.sock.c.RawConn().Write(func(fd uintptr) bool {
+	err := bc.sock.c.RawConn().Write(func(fd uintptr) bool {
 		for {
 			n, errno := rawsock.SendFD(fd, fill)
 			if errno != 0 {
@@ -79,23 +61,7 @@ func TestHeldSendNoRoom(t *testing.T) {
 // for bufio to take instead of its Read (an embedded socket's, promoted, read without
 // sending what was held, and the backend waited for a request that never came).
 func TestHeldWriteTo(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	p := newPool(nil)
-	defer p.close()
-	bc, err := p.get(context.Background(), poolKey{addr: ln.Addr().String()}, limits{maxIdle: 1, idleTimeout: time.Minute}, time.Second, true, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bc.conn.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	bc, server := dialPooled(t)
 	go func() {
 		if _, err := io.ReadFull(server, make([]byte, 4)); err == nil {
 			_, _ = server.Write([]byte("answer"))

@@ -12,10 +12,7 @@ import (
 // syscalls (rawsock), and the idle check still reaches its socket through the wrapper:
 // idle and silent is alive, a byte no request asked for is not.
 func TestPoolRawSocket(t *testing.T) {
-	r := newPoolRig(t)
-	bc := r.get(t, true, false)
-	defer bc.conn.Close()
-	server := r.accept(t)
+	bc, server := dialPooled(t)
 	if _, ok := bc.conn.(*rawsock.Conn); !ok {
 		t.Fatalf("backend connection is %T, want *rawsock.Conn", bc.conn)
 	}

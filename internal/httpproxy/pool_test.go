@@ -50,6 +50,16 @@ func (r *poolRig) accept(t *testing.T) net.Conn {
 	return c
 }
 
+// dialPooled takes a new connection from a new pool and returns it with the backend's end,
+// both closed when the test ends.
+func dialPooled(t *testing.T) (*backendConn, net.Conn) {
+	t.Helper()
+	r := newPoolRig(t)
+	bc := r.get(t, true, false)
+	t.Cleanup(func() { _ = bc.conn.Close() })
+	return bc, r.accept(t)
+}
+
 // TestPoolIdleCap (issue 12 item 7): a target keeps at most max_idle_per_target idle
 // connections; those past the cap are closed when returned (before: up to 256).
 func TestPoolIdleCap(t *testing.T) {
