@@ -147,13 +147,15 @@ func TestForwardStreamsBody(t *testing.T) {
 	}
 }
 
-// TestForwardIdleClosedPOSTs (issue 12 item 3): a backend that closes idle keep-alive
-// connections (gunicorn, Node) leaves them in the pool; a POST must never be sent on
-// one. Each POST below waits for the backend to have closed the previous connection.
-// Before: 5 of 10 POSTs got 502.
-func TestForwardIdleClosedPOSTs(t *testing.T) {
-	closed := make(chan struct{}, 16)
-	addr := proxytest.Raw(t, func(c net.Conn) {
+// idleCloser is a keep-alive backend that answers each request "ok" and closes a
+// connection idle for keep, as gunicorn and Node do, then sends on closed; accepted
+// counts its connections.
+func idleCloser(t *testing.T, keep time.Duration) (addr string, closed <-chan struct{}, accepted *atomic.Int32) {
+	t.Helper()
+	ch := make(chan struct{}, 16)
+	accepted = new(atomic.Int32)
+	addr = proxytest.Raw(t, func(c net.Conn) {
+		accepted.Add(1)
 		br := bufio.NewReader(c)
 		for {
 			r, err := http.ReadRequest(br)
@@ -162,16 +164,24 @@ func TestForwardIdleClosedPOSTs(t *testing.T) {
 			}
 			_, _ = io.Copy(io.Discard, r.Body)
 			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-			// Keep-alive for 50 ms, as gunicorn does for 2 s.
-			_ = c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			_ = c.SetReadDeadline(time.Now().Add(keep))
 			if _, err := br.Peek(1); err != nil {
 				_ = c.Close()
-				closed <- struct{}{}
+				ch <- struct{}{}
 				return
 			}
 			_ = c.SetReadDeadline(time.Time{})
 		}
 	})
+	return addr, ch, accepted
+}
+
+// TestForwardIdleClosedPOSTs (issue 12 item 3): a backend that closes idle keep-alive
+// connections (gunicorn, Node) leaves them in the pool; a POST must never be sent on
+// one. Each POST below waits for the backend to have closed the previous connection.
+// Before: 5 of 10 POSTs got 502.
+func TestForwardIdleClosedPOSTs(t *testing.T) {
+	addr, closed, _ := idleCloser(t, 50*time.Millisecond) // gunicorn: 2 s
 	url := front(t, httpproxy.Route{Target: addr})
 	c := &http.Client{}
 	failed := 0
@@ -202,27 +212,7 @@ func TestForwardIdleClosedPOSTs(t *testing.T) {
 // request meets the reset before any response byte and goes again on a new
 // connection: every request is answered, none hangs, none is 502.
 func TestForwardIdleClosedGETs(t *testing.T) {
-	closed := make(chan struct{}, 16)
-	var accepted atomic.Int32
-	addr := proxytest.Raw(t, func(c net.Conn) {
-		accepted.Add(1)
-		br := bufio.NewReader(c)
-		for {
-			r, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			_, _ = io.Copy(io.Discard, r.Body)
-			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-			_ = c.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
-			if _, err := br.Peek(1); err != nil {
-				_ = c.Close()
-				closed <- struct{}{}
-				return
-			}
-			_ = c.SetReadDeadline(time.Time{})
-		}
-	})
+	addr, closed, accepted := idleCloser(t, 10*time.Millisecond)
 	url := front(t, httpproxy.Route{Target: addr})
 	c := &http.Client{}
 	for i := range 10 {
