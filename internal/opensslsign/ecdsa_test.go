@@ -102,29 +102,10 @@ func TestHandshakeECDSA(t *testing.T) {
 	}
 	tc := leaf.TLS()
 	tc.PrivateKey = s
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{tc}, MinVersion: tls.VersionTLS12})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				if c.(*tls.Conn).Handshake() == nil {
-					c.Write([]byte("ok\n"))
-				}
-			})
-		}
-	})
+	addr := serveOK(t, &tls.Config{Certificates: []tls.Certificate{tc}, MinVersion: tls.VersionTLS12})
 	for _, v := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
 		t.Run(tls.VersionName(v), func(t *testing.T) {
-			c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost",
+			c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost",
 				MinVersion: v, MaxVersion: v})
 			if err != nil {
 				t.Fatal(err)

@@ -41,6 +41,13 @@ func rsaServer(t *testing.T, cfg *tls.Config) (addr string, ca *pkitest.CA, key 
 	tc := leaf.TLS()
 	tc.PrivateKey = key
 	cfg.Certificates = []tls.Certificate{tc}
+	return serveOK(t, cfg), ca, key
+}
+
+// serveOK serves TLS with cfg on loopback until the test ends; each connection gets
+// "ok\n" after its handshake. It returns the address.
+func serveOK(t *testing.T, cfg *tls.Config) string {
+	t.Helper()
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +68,7 @@ func rsaServer(t *testing.T, cfg *tls.Config) (addr string, ca *pkitest.CA, key 
 			})
 		}
 	})
-	return ln.Addr().String(), ca, key
+	return ln.Addr().String()
 }
 
 func wrappedKey(t *testing.T, leaf *pkitest.Leaf) (crypto.Signer, *opensslsign.Key) {
