@@ -109,6 +109,12 @@ func (l *Listener) closeLingering(c net.Conn, listener string) {
 // and drop until the client closes, fails, stays silent for lim.silence, or lim.total
 // or lim.bytes is reached; then close.
 func lingerClose(c net.Conn, lim lingerLimits) {
+	if s := socketOf(c); s != nil {
+		// Plain reads that wait, under the deadlines set here: no try-read left by the
+		// idle wait (sockconn.go), no header timeout armed (deadline.go). This goroutine
+		// is the socket's only reader now.
+		s.try, s.waitArm = false, 0
+	}
 	sock := c
 	if tc, ok := c.(*tls.Conn); ok {
 		_ = tc.SetWriteDeadline(time.Now().Add(closeNotifyWait))
