@@ -50,12 +50,64 @@ var (
 // checks, the copy to the backend) would scan the larger table.
 const reuseFields = 8
 
-// putReqHeader returns a request's header map, lent by readRequest, to the pool.
-func putReqHeader(hdr http.Header) {
+// A worker's run of requests on one connection (serveBuffered, stay) keeps a response
+// buffer and the two header maps from one request to the next, and hands them back to
+// the pools when the run ends: with many requests in flight at once the pools' private
+// slots are taken, and every Get and Put went through their shared queues (about 1.5 %
+// of the server's samples on the bare CPU). An idle connection still holds none.
+type keptBufs struct {
+	bw          *bufio.Writer
+	hdr, reqHdr http.Header
+}
+
+// writer returns the run's response buffer, or one from the pool.
+func (k *keptBufs) writer() *bufio.Writer {
+	if bw := k.bw; bw != nil {
+		k.bw = nil
+		return bw
+	}
+	return writers.Get().(*bufio.Writer)
+}
+
+// header returns the run's empty response header map, or one from the pool.
+func (k *keptBufs) header() http.Header {
+	if h := k.hdr; h != nil {
+		k.hdr = nil
+		return h
+	}
+	return headers.Get().(http.Header)
+}
+
+// reqHeader returns the run's empty request header map, or one from the pool.
+func (k *keptBufs) reqHeader() http.Header {
+	if h := k.reqHdr; h != nil {
+		k.reqHdr = nil
+		return h
+	}
+	return reqHeaders.Get().(http.Header)
+}
+
+// keepReqHeader takes back a request's header map, lent by readRequest, emptied; one
+// that grew past a small map is left to the GC.
+func (k *keptBufs) keepReqHeader(hdr http.Header) {
 	if len(hdr) <= reuseFields {
 		clear(hdr)
-		reqHeaders.Put(hdr)
+		k.reqHdr = hdr
 	}
+}
+
+// release hands what the run kept back to the pools: the run has ended.
+func (k *keptBufs) release() {
+	if k.bw != nil {
+		writers.Put(k.bw)
+	}
+	if k.hdr != nil {
+		headers.Put(k.hdr)
+	}
+	if k.reqHdr != nil {
+		reqHeaders.Put(k.reqHdr)
+	}
+	*k = keptBufs{}
 }
 
 // Connection states, for drain: an idle connection is closed at once, an active one
@@ -85,6 +137,7 @@ type h1conn struct {
 	stayed       bool                   // the worker waited stayWindow for a next request, in vain
 	linger       bool                   // the client's input may be unread: close lingering (linger.go)
 	req          atomic.Pointer[reqCtx] // the context of the request at its backend, for cancelRequests
+	kept         keptBufs               // what the worker's current run of requests keeps
 	// in feeds the pooled reader: the byte that ended the idle wait, then the
 	// connection; while a header block is read, scan checks its bytes (h1header.go).
 	in struct {
@@ -288,6 +341,7 @@ func (l *Listener) serveH1(h *h1conn, info *connInfo) {
 			if end = l.serveBuffered(h, br, info); end == h1Again {
 				end = l.stay(h, br, info)
 			}
+			h.kept.release()
 		}
 		h.done <- struct{}{}
 	}
@@ -402,10 +456,10 @@ func (l *Listener) serveBuffered(h *h1conn, br *bufio.Reader, info *connInfo) h1
 		}
 		// The request's header map when the fast path reads it; nothing refers to it once
 		// the request is served (serveOne), except after an upgrade or a panic.
-		hdr := reqHeaders.Get().(http.Header)
+		hdr := h.kept.reqHeader()
 		r, err := l.readHeader(h, br, st, hdr)
 		if err != nil {
-			putReqHeader(hdr)
+			h.kept.keepReqHeader(hdr)
 			if !errors.Is(err, io.EOF) && !isTimeout(err) {
 				badRequest(h, err)
 			}
@@ -437,9 +491,9 @@ func (l *Listener) serveOne(h *h1conn, br *bufio.Reader, r *http.Request, info *
 		return false, false
 	}
 	r.RemoteAddr, r.TLS = info.client, info.cs
-	bw := writers.Get().(*bufio.Writer)
+	bw := h.kept.writer()
 	bw.Reset(h)
-	hdr := headers.Get().(http.Header)
+	hdr := h.kept.header()
 	w := &h1writer{h: h, br: br, bw: bw, req: r, header: hdr, remain: -1}
 	if !l.handleSafely(w, r, info) {
 		// The response is broken off: no final chunk, and the connection is closed.
@@ -452,9 +506,8 @@ func (l *Listener) serveOne(h *h1conn, br *bufio.Reader, r *http.Request, info *
 	w.finish()
 	err := bw.Flush()
 	bw.Reset(nil)
-	writers.Put(bw)
 	clear(hdr)
-	headers.Put(hdr)
+	h.kept.bw, h.kept.hdr = bw, hdr
 	keep = err == nil && !w.closeAfter && !w.failed
 	if keep && r.Body != http.NoBody && r.Header.Get("Expect") != "" && !w.continued {
 		// Refused before "100 Continue": the client may never send the body.
@@ -463,7 +516,7 @@ func (l *Listener) serveOne(h *h1conn, br *bufio.Reader, r *http.Request, info *
 	// The handler is done with the request (an upgrade or a panic returned above):
 	// no goroutine of it is left, and what the log line took from the header are strings.
 	r.Header = nil
-	putReqHeader(reqHdr)
+	h.kept.keepReqHeader(reqHdr)
 	if h.in.fast && r.Body == http.NoBody {
 		// Nor of the request: back to h1parse for a later request, warm in the cache. One
 		// with a body is left to the GC, in case a reader of its body is still about.
