@@ -63,6 +63,7 @@ func TestRefusedUploadGetsAnswer(t *testing.T) {
 		{"malformed Host (badRequest)", "one_way", "POST / HTTP/1.1\r\nHost: bad host\r\n", http.StatusBadRequest},
 		{"dot segment (answered, body over maxDiscard)", "one_way", "POST /a/../b HTTP/1.1\r\nHost: localhost\r\n", http.StatusBadRequest},
 		{"malformed Host, plain http", "plain", "POST / HTTP/1.1\r\nHost: bad host\r\n", http.StatusBadRequest},
+		{"refused before 100 Continue", "one_way", "POST /a/../b HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\n", http.StatusBadRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			lingered := e.metrics.Lingering.WithLabelValues(tc.id, "lingered")
