@@ -82,17 +82,18 @@ func (g *Group) Adopt(prev *Group) {
 // row eject it, unless that would eject more than MaxEjectionPercent of the group or
 // its last available target.
 func (g *Group) Report(t *Target, err error) {
-	now := g.now()
 	s := t.st
 	if err == nil {
+		// The clock only for a target that was ejected: a success is every request's.
 		s.mu.Lock()
 		s.fails = 0
-		if s.ejections > 0 && now.After(s.calm) {
+		if s.ejections > 0 && g.now().After(s.calm) {
 			s.ejections = 0
 		}
 		s.mu.Unlock()
 		return
 	}
+	now := g.now()
 	if !Fault(err) {
 		return
 	}

@@ -157,3 +157,37 @@ func TestAdoptKeepsHealth(t *testing.T) {
 		t.Fatal("health not carried over, or a new target did not start healthy")
 	}
 }
+
+// TestNoClockUntilEjected: picks and reported successes do not read the clock while no
+// target of the group was ever ejected (they are every request's); once one was, picks
+// do, and the ejection ends on time.
+func TestNoClockUntilEjected(t *testing.T) {
+	reads, now := 0, time.Unix(1000, 0)
+	w := 1
+	c := &config.TargetGroup{ID: "g", Scheduler: config.SchedWRR,
+		Targets: []config.Target{{Address: "a:1", Weight: &w}, {Address: "b:1", Weight: &w}}}
+	g, err := backend.NewGroup(c, func() time.Time { reads++; return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		tg, err := g.Pick("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Report(tg, nil)
+	}
+	if reads != 0 {
+		t.Fatalf("%d clock reads for picks and successes with nothing ejected", reads)
+	}
+	for range 5 {
+		g.Report(g.Targets[0], refused)
+	}
+	if got := picks(g, 4)["a:1"]; got != 0 || reads == 0 {
+		t.Fatalf("ejected target picked %d times (clock read %d times)", got, reads)
+	}
+	now = now.Add(10 * time.Second)
+	if picks(g, 4)["a:1"] == 0 {
+		t.Fatal("not back after its ejection")
+	}
+}
