@@ -29,6 +29,7 @@ import (
 	"tlsgate/internal/certstore"
 	"tlsgate/internal/config"
 	"tlsgate/internal/listener"
+	"tlsgate/internal/listensock"
 	"tlsgate/internal/metrics"
 	"tlsgate/internal/status"
 	"tlsgate/internal/ticketkeys"
@@ -45,7 +46,7 @@ type Options struct {
 	Metrics *metrics.Metrics
 	// Now is the clock for certificate checks; nil means time.Now.
 	Now func() time.Time
-	// Listen opens sockets; nil means net.Listen.
+	// Listen opens sockets; nil means listensock.Listen.
 	Listen func(network, addr string) (net.Listener, error)
 	// OnReload, when set, is called after every reload attempt with its outcome.
 	OnReload func(error)
@@ -96,7 +97,7 @@ func New(opts Options) *Server {
 		opts.Now = time.Now
 	}
 	if opts.Listen == nil {
-		opts.Listen = net.Listen
+		opts.Listen = listensock.Listen
 	}
 	return &Server{opts: opts, listeners: map[string]*listener.Listener{}, keys: ticketkeys.New(ticketkeys.Options{Log: opts.Log}),
 		history: status.NewRecorder(opts.Now), headers: listener.NewHeaderBudget(listener.DefaultHeaderBudget),

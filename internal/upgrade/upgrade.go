@@ -24,6 +24,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"tlsgate/internal/listensock"
 )
 
 const (
@@ -106,8 +108,10 @@ func Inherit() (*Sockets, error) {
 // Upgrading reports whether this process was started by an upgrade.
 func (s *Sockets) Upgrading() bool { return s.ready != nil }
 
-// Listen returns the inherited socket for addr when there is one, else a new one. It is
-// the server's Options.Listen.
+// Listen returns the inherited socket for addr when there is one, else a new one
+// (listensock.Listen: on Linux the client sockets' keep-alive is set once on it). It is
+// the server's Options.Listen. An inherited socket keeps Go's per-connection keep-alive
+// (net.FileListener's zero ListenConfig), with the same values.
 func (s *Sockets) Listen(network, addr string) (net.Listener, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -116,7 +120,7 @@ func (s *Sockets) Listen(network, addr string) (net.Listener, error) {
 		ln, s.inherited[addr] = q[0], q[1:]
 	} else {
 		var err error
-		if ln, err = net.Listen(network, addr); err != nil {
+		if ln, err = listensock.Listen(network, addr); err != nil {
 			return nil, err
 		}
 	}
