@@ -28,7 +28,8 @@ func TestImportRules(t *testing.T) {
 		"h2proxy":    {"httpproxy"},
 		"pki":        {"certfile"},
 		"sdnotify":   {},
-		"upgrade":    {},
+		// Upgrade opens the sockets it does not inherit with listensock's options.
+		"upgrade": {"listensock"},
 		// The runtime view reads the data path's types; the console reads only the view.
 		"status":   {"backend", "certstore", "clientauth", "config", "listener", "revocation"},
 		"admin/ui": {"status"},
@@ -42,6 +43,8 @@ func TestImportRules(t *testing.T) {
 		"rawsock": {},
 		// The lazy deadlines' clock and rule are a leaf under listener and httpproxy.
 		"lazytime": {},
+		// Listening sockets' options are a leaf under upgrade and server.
+		"listensock": {},
 	}
 	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
 		pkg, imports, _ := strings.Cut(line, ":")
