@@ -698,7 +698,7 @@ func (w *h1writer) WriteHeader(code int) {
 		w.closeAfter = true
 	}
 	if _, ok := h["Date"]; !ok {
-		h["Date"] = []string{httpDate(time.Now())}
+		h["Date"] = []string{dateNow()}
 	}
 	w.writeStatus(code)
 	w.writeFields()

@@ -48,6 +48,24 @@ func TestHTTPDate(t *testing.T) {
 	}
 }
 
+// TestDateNow: dateNow is the current second's Date, also after httpDate formatted
+// another time (a stamp that says nothing of the monotonic clock), and across seconds.
+// A second either way is allowed: the wall clock may be slewed against the monotonic
+// one near a second's end.
+func TestDateNow(t *testing.T) {
+	_ = httpDate(time.Date(2031, 1, 2, 3, 4, 5, 0, time.UTC))
+	deadline := time.Now().Add(1500 * time.Millisecond) // crosses a second at least once
+	for n := 0; time.Now().Before(deadline); n++ {
+		before := time.Now().Truncate(time.Second)
+		s := dateNow()
+		after := time.Now()
+		got, err := http.ParseTime(s)
+		if err != nil || got.Before(before.Add(-time.Second)) || got.After(after.Add(time.Second)) {
+			t.Fatalf("call %d: dateNow() = %q (%v), want the time between %v and %v", n, s, err, before, after)
+		}
+	}
+}
+
 // TestMetricSetsCaches: the last set and the code slots only shortcut the maps: targets
 // taking turns, two codes in one slot and codes far apart each count on their own series.
 func TestMetricSetsCaches(t *testing.T) {
