@@ -25,7 +25,7 @@ func (l *Listener) h2Context(r *http.Request) (context.Context, func()) {
 // h1Context returns the context of w's request; call its end when the exchange is over.
 func (l *Listener) h1Context(w *h1writer, r *http.Request) *reqCtx {
 	rc := &w.rc // part of the writer's allocation
-	*rc = reqCtx{Context: l.ctx, h: w.h}
+	rc.reset(l.ctx, w.h)
 	rc.h.req.Store(rc)
 	if l.ctx.Err() != nil { // ended before the store: cancelRequests did not see rc
 		rc.cancel(context.Cause(l.ctx))

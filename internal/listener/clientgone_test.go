@@ -17,7 +17,7 @@ import (
 // ends with ErrClientClosed.
 func TestClientWatchAfterDelay(t *testing.T) {
 	s, client := pair(t)
-	w := &h1writer{h: &h1conn{c: s}}
+	w := &h1writer{h1resp: h1resp{h: &h1conn{c: s}}}
 	r, _ := http.NewRequest(http.MethodGet, "/", nil)
 	ctx := newReqCtx(context.Background())
 	cw := watchClient(w, r, ctx)
@@ -41,7 +41,7 @@ func TestClientWatchAfterDelay(t *testing.T) {
 // whose body is still unread: the watch would compete with that body's reads.
 func TestClientWatchStaleBodyEOF(t *testing.T) {
 	s, _ := pair(t)
-	w := &h1writer{h: &h1conn{c: s}}
+	w := &h1writer{h1resp: h1resp{h: &h1conn{c: s}}}
 	r, _ := http.NewRequest(http.MethodPost, "/", strings.NewReader("body"))
 	cw := watchClient(w, r, newReqCtx(context.Background()))
 	body := r.Body

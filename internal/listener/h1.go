@@ -58,6 +58,7 @@ const reuseFields = 8
 type keptBufs struct {
 	bw          *bufio.Writer
 	hdr, reqHdr http.Header
+	w           *h1writer // the last request's writer, for the next (not pooled: one connection's)
 }
 
 // writer returns the run's response buffer, or one from the pool.
@@ -494,7 +495,11 @@ func (l *Listener) serveOne(h *h1conn, br *bufio.Reader, r *http.Request, info *
 	bw := h.kept.writer()
 	bw.Reset(h)
 	hdr := h.kept.header()
-	w := &h1writer{h: h, br: br, bw: bw, req: r, header: hdr, remain: -1}
+	w := h.kept.w
+	if h.kept.w = nil; w == nil {
+		w = new(h1writer)
+	}
+	w.h1resp = h1resp{h: h, br: br, bw: bw, req: r, header: hdr, remain: -1}
 	if !l.handleSafely(w, r, info) {
 		// The response is broken off: no final chunk, and the connection is closed.
 		bw.Reset(nil)
@@ -517,11 +522,15 @@ func (l *Listener) serveOne(h *h1conn, br *bufio.Reader, r *http.Request, info *
 	// no goroutine of it is left, and what the log line took from the header are strings.
 	r.Header = nil
 	h.kept.keepReqHeader(reqHdr)
-	if h.in.fast && r.Body == http.NoBody {
-		// Nor of the request: back to h1parse for a later request, warm in the cache. One
-		// with a body is left to the GC, in case a reader of its body is still about.
-		h1parse.Release(h.in.req)
+	if r.Body == http.NoBody {
+		// Nor of the request and its writer: the writer serves the run's next request and
+		// h1parse's block a later one, both warm in the cache. Those of a request with a
+		// body are left to the GC, in case a reader of its body is still about.
+		if h.in.fast {
+			h1parse.Release(h.in.req)
+		}
 		h.in.req = nil
+		h.kept.w = w
 		return keep, false
 	}
 	h.in.req = nil
@@ -616,6 +625,15 @@ func badRequest(h *h1conn, err error, code ...int) {
 // the Content-Length the handler set, else chunked (HTTP/1.1) or ended by closing
 // (HTTP/1.0).
 type h1writer struct {
+	h1resp // all of it new for each request
+	// rc is the request's backend exchange's context (h1Context), in the writer's
+	// allocation. A writer of a run of requests serves the next one (keptBufs): rc is
+	// then reset under its lock, which cancelRequests may hold at that moment.
+	rc reqCtx
+}
+
+// h1resp is the state of one request and its response.
+type h1resp struct {
 	h      *h1conn
 	br     *bufio.Reader
 	bw     *bufio.Writer
@@ -633,12 +651,11 @@ type h1writer struct {
 	continued   bool // "100 Continue" was sent
 	scratch     [32]byte
 
-	// What a request needs besides, in the writer's allocation instead of three of
-	// their own: its exchange (serveRequest), its backend exchange's context
-	// (h1Context) and the values slice of its request id. A writer serves one request
-	// and is never reused, so nothing outlives what it points to.
+	// What a request needs besides, in the writer's allocation instead of allocations of
+	// their own: its exchange (serveRequest) and the values slice of its request id.
+	// Nothing outlives the request that points to them: a writer is reused only after a
+	// request without a body, served without an upgrade or a panic (serveOne).
 	ex  exchange
-	rc  reqCtx
 	ids [1]string
 }
 

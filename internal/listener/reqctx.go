@@ -27,6 +27,16 @@ type reqCtx struct {
 
 func newReqCtx(parent context.Context) *reqCtx { return &reqCtx{Context: parent} }
 
+// reset makes c a new request's context under parent: a writer's reqCtx serves the
+// requests of a run in turn, and cancelRequests may still hold the last one's (it then
+// cancels this one, as the listener is going away: no harm), so under the lock.
+func (c *reqCtx) reset(parent context.Context, h *h1conn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.Context, c.h, c.watch = parent, h, nil
+	c.done, c.err, c.cause, c.after, c.ran = nil, nil, nil, nil, false
+}
+
 func (c *reqCtx) Done() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()

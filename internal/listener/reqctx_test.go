@@ -3,6 +3,7 @@ package listener
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 
 	"tlsgate/internal/httpproxy"
@@ -55,4 +56,38 @@ func TestReqCtx(t *testing.T) {
 			t.Fatal("a function registered after cancel must run at once, and stop report false")
 		}
 	})
+}
+
+// TestReqCtxReset: a reused reqCtx keeps nothing of its last request (its end, its
+// cancel function, its channel), every field but the lock and the new parent and
+// connection zero; a field added later is covered too.
+func TestReqCtxReset(t *testing.T) {
+	rc := newReqCtx(context.Background())
+	rc.watch = &clientWatch{}
+	_ = rc.Done()
+	rc.OnCancel(func() {})
+	rc.cancel(errors.New("gone"))
+	h := &h1conn{}
+	rc.reset(context.TODO(), h)
+	v := reflect.ValueOf(rc).Elem()
+	for i := range v.NumField() {
+		switch name := v.Type().Field(i).Name; name {
+		case "mu":
+		case "Context":
+			if rc.Context != context.TODO() {
+				t.Errorf("Context not the new parent")
+			}
+		case "h":
+			if rc.h != h {
+				t.Errorf("h not the new connection")
+			}
+		default:
+			if !v.Field(i).IsZero() {
+				t.Errorf("%s kept from the last request", name)
+			}
+		}
+	}
+	if rc.Err() != nil {
+		t.Fatalf("Err %v after reset", rc.Err())
+	}
 }
