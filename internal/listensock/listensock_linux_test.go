@@ -91,3 +91,29 @@ func TestListenUnix(t *testing.T) {
 	}
 	ln.Close()
 }
+
+// BenchmarkKeepAliveCalls: what Go's accept did per connection that Listen saves: the
+// four setsockopt calls of SetKeepAliveConfig.
+func BenchmarkKeepAliveCalls(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	s, err := ln.Accept()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	tc := s.(*net.TCPConn)
+	for b.Loop() {
+		if err := tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
