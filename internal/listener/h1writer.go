@@ -1,0 +1,283 @@
+package listener
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"tlsgate/internal/httpproxy"
+)
+
+// h1writer is the http.ResponseWriter of one HTTP/1.x request. Bodies are framed by
+// the Content-Length the handler set, else chunked (HTTP/1.1) or ended by closing
+// (HTTP/1.0).
+type h1writer struct {
+	h1resp // all of it new for each request
+	// rc is the request's backend exchange's context (h1Context), in the writer's
+	// allocation. A writer of a run of requests serves the next one (keptBufs): rc is
+	// then reset under its lock, which cancelRequests may hold at that moment.
+	rc reqCtx
+}
+
+// h1resp is the state of one request and its response.
+type h1resp struct {
+	h      *h1conn
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	req    *http.Request
+	header http.Header
+
+	wroteHeader bool
+	status      int
+	noBody      bool
+	chunked     bool
+	remain      int64 // body bytes still owed under a Content-Length; -1 if none
+	closeAfter  bool  // framing or the client's wish means no further request
+	failed      bool  // a write failed or the body fell short of its length
+	hijacked    bool
+	continued   bool // "100 Continue" was sent
+	scratch     [32]byte
+
+	// What a request needs besides, in the writer's allocation instead of allocations of
+	// their own: its exchange (serveRequest) and the values slice of its request id.
+	// Nothing outlives the request that points to them: a writer is reused only after a
+	// request without a body, served without an upgrade or a panic (serveOne).
+	ex  exchange
+	ids [1]string
+}
+
+// newExchange returns the state of w's request at the proxy: part of w when it is an
+// HTTP/1 writer.
+func newExchange(w http.ResponseWriter) *exchange {
+	if hw, ok := w.(*h1writer); ok {
+		hw.ex = exchange{sw: statusWriter{ResponseWriter: w}}
+		return &hw.ex
+	}
+	return &exchange{sw: statusWriter{ResponseWriter: w}}
+}
+
+// idSlot is storage for the values of w's request id: w's own on HTTP/1, else nil.
+func idSlot(w http.ResponseWriter) []string {
+	if hw, ok := w.(*h1writer); ok {
+		return hw.ids[:]
+	}
+	return nil
+}
+
+func (w *h1writer) Header() http.Header { return w.header }
+
+func (w *h1writer) WriteHeader(code int) {
+	if w.wroteHeader || w.hijacked {
+		return
+	}
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		w.writeStatus(code)
+		w.writeFields()
+		_, _ = w.bw.WriteString("\r\n")
+		_ = w.bw.Flush()
+		return
+	}
+	w.wroteHeader, w.status = true, code
+	h, r := w.header, w.req
+	w.closeAfter = w.closeAfter || r.Close || httpproxy.Listed(h["Connection"], "close")
+	w.noBody = r.Method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified
+	delete(h, "Transfer-Encoding")
+	if cl := h["Content-Length"]; len(cl) > 0 {
+		if n, err := strconv.ParseInt(cl[0], 10, 64); err == nil && n >= 0 && len(cl) == 1 {
+			if !w.noBody {
+				w.remain = n
+			}
+		} else {
+			delete(h, "Content-Length")
+		}
+	}
+	if !w.noBody && w.remain < 0 {
+		if r.ProtoAtLeast(1, 1) {
+			w.chunked = true
+		} else {
+			w.closeAfter = true
+		}
+	}
+	if w.h.state.Load() == h1Closing {
+		w.closeAfter = true
+	}
+	if _, ok := h["Date"]; !ok {
+		h["Date"] = []string{dateNow()}
+	}
+	w.writeStatus(code)
+	w.writeFields()
+	if w.chunked {
+		_, _ = w.bw.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	if w.closeAfter {
+		if len(h["Connection"]) == 0 {
+			_, _ = w.bw.WriteString("Connection: close\r\n")
+		}
+	} else if !r.ProtoAtLeast(1, 1) {
+		_, _ = w.bw.WriteString("Connection: keep-alive\r\n")
+	}
+	_, _ = w.bw.WriteString("\r\n")
+}
+
+func (w *h1writer) writeStatus(code int) {
+	b := append(w.scratch[:0], "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(code), 10)
+	b = append(b, ' ')
+	_, _ = w.bw.Write(b)
+	text := http.StatusText(code)
+	if text == "" {
+		text = "status code " + strconv.Itoa(code)
+	}
+	_, _ = w.bw.WriteString(text)
+	_, _ = w.bw.WriteString("\r\n")
+}
+
+// writeFields writes the header fields; invalid names or values (which could split the
+// response) are dropped, as are trailers.
+func (w *h1writer) writeFields() {
+	for k, vs := range w.header {
+		if strings.HasPrefix(k, http.TrailerPrefix) || !httpproxy.ValidToken(k) {
+			continue
+		}
+		for _, v := range vs {
+			if httpproxy.ValidValue(v) {
+				httpproxy.WriteField(w.bw, k, v)
+			}
+		}
+	}
+}
+
+func (w *h1writer) Write(p []byte) (int, error) {
+	if w.hijacked {
+		return 0, http.ErrHijacked
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.noBody {
+		return 0, http.ErrBodyNotAllowed
+	}
+	if w.remain >= 0 {
+		if int64(len(p)) > w.remain {
+			n, _ := w.write(p[:w.remain])
+			w.remain = 0
+			return n, http.ErrContentLength
+		}
+		w.remain -= int64(len(p))
+	}
+	if w.chunked {
+		if len(p) == 0 {
+			return 0, nil
+		}
+		b := strconv.AppendInt(w.scratch[:0], int64(len(p)), 16)
+		b = append(b, '\r', '\n')
+		_, _ = w.bw.Write(b)
+		n, err := w.write(p)
+		if err == nil {
+			_, err = w.bw.WriteString("\r\n")
+		}
+		return n, err
+	}
+	return w.write(p)
+}
+
+func (w *h1writer) write(p []byte) (int, error) {
+	n, err := w.bw.Write(p)
+	if err != nil {
+		w.failed = true
+	}
+	return n, err
+}
+
+func (w *h1writer) WriteString(s string) (int, error) { return w.Write([]byte(s)) }
+
+// finish ends the response: the header if the handler wrote none, the last chunk with
+// any trailers, and notes a body shorter than its Content-Length (the connection then
+// cannot be reused).
+func (w *h1writer) finish() {
+	if !w.wroteHeader {
+		if _, ok := w.header["Content-Length"]; !ok && w.req.Method != http.MethodHead {
+			w.header["Content-Length"] = []string{"0"}
+		}
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.chunked {
+		_, _ = w.bw.WriteString("0\r\n")
+		for k, vs := range w.header {
+			name, ok := strings.CutPrefix(k, http.TrailerPrefix)
+			if !ok || !httpproxy.ValidToken(name) {
+				continue
+			}
+			for _, v := range vs {
+				if httpproxy.ValidValue(v) {
+					httpproxy.WriteField(w.bw, name, v)
+				}
+			}
+		}
+		_, _ = w.bw.WriteString("\r\n")
+	}
+	if w.remain > 0 {
+		w.failed = true
+	}
+}
+
+// Flush sends what is buffered (server-sent events, streamed bodies).
+func (w *h1writer) Flush() {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if err := w.bw.Flush(); err != nil {
+		w.failed = true
+	}
+}
+
+// FlushError is Flush for http.ResponseController.
+func (w *h1writer) FlushError() error {
+	w.Flush()
+	if w.failed {
+		return errors.New("writing to the client failed")
+	}
+	return nil
+}
+
+// Hijack hands the connection over (WebSocket upgrades through httputil.ReverseProxy),
+// with the reader holding any bytes the client already sent.
+func (w *h1writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.wroteHeader {
+		return nil, nil, errors.New("hijack after the response header was written")
+	}
+	w.hijacked = true
+	// An upgraded connection (a WebSocket) may stay quiet for long in one direction: no
+	// write timeout from here on, for the 101 written through w.bw or after it.
+	w.h.writeTimeout = 0
+	_ = w.h.c.SetWriteDeadline(time.Time{})
+	// Nor the header's or the idle wait's read deadline, which may still be armed
+	// (readHeader clears it only for a request with a body).
+	_ = w.h.c.SetReadDeadline(time.Time{})
+	return w.h.c, bufio.NewReadWriter(w.br, w.bw), nil
+}
+
+// SetReadDeadline lets the proxy stop reading a request body the backend did not wait for.
+func (w *h1writer) SetReadDeadline(t time.Time) error {
+	w.closeAfter = true
+	return w.h.c.SetReadDeadline(t)
+}
+
+// SetWriteDeadline is for http.ResponseController.
+func (w *h1writer) SetWriteDeadline(t time.Time) error { return w.h.c.SetWriteDeadline(t) }
+
+// EnableFullDuplex: this loop reads a body and writes the response independently.
+func (w *h1writer) EnableFullDuplex() error { return nil }
+
+// Continue sends "100 Continue" to a client that waits for it before its body.
+func (w *h1writer) Continue() {
+	if w.req.Header.Get("Expect") != "" && !w.wroteHeader && !w.continued {
+		w.continued = true
+		_, _ = w.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+		_ = w.bw.Flush()
+	}
+}
