@@ -61,7 +61,7 @@ BUILD_TAGS := $(if $(filter 1,$(OPENSSL)),-tags openssl)
 
 # Profile-guided optimization: go build uses cmd/tlsgate/default.pgo, a CPU profile of the
 # benchmark's points (bench/pgo.sh regenerates it), to inline hot calls and devirtualize
-# hot interface calls; about 3 % fewer instructions per keep-alive request. PGO=off builds
+# hot interface calls; 3-5 % fewer instructions per keep-alive request. PGO=off builds
 # without it; PGO=FILE with another profile. A stale profile costs optimization only.
 PGO ?= auto
 
