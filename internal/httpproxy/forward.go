@@ -38,10 +38,14 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
 	retryable := !hasBody && idempotent(r.Method)
 	tried := append(route.tried[:0], route.Picked) // in the route: no allocation of its own
 	fresh := false
+	handed := route.Start // the first attempt starts when the caller handed r over
 	for retries := 0; ; {
 		key := poolKey{addr: route.Target, tls: route.BackendTLS}
-		start := lazytime.Now() // for durations only: the monotonic clock alone
-		bc, err := p.pool.get(ctx, key, lim, pol.ConnectTimeout, fresh, retryable)
+		start := handed // for durations only: the monotonic clock alone
+		if handed = 0; start == 0 {
+			start = lazytime.Now()
+		}
+		bc, err := p.pool.get(ctx, key, lim, pol.ConnectTimeout, fresh, retryable, start)
 		route.Connected = time.Duration(lazytime.Now() - start)
 		if err != nil {
 			if p.gone(w, r, route, ctx) {
@@ -98,11 +102,13 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
 		if body != nil {
 			reusable = body.finish(w, bc) && reusable
 		}
+		// One reading for the connection's idle age and the caller's durations.
+		route.End = lazytime.Now()
 		bc.doneWith(resp)
 		// Bytes past the response's end (a backend that sent more than its body) would
 		// be read as the next request's answer: such a connection is not kept.
 		if stop.StopOnCancel() && reusable && !resp.Close && bc.br.Buffered() == 0 {
-			p.pool.put(bc)
+			p.pool.put(bc, route.End)
 		} else {
 			_ = bc.conn.Close()
 		}

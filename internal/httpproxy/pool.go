@@ -127,13 +127,14 @@ const uncheckedFor = time.Second
 // connectTimeout, TLS handshake included) when there is none or fresh is set. A
 // connection idle for less than uncheckedFor is returned without alive's check when
 // retryable is set: the request may be sent again if the connection turns out closed.
-func (p *pool) get(ctx context.Context, key poolKey, lim limits, connectTimeout time.Duration, fresh, retryable bool) (*backendConn, error) {
+// now is lazytime.Now read by the caller just before (idle ages are counted to it).
+func (p *pool) get(ctx context.Context, key poolKey, lim limits, connectTimeout time.Duration, fresh, retryable bool, now int64) (*backendConn, error) {
 	for !fresh {
 		bc := p.take(key)
 		if bc == nil {
 			break
 		}
-		age := time.Duration(lazytime.Now() - bc.idleAt)
+		age := time.Duration(now - bc.idleAt)
 		if age < bc.lim.idleTimeout && (retryable && age < uncheckedFor || bc.alive()) {
 			bc.reused = true
 			return bc, nil
@@ -204,9 +205,10 @@ func (p *pool) connect(ctx context.Context, key poolKey) (*backendConn, error) {
 }
 
 // put returns a connection whose last response was read to its end; it is closed
-// instead when its target already has its max_idle_per_target idle connections.
-func (p *pool) put(bc *backendConn) {
-	bc.idleAt = lazytime.Now()
+// instead when its target already has its max_idle_per_target idle connections. now is
+// lazytime.Now read once the response was read to its end (its idle time starts then).
+func (p *pool) put(bc *backendConn, now int64) {
+	bc.idleAt = now
 	p.mu.Lock()
 	if p.closed || len(p.idle[bc.key]) >= bc.lim.maxIdle {
 		p.mu.Unlock()

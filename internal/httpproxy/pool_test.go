@@ -5,6 +5,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"tlsgate/internal/lazytime"
 )
 
 // poolRig is a pool and a loopback listener for its one target, both closed when the
@@ -31,7 +33,7 @@ func newPoolRig(t *testing.T) *poolRig {
 // get takes a connection from the pool (pool.get's fresh and retryable).
 func (r *poolRig) get(t *testing.T, fresh, retryable bool) *backendConn {
 	t.Helper()
-	bc, err := r.p.get(context.Background(), r.key, r.lim, time.Second, fresh, retryable)
+	bc, err := r.p.get(context.Background(), r.key, r.lim, time.Second, fresh, retryable, lazytime.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +72,7 @@ func TestPoolIdleCap(t *testing.T) {
 		r.accept(t)
 	}
 	for _, bc := range conns {
-		r.p.put(bc)
+		r.p.put(bc, lazytime.Now())
 	}
 	r.p.mu.Lock()
 	n := len(r.p.idle[r.key])
@@ -86,7 +88,7 @@ func TestPoolDropsClosed(t *testing.T) {
 	r := newPoolRig(t)
 	bc := r.get(t, false, false)
 	server := r.accept(t)
-	r.p.put(bc)
+	r.p.put(bc, lazytime.Now())
 	server.Close()
 	// Wait until the FIN has arrived, by reading on the socket.
 	_ = bc.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -114,11 +116,11 @@ func TestPoolUncheckedOnlyRetryable(t *testing.T) {
 		t.Fatal("read data from a closed backend")
 	}
 	_ = bc.conn.SetReadDeadline(time.Time{})
-	r.p.put(bc)
+	r.p.put(bc, lazytime.Now())
 	if got := r.get(t, false, true); got != bc || !got.reused {
 		t.Fatal("a retryable request did not get the connection put back moments ago")
 	}
-	r.p.put(bc)
+	r.p.put(bc, lazytime.Now())
 	got := r.get(t, false, false)
 	if got == bc || got.reused {
 		t.Fatal("a request that cannot go again got a connection the backend closed, unchecked")

@@ -45,6 +45,14 @@ type Route struct {
 	// backend connection (dialled or pooled) and until its response header was read, of
 	// the attempt that answered. Zero when not reached (and for upgrades).
 	Connected, Header time.Duration
+	// Start, when set, is the lazytime.Now reading at which the caller handed the
+	// request over (its own upstream timer's start): the first attempt's Connected and
+	// Header are timed from it and the pool ages its idle connections by it, where each
+	// read the clock again. End is set by Serve to the clock's reading once the response
+	// was copied to the client (0 when it was not, and for upgrades): the caller's
+	// durations that end there take it instead of a reading of their own. Each clock
+	// read is a vDSO call, and a kept-alive request read the clock about 20 times.
+	Start, End int64
 
 	released []func()           // Acquire's releases of the targets retried on
 	tried    [2]*backend.Target // forward's targets tried, while they fit

@@ -18,6 +18,7 @@ import (
 	"tlsgate/internal/clientauth"
 	"tlsgate/internal/h2proxy"
 	"tlsgate/internal/httpproxy"
+	"tlsgate/internal/lazytime"
 )
 
 // serveHTTP hands a (handshaken) HTTP/2 connection, behind its guard (h2guard.go), to
@@ -144,7 +145,7 @@ func overLimits(r *http.Request, lim HeaderLimits) string {
 // serveRequest proxies one request to a target of the Host's domain, under the policy
 // the connection's handshake ran with.
 func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *connInfo) {
-	start := time.Now()
+	start := lazytime.Now() // for the duration only: the monotonic clock alone
 	st := info.state
 	// The connection's fields (TLS, client identity) were filled once at the handshake.
 	line := lines.Get().(*Line)
@@ -167,7 +168,7 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 	}
 	info.beginRequest()
 	defer func() {
-		line.Status, line.BytesOut, line.Duration = sw.status, sw.n, time.Since(start)
+		line.Status, line.BytesOut, line.Duration = sw.status, sw.n, time.Duration(ex.end()-start)
 		if line.Status == 0 {
 			line.Status = http.StatusOK
 		}
@@ -301,8 +302,8 @@ func (l *Listener) toTarget(ex *exchange, w http.ResponseWriter, r *http.Request
 	defer func() {
 		line.Target, line.UpstreamConnect, line.UpstreamHeader = route.Target, route.Connected, route.Header
 	}()
-	upstreamStart := time.Now()
-	defer func() { l.observeUpstream(group.ID, route.Target, sw, upstreamStart, failed) }()
+	route.Start = lazytime.Now() // the proxy times its first attempt from it too
+	defer func() { l.observeUpstream(ex, group.ID, route, sw, failed) }()
 	if group.Protocol.HTTP2() {
 		route.Err = func(err error) {
 			line.Err, *failed = err, true
@@ -390,7 +391,17 @@ func redirect(w http.ResponseWriter, r *http.Request, port int) {
 type exchange struct {
 	sw     statusWriter
 	route  httpproxy.Route
-	failed bool // the upstream failed (not the client leaving)
+	failed bool  // the upstream failed (not the client leaving)
+	ended  int64 // lazytime's reading at the request's end, once taken (end)
+}
+
+// end is the request's end on lazytime's clock: the reading observeUpstream kept (the
+// proxy's once the response was copied), else one taken now and kept.
+func (ex *exchange) end() int64 {
+	if ex.ended == 0 {
+		ex.ended = lazytime.Now()
+	}
+	return ex.ended
 }
 
 type statusWriter struct {
@@ -540,15 +551,19 @@ func refusalPage(w http.ResponseWriter, v clientauth.Verdict) {
 // observeUpstream records one request forwarded to a target: its status, whether the
 // target failed it, and how long the target took (deferred, so a response cut short by
 // the backend, which ends the handler with a panic, is counted too).
-func (l *Listener) observeUpstream(group, target string, sw *statusWriter, start time.Time, failed *bool) {
+func (l *Listener) observeUpstream(ex *exchange, group string, route *httpproxy.Route, sw *statusWriter, failed *bool) {
 	m := l.deps.Metrics
 	code := sw.status
 	if code == 0 {
 		code = http.StatusOK
 	}
+	target := route.Target
 	us := l.sets.upstream(group, target)
 	us.byStatus.get(code).Inc()
-	us.seconds.Observe(time.Since(start).Seconds())
+	// The proxy's reading once the response was copied, when it has one, ends the
+	// request's duration too (serveRequest): one clock read for the three.
+	ex.ended = route.End
+	us.seconds.Observe(time.Duration(ex.end() - route.Start).Seconds())
 	if *failed {
 		m.UpstreamErrors.WithLabelValues(group, target).Inc()
 	}
