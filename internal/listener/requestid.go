@@ -4,7 +4,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	crand "crypto/rand"
-	"encoding/binary"
+	"encoding/hex"
 	"net"
 	"net/http"
 	"sync"
@@ -62,15 +62,6 @@ var requestIDs = newIDSource()
 
 const idBatch = 64
 
-// hexPairs are the two hex digits of each byte value, as a little-endian uint16.
-var hexPairs = func() (t [256]uint16) {
-	const digits = "0123456789abcdef"
-	for c := range t {
-		t[c] = uint16(digits[c>>4]) | uint16(digits[c&15])<<8
-	}
-	return t
-}()
-
 type idSource struct {
 	mu    sync.Mutex
 	ctr   cipher.Stream
@@ -93,10 +84,7 @@ func (s *idSource) next() string {
 	if len(s.batch) == 0 {
 		clear(s.raw[:])
 		s.ctr.XORKeyStream(s.raw[:], s.raw[:])
-		hx := s.hexed[:]
-		for i, c := range s.raw {
-			binary.LittleEndian.PutUint16(hx[2*i:], hexPairs[c])
-		}
+		hex.Encode(s.hexed[:], s.raw[:])
 		s.batch = string(s.hexed[:])
 	}
 	id := s.batch[:32]
