@@ -32,10 +32,7 @@ func TestInheritedKeepsKeepAlive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	got := childAccepts(t, s, ln.Addr().String())
-	if want := "keepalive 1 15 15 9"; got != want {
-		t.Fatalf("the new process's accepted socket: %q, want %q", got, want)
-	}
+	wantChildKeepAlive(t, s, ln.Addr().String())
 }
 
 // TestFreshSocketKeepAliveAcrossUpgrade: a socket this process opened (listensock: the
@@ -47,8 +44,14 @@ func TestFreshSocketKeepAliveAcrossUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	got := childAccepts(t, s, ln.Addr().String())
-	if want := "keepalive 1 15 15 9"; got != want {
+	wantChildKeepAlive(t, s, ln.Addr().String())
+}
+
+// wantChildKeepAlive fails t unless the new process's socket accepted on addr has
+// keep-alive on with tlsgate's values (listensock).
+func wantChildKeepAlive(t *testing.T, s *Sockets, addr string) {
+	t.Helper()
+	if got, want := childAccepts(t, s, addr), "keepalive 1 15 15 9"; got != want {
 		t.Fatalf("the new process's accepted socket: %q, want %q", got, want)
 	}
 }
