@@ -26,16 +26,16 @@ type Build struct {
 	Date     string // commit time, RFC 3339; "" when not stamped
 	Modified bool   // built from a work tree with uncommitted changes
 	Go       string // the Go toolchain, e.g. go1.26.8
-	// RSASign says what signs with the server's RSA keys: the OpenSSL libcrypto loaded
-	// at run time (make build), or crypto/rsa.
-	RSASign string
+	// Signer says what signs with the server's RSA and ECDSA P-256 keys: the OpenSSL
+	// libcrypto loaded at run time (make build), or Go's crypto.
+	Signer string
 }
 
 // BuildInfo reads the version, commit and Go version from the binary's build info.
 // Builds with -buildvcs=false (or outside a repository) carry no commit or date; they are
 // left empty rather than guessed.
 func BuildInfo() Build {
-	b := Build{Version: version, Commit: commit, Date: date, Go: runtime.Version(), RSASign: rsaSigner()}
+	b := Build{Version: version, Commit: commit, Date: date, Go: runtime.Version(), Signer: keySigner()}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		if b.Version == "" {
@@ -95,15 +95,16 @@ func (b Build) write(w io.Writer) {
 	fmt.Fprintf(w, "commit:   %s\n", commit)
 	fmt.Fprintf(w, "date:     %s\n", date)
 	fmt.Fprintf(w, "go:       %s %s/%s\n", b.Go, runtime.GOOS, runtime.GOARCH)
-	fmt.Fprintf(w, "rsa sign: %s\n", b.RSASign)
+	fmt.Fprintf(w, "signing:  %s\n", b.Signer)
 }
 
-// rsaSigner names what signs with RSA server keys in this binary.
-func rsaSigner() string {
+// keySigner names what signs with the server's RSA and ECDSA P-256 keys in this binary.
+// Other keys (Ed25519, other curves) always sign in Go's crypto.
+func keySigner() string {
 	if lib := opensslsign.Library(); lib != "" {
-		return lib + " (system libcrypto)"
+		return lib + " (system libcrypto; RSA and ECDSA P-256 keys)"
 	}
-	return "crypto/rsa (built without -tags openssl)"
+	return "crypto/rsa, crypto/ecdsa (built without -tags openssl)"
 }
 
 func versionCmd() *cobra.Command {

@@ -7,11 +7,11 @@ import (
 	"testing"
 )
 
-// TestVersionNamesOpenSSL: the release build says which libcrypto signs RSA.
+// TestVersionNamesOpenSSL: the release build says which libcrypto signs RSA and ECDSA P-256 keys.
 func TestVersionNamesOpenSSL(t *testing.T) {
 	t.Parallel()
 	_, out, _ := run("version")
-	if !strings.Contains(out, "rsa sign: OpenSSL 3.") {
+	if !strings.Contains(out, "signing:  OpenSSL 3.") {
 		t.Fatalf("version output does not name OpenSSL:\n%s", out)
 	}
 }

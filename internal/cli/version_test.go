@@ -15,7 +15,7 @@ func TestVersion(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	for _, want := range []string{"version:", "commit:", "date:", "go:       " + runtime.Version(), "rsa sign: " + rsaSigner()} {
+	for _, want := range []string{"version:", "commit:", "date:", "go:       " + runtime.Version(), "signing:  " + keySigner()} {
 		if !strings.Contains(out, want) {
 			t.Errorf("version output lacks %q:\n%s", want, out)
 		}
