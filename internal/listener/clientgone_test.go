@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"tlsgate/internal/httpproxy"
+	"tlsgate/internal/lazytime"
 )
 
 // A client that closes its connection while its request is with the backend is seen
@@ -20,10 +21,11 @@ func TestClientWatchAfterDelay(t *testing.T) {
 	w := &h1writer{h1resp: h1resp{h: &h1conn{c: s}}}
 	r, _ := http.NewRequest(http.MethodGet, "/", nil)
 	ctx := newReqCtx(context.Background())
-	cw := watchClient(w, r, ctx)
+	cw := watchClient(w, r, ctx, lazytime.Now())
 	if cw == nil {
 		t.Fatal("no watch for a plain socket")
 	}
+	defer w.h.kept.release()
 	defer cw.stop()
 	client.Close()
 	select {
@@ -43,7 +45,7 @@ func TestClientWatchStaleBodyEOF(t *testing.T) {
 	s, _ := pair(t)
 	w := &h1writer{h1resp: h1resp{h: &h1conn{c: s}}}
 	r, _ := http.NewRequest(http.MethodPost, "/", strings.NewReader("body"))
-	cw := watchClient(w, r, newReqCtx(context.Background()))
+	cw := watchClient(w, r, newReqCtx(context.Background()), lazytime.Now())
 	body := r.Body
 	cw.stop()
 	// The same watch armed again for a later request that has a body, its delay passed.
@@ -63,4 +65,77 @@ func TestClientWatchStaleBodyEOF(t *testing.T) {
 	cw.mu.Lock()
 	cw.sock, cw.cancel = nil, nil
 	cw.mu.Unlock()
+}
+
+// The delay's timer is lazy: a request armed while the timer of an earlier request of
+// the run is still pending does not set it; the timer's fire finds the later request
+// younger than watchDelay and sets itself again for the rest. The watch still starts
+// for it, and not before watchDelay after its start.
+func TestClientWatchLazyRearm(t *testing.T) {
+	s, client := pair(t)
+	w := &h1writer{h1resp: h1resp{h: &h1conn{c: s}}}
+	defer w.h.kept.release()
+	r1, _ := http.NewRequest(http.MethodGet, "/", nil)
+	first := watchClient(w, r1, newReqCtx(context.Background()), lazytime.Now())
+	first.stop() // answered at once: the timer stays pending
+	// The next request of the run starts 30 ms after the first: when the first's timer
+	// fires, it has 30 ms of its delay left.
+	start := lazytime.Now() + int64(30*time.Millisecond)
+	r2, _ := http.NewRequest(http.MethodGet, "/", nil)
+	ctx := newReqCtx(context.Background())
+	cw := watchClient(w, r2, ctx, start)
+	if cw != first {
+		t.Fatal("the run's second request got another watch")
+	}
+	defer cw.stop()
+	client.Close()
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client's close was not seen within 10 s")
+	}
+	if now := lazytime.Now(); now < start+int64(watchDelay) {
+		t.Fatalf("the watch started %v after the request's start, before its delay (%v)", time.Duration(now-start), watchDelay)
+	}
+	if !errors.Is(ctx.Cause(), httpproxy.ErrClientClosed) {
+		t.Fatalf("cause %v, want ErrClientClosed", ctx.Cause())
+	}
+	cw.mu.Lock()
+	rearms := cw.rearms
+	cw.mu.Unlock()
+	if rearms == 0 {
+		t.Fatal("the timer was set for the second request itself: the lazy re-arm did not run")
+	}
+}
+
+// A timer that fired with no request in flight is idle: the next request sets it again
+// and is watched.
+func TestClientWatchAfterIdleFire(t *testing.T) {
+	s, client := pair(t)
+	w := &h1writer{h1resp: h1resp{h: &h1conn{c: s}}}
+	defer w.h.kept.release()
+	r1, _ := http.NewRequest(http.MethodGet, "/", nil)
+	first := watchClient(w, r1, newReqCtx(context.Background()), lazytime.Now())
+	first.stop()
+	// The timer fires between requests (stopped here and its fire run by hand, so that
+	// it cannot fire again on its own).
+	if first.timer.Stop() { // else it fired already, as slow as this machine may be
+		first.fire()
+		first.mu.Lock()
+		pending := first.pending
+		first.mu.Unlock()
+		if pending {
+			t.Fatal("a fire with no request in flight left the timer marked pending")
+		}
+	}
+	r2, _ := http.NewRequest(http.MethodGet, "/", nil)
+	ctx := newReqCtx(context.Background())
+	cw := watchClient(w, r2, ctx, lazytime.Now())
+	defer cw.stop()
+	client.Close()
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client's close was not seen within 10 s: the idle timer was not set again")
+	}
 }

@@ -15,7 +15,8 @@ import (
 type keptBufs struct {
 	bw          *bufio.Writer
 	hdr, reqHdr http.Header
-	w           *h1writer // the last request's writer, for the next (not pooled: one connection's)
+	w           *h1writer    // the last request's writer, for the next (not pooled: one connection's)
+	cw          *clientWatch // the run's client watch (clientgone.go), its timer possibly pending
 }
 
 // writer returns the run's response buffer, or one from the pool.
@@ -64,6 +65,9 @@ func (k *keptBufs) release() {
 	}
 	if k.reqHdr != nil {
 		reqHeaders.Put(k.reqHdr)
+	}
+	if k.cw != nil {
+		watches.Put(k.cw) // a pending timer finds no request: harmless for its next owner
 	}
 	*k = keptBufs{}
 }

@@ -274,8 +274,9 @@ func (l *Listener) toTarget(ex *exchange, w http.ResponseWriter, r *http.Request
 	defer release()
 	failed := &ex.failed
 	var ctx context.Context
+	start := lazytime.Now() // the proxy times its first attempt from it, the client watch its delay
 	if hw, ok := w.(*h1writer); ok {
-		rc := l.h1Context(hw, r)
+		rc := l.h1Context(hw, r, start)
 		defer rc.end()
 		ctx = rc
 	} else {
@@ -302,7 +303,7 @@ func (l *Listener) toTarget(ex *exchange, w http.ResponseWriter, r *http.Request
 	defer func() {
 		line.Target, line.UpstreamConnect, line.UpstreamHeader = route.Target, route.Connected, route.Header
 	}()
-	route.Start = lazytime.Now() // the proxy times its first attempt from it too
+	route.Start = start
 	defer func() { l.observeUpstream(ex, group.ID, route, sw, failed) }()
 	if group.Protocol.HTTP2() {
 		route.Err = func(err error) {
