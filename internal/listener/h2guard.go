@@ -2,7 +2,6 @@ package listener
 
 import (
 	"crypto/tls"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -17,7 +16,7 @@ import (
 // sits between the TLS connection and that server, reads the 9-byte frame headers
 // passing both ways, and past a bound sends GOAWAY(ENHANCE_YOUR_CALM) at a frame
 // boundary of the server's output and closes the connection, as nginx does: lingering,
-// so that the client reads the GOAWAY (lingeringClose).
+// so that the client reads the GOAWAY (calm, linger.go).
 //
 // The bounds are token buckets per connection: a burst, refilled at a rate, so a
 // client that misbehaves now and then is served and a flood is cut within a fraction of
@@ -68,7 +67,8 @@ type errCalm string
 func (e errCalm) Error() string { return "http2: " + string(e) }
 
 // h2guard wraps one HTTP/2 connection (see above). Reads come from the server's frame
-// reader, one at a time; writes from its frame writer, one at a time, under wmu.
+// reader, one at a time, under rmu; writes from its frame writer, one at a time, under
+// wmu.
 type h2guard struct {
 	net.Conn // the TLS connection
 	tc       *tls.Conn
@@ -77,7 +77,17 @@ type h2guard struct {
 	// writeTimeout bounds one write to the socket.
 	headerTimeout, writeTimeout time.Duration
 	onCut                       func(reason string) // logs the cut
-	linger                      time.Duration       // the lingering close's bound: lingerTime
+	// After a cut the socket's end is the listener's lingering close, bounded by
+	// Lingerers and counted under the listener's id (closeLingeringWith), under lim
+	// (cutLinger).
+	l   *Listener
+	id  string
+	lim lingerLimits
+
+	// rmu is held by a read of the socket in progress; calm takes it to wait until the
+	// server's reader has left the socket before handing it to the lingering close.
+	rmu    sync.Mutex
+	closed bool // under mu: the server closed the connection before any cut
 
 	in                    frameScan // read side
 	early, empty, control bucket
@@ -89,27 +99,34 @@ type h2guard struct {
 	maxStream             uint32
 
 	wmu   sync.Mutex
-	out   frameScan // write side, under wmu
-	cut   atomic.Bool
+	out   frameScan     // write side, under wmu
+	cut   atomic.Bool   // set once, under mu (calm)
 	sent  chan struct{} // closed once GOAWAY was written (or cannot be)
-	once  sync.Once
-	gone  bool // under wmu: GOAWAY written
-	wrote bool // under wmu: the server's output has begun (with its SETTINGS)
+	gone  bool          // under wmu: GOAWAY written
+	wrote bool          // under wmu: the server's output has begun (with its SETTINGS)
 }
 
-func newH2Guard(tc *tls.Conn, st *State, budget *HeaderBudget, onCut func(string)) *h2guard {
+func newH2Guard(l *Listener, tc *tls.Conn, st *State, budget *HeaderBudget, onCut func(string)) *h2guard {
 	return &h2guard{
-		Conn: tc, tc: tc, budget: budget, onCut: onCut,
+		Conn: tc, tc: tc, budget: budget, onCut: onCut, l: l, id: st.ID, lim: cutLinger,
 		headerTimeout: st.HeaderTimeout, writeTimeout: st.WriteTimeout,
 		in:      frameScan{skip: len(clientPreface)},
 		pending: map[uint32]struct{}{},
 		sent:    make(chan struct{}),
-		linger:  lingerTime,
 	}
 }
 
+// Read reads for the server's frame reader. After a cut nothing more is read: the
+// socket belongs to the lingering close, and a read in progress when the header
+// block's timer cut returns (calm wakes it).
 func (g *h2guard) Read(p []byte) (int, error) {
+	g.rmu.Lock()
+	if g.cut.Load() {
+		g.rmu.Unlock()
+		return 0, net.ErrClosed
+	}
 	n, err := g.Conn.Read(p)
+	g.rmu.Unlock()
 	if g.cut.Load() {
 		return 0, net.ErrClosed // cut by the header block's timer: nothing more is served
 	}
@@ -272,54 +289,59 @@ func (g *h2guard) writeGoAway() {
 
 // calm cuts the connection: GOAWAY at the next frame boundary of the server's output
 // (at once when there is one, else after the frame being written, waiting at most
-// goAwayWait), then a lingering close (lingeringClose). From the cut on, the guard
-// owns the socket's end: reads and writes fail, and the server's Close leaves the
-// socket alone (see Close).
+// goAwayWait), then a lingering close, bounded and counted as every other
+// (closeLingeringWith, under cutLinger). From the cut on, the guard owns the socket's
+// end: reads and writes fail, and the server's Close leaves the socket alone (see
+// Close).
+//
+// The lingering close must be the socket's only reader: it reads the socket itself
+// (under TLS) and resets the socket's read state (lingerClose). A cut from the header
+// block's timer comes while the server's reader may be inside a read of the same
+// socket; so calm wakes that read (a read deadline in the past) and waits for it to
+// leave (rmu), and Read starts no other once cut. A cut from Read itself (a flood
+// seen in the bytes just read) runs after its read, with rmu free.
 func (g *h2guard) calm(reason string) {
-	g.once.Do(func() {
-		g.cut.Store(true)
-		// A write blocked on a client that does not read gives way within goAwayWait.
-		_ = g.Conn.SetWriteDeadline(time.Now().Add(goAwayWait))
-		g.wmu.Lock()
-		if !g.gone && g.out.atBoundary() {
-			g.writeGoAway()
-		}
-		g.wmu.Unlock()
-		select {
-		case <-g.sent:
-		case <-time.After(goAwayWait):
-		}
-		lingeringClose(g.tc.NetConn(), g.linger)
-		if g.onCut != nil {
-			g.onCut(reason)
-		}
-	})
-}
-
-// The bounds of a cut connection's end: the wait for the frame in progress before the
-// GOAWAY, then the lingering close's time and bytes (Envoy's delayed_close_timeout
-// and Go's own HTTP/2 server wait 1 s after a GOAWAY with an error; nginx's
-// lingering_close reads for up to 5 s between reads, 30 s in all).
-const (
-	goAwayWait  = time.Second
-	lingerTime  = time.Second
-	lingerBytes = 16 << 20
-)
-
-// lingeringClose ends a socket whose client may still be sending, as nginx's
-// lingering_close does: shut down writes (the client reads what was sent, then EOF),
-// read and drop what the client sends until it closes, for at most d and lingerBytes,
-// then close. A socket closed with input unread, or that receives input once closed,
-// is reset by the kernel, which drops what its send queue still holds: the GOAWAY,
-// when the client's window or a loaded machine kept it there.
-func lingeringClose(sock net.Conn, d time.Duration) {
-	if cw, ok := sock.(interface{ CloseWrite() error }); ok {
-		_ = cw.CloseWrite()
+	g.mu.Lock()
+	if g.closed || g.cut.Load() {
+		g.mu.Unlock()
+		return // cut already, or the server closed the socket first: nothing left to cut
 	}
-	_ = sock.SetReadDeadline(time.Now().Add(d))
-	_, _ = io.Copy(io.Discard, io.LimitReader(sock, lingerBytes))
-	_ = sock.Close()
+	g.cut.Store(true)
+	g.mu.Unlock()
+	// A write blocked on a client that does not read gives way within goAwayWait.
+	_ = g.Conn.SetWriteDeadline(time.Now().Add(goAwayWait))
+	g.wmu.Lock()
+	if !g.gone && g.out.atBoundary() {
+		g.writeGoAway()
+	}
+	g.wmu.Unlock()
+	select {
+	case <-g.sent:
+	case <-time.After(goAwayWait):
+	}
+	_ = g.tc.SetReadDeadline(time.Unix(1, 0)) // wakes a read in progress
+	g.rmu.Lock()                              // which has returned once this is held
+	g.l.closeLingeringWith(g.tc, g.id, g.lim)
+	g.rmu.Unlock()
+	if g.onCut != nil {
+		g.onCut(reason) // after the close is counted: the line's reader sees the count
+	}
 }
+
+// cutLinger bounds the lingering close of a connection cut for a flood (nginx lingers
+// its HTTP/2 connections as its HTTP/1 ones: lingering_timeout 5 s, lingering_time
+// 30 s). The client there is abusive: what it is owed is the chance to read the
+// GOAWAY, and every second it lingers holds a place of the process's Lingerers that a
+// refused but well-behaved client may need. A flooding client that went silent for
+// 1 s has stopped sending (Go's own HTTP/2 server and Envoy's delayed_close_timeout
+// wait 1 s after a GOAWAY with an error); closing then leaves nothing unread, so there
+// is no reset, and what was sent is still delivered. 5 s in all and 16 MiB (what
+// h2guard's own close allowed before) bound one that trickles or keeps flooding: past
+// them the close is what it was before lingering.
+var cutLinger = lingerLimits{silence: time.Second, total: 5 * time.Second, bytes: 16 << 20}
+
+// goAwayWait bounds the wait for the frame in progress before the GOAWAY.
+const goAwayWait = time.Second
 
 // Close gives back what the connection holds of the header budget and closes it,
 // unless the guard cut it: the socket is then calm's to close, after its lingering
@@ -330,7 +352,11 @@ func lingeringClose(sock net.Conn, d time.Duration) {
 func (g *h2guard) Close() error {
 	g.stopBlock()
 	g.budget.give(g.reserved.Swap(0))
-	if g.cut.Load() {
+	g.mu.Lock()
+	cut := g.cut.Load()
+	g.closed = !cut
+	g.mu.Unlock()
+	if cut {
 		return nil
 	}
 	return g.Conn.Close()

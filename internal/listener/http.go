@@ -28,11 +28,10 @@ import (
 // ServeHTTP.
 func (l *Listener) serveHTTP(tc *tls.Conn, info *connInfo) {
 	if !h2Adequate(info.cs) {
-		// Off the handshake worker: the lingering close takes up to lingerTime.
-		l.wg.Go(func() { l.refuseH2(tc, info) })
+		l.refuseH2(tc, info)
 		return
 	}
-	g := newH2Guard(tc, info.state, l.deps.HeaderBudget, func(reason string) {
+	g := newH2Guard(l, tc, info.state, l.deps.HeaderBudget, func(reason string) {
 		line := info.line
 		line.Msg, line.Err = "connection", fmt.Errorf("closed with GOAWAY(ENHANCE_YOUR_CALM): %s", reason)
 		l.log(context.Background(), &line)
@@ -49,22 +48,23 @@ func (l *Listener) serveHTTP(tc *tls.Conn, info *connInfo) {
 // net/http's server did when it saw the TLS connection, but so that the client learns
 // why: the server's preface first (an empty SETTINGS: a client such as Go's takes a
 // GOAWAY before it for a protocol error and never sees the code), then GOAWAY
-// INADEQUATE_SECURITY and close_notify, then a lingering close. The client's preface
-// and first request are on their way: closing with them unread would make the kernel
-// reset the connection, and the client's next write would fail with a reset or a
-// broken pipe before it read the GOAWAY (TestH2InadequateSecurity). The refusal is
-// logged: the client's own error may not say why.
+// INADEQUATE_SECURITY, then the listener's lingering close (close_notify, half-close,
+// bounded and counted: linger.go). The client's preface and first request are on their
+// way: closing with them unread would make the kernel reset the connection, and the
+// client's next write would fail with a reset or a broken pipe before it read the
+// GOAWAY (TestH2InadequateSecurity). The refusal is logged: the client's own error may
+// not say why. The write is two frames into a socket whose client has just read the
+// handshake: it does not wait, and closeNotifyWait bounds it if it did.
 func (l *Listener) refuseH2(tc *tls.Conn, info *connInfo) {
-	_ = tc.SetWriteDeadline(time.Now().Add(time.Second))
+	_ = tc.SetWriteDeadline(time.Now().Add(closeNotifyWait))
 	_, _ = tc.Write(append(emptySettings(), goAway(0, codeInadequateSecurity)...))
-	_ = tc.CloseWrite()
-	line := info.line
+	l.verified.Delete(tc)
+	l.closeLingering(tc, info.state.ID)
+	line := info.line // logged after the close is counted: the line's reader sees the count
 	line.Msg = "connection"
 	line.Err = fmt.Errorf("refused with GOAWAY(INADEQUATE_SECURITY): HTTP/2 over %s with %s, which RFC 9113 §9.2 forbids",
 		tls.VersionName(info.cs.Version), tls.CipherSuiteName(info.cs.CipherSuite))
 	l.log(context.Background(), &line)
-	l.verified.Delete(tc)
-	lingeringClose(tc.NetConn(), lingerTime)
 	l.closed()
 }
 

@@ -21,8 +21,10 @@ import (
 // lingering_time (30 s) in all. closeLingering does the same, on a goroutine of its own
 // (not on the HTTP/1 or handshake worker), for closes where the client's input may be
 // unread: an HTTP/1 request refused or answered with its body unread, a TLS 1.3
-// handshake refused after the client's last flight. Normal closes (keep-alive timeout,
-// the client closed first) do not come here and cost what they did.
+// handshake refused after the client's last flight, an HTTP/2 connection cut for a
+// flood (h2guard.go, under shorter limits) or refused for its TLS (refuseH2). Normal
+// closes (keep-alive timeout, the client closed first) do not come here and cost what
+// they did.
 const (
 	// lingerSilence ends the lingering when the client sent nothing for this long
 	// (nginx's lingering_timeout).
@@ -86,6 +88,13 @@ var (
 // nil. listener labels the metric. The listener's end (l.ctx) cuts a lingering close
 // short.
 func (l *Listener) closeLingering(c net.Conn, listener string) {
+	l.closeLingeringWith(c, listener, defaultLinger)
+}
+
+// closeLingeringWith is closeLingering under other limits (an HTTP/2 connection cut for
+// a flood: cutLinger). The caller must have stopped reading c: the lingering close
+// becomes its only reader.
+func (l *Listener) closeLingeringWith(c net.Conn, listener string, lim lingerLimits) {
 	slots := l.deps.Lingerers
 	if !slots.take() {
 		l.deps.Metrics.Lingering.WithLabelValues(listener, "over_limit").Inc()
@@ -100,7 +109,7 @@ func (l *Listener) closeLingering(c net.Conn, listener string) {
 			sock = tc.NetConn()
 		}
 		defer context.AfterFunc(l.ctx, func() { _ = sock.Close() })()
-		lingerClose(c, defaultLinger)
+		lingerClose(c, lim)
 	})
 }
 

@@ -39,7 +39,7 @@ func pair(t *testing.T) (*sockConn, net.Conn) {
 }
 
 // handshake runs TLS 1.3 over the pair: the server on s, the client on client.
-func handshake(t *testing.T, s *sockConn, client net.Conn) (srv, cl *tls.Conn) {
+func handshake(t *testing.T, s net.Conn, client net.Conn) (srv, cl *tls.Conn) {
 	t.Helper()
 	ca := pkitest.New(t, "root", pki.ECDSAP256)
 	srv = tls.Server(s, &tls.Config{Certificates: []tls.Certificate{ca.Issue("localhost", pkitest.Server("localhost")).TLS()}})

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"tlsgate/internal/pki"
 )
 
@@ -76,6 +78,10 @@ func TestH2InadequateSecurity(t *testing.T) {
 	line := e.sink.Next(t, map[string]any{"msg": "connection", "listener": "compat"})
 	if msg, _ := line["error"].(string); !strings.Contains(msg, "INADEQUATE_SECURITY") || !strings.Contains(msg, "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA") {
 		t.Fatalf("connection line %v, want the refusal with the cipher suite", line)
+	}
+	// Its lingering close is the listener's, bounded and counted (counted before the line).
+	if n := testutil.ToFloat64(e.metrics.Lingering.WithLabelValues("compat", "lingered")); n != 1 {
+		t.Fatalf("%v lingering closes counted, want 1", n)
 	}
 }
 
