@@ -94,7 +94,7 @@ func TestFastResponse(t *testing.T) {
 			br := bufio.NewReader(strings.NewReader(tc.in))
 			_, _ = br.Peek(1)
 			n := br.Buffered()
-			r := fastResponse(br, tc.req, nil)
+			r := fastResponse(br, tc.req, nil, nil)
 			if (r != nil) != tc.fast {
 				t.Fatalf("fast path took it: %v, want %v", r != nil, tc.fast)
 			}

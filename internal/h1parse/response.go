@@ -17,6 +17,16 @@ func ReadResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
 // ReadResponseInto is ReadResponse with h, when not nil, an empty map that becomes the
 // header of a response the fast path takes (see ReadRequestInto).
 func ReadResponseInto(br *bufio.Reader, req *http.Request, h http.Header) (*http.Response, error) {
+	return ReadResponseBlock(br, req, h, nil)
+}
+
+// ReadResponseBlock is ReadResponseInto with blk, when not nil, the storage of a
+// response the fast path takes (the response, its body reader and its header values'
+// slices): a caller that reads many responses, one at a time, reuses one block, warm in
+// the cache, where each response would be an allocation of about 400 bytes. A response
+// read into blk is overwritten by the next: nothing may use it, its body, or a slice of
+// its header's values after that. The values' strings are the caller's to keep.
+func ReadResponseBlock(br *bufio.Reader, req *http.Request, h http.Header, blk *ResponseBlock) (*http.Response, error) {
 	if br.Buffered() == 0 {
 		if _, err := br.Peek(1); err != nil {
 			if err == io.EOF {
@@ -26,7 +36,7 @@ func ReadResponseInto(br *bufio.Reader, req *http.Request, h http.Header) (*http
 		}
 	}
 	fillFirstLine(br)
-	if resp := fastResponse(br, req, h); resp != nil {
+	if resp := fastResponse(br, req, h, blk); resp != nil {
 		return resp, nil
 	}
 	return http.ReadResponse(br, req)
@@ -34,8 +44,9 @@ func ReadResponseInto(br *bufio.Reader, req *http.Request, h http.Header) (*http
 
 // fastResponse parses the buffered head of a final (2xx-5xx) response in the fast
 // path's shape and consumes it; nil, consuming nothing, otherwise. A response that
-// would be read until the connection closes (no Content-Length) is declined.
-func fastResponse(br *bufio.Reader, req *http.Request, h http.Header) *http.Response {
+// would be read until the connection closes (no Content-Length) is declined. blk, when
+// not nil, is the storage to use.
+func fastResponse(br *bufio.Reader, req *http.Request, h http.Header, blk *ResponseBlock) *http.Response {
 	b := head(br)
 	if len(b) < 14 || string(b[:7]) != "HTTP/1." || (b[7] != '0' && b[7] != '1') || b[8] != ' ' {
 		return nil
@@ -69,7 +80,11 @@ func fastResponse(br *bufio.Reader, req *http.Request, h http.Header) *http.Resp
 		return nil
 	}
 	minor := int(b[7] - '0')
-	blk := new(responseBlock)
+	if blk == nil {
+		blk = new(ResponseBlock)
+	} else {
+		blk.strs = [inlineValues]string{} // an earlier response's strings are not kept alive
+	}
 	resp := &blk.resp
 	*resp = http.Response{
 		Status:     s[9:end],
@@ -101,13 +116,18 @@ func fastResponse(br *bufio.Reader, req *http.Request, h http.Header) *http.Resp
 	return resp
 }
 
-// responseBlock is one allocation for a response, its body reader and its header
-// values.
-type responseBlock struct {
+// ResponseBlock is one allocation for a response, its body reader and its header
+// values (ReadResponseBlock). BlockValues is how many values it holds: a response with
+// more fields has its values in storage of their own.
+type ResponseBlock struct {
 	resp http.Response
 	body body
 	strs [inlineValues]string
 }
+
+// BlockValues is how many header values a ResponseBlock holds. Each is a slice of
+// length and capacity one (a field repeated gets a slice of its own by append).
+const BlockValues = inlineValues
 
 // statusCode parses three digits; 1xx responses (interim, or a protocol switch) go to
 // net/http.

@@ -98,7 +98,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
 		}
 		route.report(nil)
 		route.Header = time.Duration(lazytime.Now() - start)
-		reusable, rerr := copyResponse(w, resp)
+		reusable, rerr := copyResponse(w, resp, route.vals[:])
 		if body != nil {
 			reusable = body.finish(w, bc) && reusable
 		}

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"tlsgate/internal/h1parse"
 	"tlsgate/internal/lazytime"
 	"tlsgate/internal/rawsock"
 )
@@ -64,6 +65,10 @@ type backendConn struct {
 	// hdr is the header map of the connection's responses that h1parse's fast path
 	// takes, emptied after each: a map per response would be two allocations.
 	hdr http.Header
+	// blk is the storage of the connection's responses that the fast path takes, one at
+	// a time: a response is done with once copied (forward), before the connection is
+	// put back. Its header values went to the client's header in the request's storage.
+	blk h1parse.ResponseBlock
 }
 
 // reuseFields is the most fields a reused header map may have held: a larger one has

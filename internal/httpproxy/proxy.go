@@ -20,6 +20,7 @@ import (
 	"tlsgate/internal/backend"
 	"tlsgate/internal/clientauth"
 	"tlsgate/internal/config"
+	"tlsgate/internal/h1parse"
 )
 
 // Route is what the proxy needs to know about one request.
@@ -56,6 +57,9 @@ type Route struct {
 
 	released []func()           // Acquire's releases of the targets retried on
 	tried    [2]*backend.Target // forward's targets tried, while they fit
+	// vals holds the response's header values in the client's header (copyResponse),
+	// for as long as the request: the backend connection's block is reused.
+	vals [h1parse.BlockValues]string
 }
 
 func (r *Route) ctx(req *http.Request) context.Context {

@@ -25,7 +25,8 @@ func readResponse(bc *backendConn, r *http.Request) (*http.Response, error) {
 	}
 	for {
 		// net/http's unless common and buffered; the fast path fills the connection's map
-		resp, err := h1parse.ReadResponseInto(bc.br, r, bc.header())
+		// and block
+		resp, err := h1parse.ReadResponseBlock(bc.br, r, bc.header(), &bc.blk)
 		if err != nil {
 			return nil, fmt.Errorf("reading the backend's response: %w", err)
 		}
@@ -77,13 +78,23 @@ func isReset(err error) bool {
 
 // copyResponse writes the backend's response to w; it reports whether the response was
 // read to its end (so the backend connection can be reused) and the backend's error if
-// its body broke off.
-func copyResponse(w http.ResponseWriter, resp *http.Response) (bool, error) {
+// its body broke off. A field's single value goes to the client's header in vals, the
+// request's own storage (Route.vals): the response's value slices may be the backend
+// connection's block (h1parse.ReadResponseBlock), which its next response overwrites
+// while the client's header may still be in use.
+func copyResponse(w http.ResponseWriter, resp *http.Response, vals []string) (bool, error) {
 	h := w.Header()
 	conn := resp.Header["Connection"]
 	for k, vs := range resp.Header {
 		if k != "Content-Length" && isHop(k) || (len(conn) > 0 && Listed(conn, k)) {
 			continue
+		}
+		// Every slice of the block has one value, and there are at most BlockValues of
+		// them (a field repeated has its own slice, and with more fields none is the
+		// block's): vals, as long, takes each.
+		if len(vs) == 1 && len(vals) > 0 {
+			vals[0] = vs[0]
+			vs, vals = vals[:1:1], vals[1:]
 		}
 		h[k] = vs
 	}
