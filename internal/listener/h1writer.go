@@ -21,6 +21,11 @@ type h1writer struct {
 	// allocation. A writer of a run of requests serves the next one (keptBufs): rc is
 	// then reset under its lock, which cancelRequests may hold at that moment.
 	rc reqCtx
+	// errFn is the proxy's Err for the writer's requests (upstreamErr), made once; it
+	// reports to the current request's line and failure flag.
+	errFn     func(error)
+	errLine   *Line
+	errFailed *bool
 }
 
 // h1resp is the state of one request and its response.
@@ -66,6 +71,27 @@ func idSlot(w http.ResponseWriter) []string {
 		return hw.ids[:]
 	}
 	return nil
+}
+
+// upstreamErr returns the proxy's Err for a request (httpproxy.Route.Err): the error
+// goes to the access line, and counts as the upstream's failure unless the client left
+// (logged as 499). An HTTP/1 writer makes the function once and keeps it for the
+// requests it serves: a closure per request was an allocation.
+func upstreamErr(w http.ResponseWriter, line *Line, failed *bool) func(error) {
+	hw, ok := w.(*h1writer)
+	if !ok {
+		return func(err error) { noteUpstreamErr(line, failed, err) }
+	}
+	hw.errLine, hw.errFailed = line, failed
+	if hw.errFn == nil {
+		hw.errFn = func(err error) { noteUpstreamErr(hw.errLine, hw.errFailed, err) }
+	}
+	return hw.errFn
+}
+
+func noteUpstreamErr(line *Line, failed *bool, err error) {
+	line.Err = err
+	*failed = *failed || !errors.Is(err, httpproxy.ErrClientClosed)
 }
 
 func (w *h1writer) Header() http.Header { return w.header }

@@ -293,11 +293,7 @@ func (l *Listener) toTarget(ex *exchange, w http.ResponseWriter, r *http.Request
 		Key:        info.client,
 		Identity:   info.identity,
 		BackendTLS: group.TLS,
-		Err: func(err error) {
-			line.Err = err
-			// A client that left is not the upstream's failure (logged as 499).
-			*failed = *failed || !errors.Is(err, httpproxy.ErrClientClosed)
-		},
+		Err:        upstreamErr(w, line, failed),
 	}
 	// Before the line is logged, even when Serve panics to abort a broken response.
 	defer func() {
