@@ -177,8 +177,8 @@ func (l *Line) appendConnJSON(b []byte) []byte {
 }
 
 var (
-	attrBufs  = sync.Pool{New: func() any { return new([32]slog.Attr) }}
-	fieldBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+	attrBufs = sync.Pool{New: func() any { return new([32]slog.Attr) }}
+	lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 )
 
 // Log writes the line at info level (warn when it carries a failure reason).
@@ -187,7 +187,8 @@ func (l *Line) Log(ctx context.Context, log *slog.Logger) {
 }
 
 // logAt is Log at time t. A line is logged per request: the JSON handler takes its
-// fields encoded here (appendJSON), other handlers (log.format text) slog attributes.
+// fields encoded here (appendJSON) after its head, in one buffer; other handlers
+// (log.format text) slog attributes.
 func (l *Line) logAt(ctx context.Context, log *slog.Logger, t time.Time) {
 	level := slog.LevelInfo
 	if l.Err != nil {
@@ -198,12 +199,12 @@ func (l *Line) logAt(ctx context.Context, log *slog.Logger, t time.Time) {
 		return
 	}
 	if jh, ok := h.(logsink.JSONLineHandler); ok {
-		bp := fieldBufs.Get().(*[]byte)
-		b := l.appendJSON((*bp)[:0])
-		_ = jh.HandleJSON(ctx, t, level, l.Msg, b)
+		bp := lineBufs.Get().(*[]byte)
+		b := jh.AppendHead((*bp)[:0], t, level, l.Msg)
+		b, _ = jh.WriteLine(l.appendJSON(b))
 		if cap(b) <= 64<<10 {
 			*bp = b
-			fieldBufs.Put(bp)
+			lineBufs.Put(bp)
 		}
 		return
 	}

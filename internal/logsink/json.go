@@ -76,27 +76,34 @@ func (h *jsonHandler) Handle(ctx context.Context, r slog.Record) error {
 	return h.end(bp, b)
 }
 
-// JSONLineHandler takes a record whose attributes are already encoded, which spares a
-// line written per request slog's attributes and their walk.
+// JSONLineHandler takes a record whose attributes the caller encodes, into the line's
+// own buffer: a line written per request is spared slog's attributes and their walk,
+// and a second buffer its fields would be copied from.
 type JSONLineHandler interface {
 	slog.Handler
-	// HandleJSON writes a record of t, level and msg whose attributes are fields:
-	// each as `,"key":value`, the key and value as slog's JSON handler writes them
-	// (AppendString, AppendMillis, strconv's AppendInt and AppendBool).
-	HandleJSON(ctx context.Context, t time.Time, level slog.Level, msg string, fields []byte) error
+	// AppendHead appends to b the opening of a record of t, level and msg, which the
+	// caller follows with its attributes, each as `,"key":value`, the key and value as
+	// slog's JSON handler writes them (AppendString, AppendMillis, strconv's AppendInt
+	// and AppendBool), and then hands to WriteLine.
+	AppendHead(b []byte, t time.Time, level slog.Level, msg string) []byte
+	// WriteLine closes the record in b and writes it; it returns b with the closing
+	// appended (the caller's to reuse: the line was copied or written).
+	WriteLine(b []byte) ([]byte, error)
 }
 
-// HandleJSON writes one record made of t, level, msg and the encoded fields.
-func (h *jsonHandler) HandleJSON(ctx context.Context, t time.Time, level slog.Level, msg string, fields []byte) error {
-	bp := lines.Get().(*[]byte)
-	var b []byte
+// AppendHead appends a record's time, level and message.
+func (h *jsonHandler) AppendHead(b []byte, t time.Time, level slog.Level, msg string) []byte {
 	if t.IsZero() || inLastSecond(t) || validYear(t) { // the first is cheaper than Year
-		b = h.begin((*bp)[:0], t, level, msg)
-	} else {
-		b = badYear((*bp)[:0], t, level, msg)
+		return h.begin(b, t, level, msg)
 	}
-	b = append(b, fields...)
-	return h.end(bp, b)
+	return badYear(b, t, level, msg)
+}
+
+// WriteLine closes the record begun by AppendHead in b and writes it.
+func (h *jsonHandler) WriteLine(b []byte) ([]byte, error) {
+	b = append(b, '}', '\n')
+	_, err := h.w.Write(b)
+	return b, err
 }
 
 func validYear(t time.Time) bool {
@@ -128,8 +135,7 @@ func (h *jsonHandler) begin(b []byte, t time.Time, level slog.Level, msg string)
 
 // end closes the line in b, writes it and returns b's buffer, bp, to the pool.
 func (h *jsonHandler) end(bp *[]byte, b []byte) error {
-	b = append(b, '}', '\n')
-	_, err := h.w.Write(b)
+	b, err := h.WriteLine(b)
 	if cap(b) <= 64<<10 {
 		*bp = b
 		lines.Put(bp)

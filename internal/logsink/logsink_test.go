@@ -7,9 +7,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"tlsgate/internal/logsink"
 )
@@ -196,4 +200,68 @@ func TestJSONHandlerLevel(t *testing.T) {
 	if got := b.String(); strings.Contains(got, "hidden") || !strings.Contains(got, `"msg":"shown"`) {
 		t.Errorf("level warn wrote %q", got)
 	}
+}
+
+// recorder is an io.Writer keeping what each Write call got.
+type recorder struct {
+	mu     sync.Mutex
+	writes []string
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.writes = append(r.writes, string(p))
+	return len(p), nil
+}
+
+func (r *recorder) get() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.writes)
+}
+
+// TestFullBatchGoesOut: lines that fill a batch while the sink waits out its interval
+// are written at once, a batch of at most BatchSize bytes a write, in order; the rest
+// when the interval ends. (Before, all of them waited for the interval, in one write.)
+func TestFullBatchGoesOut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		out := &recorder{}
+		w := logsink.New(out)
+		defer w.Close()
+		fmt.Fprintln(w, "first")
+		synctest.Wait() // written at once; the sink now waits out the interval
+		const lineLen = 100
+		perBatch := logsink.BatchSize / lineLen
+		n := 2*perBatch + 1
+		for i := range n {
+			fmt.Fprintf(w, "%0*d\n", lineLen-1, i)
+		}
+		synctest.Wait() // no time has passed
+		got := out.get()
+		if len(got) != 3 {
+			t.Fatalf("%d writes before the interval ended, want 3 (the first line, two full batches)", len(got))
+		}
+		time.Sleep(logsink.FlushInterval)
+		synctest.Wait()
+		got = out.get()
+		if len(got) != 4 || got[0] != "first\n" {
+			t.Fatalf("%d writes after the interval, want 4 starting with the first line", len(got))
+		}
+		next := 0
+		for i, b := range got[1:] {
+			if len(b) > logsink.BatchSize {
+				t.Errorf("write %d has %d bytes, over BatchSize", i+1, len(b))
+			}
+			for l := range strings.SplitSeq(strings.TrimSuffix(b, "\n"), "\n") {
+				if j, err := strconv.Atoi(l); err != nil || j != next || len(l) != lineLen-1 {
+					t.Fatalf("write %d: line %q, want line %d", i+1, l, next)
+				}
+				next++
+			}
+		}
+		if next != n {
+			t.Fatalf("%d lines written, want %d", next, n)
+		}
+	})
 }
