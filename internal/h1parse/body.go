@@ -81,6 +81,15 @@ func (b *body) Close() error {
 	return err
 }
 
+// Ended reports whether nothing of the body is left on the connection: it was read to
+// its end, or the connection's end cut it short. The listener lingers on a close only
+// when the client's input may be unread.
+func (b *body) Ended() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.n <= 0 || b.sawEOF
+}
+
 // lockedBody reads a body whose lock is held.
 type lockedBody struct{ b *body }
 

@@ -431,6 +431,8 @@ func (l *Listener) serveOne(h *h1conn, br *bufio.Reader, r *http.Request, info *
 		return false, false
 	}
 	r.RemoteAddr, r.TLS = info.client, info.cs
+	body := endWatch(r.Body) // says when it was read whole, under the handler's wrappers (linger.go)
+	r.Body = body
 	bw := h.kept.writer()
 	bw.Reset(h)
 	hdr := h.kept.header()
@@ -442,6 +444,7 @@ func (l *Listener) serveOne(h *h1conn, br *bufio.Reader, r *http.Request, info *
 	if !l.handleSafely(w, r, info) {
 		// The response is broken off: no final chunk, and the connection is closed.
 		bw.Reset(nil)
+		h.linger = !w.failed && h.inputLeft(br, body)
 		return false, false
 	}
 	if w.hijacked {
@@ -470,6 +473,7 @@ func (l *Listener) serveOne(h *h1conn, br *bufio.Reader, r *http.Request, info *
 		}
 		h.in.req = nil
 		h.kept.w = w
+		h.linger = !keep && !w.failed && h.inputLeft(br, nil)
 		return keep, false
 	}
 	h.in.req = nil
@@ -481,7 +485,7 @@ func (l *Listener) serveOne(h *h1conn, br *bufio.Reader, r *http.Request, info *
 	}
 	// Closing with the body unread (more than maxDiscard, a refusal before 100-continue,
 	// a failed body read) would reset the connection and lose the answer.
-	h.linger = !keep && !w.failed && r.Body != http.NoBody
+	h.linger = !keep && !w.failed && h.inputLeft(br, body)
 	return keep, false
 }
 

@@ -1,12 +1,19 @@
 package listener
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
+	"io"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"tlsgate/internal/rawsock"
 )
 
 // A connection closed while its client is still sending is reset by the kernel: the
@@ -163,6 +170,100 @@ func closeWriter(c net.Conn) interface{ CloseWrite() error } {
 		switch v := c.(type) {
 		case interface{ CloseWrite() error }:
 			return v
+		case interface{ Raw() net.Conn }:
+			c = v.Raw()
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+// inputLeft reports whether an HTTP/1 connection closing after a request may hold
+// client input unread, so that its close must linger: the request's body (nil: none)
+// not read to its end, or bytes of a next request already received (a pipelining
+// client: in br, in TLS's buffer, in the socket). nginx lingers on the same signs
+// (ngx_http_finalize_connection: a body discarded unread, bytes past the request in its
+// buffer, a read event ready). Otherwise the close is at once: a request read whole
+// behind "Connection: close" costs no goroutine until the client's FIN. And a close
+// with requests unread behind it (pipelined, after a panic or "Connection: close")
+// lingers: closing at once reset the connection, which could drop the answers sent.
+func (h *h1conn) inputLeft(br *bufio.Reader, body io.ReadCloser) bool {
+	if body != nil && body != http.NoBody && !bodyEnded(body) {
+		return true
+	}
+	return br.Buffered() > 0 || h.in.hasByte || buffered(h) || pending(h.c)
+}
+
+// ender is a body that says when it reached its end (h1parse's, endBody).
+type ender interface{ Ended() bool }
+
+func bodyEnded(b io.ReadCloser) bool {
+	e, ok := b.(ender)
+	return ok && e.Ended()
+}
+
+// endWatch gives a request body that does not say when it reached its end (net/http's,
+// for a head h1parse's fast path declined: chunked, say) a wrapper that does.
+func endWatch(b io.ReadCloser) io.ReadCloser {
+	if b == http.NoBody || b == nil {
+		return b
+	}
+	if _, ok := b.(ender); ok {
+		return b
+	}
+	return &endBody{ReadCloser: b}
+}
+
+// endBody notes the end of the body it wraps: io.EOF, or io.ErrUnexpectedEOF (the
+// client's end came first).
+type endBody struct {
+	io.ReadCloser
+	ended atomic.Bool
+}
+
+func (b *endBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
+		b.ended.Store(true)
+	}
+	return n, err
+}
+
+func (b *endBody) Ended() bool { return b.ended.Load() }
+
+// pending reports whether the socket under c holds bytes not read yet, or the client's
+// end (a lingering close then ends at once), without waiting. A socket it cannot look
+// at counts as holding bytes: lingering is the safe side.
+func pending(c net.Conn) bool {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	rc := rawConnOf(c)
+	if rc == nil {
+		return true
+	}
+	var peek [1]byte
+	errno := syscall.EAGAIN
+	if err := rc.Control(func(fd uintptr) { errno = rawsock.PeekFD(fd, &peek) }); err != nil {
+		return false // closed
+	}
+	return errno == 0
+}
+
+// rawConnOf finds the descriptor of a client socket: ours, a TCP connection, or the one
+// under a PROXY protocol connection.
+func rawConnOf(c net.Conn) syscall.RawConn {
+	for range 4 {
+		switch v := c.(type) {
+		case *sockConn:
+			return v.rc
+		case syscall.Conn:
+			rc, err := v.SyscallConn()
+			if err != nil {
+				return nil
+			}
+			return rc
 		case interface{ Raw() net.Conn }:
 			c = v.Raw()
 		default:

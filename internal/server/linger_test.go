@@ -2,8 +2,10 @@ package server_test
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"tlsgate/internal/pki"
+	"tlsgate/internal/proxytest"
 )
 
 // uploadBody is larger than what the kernel's buffers on both ends hold on loopback,
@@ -113,8 +116,9 @@ func TestRefusedTCPClientGetsAlert(t *testing.T) {
 
 // TestKeepAliveCloseDoesNotLinger: closes where nothing of the client's is left unread
 // stay as cheap as before (no goroutine, no wait for the client): the server's close
-// after "Connection: close" (following a request with a body, read whole), and the
-// server's close after the client closed first. The client reads the server's end, so
+// after "Connection: close" (following a request with a body, read whole, or on a
+// request with a body read whole), and the server's close after the client closed
+// first. The client reads the server's end, so
 // the server has decided how to close by then (a lingering close is counted before
 // its half-close).
 func TestKeepAliveCloseDoesNotLinger(t *testing.T) {
@@ -137,6 +141,30 @@ func TestKeepAliveCloseDoesNotLinger(t *testing.T) {
 				resp.Body.Close()
 			}
 			readToEnd(t, br)
+			// A request with a body read whole, behind "Connection: close": nothing is left
+			// unread, so no lingering close waits for the client's FIN. The body is read
+			// by h1parse's reader (Content-Length), then by net/http's (chunked). Before,
+			// any request with a body lingered.
+			for _, req := range []string{
+				"POST / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello",
+				"POST / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+			} {
+				c = e.dialListener(t, id)
+				if _, err := io.WriteString(c, req); err != nil {
+					t.Fatal(err)
+				}
+				br = bufio.NewReader(c)
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("%q: status %d", req, resp.StatusCode)
+				}
+				readToEnd(t, br)
+			}
 			// The client closes first, after a request with a body.
 			c = e.dialListener(t, id)
 			if _, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello"); err != nil {
@@ -160,4 +188,98 @@ func TestKeepAliveCloseDoesNotLinger(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pipelined is n bytes of GET requests a pipelining client sends behind the ones it
+// waits for.
+func pipelined(n int) []byte {
+	req := []byte("GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	return bytes.Repeat(req, n/len(req)+1)
+}
+
+// TestCloseWithPipelinedRequestsGetsAnswers: a connection that closes while requests
+// the client pipelined behind it are unread (after "Connection: close", after a
+// response the backend broke off, which ends the handler with a panic) lingers, as
+// nginx does when there may be unread client data, so that the client reads the
+// answers sent before the close instead of a reset. Before, those closes were at once:
+// the client, still writing, met a reset (its write failed, or its read after).
+func TestCloseWithPipelinedRequestsGetsAnswers(t *testing.T) {
+	addr := proxytest.Raw(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			if req.URL.Path == "/broken" { // a chunked body broken off
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+				return
+			}
+			if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); err != nil {
+				return
+			}
+		}
+	})
+	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
+		e.groups = fmt.Sprintf("  - {id: pipe, targets: [{address: %s}]}\n", addr)
+		return "", "  - {id: piped, protocol: https, listen: 127.0.0.1:0, target_group: pipe,\n" +
+			"     ssl: {mode: one_way, server_certificates: [site]}}\n" +
+			"  - {id: piped_plain, protocol: http, listen: 127.0.0.1:0, target_group: pipe}\n"
+	})
+	for _, tc := range []struct {
+		name, head string
+		broken     bool // the last response is broken off
+	}{
+		{"Connection: close", "GET /ok HTTP/1.1\r\nHost: localhost\r\n\r\nGET /ok HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", false},
+		{"after a panic", "GET /ok HTTP/1.1\r\nHost: localhost\r\n\r\nGET /broken HTTP/1.1\r\nHost: localhost\r\n\r\n", true},
+	} {
+		for _, id := range []string{"piped", "piped_plain"} {
+			t.Run(tc.name+"/"+id, func(t *testing.T) {
+				lingered := e.metrics.Lingering.WithLabelValues(id, "lingered")
+				before := testutil.ToFloat64(lingered)
+				var c net.Conn
+				if id == "piped_plain" {
+					c = dialPlain(t, e.addr(id))
+				} else {
+					c = e.dialListener(t, id)
+				}
+				if _, err := c.Write(append([]byte(tc.head), pipelined(uploadBody)...)); err != nil {
+					t.Fatalf("the client's writes failed before it could read the answers: %v", err)
+				}
+				br := bufio.NewReader(c)
+				for i := range 2 {
+					resp, err := http.ReadResponse(br, nil)
+					if err != nil {
+						t.Fatalf("response %d: %v", i+1, err)
+					}
+					b, err := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					switch {
+					case i == 1 && tc.broken:
+						if err == nil || string(b) != "hello" {
+							t.Fatalf("response %d: body %q, %v; want hello broken off", i+1, b, err)
+						}
+					case err != nil || string(b) != "ok":
+						t.Fatalf("response %d: body %q, %v; want ok", i+1, b, err)
+					}
+				}
+				readToEnd(t, br)
+				if n := testutil.ToFloat64(lingered) - before; n != 1 {
+					t.Fatalf("%v lingering closes counted, want 1", n)
+				}
+			})
+		}
+	}
+}
+
+// dialPlain connects to a plain HTTP listener's address.
+func dialPlain(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	return c
 }
