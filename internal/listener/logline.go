@@ -230,14 +230,14 @@ func (l *Line) appendJSON(b []byte) []byte {
 	b = jsonStr(b, `,"request_id":`, l.RequestID)
 	if l.Status != 0 {
 		b = append(b, `,"status":`...)
-		b = strconv.AppendInt(b, int64(l.Status), 10)
+		b = logsink.AppendInt(b, int64(l.Status))
 	}
 	b = jsonStr(b, `,"grpc_status":`, l.GRPCStatus)
 	if l.Msg != "handshake" {
 		b = append(b, `,"bytes_in":`...)
-		b = strconv.AppendInt(b, l.BytesIn, 10)
+		b = logsink.AppendInt(b, l.BytesIn)
 		b = append(b, `,"bytes_out":`...)
-		b = strconv.AppendInt(b, l.BytesOut, 10)
+		b = logsink.AppendInt(b, l.BytesOut)
 	}
 	if l.UpstreamConnect > 0 {
 		b = append(b, `,"upstream_connect_ms":`...)

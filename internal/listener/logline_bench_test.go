@@ -36,6 +36,7 @@ func BenchmarkAccessLine(b *testing.B) {
 
 func benchLine(b *testing.B, log *slog.Logger) {
 	line := requestLine()
+	line.conn = new(connJSON) // as setTLS gives an HTTPS connection's lines
 	ctx := context.Background()
 	b.ReportAllocs()
 	cpu0 := cpuTime()

@@ -27,8 +27,10 @@ func AppendString(b []byte, s string) []byte {
 }
 
 const (
-	ones  = 0x0101010101010101
-	highs = 0x8080808080808080
+	ones   = 0x0101010101010101
+	highs  = 0x8080808080808080
+	ones4  = 0x01010101
+	highs4 = 0x80808080
 )
 
 // cleanPrefix is the length of a prefix of s that needs no escaping, found eight bytes
@@ -44,7 +46,10 @@ func cleanPrefix(s string) int {
 	if len(s) >= 8 && clean8(load8(s, len(s)-8)) { // the tail, overlapping
 		return len(s)
 	}
-	for i < len(s) && plain[s[i]] { // shorter than 8 bytes, or with a byte to escape
+	if len(s) >= 4 && len(s) < 8 && clean4(load4(s, 0)) && clean4(load4(s, len(s)-4)) {
+		return len(s) // GET, INFO, request: two overlapping halves
+	}
+	for i < len(s) && plain[s[i]] { // shorter than 4 bytes, or with a byte to escape
 		i++
 	}
 	return i
@@ -58,11 +63,25 @@ var plain = func() (t [256]bool) {
 	return t
 }()
 
-// load8 reads s[i:i+8] little-endian (one load on amd64 and arm64).
+// load8 reads s[i:i+8] little-endian: one load on amd64 and arm64, after one bounds
+// check (indexing s itself left a check for each byte).
 func load8(s string, i int) uint64 {
-	_ = s[i+7]
-	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+	w := s[i : i+8]
+	return uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+}
+
+// load4 reads s[i:i+4] little-endian.
+func load4(s string, i int) uint32 {
+	w := s[i : i+4]
+	return uint32(w[0]) | uint32(w[1])<<8 | uint32(w[2])<<16 | uint32(w[3])<<24
+}
+
+// clean4 is clean8 for four bytes.
+func clean4(x uint32) bool {
+	const quote, backslash = ones4 * '"', ones4 * '\\'
+	t := (x - ones4*0x20) | ((x ^ quote) - ones4) | ((x ^ backslash) - ones4)
+	return (t&^x|x)&highs4 == 0
 }
 
 // clean8 reports whether none of x's bytes is below 0x20, a quote, a backslash or
@@ -123,6 +142,25 @@ func appendEscaped(b []byte, s string, i int) []byte {
 	return append(b, '"')
 }
 
+// AppendInt appends v in decimal, as strconv.AppendInt(b, v, 10) does; below 10,000
+// (statuses, milliseconds, small byte counts) from digit pairs, without strconv's
+// general loop (about 100 instructions a number, six numbers a line).
+func AppendInt(b []byte, v int64) []byte {
+	switch {
+	case v < 0 || v >= 10000:
+		return strconv.AppendInt(b, v, 10)
+	case v < 10:
+		return append(b, byte('0'+v))
+	case v < 100:
+		return append(b, pairs[2*v], pairs[2*v+1])
+	case v < 1000:
+		lo := v % 100
+		return append(b, byte('0'+v/100), pairs[2*lo], pairs[2*lo+1])
+	}
+	hi, lo := v/100, v%100
+	return append(b, pairs[2*hi], pairs[2*hi+1], pairs[2*lo], pairs[2*lo+1])
+}
+
 // maxMillisFast bounds the durations AppendMillis prints from integers: below 10^12 µs
 // (11.5 days) a float64 of the milliseconds is exact to far less than 0.001, so the
 // shortest decimal that reads back as it is the integer milliseconds and up to three
@@ -136,7 +174,7 @@ func AppendMillis(b []byte, d time.Duration) []byte {
 	if us < 0 || us >= maxMillisFast {
 		return appendFloat(b, float64(us)/1000)
 	}
-	b = strconv.AppendInt(b, us/1000, 10)
+	b = AppendInt(b, us/1000)
 	frac := us % 1000
 	if frac == 0 {
 		return b

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -72,6 +73,26 @@ func TestAppendString(t *testing.T) {
 	for c := range 256 { // each byte value at each of the eight positions
 		for i := range 9 {
 			check(strings.Repeat("b", i) + string([]byte{byte(c)}) + strings.Repeat("c", 15-i))
+		}
+		for n := 1; n < 8; n++ { // and at each position of the short strings
+			for i := range n {
+				check(strings.Repeat("b", i) + string([]byte{byte(c)}) + strings.Repeat("c", n-1-i))
+			}
+		}
+	}
+}
+
+// TestAppendInt: numbers are written as strconv writes them, around each of the fast
+// path's digit counts and past it.
+func TestAppendInt(t *testing.T) {
+	t.Parallel()
+	vals := []int64{-1 << 63, -10000, -1, 1 << 62, 1<<63 - 1}
+	for v := range int64(20001) {
+		vals = append(vals, v)
+	}
+	for _, v := range vals {
+		if got, want := string(logsink.AppendInt([]byte("x"), v)), "x"+strconv.FormatInt(v, 10); got != want {
+			t.Fatalf("AppendInt(%d) = %s, want %s", v, got, want)
 		}
 	}
 }

@@ -127,9 +127,16 @@ func (h *jsonHandler) begin(b []byte, t time.Time, level slog.Level, msg string)
 		b = appendTime(b, t)
 		b = append(b, `",`...)
 	}
-	b = append(b, `"level":`...)
-	b = AppendString(b, level.String())
-	b = append(b, `,"msg":`...)
+	switch level { // the levels lines are written at, as constants
+	case slog.LevelInfo:
+		b = append(b, `"level":"INFO","msg":`...)
+	case slog.LevelWarn:
+		b = append(b, `"level":"WARN","msg":`...)
+	default:
+		b = append(b, `"level":`...)
+		b = AppendString(b, level.String())
+		b = append(b, `,"msg":`...)
+	}
 	return AppendString(b, msg)
 }
 
