@@ -2,6 +2,7 @@ package h2proxy
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -60,6 +61,17 @@ func TestIsGRPC(t *testing.T) {
 		r := &http.Request{Header: http.Header{"Content-Type": {ct}}}
 		if IsGRPC(r) != want {
 			t.Errorf("IsGRPC(%q) = %v", ct, !want)
+		}
+	}
+	// As Header.Get: the first value counts; none, or no header, is not gRPC.
+	for _, h := range []http.Header{
+		nil, {}, {"Content-Type": {}}, {"Content-Type": {"text/html", "application/grpc"}},
+		{"Content-Type": {"application/grpc", "text/html"}},
+	} {
+		r := &http.Request{Header: h}
+		want := strings.HasPrefix(h.Get("Content-Type"), "application/grpc")
+		if IsGRPC(r) != want {
+			t.Errorf("IsGRPC with header %v = %v, want %v as Header.Get has it", h, !want, want)
 		}
 	}
 }
