@@ -51,8 +51,9 @@ type h1resp struct {
 	// their own: its exchange (serveRequest) and the values slice of its request id.
 	// Nothing outlives the request that points to them: a writer is reused only after a
 	// request without a body, served without an upgrade or a panic (serveOne).
-	ex  exchange
-	ids [1]string
+	ex   exchange
+	ids  [1]string
+	date [1]string // the values of a Date the response is given (WriteHeader)
 }
 
 // newExchange returns the state of w's request at the proxy: part of w when it is an
@@ -132,7 +133,8 @@ func (w *h1writer) WriteHeader(code int) {
 		w.closeAfter = true
 	}
 	if _, ok := h["Date"]; !ok {
-		h["Date"] = []string{dateNow()}
+		w.date[0] = dateNow()
+		h["Date"] = w.date[:1:1] // the writer's storage: a slice per response was an allocation
 	}
 	w.writeStatus(code)
 	w.writeFields()

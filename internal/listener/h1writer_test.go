@@ -1,8 +1,12 @@
 package listener
 
 import (
+	"bufio"
 	"errors"
+	"io"
+	"net/http"
 	"testing"
+	"time"
 
 	"tlsgate/internal/httpproxy"
 )
@@ -29,5 +33,31 @@ func TestUpstreamErrReused(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { _ = upstreamErr(w, &line2, &failed2) }); n != 0 {
 		t.Fatalf("%v allocations per request's Err, want 0", n)
+	}
+}
+
+// TestDateInWriter: a response without a Date gets the current one, in the writer's
+// own storage (no allocation per response), and a Date the handler set stays.
+func TestDateInWriter(t *testing.T) {
+	r, _ := http.NewRequest(http.MethodGet, "/", nil)
+	w := new(h1writer)
+	h, bw := &h1conn{}, bufio.NewWriter(io.Discard)
+	reset := func(hdr http.Header) {
+		bw.Reset(io.Discard)
+		w.h1resp = h1resp{h: h, bw: bw, req: r, header: hdr, remain: -1}
+	}
+	reset(http.Header{})
+	w.WriteHeader(http.StatusOK)
+	d, err := http.ParseTime(w.header.Get("Date"))
+	if err != nil || time.Since(d) > time.Minute || time.Until(d) > time.Minute {
+		t.Fatalf("Date %q (%v): not now", w.header.Get("Date"), err)
+	}
+	if n := testing.AllocsPerRun(100, func() { reset(w.header); clear(w.header); w.WriteHeader(http.StatusOK) }); n >= 1 {
+		t.Fatalf("%v allocations per response without a Date, want none", n)
+	}
+	reset(http.Header{"Date": {"Sun, 06 Nov 1994 08:49:37 GMT"}})
+	w.WriteHeader(http.StatusOK)
+	if got := w.header["Date"]; len(got) != 1 || got[0] != "Sun, 06 Nov 1994 08:49:37 GMT" {
+		t.Fatalf("the handler's Date became %q", got)
 	}
 }
