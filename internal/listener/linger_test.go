@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"tlsgate/internal/metrics"
+	"tlsgate/internal/rawsock"
 )
 
 // loopPair returns the two ends of a real loopback TCP connection: the client's and
@@ -160,5 +162,69 @@ func TestLingerThroughProxyHeader(t *testing.T) {
 	case <-done:
 	case <-time.After(30 * time.Second):
 		t.Fatal("the lingering close did not end when the client closed")
+	}
+}
+
+// TestPendingSeesTheSocket: pending looks at the socket under a connection without
+// waiting — ours, and the TCP connection under a PROXY protocol connection — and
+// reports bytes not read yet, or the client's end, but not an empty socket.
+func TestPendingSeesTheSocket(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for _, tc := range []struct {
+		name string
+		wrap func(t *testing.T, c, s net.Conn) net.Conn
+	}{
+		{"sockConn", func(t *testing.T, _, s net.Conn) net.Conn { return wrapSocket(s) }},
+		{"PROXY", func(t *testing.T, c, s net.Conn) net.Conn {
+			if _, err := io.WriteString(c, "PROXY TCP4 192.0.2.1 192.0.2.2 40000 443\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			pc := proxyproto.NewConn(s)
+			if got := pc.RemoteAddr().String(); got != "192.0.2.1:40000" {
+				t.Fatalf("PROXY header not read: remote %s", got)
+			}
+			return pc
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, s := loopPair(t, ln)
+			conn := tc.wrap(t, c, s)
+			if pending(conn) {
+				t.Fatal("pending on an empty socket")
+			}
+			if _, err := io.WriteString(c, "GET"); err != nil {
+				t.Fatal(err)
+			}
+			arrived(t, s)
+			if !pending(conn) {
+				t.Fatal("not pending with bytes unread")
+			}
+			if _, err := io.ReadFull(conn, make([]byte, 3)); err != nil {
+				t.Fatal(err)
+			}
+			_ = c.(*net.TCPConn).CloseWrite()
+			arrived(t, s)
+			if !pending(conn) {
+				t.Fatal("not pending with the client's end unread")
+			}
+		})
+	}
+}
+
+// arrived waits, through the poller, until the TCP socket s has bytes or an end to read.
+func arrived(t *testing.T, s net.Conn) {
+	t.Helper()
+	rc, err := s.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s.SetReadDeadline(time.Now().Add(20 * time.Second))
+	var peek [1]byte
+	if err := rc.Read(func(fd uintptr) bool { return rawsock.PeekFD(fd, &peek) != syscall.EAGAIN }); err != nil {
+		t.Fatal(err)
 	}
 }
