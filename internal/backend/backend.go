@@ -61,7 +61,8 @@ func (t *Target) available(now time.Time) bool {
 }
 
 // Scheduler picks one of the available targets for key (the client address); nil when
-// none is available.
+// none is available. It must neither change nor keep the slice: it may be the group's
+// own (Group.Targets).
 type Scheduler interface {
 	Pick(key string, available []*Target) *Target
 }
@@ -149,6 +150,12 @@ func (g *Group) Retry(key string, tried []*Target) *Target { return g.pick(key, 
 // to fail (Envoy's panic threshold, ALB's fail-open).
 func (g *Group) pick(key string, tried []*Target) *Target {
 	now := g.ejectClock()
+	if len(tried) == 0 && g.allAvailable(now) {
+		// The usual case: the scheduler gets the group's own slice, as it would get a
+		// copy of it (every target is undrained and available, which is no panic), where
+		// the copy was an allocation per request.
+		return g.sched.Pick(key, g.Targets)
+	}
 	var avail, undrained []*Target
 	for _, t := range g.Targets {
 		if t.Weight == 0 {
@@ -166,6 +173,16 @@ func (g *Group) pick(key string, tried []*Target) *Target {
 		avail = slices.DeleteFunc(avail, func(t *Target) bool { return slices.Contains(tried, t) })
 	}
 	return g.sched.Pick(key, avail)
+}
+
+// allAvailable reports whether every target of the group is available at now.
+func (g *Group) allAvailable(now time.Time) bool {
+	for _, t := range g.Targets {
+		if !t.available(now) {
+			return false
+		}
+	}
+	return true
 }
 
 // ejectClock is the time to decide ejections at: now, or when no target of the group

@@ -133,3 +133,26 @@ func TestIPHash(t *testing.T) {
 		}
 	}
 }
+
+// TestPickAllAvailable: with every target available the scheduler gets the group's own
+// slice (no allocation per pick) and picks as it does from a copy: the same sequence as
+// a group that also has a drained target, which takes the copying path.
+func TestPickAllAvailable(t *testing.T) {
+	fast, slow := group(t, 5, 1, 1), group(t, 5, 1, 1, 0)
+	for i := range 70 {
+		a, err := fast.Pick("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := slow.Pick("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Address != b.Address {
+			t.Fatalf("pick %d: %s with every target available, %s through the copy", i, a.Address, b.Address)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = fast.Pick("") }); n != 0 {
+		t.Fatalf("%v allocations per pick, want 0", n)
+	}
+}
