@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # kern.sh — where a server's CPU goes per operation outside its own code: runs one
-# bench/point.sh point and, from 2 s into it, counts for 3 s on the server process (for
-# nginx its worker) the minor page faults, context switches (every thread), threads,
-# syscalls by name, softirqs and wake-ups it causes; with PERF=1 it also samples the
-# server (perf cpu-clock, call graphs) and splits its CPU into user space and the kernel
-# by syscall (with the loopback softirq run inside a send shown apart), µs per operation.
+# bench/point.sh point and counts on the server process (for nginx its worker), over the
+# load generator's whole run, the minor page faults, context switches (every thread),
+# threads, syscalls by name, softirqs and the wake-ups it causes. With PERF=1 it samples
+# the server instead, 3 s from 2 s in (perf cpu-clock, call graphs; no tracepoints, they
+# cost the server a few %), and splits its CPU into user space and the kernel by syscall
+# (the loopback softirq run inside a send shown apart), µs per operation.
 #
 #   bench/kern.sh SERVER MODE AUTH [LABEL]     (as point.sh; CPUSPLIT=1 is set)
 #   env: as point.sh (PORT BPORT PPORT BENCH KEY TLSGATE_BIN DUR …), PERF=1,
 #        OUT=DIR (default /tmp/kern.$USER: LABEL.point.txt, LABEL.stat.txt, LABEL.perf.data)
 #
-# Needs perf (the software cpu-clock event and the syscalls/sched/irq tracepoints; no
-# hardware counters are needed) and root or perf_event_paranoid ≤ 1. Counts are per
-# operation over the 3 s window (the load generator's rate × 3 s): compare two servers
-# or two builds in interleaved runs, as point.sh's pairs.
+# Needs perf (the software cpu-clock event, the syscalls/sched/irq tracepoints; no
+# hardware counters) and root or perf_event_paranoid ≤ 1. Counts per operation = count ÷
+# (rate × (seconds + the 1 s warm-up)); compare two servers or two builds in interleaved
+# runs, as point.sh's pairs.
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 SERVER=${1:?server} MODE=${2:?mode} AUTH=${3:?auth} LABEL=${4:-$1}
@@ -23,53 +24,70 @@ export PORT CPUSPLIT=1
 mkdir -p "$OUT"
 "$HERE/point.sh" "$SERVER" "$MODE" "$AUTH" >"$OUT/$LABEL.point.txt" 2>&1 &
 pt=$!
-pid=""
+pid="" lg=""
 for _ in $(seq 150); do
   pid=$(ss -ltnpH "sport = :$PORT" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
   [ -n "$pid" ] && break
   sleep 0.1
 done
 [ -n "$pid" ] || { echo "kern.sh: no server on port $PORT" >&2; wait $pt; exit 1; }
-sleep 2
-# A master process (nginx) hands the work to a child: take the busiest child if any.
-kids=$(pgrep -P "$pid" | tr '\n' ' ')
-if [ -n "$kids" ]; then
-  pid=$(for k in $kids; do awk -v p="$k" '{print $14 + $15, p}' "/proc/$k/stat"; done | sort -rn | head -1 | cut -d' ' -f2)
-fi
+for _ in $(seq 150); do
+  lg=$(pgrep -f "loadgen .*-addr 127.0.0.1:$PORT " | head -1)
+  [ -n "$lg" ] && break
+  sleep 0.02
+done
+# A master process (nginx) hands the work to a child: take the child if there is one.
+kid=$(pgrep -P "$pid" | head -1)
+[ -n "$kid" ] && pid=$kid
 
-# snap prints minflt majflt vcsw ivcsw threads summed over the process's threads.
+# snap prints minflt majflt vcsw ivcsw threads cpu-ticks summed over the process's threads.
 snap() {
-  local t mf=0 mj=0 v=0 iv=0 n=0 f
+  local t mf=0 mj=0 v=0 iv=0 n=0 ck=0 f
   for t in /proc/$pid/task/*; do
-    f=$(awk '{i = index($0, ")"); split(substr($0, i + 2), a, " "); print a[8], a[10]}' "$t/stat" 2>/dev/null) || continue
+    f=$(awk '{i = index($0, ")"); split(substr($0, i + 2), a, " "); print a[8], a[10], a[12] + a[13]}' "$t/stat" 2>/dev/null) || continue
     set -- $f
-    mf=$((mf + $1)); mj=$((mj + $2))
-    v=$((v + $(awk '/^voluntary_ctxt/ {print $2}' "$t/status"))); iv=$((iv + $(awk '/^nonvoluntary_ctxt/ {print $2}' "$t/status")))
+    mf=$((mf + $1)); mj=$((mj + $2)); ck=$((ck + $3))
+    f=$(awk '/^voluntary_ctxt/ {v = $2} /^nonvoluntary_ctxt/ {iv = $2} END {print v + 0, iv + 0}' "$t/status" 2>/dev/null) || continue
+    set -- $f
+    v=$((v + $1)); iv=$((iv + $2))
     n=$((n + 1))
   done
-  echo $mf $mj $v $iv $n
+  echo $mf $mj $v $iv $n $ck
 }
-read -r mf0 mj0 v0 iv0 _ < <(snap)
-events=raw_syscalls:sys_enter,sched:sched_switch,sched:sched_wakeup,irq:softirq_entry,page-faults
-for s in read write writev readv sendto recvfrom sendmsg recvmsg epoll_wait epoll_pwait futex nanosleep getsockopt setsockopt; do
-  events="$events,syscalls:sys_enter_$s"
-done
-if [ -n "${PERF:-}" ]; then
-  perf record -q -e cpu-clock -g -p "$pid" -o "$OUT/$LABEL.perf.data" -- sleep 3 2>/dev/null &
+read -r mf0 mj0 v0 iv0 _ ck0 < <(snap)
+if [ -n "${PERF:-}" ]; then # no tracepoints then: they cost the server a few %
+  sleep 2
+  perf record -q -e cpu-clock -g -p "$pid" -o "$OUT/$LABEL.perf.data" -- sleep 3 2>/dev/null
+else
+  events=raw_syscalls:sys_enter,sched:sched_switch,sched:sched_wakeup,irq:softirq_entry,page-faults
+  for s in read write writev readv sendto recvfrom sendmsg recvmsg epoll_wait epoll_pwait futex nanosleep getsockopt setsockopt madvise; do
+    events="$events,syscalls:sys_enter_$s"
+  done
+  perf stat -x, -o "$OUT/$LABEL.stat.txt" -e "$events" -p "$pid" 2>/dev/null &
+  ps=$!
 fi
-perf stat -x, -o "$OUT/$LABEL.stat.txt" -e "$events" -p "$pid" -- sleep 3 2>/dev/null
-read -r mf1 mj1 v1 iv1 n1 < <(snap)
-wait
+# The last snapshot before the load generator ends (the server is stopped right after).
+last=""
+while kill -0 "$lg" 2>/dev/null; do
+  cur=$(snap) && last=$cur
+  sleep 0.1
+done
+[ -n "${ps:-}" ] && { kill -INT "$ps"; wait "$ps"; }
+read -r mf1 mj1 v1 iv1 n1 ck1 <<<"$last"
+wait $pt
 rate=$(grep -o '"rate":[0-9.]*' "$OUT/$LABEL.point.txt" | cut -d: -f2)
 pc=$(grep -o '"server_proc_cpu":[0-9.]*' "$OUT/$LABEL.point.txt" | cut -d: -f2)
 [ -n "$rate" ] && [ -n "$pc" ] || { cat "$OUT/$LABEL.point.txt"; exit 1; }
-ops=$(awk -v r="$rate" 'BEGIN {print r * 3}')
+# The counts cover the load generator's whole run, its 1 s warm-up and its start included
+# (so they come out a few % low per operation, for every server alike).
+secs=$(grep -o '"seconds":[0-9.]*' "$OUT/$LABEL.point.txt" | cut -d: -f2)
+ops=$(awk -v r="$rate" -v s="$secs" 'BEGIN {print r * (s + 1)}')
 awk -v l="$LABEL" -v r="$rate" -v pc="$pc" -v ops="$ops" -v mf=$((mf1 - mf0)) -v mj=$((mj1 - mj0)) \
   -v v=$((v1 - v0)) -v iv=$((iv1 - iv0)) -v n="$n1" 'BEGIN {
   printf "%s: %.0f ops/s, %.0f per server CPU-second (server at %.0f %% of a core); threads %d\n", l, r, r / pc, pc * 100, n
   printf "  per 1000 ops: minor faults %.2f, major %.2f, voluntary switches %.2f, involuntary %.2f\n", mf / ops * 1000, mj / ops * 1000, v / ops * 1000, iv / ops * 1000 }'
 grep "cpu per op" "$OUT/$LABEL.point.txt" | sed 's/^/  /'
-awk -F, -v ops="$ops" '$1 ~ /^[0-9]+$/ && $1 > 0 {e = $3; sub(/^syscalls:sys_enter_/, "", e); printf "  %-24s %6.3f per op\n", e, $1 / ops}' "$OUT/$LABEL.stat.txt"
+[ -z "${PERF:-}" ] && awk -F, -v ops="$ops" '$1 ~ /^[0-9]+$/ && $1 > 0 {e = $3; sub(/^syscalls:sys_enter_/, "", e); printf "  %-24s %6.3f per op\n", e, $1 / ops}' "$OUT/$LABEL.stat.txt"
 if [ -n "${PERF:-}" ]; then
   us=$(awk -v r="$rate" -v pc="$pc" 'BEGIN {print 1e6 * pc / r}')
   perf script -i "$OUT/$LABEL.perf.data" -F ip,sym 2>/dev/null | python3 -c '
