@@ -77,12 +77,17 @@ func (w *Writer) Write(p []byte) (int, error) {
 		w.pending += len(w.buf)
 		w.buf = w.batch()
 	}
+	// The first line of a batch wakes the goroutine; the later ones go out with it
+	// (a flush takes the whole batch).
+	first := len(w.buf) == 0
 	w.buf = append(w.buf, p...)
 	w.mu.Unlock()
 	if filled {
 		signal(w.filled)
 	}
-	signal(w.wake)
+	if first {
+		signal(w.wake)
+	}
 	return len(p), nil
 }
 

@@ -265,3 +265,42 @@ func TestFullBatchGoesOut(t *testing.T) {
 		}
 	})
 }
+
+// TestNoLineLeftBehind: however lines, batches and intervals interleave, every line is
+// written within two intervals of the last one, without Close.
+func TestNoLineLeftBehind(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		out := &recorder{}
+		w := logsink.New(out)
+		defer w.Close()
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Go(func() {
+				for j := range 400 {
+					fmt.Fprintf(w, "w%d line %d %s\n", i, j, strings.Repeat("x", (i*j)%700))
+					if (i+j)%(i+3) == 0 {
+						time.Sleep(time.Duration((i*7+j)%23) * time.Millisecond / 2)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		time.Sleep(2 * logsink.FlushInterval)
+		synctest.Wait()
+		next := [8]int{}
+		for _, b := range out.get() {
+			for l := range strings.SplitSeq(strings.TrimSuffix(b, "\n"), "\n") {
+				var i, j int
+				if _, err := fmt.Sscanf(l, "w%d line %d", &i, &j); err != nil || j != next[i] {
+					t.Fatalf("line %q out of order or torn (want w%d line %d)", l, i, next[i])
+				}
+				next[i]++
+			}
+		}
+		for i, n := range next {
+			if n != 400 {
+				t.Fatalf("writer %d: %d lines written before Close, want 400", i, n)
+			}
+		}
+	})
+}
