@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // The fast path must take the common shapes (or the fuzz tests would prove nothing)
@@ -94,7 +95,7 @@ func TestFastResponse(t *testing.T) {
 			br := bufio.NewReader(strings.NewReader(tc.in))
 			_, _ = br.Peek(1)
 			n := br.Buffered()
-			r := fastResponse(br, tc.req, nil, nil)
+			r := fastResponse(br, tc.req, nil, nil, nil)
 			if (r != nil) != tc.fast {
 				t.Fatalf("fast path took it: %v, want %v", r != nil, tc.fast)
 			}
@@ -287,5 +288,31 @@ func TestRelease(t *testing.T) {
 			}
 		}
 		Release(r)
+	}
+}
+
+// TestResponseStore: a head no longer than the caller's store is copied there and the
+// response's strings are views of it (no string of its own); a longer one gets its own.
+func TestResponseStore(t *testing.T) {
+	const msg = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: first\r\n\r\nok"
+	in := func(s string, b []byte) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		base := uintptr(unsafe.Pointer(&b[0]))
+		return p >= base && p+uintptr(len(s)) <= base+uintptr(len(b))
+	}
+	for _, size := range []int{len(msg) - 2, len(msg) - 3} { // the head is msg without its body
+		store := make([]byte, size)
+		br := bufio.NewReader(strings.NewReader(msg))
+		resp, err := ReadResponseBlock(br, nil, nil, new(ResponseBlock), store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := resp.Header["X-A"]
+		if len(v) != 1 || v[0] != "first" || resp.Status != "200 OK" {
+			t.Fatalf("store of %d: header %v, status %q", size, resp.Header, resp.Status)
+		}
+		if fits := size >= len(msg)-2; in(v[0], store) != fits || in(resp.Status, store) != fits {
+			t.Fatalf("store of %d bytes for a head of %d: values in it %v, want %v", size, len(msg)-2, in(v[0], store), fits)
+		}
 	}
 }

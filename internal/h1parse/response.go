@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"net/http"
+	"unsafe"
 )
 
 // ReadResponse reads a response to req (nil: a GET) as http.ReadResponse(br, req)
@@ -17,7 +18,7 @@ func ReadResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
 // ReadResponseInto is ReadResponse with h, when not nil, an empty map that becomes the
 // header of a response the fast path takes (see ReadRequestInto).
 func ReadResponseInto(br *bufio.Reader, req *http.Request, h http.Header) (*http.Response, error) {
-	return ReadResponseBlock(br, req, h, nil)
+	return ReadResponseBlock(br, req, h, nil, nil)
 }
 
 // ReadResponseBlock is ReadResponseInto with blk, when not nil, the storage of a
@@ -25,8 +26,15 @@ func ReadResponseInto(br *bufio.Reader, req *http.Request, h http.Header) (*http
 // slices): a caller that reads many responses, one at a time, reuses one block, warm in
 // the cache, where each response would be an allocation of about 400 bytes. A response
 // read into blk is overwritten by the next: nothing may use it, its body, or a slice of
-// its header's values after that. The values' strings are the caller's to keep.
-func ReadResponseBlock(br *bufio.Reader, req *http.Request, h http.Header, blk *ResponseBlock) (*http.Response, error) {
+// its header's values after that.
+//
+// store, when not nil, is storage for the bytes of a head the fast path takes (one no
+// longer than store; a longer one gets a string of its own): the response's strings (its
+// status, its header's names and values) are then views of store, and change when the
+// caller writes to store again. A fresh string per response was an allocation whose
+// first stores missed the cache; a caller that reuses store must keep none of those
+// strings beyond that (or clone what it keeps).
+func ReadResponseBlock(br *bufio.Reader, req *http.Request, h http.Header, blk *ResponseBlock, store []byte) (*http.Response, error) {
 	if br.Buffered() == 0 {
 		if _, err := br.Peek(1); err != nil {
 			if err == io.EOF {
@@ -36,7 +44,7 @@ func ReadResponseBlock(br *bufio.Reader, req *http.Request, h http.Header, blk *
 		}
 	}
 	fillFirstLine(br)
-	if resp := fastResponse(br, req, h, blk); resp != nil {
+	if resp := fastResponse(br, req, h, blk, store); resp != nil {
 		return resp, nil
 	}
 	return http.ReadResponse(br, req)
@@ -45,8 +53,8 @@ func ReadResponseBlock(br *bufio.Reader, req *http.Request, h http.Header, blk *
 // fastResponse parses the buffered head of a final (2xx-5xx) response in the fast
 // path's shape and consumes it; nil, consuming nothing, otherwise. A response that
 // would be read until the connection closes (no Content-Length) is declined. blk, when
-// not nil, is the storage to use.
-func fastResponse(br *bufio.Reader, req *http.Request, h http.Header, blk *ResponseBlock) *http.Response {
+// not nil, is the storage to use, and store the storage of its strings (ReadResponseBlock).
+func fastResponse(br *bufio.Reader, req *http.Request, h http.Header, blk *ResponseBlock, store []byte) *http.Response {
 	b := head(br)
 	if len(b) < 14 || string(b[:7]) != "HTTP/1." || (b[7] != '0' && b[7] != '1') || b[8] != ' ' {
 		return nil
@@ -66,7 +74,12 @@ func fastResponse(br *bufio.Reader, req *http.Request, h http.Header, blk *Respo
 	if b[end] != '\r' || b[end+1] != '\n' {
 		return nil
 	}
-	s := string(b)
+	var s string
+	if len(b) <= len(store) {
+		s = unsafe.String(&store[0], copy(store, b)) // len(b) ≥ 14
+	} else {
+		s = string(b)
+	}
 	var f fields
 	if !scanFields(s, end+2, &f) {
 		return nil

@@ -21,7 +21,7 @@ func TestCopyResponseOwnValues(t *testing.T) {
 	var blk h1parse.ResponseBlock
 	var route Route
 	rec := httptest.NewRecorder()
-	resp, err := h1parse.ReadResponseBlock(br, nil, nil, &blk)
+	resp, err := h1parse.ReadResponseBlock(br, nil, nil, &blk, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +29,7 @@ func TestCopyResponseOwnValues(t *testing.T) {
 		t.Fatalf("copyResponse: %v %v", ok, err)
 	}
 	// The connection's next response, into the same block.
-	next, err := h1parse.ReadResponseBlock(br, nil, nil, &blk)
+	next, err := h1parse.ReadResponseBlock(br, nil, nil, &blk, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -230,7 +230,7 @@ func roundTrip(ctx context.Context, bc *backendConn, r *http.Request, route *Rou
 		}
 	}
 	bc.readTimeout(ctx, timeout)
-	resp, err = readResponse(bc, r)
+	resp, err = readResponse(bc, r, route.Head)
 	if err != nil || !bodyBuffered(resp, bc.br) {
 		// The body is read for as long as it takes, with no deadline.
 		bc.setReadDeadline(ctx, time.Time{})

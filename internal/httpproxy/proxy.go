@@ -54,6 +54,13 @@ type Route struct {
 	// durations that end there take it instead of a reading of their own. Each clock
 	// read is a vDSO call, and a kept-alive request read the clock about 20 times.
 	Start, End int64
+	// Head, when not nil, is storage the caller lends for the bytes of the response's
+	// head (h1parse.ReadResponseBlock's store): the response's header names and values
+	// in the client's header are then views of it, valid while the caller leaves it
+	// alone and clones what it keeps beyond the request. The listener lends its HTTP/1
+	// writer's, written again only for the run's next request, after the client's header
+	// was emptied. nil: each head is a string of its own.
+	Head []byte
 
 	released []func()           // Acquire's releases of the targets retried on
 	tried    [2]*backend.Target // forward's targets tried, while they fit

@@ -15,8 +15,9 @@ import (
 	"tlsgate/internal/lazytime"
 )
 
-// readResponse reads the response header to r, skipping 1xx responses.
-func readResponse(bc *backendConn, r *http.Request) (*http.Response, error) {
+// readResponse reads the response header to r, skipping 1xx responses; store is the
+// storage for the head's strings (Route.Head).
+func readResponse(bc *backendConn, r *http.Request, store []byte) (*http.Response, error) {
 	if _, err := bc.br.Peek(1); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || isReset(err) {
 			err = fmt.Errorf("%w: %w", errNoResponse, err)
@@ -26,7 +27,7 @@ func readResponse(bc *backendConn, r *http.Request) (*http.Response, error) {
 	for {
 		// net/http's unless common and buffered; the fast path fills the connection's map
 		// and block
-		resp, err := h1parse.ReadResponseBlock(bc.br, r, bc.header(), &bc.blk)
+		resp, err := h1parse.ReadResponseBlock(bc.br, r, bc.header(), &bc.blk, store)
 		if err != nil {
 			return nil, fmt.Errorf("reading the backend's response: %w", err)
 		}

@@ -2,6 +2,7 @@ package listener
 
 import (
 	"net/http"
+	"strings"
 
 	"tlsgate/internal/backend"
 	"tlsgate/internal/clientauth"
@@ -62,6 +63,11 @@ func (l *Listener) grpcStatus(line *Line, w *statusWriter, r *http.Request) {
 		return
 	}
 	line.GRPCStatus = h2proxy.StatusOf(w.Header())
+	if _, h1 := w.ResponseWriter.(*h1writer); h1 {
+		// A view of the writer's response head (responseHead), which its next request
+		// overwrites; the metric below keeps its label values.
+		line.GRPCStatus = strings.Clone(line.GRPCStatus)
+	}
 	if line.GRPCStatus == "" {
 		line.GRPCStatus = "unknown" // no status reached the client (reset, cut short)
 	}

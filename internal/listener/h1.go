@@ -439,6 +439,7 @@ func (l *Listener) serveOne(h *h1conn, br *bufio.Reader, r *http.Request, info *
 	w := h.kept.w
 	if h.kept.w = nil; w == nil {
 		w = new(h1writer)
+		w.head, h.kept.head = h.kept.head, nil // the last writer's response head storage, if it left one
 	}
 	w.h1resp = h1resp{h: h, br: br, bw: bw, req: r, header: hdr, remain: -1}
 	if !l.handleSafely(w, r, info) {
@@ -477,6 +478,9 @@ func (l *Listener) serveOne(h *h1conn, br *bufio.Reader, r *http.Request, info *
 		return keep, false
 	}
 	h.in.req = nil
+	// The writer is left, its response head storage is not: the client's header, which
+	// held views of it, was emptied above (responseHead).
+	h.kept.head = w.head
 	if keep && r.Body != http.NoBody {
 		// Read what the handler left of the body, within reason, to keep the connection.
 		setDeadline(h.c, info.state.HeaderTimeout)

@@ -17,6 +17,7 @@ type keptBufs struct {
 	hdr, reqHdr http.Header
 	w           *h1writer    // the last request's writer, for the next (not pooled: one connection's)
 	cw          *clientWatch // the run's client watch (clientgone.go), its timer possibly pending
+	head        []byte       // a left writer's response head storage, for the next writer (responseHead)
 }
 
 // writer returns the run's response buffer, or one from the pool.

@@ -26,6 +26,10 @@ type h1writer struct {
 	errFn     func(error)
 	errLine   *Line
 	errFailed *bool
+	// head is the storage of the proxied response's head (httpproxy.Route.Head), made at
+	// the writer's first proxied request: the strings of the response's header live
+	// there until the writer serves its next request, after the header was emptied.
+	head []byte
 }
 
 // h1resp is the state of one request and its response.
@@ -88,6 +92,24 @@ func upstreamErr(w http.ResponseWriter, line *Line, failed *bool) func(error) {
 		hw.errFn = func(err error) { noteUpstreamErr(hw.errLine, hw.errFailed, err) }
 	}
 	return hw.errFn
+}
+
+// respHeadBytes is the longest response head an HTTP/1 writer keeps the bytes of
+// (responseHead); a longer one gets a string of its own.
+const respHeadBytes = 1 << 10
+
+// responseHead returns the storage for the head of w's proxied response: an HTTP/1
+// writer's own (reused: a string per response was an allocation whose first stores
+// missed the cache), else nil.
+func responseHead(w http.ResponseWriter) []byte {
+	hw, ok := w.(*h1writer)
+	if !ok {
+		return nil
+	}
+	if hw.head == nil {
+		hw.head = make([]byte, respHeadBytes)
+	}
+	return hw.head
 }
 
 func noteUpstreamErr(line *Line, failed *bool, err error) {

@@ -7,8 +7,12 @@ import (
 	"net/http"
 	"testing"
 	"time"
+	"unsafe"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"tlsgate/internal/httpproxy"
+	"tlsgate/internal/metrics"
 )
 
 // TestUpstreamErrReused: an HTTP/1 writer keeps its proxy Err function for the run's
@@ -59,5 +63,32 @@ func TestDateInWriter(t *testing.T) {
 	w.WriteHeader(http.StatusOK)
 	if got := w.header["Date"]; len(got) != 1 || got[0] != "Sun, 06 Nov 1994 08:49:37 GMT" {
 		t.Fatalf("the handler's Date became %q", got)
+	}
+}
+
+// TestGRPCStatusOutlivesHead: the grpc-status of an HTTP/1 response is a view of the
+// writer's response head (responseHead), which the writer's next request overwrites;
+// the access line and the metric's label must keep the value it had.
+func TestGRPCStatusOutlivesHead(t *testing.T) {
+	m := metrics.New()
+	l := &Listener{deps: Deps{Metrics: m}}
+	w := new(h1writer)
+	head := responseHead(w)
+	if len(head) != respHeadBytes || &responseHead(w)[0] != &head[0] {
+		t.Fatal("the writer's response head is not kept")
+	}
+	copy(head, "14")
+	w.header = http.Header{"Grpc-Status": {unsafe.String(&head[0], 2)}}
+	r, _ := http.NewRequest(http.MethodPost, "/svc/Method", nil)
+	r.Header.Set("Content-Type", "application/grpc")
+	var line Line
+	line.Listener = "h1"
+	l.grpcStatus(&line, &statusWriter{ResponseWriter: w}, r)
+	copy(head, "99") // the writer's next response
+	if line.GRPCStatus != "14" {
+		t.Fatalf("the line's grpc status became %q with the next response", line.GRPCStatus)
+	}
+	if n := testutil.ToFloat64(m.GRPCRequests.WithLabelValues("h1", "14")); n != 1 {
+		t.Fatalf("grpc requests with status 14: %v, want 1 (the label changed with the next response?)", n)
 	}
 }

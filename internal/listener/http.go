@@ -294,6 +294,7 @@ func (l *Listener) toTarget(ex *exchange, w http.ResponseWriter, r *http.Request
 		Identity:   info.identity,
 		BackendTLS: group.TLS,
 		Err:        upstreamErr(w, line, failed),
+		Head:       responseHead(w),
 	}
 	// Before the line is logged, even when Serve panics to abort a broken response.
 	defer func() {
