@@ -122,17 +122,14 @@ func withDial(d *dialCounter) extra {
 // until its backend starts; from then on every request is served (before: one refusal
 // took it out for 10 s, 503 for everyone).
 func TestLateBackendSingleTarget(t *testing.T) {
-	addr := deadAddr(t)
+	dead := reserveAddr(t)
+	addr := dead.addr
 	e := newEnv(t, pki.ECDSAP256, groupListeners(fmt.Sprintf("targets: [{address: %s}]", addr)))
 	before := e.statuses("g_https", 3)
 	if before[http.StatusBadGateway] != 3 {
 		t.Fatalf("before the backend started: %v, want 3 × 502", before)
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Skipf("the address was taken meanwhile: %v", err)
-	}
-	startNamed(t, "late", ln)
+	startNamed(t, "late", dead.listen(t))
 	if after := e.statuses("g_https", 10); after[http.StatusOK] != 10 {
 		t.Fatalf("after the backend started: %v, want 10 × 200", after)
 	}
@@ -142,7 +139,8 @@ func TestLateBackendSingleTarget(t *testing.T) {
 // connections go to the other (retries), none fails; once the late backend starts and
 // its ejection ends, it gets work again.
 func TestLateBackendTwoTargets(t *testing.T) {
-	addr := deadAddr(t)
+	dead := reserveAddr(t)
+	addr := dead.addr
 	live := startNamed(t, "live", nil)
 	d := &dialCounter{}
 	e := newEnv(t, pki.ECDSAP256, withDial(d),
@@ -154,11 +152,7 @@ func TestLateBackendTwoTargets(t *testing.T) {
 	if n := d.count(addr); n < 5 {
 		t.Fatalf("the refusing target was dialled %d times, want at least 5", n)
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Skipf("the address was taken meanwhile: %v", err)
-	}
-	late := startNamed(t, "late", ln)
+	late := startNamed(t, "late", dead.listen(t))
 	for late.hits.Load() == 0 {
 		if got := e.statuses("g_https", 5); got[http.StatusOK] != 5 {
 			t.Fatalf("after the late backend started: %v, want 5 × 200", got)
