@@ -126,19 +126,10 @@ func TestKeepAliveCloseDoesNotLinger(t *testing.T) {
 	for _, id := range []string{"one_way", "plain"} {
 		t.Run(id, func(t *testing.T) {
 			// The server closes after the second request.
-			c := e.dialListener(t, id)
-			if _, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello"+
-				"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"); err != nil {
-				t.Fatal(err)
-			}
-			br := bufio.NewReader(c)
+			br := ask(t, e.dialListener(t, id), "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello"+
+				"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
 			for range 2 {
-				resp, err := http.ReadResponse(br, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
+				readAnswer(t, br)
 			}
 			readToEnd(t, br)
 			// A request with a body read whole, behind "Connection: close": nothing is left
@@ -149,34 +140,16 @@ func TestKeepAliveCloseDoesNotLinger(t *testing.T) {
 				"POST / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello",
 				"POST / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
 			} {
-				c = e.dialListener(t, id)
-				if _, err := io.WriteString(c, req); err != nil {
-					t.Fatal(err)
-				}
-				br = bufio.NewReader(c)
-				resp, err := http.ReadResponse(br, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					t.Fatalf("%q: status %d", req, resp.StatusCode)
+				br = ask(t, e.dialListener(t, id), req)
+				if status := readAnswer(t, br); status != http.StatusOK {
+					t.Fatalf("%q: status %d", req, status)
 				}
 				readToEnd(t, br)
 			}
 			// The client closes first, after a request with a body.
-			c = e.dialListener(t, id)
-			if _, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello"); err != nil {
-				t.Fatal(err)
-			}
-			br = bufio.NewReader(c)
-			resp, err := http.ReadResponse(br, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+			c := e.dialListener(t, id)
+			br = ask(t, c, "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello")
+			readAnswer(t, br)
 			if err := c.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
 				t.Fatal(err)
 			}
@@ -188,6 +161,27 @@ func TestKeepAliveCloseDoesNotLinger(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ask writes raw to c; the reader returned reads c's answers.
+func ask(t *testing.T, c net.Conn, raw string) *bufio.Reader {
+	t.Helper()
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	return bufio.NewReader(c)
+}
+
+// readAnswer reads one response from br whole and returns its status.
+func readAnswer(t *testing.T, br *bufio.Reader) int {
+	t.Helper()
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // pipelined is n bytes of GET requests a pipelining client sends behind the ones it
