@@ -10,12 +10,26 @@
 #   MODES=log REPS=5 bench/compare.sh
 #   OURS_OPENSSL=0 bench/compare.sh  # both without the OpenSSL RSA signer
 #   PEERS="ours nginx haproxy" bench/compare.sh   # without the BoringCrypto build (about 3/4 of the time)
+#   SAMPLE=1 bench/compare.sh        # also per cell: the page cache's dirty and written-back
+#                                    # MiB and CPU 0's interrupt/softirq/iowait share (vmcells.py)
+#   RUNDIR=/dev/shm bench/compare.sh # every server's run directory (its access log) on tmpfs:
+#                                    # no disk writeback from earlier cells in a logged run
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$HERE/.."
 BENCH="$(cd "${BENCH:-$ROOT/../shared/bench}" && pwd)"
 BIN="$(mktemp -d)"
-trap 'rm -rf "$BIN" "$BENCH/peers/boring.sh"' EXIT
+cleanup() {
+  [ -n "${SAMPLER:-}" ] && kill "$SAMPLER" 2>/dev/null
+  if [ -n "${RUNDIR:-}" ] && [ -L "$BENCH/run" ]; then rm -rf "$(readlink "$BENCH/run")" "$BENCH/run"; fi
+  rm -rf "$BIN" "$BENCH/peers/boring.sh"
+}
+trap cleanup EXIT
+# RUNDIR: the harness's run/ (each server's config, stdout and access log) under another
+# directory, for all servers alike (a symlink; removed with what it holds on exit).
+if [ -n "${RUNDIR:-}" ]; then
+  rm -rf "$BENCH/run"; ln -s "$(mktemp -d "$RUNDIR/tlsgate-bench-run.XXXXXX")" "$BENCH/run"
+fi
 PEERS="${PEERS:-ours boring nginx haproxy}"
 (cd "$ROOT" && make -s build OPENSSL=${OURS_OPENSSL:-1} && mv tlsgate "$BIN/tlsgate")
 case " $PEERS " in *" boring "*)
@@ -37,7 +51,19 @@ for mode in ${MODES:-nolog log}; do
   out="$HERE/results/harness-$ts-$mode.md"
   jsonl="$BENCH/results/compare-$ts-$mode.jsonl"
   logging=0; [ "$mode" = log ] && logging=1
+  vm="$BIN/vm-$mode.tsv"
+  if [ -n "${SAMPLE:-}" ]; then
+    # once a second: nr_dirty nr_writeback nr_dirtied nr_written, then CPU 0's jiffies
+    (while :; do
+       printf '%s %s %s\n' "$(date +%H:%M:%S)" \
+         "$(awk '$1=="nr_dirty"||$1=="nr_writeback"||$1=="nr_dirtied"||$1=="nr_written"{printf "%s ",$2}' /proc/vmstat)" \
+         "$(awk '$1=="cpu0"{print $2,$3,$4,$5,$6,$7,$8,$9}' /proc/stat)"
+       sleep 1
+     done > "$vm") &
+    SAMPLER=$!
+  fi
   PEER_ACCESS_LOG=$logging OUT="$jsonl" "$BENCH/run-peers.sh" $PEERS > "$BIN/report.md"
+  [ -n "${SAMPLER:-}" ] && { kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true; SAMPLER=; }
   {
     echo "# Harness run $ts, access logs on every server: $([ $logging = 1 ] && echo yes || echo no) (PEER_ACCESS_LOG=$logging)"
     echo
@@ -47,6 +73,12 @@ for mode in ${MODES:-nolog log}; do
     echo
     python3 "$HERE/ratios.py" "$jsonl"
     echo
+    if [ -s "$vm" ]; then
+      echo "## The page cache and the server's core per cell (SAMPLE=1, bench/vmcells.py; run directories in ${RUNDIR:-$BENCH/run})"
+      echo
+      python3 "$HERE/vmcells.py" "${jsonl%.jsonl}.log" "$vm"
+      echo
+    fi
     echo "## The harness's report"
     echo
     cat "$BIN/report.md"
