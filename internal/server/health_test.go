@@ -9,12 +9,13 @@ import (
 	"testing"
 
 	"tlsgate/internal/pki"
+	"tlsgate/internal/porttest"
 )
 
 // TestAllTargetsDown: HTTP answers 503 with a clear body; TCP SSL closes the connection
 // and logs why.
 func TestAllTargetsDown(t *testing.T) {
-	dead := deadAddr(t)
+	dead := porttest.Dead(t)
 	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
 		e.groups = fmt.Sprintf("  - {id: down, targets: [{address: %s, weight: 0}]}\n", dead)
 		return "", "  - {id: down_https, protocol: https, listen: 127.0.0.1:0, target_group: down,\n" +
@@ -50,7 +51,7 @@ func TestAllTargetsDown(t *testing.T) {
 // TestPassiveMarking: a target that refuses connections costs no request: each refused
 // connect is retried on the other target (TestDeadTargetCounts counts the dials).
 func TestPassiveMarking(t *testing.T) {
-	dead := deadAddr(t)
+	dead := porttest.Dead(t)
 	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
 		e.groups = fmt.Sprintf("  - {id: mixed, targets: [{address: %s}, {address: %s}]}\n", dead, e.backend.HTTP.Addr())
 		return "", "  - {id: mixed_https, protocol: https, listen: 127.0.0.1:0, target_group: mixed,\n" +

@@ -18,6 +18,7 @@ import (
 
 	"tlsgate/internal/config"
 	"tlsgate/internal/pki"
+	"tlsgate/internal/porttest"
 	"tlsgate/internal/proxytest"
 )
 
@@ -122,14 +123,14 @@ func withDial(d *dialCounter) extra {
 // until its backend starts; from then on every request is served (before: one refusal
 // took it out for 10 s, 503 for everyone).
 func TestLateBackendSingleTarget(t *testing.T) {
-	dead := reserveAddr(t)
-	addr := dead.addr
+	dead := porttest.Reserve(t)
+	addr := dead.Addr
 	e := newEnv(t, pki.ECDSAP256, groupListeners(fmt.Sprintf("targets: [{address: %s}]", addr)))
 	before := e.statuses("g_https", 3)
 	if before[http.StatusBadGateway] != 3 {
 		t.Fatalf("before the backend started: %v, want 3 × 502", before)
 	}
-	startNamed(t, "late", dead.listen(t))
+	startNamed(t, "late", dead.Listen(t))
 	if after := e.statuses("g_https", 10); after[http.StatusOK] != 10 {
 		t.Fatalf("after the backend started: %v, want 10 × 200", after)
 	}
@@ -139,8 +140,8 @@ func TestLateBackendSingleTarget(t *testing.T) {
 // connections go to the other (retries), none fails; once the late backend starts and
 // its ejection ends, it gets work again.
 func TestLateBackendTwoTargets(t *testing.T) {
-	dead := reserveAddr(t)
-	addr := dead.addr
+	dead := porttest.Reserve(t)
+	addr := dead.Addr
 	live := startNamed(t, "live", nil)
 	d := &dialCounter{}
 	e := newEnv(t, pki.ECDSAP256, withDial(d),
@@ -152,7 +153,7 @@ func TestLateBackendTwoTargets(t *testing.T) {
 	if n := d.count(addr); n < 5 {
 		t.Fatalf("the refusing target was dialled %d times, want at least 5", n)
 	}
-	late := startNamed(t, "late", dead.listen(t))
+	late := startNamed(t, "late", dead.Listen(t))
 	for late.hits.Load() == 0 {
 		if got := e.statuses("g_https", 5); got[http.StatusOK] != 5 {
 			t.Fatalf("after the late backend started: %v, want 5 × 200", got)
@@ -164,7 +165,7 @@ func TestLateBackendTwoTargets(t *testing.T) {
 // the dead target is tried exactly consecutive_failures (5) times, then ejected
 // (before: 1 of the 20 answered 502).
 func TestDeadTargetCounts(t *testing.T) {
-	dead := deadAddr(t)
+	dead := porttest.Dead(t)
 	live := startNamed(t, "live", nil)
 	d := &dialCounter{}
 	e := newEnv(t, pki.ECDSAP256, withDial(d), groupListeners(fmt.Sprintf("outlier: {base_ejection: 1h}, targets: [{address: %s}, {address: %s}]", dead, live.addr)))
@@ -190,7 +191,7 @@ func TestDeadTargetCounts(t *testing.T) {
 // one connect_timeout, then the request goes to the other target; after 5 such
 // timeouts it is ejected.
 func TestBlackHoleConnect(t *testing.T) {
-	hole := deadAddr(t)
+	hole := porttest.Dead(t)
 	live := startNamed(t, "live", nil)
 	d := &dialCounter{hang: map[string]bool{hole: true}}
 	e := newEnv(t, pki.ECDSAP256, withDial(d),
@@ -281,7 +282,7 @@ func TestHealthAcrossReloads(t *testing.T) {
 // TestRelayRetried: a TCP SSL connection whose first target refuses is relayed to the
 // other target (before: 1 in 2 dropped until the mark).
 func TestRelayRetried(t *testing.T) {
-	dead := deadAddr(t)
+	dead := porttest.Dead(t)
 	echo := proxytest.Raw(t, func(c net.Conn) { _, _ = io.Copy(c, c) })
 	e := newEnv(t, pki.ECDSAP256, groupListeners(fmt.Sprintf("targets: [{address: %s}, {address: %s}]", dead, echo)))
 	for i := range 10 {

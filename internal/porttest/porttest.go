@@ -1,0 +1,66 @@
+// Package porttest holds loopback addresses for tests that need a target where nothing
+// listens. It imports only the standard library, so any package's tests (backend's own
+// included) can use it; only _test.go files import it.
+//
+// A dead address made by listening on 127.0.0.1:0 and closing the listener at once holds
+// nothing: any listener on the machine (another test's, another package's test process)
+// can be given that port, and the "dead" target then accepts. A reserved address is a
+// socket bound to a loopback port and not listening: connects to it are refused (RST),
+// and no other socket of the machine can bind the port (ours has no SO_REUSEADDR) or take
+// it as a client's local port, for the test's length.
+package porttest
+
+import (
+	"net"
+	"os"
+	"strconv"
+	"syscall"
+	"testing"
+)
+
+// Reserved is a loopback port held by a bound socket that does not listen.
+type Reserved struct {
+	// Addr is the port's address, 127.0.0.1:PORT.
+	Addr string
+	f    *os.File // the bound socket
+}
+
+// Reserve binds a loopback port without listening; the test's end closes it.
+func Reserve(tb testing.TB) *Reserved {
+	tb.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	syscall.CloseOnExec(fd)
+	f := os.NewFile(uintptr(fd), "reserved port")
+	tb.Cleanup(func() { _ = f.Close() })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		tb.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	port := sa.(*syscall.SockaddrInet4).Port
+	return &Reserved{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), f: f}
+}
+
+// Dead is a loopback address where nothing listens and connects are refused, for the
+// test's length.
+func Dead(tb testing.TB) string { return Reserve(tb).Addr }
+
+// Listen starts listening on the reserved port (a late backend): the same socket, so no
+// one could take the port between. The test's end closes the listener.
+func (r *Reserved) Listen(tb testing.TB) net.Listener {
+	tb.Helper()
+	if err := syscall.Listen(int(r.f.Fd()), 128); err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := net.FileListener(r.f) // a descriptor of its own on the same socket
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = ln.Close() })
+	return ln
+}
