@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"tlsgate/internal/backend"
+	"tlsgate/internal/porttest"
 )
 
 func dialErr(err error) error {
@@ -51,12 +52,7 @@ func TestFault(t *testing.T) {
 // TestFaultRealDials classifies the errors of real dials: a cancelled one is not the
 // target's, a refused and a timed-out one are.
 func TestFaultRealDials(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	ln.Close()
+	dead := porttest.Dead(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := (&net.Dialer{}).DialContext(ctx, "tcp", dead); err == nil || backend.Fault(err) {

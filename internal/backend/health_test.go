@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"tlsgate/internal/config"
 	"tlsgate/internal/pki"
 	"tlsgate/internal/pkitest"
+	"tlsgate/internal/porttest"
 )
 
 // TestCheckerThresholds runs the checker in a synctest bubble: three failed checks
@@ -87,12 +87,7 @@ func TestProbes(t *testing.T) {
 	}))
 	defer srv.Close()
 	addr := srv.Listener.Addr().String()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := ln.Addr().String()
-	ln.Close()
+	closed := porttest.Dead(t)
 	for _, tc := range []struct {
 		name string
 		spec backend.ProbeSpec

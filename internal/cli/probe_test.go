@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"tlsgate/internal/pki"
+	"tlsgate/internal/porttest"
 	"tlsgate/internal/probe"
 )
 
@@ -75,12 +76,7 @@ func normalize(b []byte, addr net.Addr) []byte {
 // TestProbeJSONAndExitCodes: --json prints one event per line and the result last;
 // exit 1 on failure, 2 on usage errors.
 func TestProbeJSONAndExitCodes(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := porttest.Dead(t)
 	code, out, _ := run("probe", "--json", addr)
 	lines := bytes.Split(bytes.TrimSpace([]byte(out)), []byte("\n"))
 	var first probe.Step

@@ -1,7 +1,6 @@
 package httpproxy_test
 
 import (
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -9,6 +8,7 @@ import (
 
 	"tlsgate/internal/httpproxy"
 	"tlsgate/internal/lazytime"
+	"tlsgate/internal/porttest"
 )
 
 // TestServeClockReadings pins Route's Start and End: the first attempt's Connected and
@@ -57,12 +57,7 @@ func TestServeClockReadings(t *testing.T) {
 	}
 
 	// A target that refuses: no response, no End.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	_ = ln.Close()
+	dead := porttest.Dead(t)
 	r = &httpproxy.Route{Target: dead, Start: lazytime.Now()}
 	if status, _, _ = serve(r); status != http.StatusBadGateway {
 		t.Fatalf("status %d, want 502", status)

@@ -21,6 +21,7 @@ import (
 	"tlsgate/internal/demo"
 	"tlsgate/internal/pki"
 	"tlsgate/internal/pkitest"
+	"tlsgate/internal/porttest"
 	"tlsgate/internal/probe"
 	"tlsgate/internal/proxytest"
 )
@@ -214,12 +215,7 @@ func TestPlainTCPOnTLSPort(t *testing.T) {
 }
 
 func TestConnectionRefused(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := porttest.Dead(t)
 	f := newFixture(t)
 	res, steps := record(t, f.opts(t, addr, nil, false))
 	if res.OK || steps["connect"].Status != probe.Fail || !strings.Contains(res.Verdict, "nothing listens") {
