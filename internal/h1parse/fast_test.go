@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"unsafe"
@@ -58,7 +59,7 @@ func TestFastRequest(t *testing.T) {
 			br := bufio.NewReader(strings.NewReader(tc.in))
 			_, _ = br.Peek(1)
 			n := br.Buffered()
-			r := fastRequest(br, nil, Limits{})
+			r := fastRequest(br, nil, Limits{}, nil)
 			if (r != nil) != tc.fast {
 				t.Fatalf("fast path took it: %v, want %v", r != nil, tc.fast)
 			}
@@ -135,7 +136,7 @@ func TestFirstByteAlone(t *testing.T) {
 		t.Fatalf("buffered %d, want the first byte alone", br.Buffered())
 	}
 	fillFirstLine(br)
-	if r := fastRequest(br, nil, Limits{}); r == nil {
+	if r := fastRequest(br, nil, Limits{}, nil); r == nil {
 		t.Fatal("the fast path declined a request whose first byte came alone")
 	}
 }
@@ -209,7 +210,7 @@ func TestLimits(t *testing.T) {
 		{"line", Limits{Bytes: len(in), Fields: 2, LineBytes: 16}, false},
 	} {
 		br := bufio.NewReader(strings.NewReader(in))
-		r, n, err := ReadFast(br, nil, tc.lim)
+		r, n, err := ReadFast(br, nil, tc.lim, nil)
 		if err != nil || (r != nil) != tc.take || (r != nil && n != len(in)) {
 			t.Errorf("%s: request %v (head %d bytes), err %v; want taken %v", tc.name, r != nil, n, err, tc.take)
 		}
@@ -218,7 +219,7 @@ func TestLimits(t *testing.T) {
 		}
 	}
 	for _, line := range []string{"GET /a-long-target HTTP/1.1\r\nHost: a\r\n\r\n", "GET / HTTP/1.1\r\nHost: a-longer-host-name\r\n\r\n"} {
-		if r, _, _ := ReadFast(bufio.NewReader(strings.NewReader(line)), nil, Limits{LineBytes: 20}); r != nil {
+		if r, _, _ := ReadFast(bufio.NewReader(strings.NewReader(line)), nil, Limits{LineBytes: 20}, nil); r != nil {
 			t.Errorf("%q: taken with a line over 20 bytes", line)
 		}
 	}
@@ -270,12 +271,12 @@ func TestPlainWord(t *testing.T) {
 // the first, its header values), however the pool hands blocks out.
 func TestRelease(t *testing.T) {
 	for range 20 {
-		r, _, err := ReadFast(bufio.NewReader(strings.NewReader("GET /a?x=1 HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nX-B: 2\r\n\r\n")), nil, Limits{})
+		r, _, err := ReadFast(bufio.NewReader(strings.NewReader("GET /a?x=1 HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nX-B: 2\r\n\r\n")), nil, Limits{}, nil)
 		if err != nil || r == nil || r.URL.RawQuery != "x=1" {
 			t.Fatalf("first request %v, err %v", r, err)
 		}
 		Release(r)
-		r, _, err = ReadFast(bufio.NewReader(strings.NewReader("GET /b HTTP/1.1\r\nHost: b\r\n\r\n")), nil, Limits{})
+		r, _, err = ReadFast(bufio.NewReader(strings.NewReader("GET /b HTTP/1.1\r\nHost: b\r\n\r\n")), nil, Limits{}, nil)
 		if err != nil || r == nil {
 			t.Fatalf("second request: err %v", err)
 		}
@@ -314,5 +315,91 @@ func TestResponseStore(t *testing.T) {
 		if fits := size >= len(msg)-2; in(v[0], store) != fits || in(resp.Status, store) != fits {
 			t.Fatalf("store of %d bytes for a head of %d: values in it %v, want %v", size, len(msg)-2, in(v[0], store), fits)
 		}
+	}
+}
+
+// inStore reports whether s is a view of b.
+func inStore(s string, b []byte) bool {
+	p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+	base := uintptr(unsafe.Pointer(&b[0]))
+	return p >= base && p+uintptr(len(s)) <= base+uintptr(len(b))
+}
+
+// TestRequestStore: the head of a request without a body, no longer than the store the
+// caller lends, is copied there and the request's strings are views of it, which the
+// next head read into the store overwrites; a longer head, and the head of a request
+// with a body (its reader may outlive the caller's turn), get a string of their own,
+// which the next head leaves alone.
+func TestRequestStore(t *testing.T) {
+	t.Parallel()
+	const (
+		get    = "GET /first?q=1 HTTP/1.1\r\nHost: one.example\r\nUser-Agent: first-agent\r\nCookie: a=1\r\n\r\n"
+		post   = "POST /first?q=1 HTTP/1.1\r\nHost: one.example\r\nUser-Agent: first-agent\r\nContent-Length: 2\r\nx-lower: v\r\n\r\nok"
+		next   = "PUT /second?r=22 HTTP/1.1\r\nHost: two.example\r\nUser-Agent: second-agent\r\nCookie: b=2\r\nX-Pad: ppppppppppppppppppppppppppppppppppppppppppp\r\n\r\n"
+		length = len(get)
+	)
+	tests := []struct {
+		name  string
+		in    string
+		store int
+		lent  bool
+	}{
+		{"fits", get, len(next), true},
+		{"fits exactly", get, length, true},
+		{"longer than the store", get, length - 1, false},
+		{"with a body", post, len(next), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			store := make([]byte, tc.store)
+			r, _, err := ReadFast(bufio.NewReader(strings.NewReader(tc.in)), nil, Limits{}, store)
+			if err != nil || r == nil {
+				t.Fatalf("not taken: %v", err)
+			}
+			if r.Lent() != tc.lent {
+				t.Fatalf("Lent %v, want %v", r.Lent(), tc.lent)
+			}
+			kept := []string{r.URL.Path, r.URL.RawQuery, r.RequestURI, r.Host, r.Proto, r.Header["User-Agent"][0]}
+			want := []string{"/first", "q=1", "/first?q=1", "one.example", "HTTP/1.1", "first-agent"}
+			for k := range r.Header {
+				kept = append(kept, k)
+			}
+			for i, s := range kept {
+				if i < len(want) && s != want[i] {
+					t.Fatalf("field %d: %q, want %q", i, s, want[i])
+				}
+				if in := inStore(s, store); in != tc.lent {
+					t.Fatalf("%q in the store: %v, want %v", s, in, tc.lent)
+				}
+			}
+			if tc.lent {
+				return
+			}
+			// The next head written to the store leaves a request of its own alone.
+			copy(store, next)
+			got := []string{r.URL.Path, r.URL.RawQuery, r.RequestURI, r.Host, r.Proto, r.Header["User-Agent"][0]}
+			if !slices.Equal(got, want) {
+				t.Fatalf("after the next head: %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// TestRequestStoreOverwritten: a lent request's strings are the store's bytes: the next
+// head read into it shows through them (what a caller that keeps one must clone).
+func TestRequestStoreOverwritten(t *testing.T) {
+	t.Parallel()
+	store := make([]byte, 256)
+	r, _, err := ReadFast(bufio.NewReader(strings.NewReader("GET /aaaa HTTP/1.1\r\nHost: a\r\n\r\n")), nil, Limits{}, store)
+	if err != nil || r == nil || !r.Lent() {
+		t.Fatalf("not lent: %v", err)
+	}
+	path, clone := r.URL.Path, strings.Clone(r.URL.Path)
+	if _, _, err := ReadFast(bufio.NewReader(strings.NewReader("GET /bbbb HTTP/1.1\r\nHost: b\r\n\r\n")), nil, Limits{}, store); err != nil {
+		t.Fatal(err)
+	}
+	if path != "/bbbb" || clone != "/aaaa" {
+		t.Fatalf("path %q, its clone %q; want the view to show the next head and the clone the first", path, clone)
 	}
 }

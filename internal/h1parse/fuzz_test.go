@@ -54,9 +54,16 @@ func FuzzRequest(f *testing.F) {
 func diffRequest(t *testing.T, data []byte, mode byte) {
 	a, b := readers(data, mode)
 	reuse := reusedHeader(mode)
+	var store []byte
+	if reuse != nil {
+		// One store for the input's heads, as the listener lends one to a run of
+		// requests, holding an earlier head's bytes (short in some modes, so that
+		// longer heads take their own strings).
+		store = bytes.Repeat([]byte("x"), 64+448*int(mode&1))
+	}
 	for range 4 {
 		clear(reuse)
-		ra, erra := ReadRequestInto(a, reuse)
+		ra, erra := readLent(a, reuse, store)
 		rb, errb := http.ReadRequest(b)
 		if !sameErr(erra, errb) {
 			t.Fatalf("errors differ: fast path %v, net/http %v", erra, errb)
@@ -75,6 +82,18 @@ func diffRequest(t *testing.T, data []byte, mode byte) {
 		sameBody(t, ba, bb, mode)
 	}
 	sameRest(t, a, b)
+}
+
+// readLent is ReadRequestInto with store lent to the fast path (ReadFast).
+func readLent(br *bufio.Reader, h http.Header, store []byte) (*http.Request, error) {
+	r, _, err := ReadFast(br, h, Limits{}, store)
+	switch {
+	case err != nil:
+		return nil, err
+	case r != nil:
+		return &r.Request, nil
+	}
+	return http.ReadRequest(br)
 }
 
 func FuzzResponse(f *testing.F) {

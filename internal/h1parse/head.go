@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"net/http"
+	"unsafe"
 )
 
 // inlineValues is how many values share the allocation of the message struct.
@@ -174,6 +175,27 @@ func (f *fields) note(fl *field) bool {
 		return false
 	}
 	return true
+}
+
+// move makes the fields' keys and values that are substrings of from the same
+// substrings of to, a copy of from: a key of its own (canonicalKey's) stays as it is.
+func (f *fields) move(from, to string) {
+	for i := range f.n {
+		fl := &f.list[i]
+		fl.key, fl.value = moved(fl.key, from, to), moved(fl.value, from, to)
+	}
+}
+
+// moved is x, when it is a substring of from, as the same substring of to; x otherwise.
+func moved(x, from, to string) string {
+	if x == "" {
+		return ""
+	}
+	off := uintptr(unsafe.Pointer(unsafe.StringData(x))) - uintptr(unsafe.Pointer(unsafe.StringData(from)))
+	if off >= uintptr(len(from)) {
+		return x
+	}
+	return to[off : off+uintptr(len(x))]
 }
 
 // canonicalKey returns key in textproto's canonical form. A canonical key is returned as

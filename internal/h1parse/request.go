@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"unsafe"
 )
 
 // ReadRequest reads a request as http.ReadRequest(br) would. When nothing is buffered it
@@ -19,7 +20,7 @@ func ReadRequest(br *bufio.Reader) (*http.Request, error) { return ReadRequestIn
 // by net/http has a map of its own. h must not be used otherwise until the request is
 // done with.
 func ReadRequestInto(br *bufio.Reader, h http.Header) (*http.Request, error) {
-	r, _, err := ReadFast(br, h, Limits{})
+	r, _, err := ReadFast(br, h, Limits{}, nil)
 	switch {
 	case err != nil:
 		return nil, err
@@ -42,7 +43,18 @@ type Limits struct {
 // the length of its head, or the first read's error, or neither when the fast path
 // declines (nothing consumed; the caller then hands br to http.ReadRequest). A caller
 // done with the request may hand it back (Release).
-func ReadFast(br *bufio.Reader, h http.Header, lim Limits) (*Request, int, error) {
+//
+// store, when not nil, is storage the caller lends for the bytes of the head of a
+// request without a body (one no longer than store): the request's strings (its target,
+// Host, header names and values, and what is cut from them) are then views of store
+// (Request.Lent), and change when the caller writes to store again, as the next
+// ReadFast into it does. A fresh string per request was an allocation whose first
+// stores missed the cache. A caller that reuses store must keep none of those strings
+// beyond the request (or clone what it keeps). A request with a body always gets a
+// string of its own: its body may still be read, by a goroutine of the caller's
+// handler, after the caller is done with the request, and that reader may look at the
+// request too.
+func ReadFast(br *bufio.Reader, h http.Header, lim Limits, store []byte) (*Request, int, error) {
 	if br.Buffered() == 0 {
 		if _, err := br.Peek(1); err != nil {
 			return nil, 0, err
@@ -50,7 +62,7 @@ func ReadFast(br *bufio.Reader, h http.Header, lim Limits) (*Request, int, error
 	}
 	fillFirstLine(br)
 	n := br.Buffered()
-	r := fastRequest(br, h, lim)
+	r := fastRequest(br, h, lim, store)
 	return r, n - br.Buffered(), nil
 }
 
@@ -62,8 +74,9 @@ func (lim Limits) within(n, line int, f *fields) bool {
 }
 
 // fastRequest parses the buffered head of a request in the fast path's shape and
-// consumes it (and binds its body to br); nil, consuming nothing, otherwise.
-func fastRequest(br *bufio.Reader, h http.Header, lim Limits) *Request {
+// consumes it (and binds its body to br); nil, consuming nothing, otherwise. store is
+// the storage lent for the head's strings (ReadFast).
+func fastRequest(br *bufio.Reader, h http.Header, lim Limits, store []byte) *Request {
 	b := head(br)
 	if b == nil {
 		return nil
@@ -78,7 +91,14 @@ func fastRequest(br *bufio.Reader, h http.Header, lim Limits) *Request {
 		(b[end+8] != '0' && b[end+8] != '1') || b[end+9] != '\r' || b[end+10] != '\n' {
 		return nil
 	}
-	s := string(b) // the one copy: every string below is a substring of it
+	// The one copy: every string below is a substring of s (or a key of canonicalKey's).
+	lent := len(b) <= len(store)
+	var s string
+	if lent {
+		s = unsafe.String(&store[0], copy(store, b)) // len(b) ≥ 11
+	} else {
+		s = string(b)
+	}
 	var f fields
 	if !scanFields(s, end+11, &f) || f.host == 0 || !lim.within(len(s), max(end+9, f.longest), &f) {
 		return nil
@@ -87,12 +107,19 @@ func fastRequest(br *bufio.Reader, h http.Header, lim Limits) *Request {
 	if !ok {
 		return nil
 	}
+	if lent && n > 0 {
+		// A body: the head's strings are a string of their own after all (ReadFast).
+		own := string(b)
+		f.move(s, own)
+		s, lent = own, false
+	}
 	conn, ok := f.connection()
 	if !ok {
 		return nil
 	}
 	minor := int(b[end+8] - '0')
 	blk := requests.Get().(*Request)
+	blk.lent = lent
 	blk.url.Path = s[i : i+path]
 	r := &blk.Request
 	*r = http.Request{
@@ -122,7 +149,12 @@ type Request struct {
 	http.Request
 	url  url.URL
 	strs [inlineValues]string
+	lent bool // the strings are views of the caller's store (ReadFast)
 }
+
+// Lent reports whether r's strings are views of the store its caller lent ReadFast, so
+// that they change when the caller writes to it again.
+func (r *Request) Lent() bool { return r.lent }
 
 // requests are the Requests handed back. A reused one is in the cache where the last
 // request left it; a new allocation is memory the process has not touched since the
