@@ -88,6 +88,9 @@ type h1conn struct {
 		// fast: the last request read was h1parse's (its field names are tokens), req.
 		fast bool
 		req  *h1parse.Request
+		// lent: req's strings are views of the run's head storage (keptBufs.requestHead);
+		// held: something may keep the request beyond serveOne (heldBeyond).
+		lent, held bool
 	}
 }
 
@@ -139,8 +142,10 @@ func (l *Listener) readRequest(h *h1conn, br *bufio.Reader, st *State, hdr http.
 	s := &h.in.scan
 	s.reset(st.HeaderLimits, l.deps.HeaderBudget)
 	defer s.release()
-	fr, n, err := h1parse.ReadFast(br, hdr, h1parse.Limits{Bytes: s.lim.Bytes, Fields: s.lim.Fields, LineBytes: s.lim.FieldBytes})
+	lim := h1parse.Limits{Bytes: s.lim.Bytes, Fields: s.lim.Fields, LineBytes: s.lim.FieldBytes}
+	fr, n, err := h1parse.ReadFast(br, hdr, lim, h.kept.requestHead()[:])
 	h.in.fast, h.in.req = fr != nil, fr
+	h.in.lent, h.in.held = fr != nil && fr.Lent(), false
 	switch {
 	case err != nil:
 		return nil, err
@@ -443,12 +448,15 @@ func (l *Listener) serveOne(h *h1conn, br *bufio.Reader, r *http.Request, info *
 	}
 	w.h1resp = h1resp{h: h, br: br, bw: bw, req: r, header: hdr, remain: -1}
 	if !l.handleSafely(w, r, info) {
-		// The response is broken off: no final chunk, and the connection is closed.
+		// The response is broken off: no final chunk, and the connection is closed. What
+		// the handler left running may hold the request's strings.
+		h.loseHead()
 		bw.Reset(nil)
 		h.linger = !w.failed && h.inputLeft(br, body)
 		return false, false
 	}
 	if w.hijacked {
+		h.loseHead() // never lent (h1parse declines Upgrade): in case
 		return false, true
 	}
 	w.finish()
@@ -461,15 +469,17 @@ func (l *Listener) serveOne(h *h1conn, br *bufio.Reader, r *http.Request, info *
 		// Refused before "100 Continue": the client may never send the body.
 		keep = false
 	}
-	// The handler is done with the request (an upgrade or a panic returned above):
-	// no goroutine of it is left, and what the log line took from the header are strings.
+	// The handler is done with the request (an upgrade or a panic returned above): no
+	// goroutine of it is left, unless it was held beyond (an HTTP/2 target's client), and
+	// the log line was written (keptBufs.requestHead lists the request's keepers).
 	r.Header = nil
-	h.kept.keepReqHeader(reqHdr)
+	h.doneWith(reqHdr)
 	if r.Body == http.NoBody {
 		// Nor of the request and its writer: the writer serves the run's next request and
 		// h1parse's block a later one, both warm in the cache. Those of a request with a
-		// body are left to the GC, in case a reader of its body is still about.
-		if h.in.fast {
+		// body are left to the GC, in case a reader of its body is still about, and so is
+		// the block of a request held beyond (its header's values are the block's).
+		if h.in.fast && !h.in.held {
 			h1parse.Release(h.in.req)
 		}
 		h.in.req = nil

@@ -303,6 +303,12 @@ func (l *Listener) toTarget(ex *exchange, w http.ResponseWriter, r *http.Request
 	route.Start = start
 	defer func() { l.observeUpstream(ex, group.ID, route, sw, failed) }()
 	if group.Protocol.HTTP2() {
+		if hw, ok := w.(*h1writer); ok {
+			// net/http's HTTP/2 client writes the head on a goroutine of its own, which
+			// may still read the request (its header map, its strings) after Serve returned
+			// on a cancelled request.
+			hw.h.heldBeyond()
+		}
 		route.Err = func(err error) {
 			line.Err, *failed = err, true
 			if isDial(err) {
