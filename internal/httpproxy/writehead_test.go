@@ -397,8 +397,8 @@ func FuzzWriteHead(f *testing.F) {
 	})
 }
 
-// BenchmarkWriteHead writes the head of the benchmark's request (Host and User-Agent),
-// of a browser's, of one with a Connection header and of a POST with a body to the
+// BenchmarkWriteHead writes the head of the benchmark's request (Host and User-Agent,
+// and the X-Request-Id the listener adds), of a browser's, of one with a Connection header and of a POST with a body to the
 // backend's writer.
 func BenchmarkWriteHead(b *testing.B) {
 	base := func(h http.Header) *http.Request {
@@ -409,7 +409,7 @@ func BenchmarkWriteHead(b *testing.B) {
 		name string
 		r    *http.Request
 	}{
-		{"loadgen", base(http.Header{"User-Agent": {"lbbench-loadgen"}})},
+		{"loadgen", base(http.Header{"User-Agent": {"lbbench-loadgen"}, "X-Request-Id": {"5f0c2a9e41b7d3c8"}})},
 		{"browser", base(http.Header{
 			"User-Agent":      {"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"},
 			"Accept":          {"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
@@ -442,5 +442,67 @@ func BenchmarkWriteHead(b *testing.B) {
 				bw.Reset(io.Discard)
 			}
 		})
+	}
+}
+
+// TestDroppedIdentitySpellings: every spelling of an identity prefix (either case, "_"
+// for "-") is dropped, whole or with more after it, and dropped answers as the checks it
+// replaced on every name of the generator and every name of one to three bytes.
+func TestDroppedIdentitySpellings(t *testing.T) {
+	t.Parallel()
+	spellings := func(p string) []string {
+		out := []string{""}
+		for i := range len(p) {
+			c := p[i]
+			alts := []byte{c}
+			switch {
+			case 'a' <= c && c <= 'z':
+				alts = append(alts, c-'a'+'A')
+			case c == '-':
+				alts = append(alts, '_')
+			}
+			var next []string
+			for _, s := range out {
+				for _, a := range alts {
+					if len(next) < 4096 {
+						next = append(next, s+string(a))
+					}
+				}
+			}
+			out = next
+		}
+		return out
+	}
+	for _, p := range identityPrefixes {
+		for _, s := range spellings(p) {
+			for _, name := range []string{s, s + "X", s + "-Cert"} {
+				if !dropped(name) {
+					t.Fatalf("identity header %q is not dropped", name)
+				}
+			}
+		}
+	}
+	ref := func(k string) bool { return refIsHop(k) || refIsForwarded(k) || IsIdentityHeader(k) }
+	for _, k := range genNames {
+		if dropped(k) != ref(k) {
+			t.Fatalf("dropped(%q) = %v, want %v", k, dropped(k), ref(k))
+		}
+	}
+	// Each prefix with any bytes at 0 and 2, and with any byte at 1.
+	for _, p := range identityPrefixes {
+		b := []byte(p)
+		for v := range 1 << 16 {
+			b[0], b[2] = byte(v), byte(v>>8)
+			if k := string(b); dropped(k) != ref(k) {
+				t.Fatalf("dropped(%q) = %v, want %v", k, dropped(k), ref(k))
+			}
+		}
+		b = []byte(p)
+		for c := range 256 {
+			b[1] = byte(c)
+			if k := string(b); dropped(k) != ref(k) {
+				t.Fatalf("dropped(%q) = %v, want %v", k, dropped(k), ref(k))
+			}
+		}
 	}
 }
