@@ -36,6 +36,10 @@ type Route struct {
 	// Identity is the connection's identity headers (see Identity), added after the
 	// client's are stripped; nil on plain HTTP and with forward_client_cert: none.
 	Identity http.Header
+	// Client, when set, is the connection's client (NewClient of its RemoteAddr): a
+	// request whose RemoteAddr is Client.Addr gets its host in X-Forwarded-For without
+	// splitting the address again; any other RemoteAddr is split as without it.
+	Client *Client
 	// BackendTLS re-encrypts to the backend (the target group's tls settings).
 	BackendTLS *tls.Config
 	Err        func(err error) // called when the backend cannot be reached

@@ -314,6 +314,20 @@ func genRequest(rng *rand.Rand) (*http.Request, *Route, bool) {
 	if rng.IntN(3) == 0 {
 		route.Identity = http.Header{"X-Client-Verify": {"NONE"}, "X-Client-Proto": {"TLSv1.3"}}
 	}
+	// The connection's client worked out once: mostly the request's own address (as
+	// the listener's; a copy of it half the time), sometimes another one, which must
+	// not be taken for it.
+	switch rng.IntN(4) {
+	case 0, 1:
+		c := NewClient(strings.Clone(r.RemoteAddr))
+		if rng.IntN(2) == 0 {
+			c = NewClient(r.RemoteAddr)
+		}
+		route.Client = &c
+	case 2:
+		c := NewClient(genAddrs[rng.IntN(len(genAddrs))])
+		route.Client = &c
+	}
 	return r, route, rng.IntN(4) == 0
 }
 

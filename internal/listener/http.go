@@ -101,6 +101,7 @@ func (l *Listener) popInfo(c net.Conn) *connInfo {
 	if info == nil {
 		st := l.state.Load()
 		info = &connInfo{state: st, domain: st.Default, client: c.RemoteAddr().String()}
+		info.fwd = httpproxy.NewClient(info.client)
 		info.line = Line{Listener: st.ID, Client: info.client}
 	}
 	return info
@@ -292,6 +293,7 @@ func (l *Listener) toTarget(ex *exchange, w http.ResponseWriter, r *http.Request
 		Picked:     t,
 		Key:        info.client,
 		Identity:   info.identity,
+		Client:     &info.fwd,
 		BackendTLS: group.TLS,
 		Err:        upstreamErr(w, line, failed),
 		Head:       responseHead(w),

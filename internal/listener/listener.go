@@ -104,8 +104,9 @@ type connInfo struct {
 	cs      *tls.ConnectionState
 	verdict clientauth.Verdict
 	client  string
-	front   bool         // came from a trusted front (accept_proxy_protocol): its X-Request-Id is kept
-	cut     atomic.Value // clientauth.Reason a reload closed the connection for (revalidate.go)
+	fwd     httpproxy.Client // client's host for X-Forwarded-For, split once (httpproxy.Route.Client)
+	front   bool             // came from a trusted front (accept_proxy_protocol): its X-Request-Id is kept
+	cut     atomic.Value     // clientauth.Reason a reload closed the connection for (revalidate.go)
 	// reqs guards the count of requests in flight on an HTTP connection and the reason
 	// a reload cut it for: the line of a request in flight then carries the reason, and
 	// the connection has no line of its own (revalidate.go).
@@ -320,6 +321,7 @@ func (l *Listener) handle(raw net.Conn) {
 	line := Line{Listener: st.ID, Client: raw.RemoteAddr().String()}
 	var conn net.Conn = raw
 	info := &connInfo{state: st, domain: st.Default, client: line.Client, front: front}
+	info.fwd = httpproxy.NewClient(info.client)
 	if st.tls != nil {
 		tc, err := l.handshake(raw, st, &line)
 		l.settle.handshake(time.Now())
