@@ -4,7 +4,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	crand "crypto/rand"
-	"encoding/hex"
+	"encoding/binary"
 	"net"
 	"net/http"
 	"sync"
@@ -84,7 +84,7 @@ func (s *idSource) next() string {
 	if len(s.batch) == 0 {
 		clear(s.raw[:])
 		s.ctr.XORKeyStream(s.raw[:], s.raw[:])
-		hex.Encode(s.hexed[:], s.raw[:])
+		encodeHex(&s.hexed, &s.raw)
 		s.batch = string(s.hexed[:])
 	}
 	id := s.batch[:32]
@@ -92,6 +92,24 @@ func (s *idSource) next() string {
 	s.mu.Unlock()
 	return id
 }
+
+// encodeHex writes raw's bytes as lower-case hex digits (encoding/hex's), two at a
+// time from a table: hex.Encode's nibble lookups cost ~19 instructions a byte, ~300 of
+// each request's id.
+func encodeHex(dst *[idBatch * 32]byte, raw *[idBatch * 16]byte) {
+	for i, c := range raw {
+		binary.LittleEndian.PutUint16(dst[2*i:], hexPairs[c])
+	}
+}
+
+// hexPairs is each byte's two hex digits, the first in the low byte.
+var hexPairs = func() (t [256]uint16) {
+	const digits = "0123456789abcdef"
+	for i := range t {
+		t[i] = uint16(digits[i>>4]) | uint16(digits[i&15])<<8
+	}
+	return t
+}()
 
 // validRequestID accepts 1 to 128 bytes of letters, digits and -._:/+= (UUIDs, hex,
 // base64, AWS's "Root=1-…" trace ids).

@@ -1,7 +1,11 @@
 package listener
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
+	"encoding/hex"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -49,6 +53,35 @@ func TestRequestIDs(t *testing.T) {
 	}
 }
 
+// TestRequestIDHex: a batch's ids are its key stream's bytes in encoding/hex's digits,
+// across batches, and the table spells every byte value as hex.Encode does.
+func TestRequestIDHex(t *testing.T) {
+	b, err := aes.NewCipher([]byte("0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	iv := []byte("fedcba9876543210")
+	s := &idSource{ctr: cipher.NewCTR(b, iv)}
+	raw := make([]byte, 3*idBatch*16)
+	cipher.NewCTR(b, iv).XORKeyStream(raw, raw)
+	var got strings.Builder
+	for range 3 * idBatch {
+		got.WriteString(s.next())
+	}
+	if want := hex.EncodeToString(raw); got.String() != want {
+		t.Errorf("ids %.64s…, want %.64s…", got.String(), want)
+	}
+	var every [idBatch * 16]byte
+	for i := range every {
+		every[i] = byte(i)
+	}
+	var dst [idBatch * 32]byte
+	encodeHex(&dst, &every)
+	if want := hex.EncodeToString(every[:]); string(dst[:]) != want {
+		t.Errorf("every byte value: %q, want %q", dst[:], want)
+	}
+}
+
 func allHex(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
@@ -56,4 +89,11 @@ func allHex(s string) bool {
 		}
 	}
 	return true
+}
+
+// BenchmarkRequestID: one made id (a 64th of a batch's key stream and hex digits).
+func BenchmarkRequestID(b *testing.B) {
+	for b.Loop() {
+		_ = requestIDs.next()
+	}
 }
