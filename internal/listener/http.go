@@ -154,9 +154,10 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 	defer func() { *line = Line{}; lines.Put(line) }()
 	line.Msg, line.Method, line.Path, line.Handshake = "request", r.Method, r.URL.Path, 0
 	line.Host, line.UserAgent = r.Host, httpproxy.First(r.Header, "User-Agent")
-	line.RequestID = requestID(r, info.front, idSlot(w))
+	id, ids := requestID(r, info.front, idSlot(w))
+	line.RequestID = id
 	// The request's own slice: neither header changes a value in place.
-	w.Header()[HeaderRequestID] = r.Header[HeaderRequestID]
+	w.Header()[HeaderRequestID] = ids
 	ex := newExchange(w)
 	sw := &ex.sw
 	if d, ok := w.(interface{ SetWriteDeadline(time.Time) error }); ok && st.WriteTimeout > 0 {

@@ -31,12 +31,13 @@ func viaFront(c net.Conn) bool {
 }
 
 // requestID returns the id of r: the front's when trusted and well formed, else a new one.
-// It sets it on r, for the backend, replacing any the client sent; slot, when it has
-// room, holds the header's values (nil: a slice of their own).
-func requestID(r *http.Request, trusted bool, slot []string) string {
+// It sets it on r, for the backend, replacing any the client sent, and returns the
+// header's values too (for the response's header, without looking them up again); slot,
+// when it has room, holds them (nil: a slice of their own).
+func requestID(r *http.Request, trusted bool, slot []string) (string, []string) {
 	if trusted {
 		if ids := r.Header[HeaderRequestID]; len(ids) == 1 && validRequestID(ids[0]) {
-			return ids[0]
+			return ids[0], ids
 		}
 	}
 	id := requestIDs.next()
@@ -44,8 +45,9 @@ func requestID(r *http.Request, trusted bool, slot []string) string {
 		slot = make([]string, 1)
 	}
 	slot[0] = id
-	r.Header[HeaderRequestID] = slot[:1:1] // capacity 1: an append copies
-	return id
+	vals := slot[:1:1] // capacity 1: an append copies
+	r.Header[HeaderRequestID] = vals
+	return id, vals
 }
 
 // requestIDs hands out request ids cut from batches. A batch is idBatch successive

@@ -22,9 +22,9 @@ func TestRequestIDs(t *testing.T) {
 			got := make([]string, 0, each)
 			for range each {
 				r := &http.Request{Header: http.Header{HeaderRequestID: {"client-chosen"}}}
-				id := requestID(r, false, nil)
-				if v := r.Header[HeaderRequestID]; len(v) != 1 || v[0] != id {
-					t.Errorf("header %q, want [%s]", v, id)
+				id, ids := requestID(r, false, nil)
+				if v := r.Header[HeaderRequestID]; len(v) != 1 || v[0] != id || len(ids) != 1 || &ids[0] != &v[0] {
+					t.Errorf("header %q, returned %q, want [%s], the header's slice", v, ids, id)
 				}
 				got = append(got, id)
 			}
@@ -48,8 +48,8 @@ func TestRequestIDs(t *testing.T) {
 		t.Errorf("%d distinct ids, want %d", len(seen), goroutines*each)
 	}
 	r := &http.Request{Header: http.Header{HeaderRequestID: {"front-1"}}}
-	if id := requestID(r, true, nil); id != "front-1" {
-		t.Errorf("trusted front's id replaced by %q", id)
+	if id, ids := requestID(r, true, nil); id != "front-1" || len(ids) != 1 || &ids[0] != &r.Header[HeaderRequestID][0] {
+		t.Errorf("trusted front's id replaced by %q (returned %q)", id, ids)
 	}
 }
 
