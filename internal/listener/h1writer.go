@@ -173,7 +173,15 @@ func (w *h1writer) WriteHeader(code int) {
 	_, _ = w.bw.WriteString("\r\n")
 }
 
+// writeStatus writes the status line: a known code's made once (statusLines), where
+// each response's appended its digits and looked its text up (~360 instructions).
 func (w *h1writer) writeStatus(code int) {
+	if uint(code-100) < uint(len(statusLines)) {
+		if line := statusLines[code-100]; line != "" {
+			_, _ = w.bw.WriteString(line)
+			return
+		}
+	}
 	b := append(w.scratch[:0], "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(code), 10)
 	b = append(b, ' ')
@@ -185,6 +193,17 @@ func (w *h1writer) writeStatus(code int) {
 	_, _ = w.bw.WriteString(text)
 	_, _ = w.bw.WriteString("\r\n")
 }
+
+// statusLines is the status line of each code from 100 to 599 that has a text
+// (http.StatusText), "" for the others.
+var statusLines = func() (t [500]string) {
+	for i := range t {
+		if text := http.StatusText(100 + i); text != "" {
+			t[i] = "HTTP/1.1 " + strconv.Itoa(100+i) + " " + text + "\r\n"
+		}
+	}
+	return t
+}()
 
 // writeFields writes the header fields; invalid names or values (which could split the
 // response) are dropped, as are trailers.

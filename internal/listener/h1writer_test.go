@@ -2,9 +2,11 @@ package listener
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 	"unsafe"
@@ -90,5 +92,25 @@ func TestGRPCStatusOutlivesHead(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(m.GRPCRequests.WithLabelValues("h1", "14")); n != 1 {
 		t.Fatalf("grpc requests with status 14: %v, want 1 (the label changed with the next response?)", n)
+	}
+}
+
+// TestStatusLines: the status line of every code, made once or not, is the one written
+// a piece at a time: "HTTP/1.1", the code's digits, its text (or "status code N").
+func TestStatusLines(t *testing.T) {
+	var out bytes.Buffer
+	w := &h1writer{}
+	w.bw = bufio.NewWriter(&out)
+	for code := -1; code <= 1000; code++ {
+		out.Reset()
+		w.writeStatus(code)
+		_ = w.bw.Flush()
+		text := http.StatusText(code)
+		if text == "" {
+			text = "status code " + strconv.Itoa(code)
+		}
+		if want := "HTTP/1.1 " + strconv.Itoa(code) + " " + text + "\r\n"; out.String() != want {
+			t.Fatalf("code %d: %q, want %q", code, out.String(), want)
+		}
 	}
 }
