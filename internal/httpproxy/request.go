@@ -91,7 +91,7 @@ func writeHead(bw *bufio.Writer, r *http.Request, route *Route, chunked bool) er
 			if !ValidValue(v) {
 				return fmt.Errorf("%w: invalid value in header %s", errBadRequest, k)
 			}
-			b = appendField(bw, b, k, v)
+			b = AppendField(bw, b, k, v)
 		}
 	}
 	// Ours, in one piece when it fits (X-Forwarded-Host's value is r.Host, checked above).
@@ -113,15 +113,15 @@ func writeHead(bw *bufio.Writer, r *http.Request, route *Route, chunked bool) er
 		b = append(b, '\r', '\n')
 	} else {
 		if ok {
-			b = appendField(bw, b, "X-Forwarded-For", host)
+			b = AppendField(bw, b, "X-Forwarded-For", host)
 		}
-		b = appendField(bw, b, "X-Forwarded-Host", r.Host)
-		b = appendField(bw, b, "X-Forwarded-Proto", proto)
+		b = AppendField(bw, b, "X-Forwarded-Host", r.Host)
+		b = AppendField(bw, b, "X-Forwarded-Proto", proto)
 	}
 	if len(route.Identity) > 0 { // ranging over a nil map still starts an iterator
 		for k, vs := range route.Identity {
 			for _, v := range vs {
-				b = appendField(bw, b, k, v)
+				b = AppendField(bw, b, k, v)
 			}
 		}
 	}
@@ -161,10 +161,10 @@ func spill(bw *bufio.Writer, b []byte, n int) []byte {
 	return bw.AvailableBuffer()
 }
 
-// appendField appends the line "k: v" to b, the free buffer of bw (AvailableBuffer),
+// AppendField appends the line "k: v" to b, the free buffer of bw (AvailableBuffer),
 // and returns b. A line that does not fit is written with what b holds, and b is the
-// free buffer after it.
-func appendField(bw *bufio.Writer, b []byte, k, v string) []byte {
+// free buffer after it. The caller writes b (bw.Write) when it is done.
+func AppendField(bw *bufio.Writer, b []byte, k, v string) []byte {
 	if len(b)+len(k)+len(v)+4 > cap(b) {
 		bw.Write(b)
 		WriteField(bw, k, v)

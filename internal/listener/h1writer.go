@@ -206,18 +206,21 @@ var statusLines = func() (t [500]string) {
 }()
 
 // writeFields writes the header fields; invalid names or values (which could split the
-// response) are dropped, as are trailers.
+// response) are dropped, as are trailers. They are appended to the writer's free buffer
+// and handed to it in one Write (a Write per field cost ~50 instructions).
 func (w *h1writer) writeFields() {
+	b := w.bw.AvailableBuffer()
 	for k, vs := range w.header {
 		if strings.HasPrefix(k, http.TrailerPrefix) || !httpproxy.ValidToken(k) {
 			continue
 		}
 		for _, v := range vs {
 			if httpproxy.ValidValue(v) {
-				httpproxy.WriteField(w.bw, k, v)
+				b = httpproxy.AppendField(w.bw, b, k, v)
 			}
 		}
 	}
+	_, _ = w.bw.Write(b)
 }
 
 func (w *h1writer) Write(p []byte) (int, error) {

@@ -5,8 +5,11 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -111,6 +114,53 @@ func TestStatusLines(t *testing.T) {
 		}
 		if want := "HTTP/1.1 " + strconv.Itoa(code) + " " + text + "\r\n"; out.String() != want {
 			t.Fatalf("code %d: %q, want %q", code, out.String(), want)
+		}
+	}
+}
+
+// TestWriteFields: the fields appended to the writer's free buffer are those written a
+// field at a time (up to the map's order): every valid field, no trailer, no invalid
+// name or value, through writers too small for the head and partly filled ones.
+func TestWriteFields(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 17))
+	names := []string{"Content-Type", "Content-Length", "Date", "X-Request-Id", "Set-Cookie",
+		"Trailer:Grpc-Status", "Bad Name", "Bad\r\nName", "", "X-Long-" + strings.Repeat("n", 70)}
+	values := []string{"", "text/plain", "12345", "a\r\nInjected: 1", "x\x00y", "\tt\t",
+		strings.Repeat("v", 100), "Sun, 06 Nov 1994 08:49:37 GMT"}
+	for i := range 20000 {
+		h := http.Header{}
+		for range rng.IntN(8) {
+			k := names[rng.IntN(len(names))]
+			h[k] = append(h[k], values[rng.IntN(len(values))])
+		}
+		var want []string
+		for k, vs := range h {
+			for _, v := range vs {
+				if !strings.HasPrefix(k, http.TrailerPrefix) && httpproxy.ValidToken(k) && httpproxy.ValidValue(v) {
+					want = append(want, k+": "+v)
+				}
+			}
+		}
+		var out bytes.Buffer
+		w := &h1writer{}
+		w.bw = bufio.NewWriterSize(&out, []int{16, 64, 256, 4096}[rng.IntN(4)])
+		pre := strings.Repeat("p", rng.IntN(20))
+		_, _ = w.bw.WriteString(pre)
+		w.header = h
+		w.writeFields()
+		_ = w.bw.Flush()
+		got, ok := strings.CutPrefix(out.String(), pre)
+		if !ok || (len(want) > 0) != strings.HasSuffix(got, "\r\n") {
+			t.Fatalf("%d: header %q: wrote %q", i, h, out.String())
+		}
+		lines := strings.Split(strings.TrimSuffix(got, "\r\n"), "\r\n")
+		if got == "" {
+			lines = nil
+		}
+		slices.Sort(lines)
+		slices.Sort(want)
+		if !slices.Equal(lines, want) {
+			t.Fatalf("%d: header %q: wrote %q, want the lines %q", i, h, got, want)
 		}
 	}
 }
