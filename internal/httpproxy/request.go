@@ -26,14 +26,6 @@ func isHop(k string) bool {
 	return false
 }
 
-func isForwarded(k string) bool {
-	switch k {
-	case "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
-		return true
-	}
-	return false
-}
-
 // Listed reports whether name is one of the tokens of the Connection headers.
 func Listed(connection []string, name string) bool {
 	for _, v := range connection {
@@ -176,10 +168,10 @@ func AppendField(bw *bufio.Writer, b []byte, k, v string) []byte {
 	return append(b, '\r', '\n')
 }
 
-// dropped reports the client's header names writeHead does not pass on: isHop's,
-// isForwarded's (in one switch) and identity headers in any spelling. Only a name whose
-// first three bytes can begin an identity prefix is compared with the prefixes: most
-// are not (X-Request-Id, which the listener sets on every request, was compared with
+// dropped reports the client's header names writeHead does not pass on: isHop's, the
+// Forwarded and X-Forwarded-* names (in one switch) and identity headers in any
+// spelling. Only a name whose first three bytes can begin an identity prefix is compared
+// with the prefixes: most are not (X-Request-Id, which the listener sets on every request, was compared with
 // each of the eight, ~280 instructions).
 func dropped(k string) bool {
 	switch k {
