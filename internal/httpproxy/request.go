@@ -55,22 +55,15 @@ func writeHead(bw *bufio.Writer, r *http.Request, route *Route, chunked bool) er
 		return fmt.Errorf("%w: invalid method, target or host", errBadRequest)
 	}
 	b := bw.AvailableBuffer()
-	if len(r.Method)+len(uri)+len(r.Host)+len("  HTTP/1.1\r\nHost: \r\n") <= cap(b) {
-		b = append(b, r.Method...)
-		b = append(b, ' ')
-		b = append(b, uri...)
-		b = append(b, " HTTP/1.1\r\nHost: "...)
-		b = append(b, r.Host...)
-		b = append(b, '\r', '\n')
-	} else {
-		bw.WriteString(r.Method)
-		bw.WriteByte(' ')
-		bw.WriteString(uri)
-		bw.WriteString(" HTTP/1.1\r\nHost: ")
-		bw.WriteString(r.Host)
-		bw.WriteString("\r\n")
-		b = bw.AvailableBuffer()
+	if n := len(r.Method) + len(uri) + len(r.Host) + len("  HTTP/1.1\r\nHost: \r\n"); n > cap(b) {
+		b = spill(bw, b, n)
 	}
+	b = append(b, r.Method...)
+	b = append(b, ' ')
+	b = append(b, uri...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, r.Host...)
+	b = append(b, '\r', '\n')
 	conn := r.Header["Connection"]
 	for k, vs := range r.Header {
 		if dropped(k) || (len(conn) > 0 && Listed(conn, k)) {
@@ -92,24 +85,19 @@ func writeHead(bw *bufio.Writer, r *http.Request, route *Route, chunked bool) er
 	if r.TLS != nil {
 		proto = "https"
 	}
-	if len(b)+len(host)+len(r.Host)+len(proto)+len(ours) <= cap(b) {
-		if ok {
-			b = append(b, "X-Forwarded-For: "...)
-			b = append(b, host...)
-			b = append(b, '\r', '\n')
-		}
-		b = append(b, "X-Forwarded-Host: "...)
-		b = append(b, r.Host...)
-		b = append(b, "\r\nX-Forwarded-Proto: "...)
-		b = append(b, proto...)
-		b = append(b, '\r', '\n')
-	} else {
-		if ok {
-			b = AppendField(bw, b, "X-Forwarded-For", host)
-		}
-		b = AppendField(bw, b, "X-Forwarded-Host", r.Host)
-		b = AppendField(bw, b, "X-Forwarded-Proto", proto)
+	if n := len(host) + len(r.Host) + len(proto) + len(ours); len(b)+n > cap(b) {
+		b = spill(bw, b, n)
 	}
+	if ok {
+		b = append(b, "X-Forwarded-For: "...)
+		b = append(b, host...)
+		b = append(b, '\r', '\n')
+	}
+	b = append(b, "X-Forwarded-Host: "...)
+	b = append(b, r.Host...)
+	b = append(b, "\r\nX-Forwarded-Proto: "...)
+	b = append(b, proto...)
+	b = append(b, '\r', '\n')
 	if len(route.Identity) > 0 { // ranging over a nil map still starts an iterator
 		for k, vs := range route.Identity {
 			for _, v := range vs {
@@ -168,17 +156,18 @@ func AppendField(bw *bufio.Writer, b []byte, k, v string) []byte {
 	return append(b, '\r', '\n')
 }
 
-// dropped reports the client's header names writeHead does not pass on: isHop's, the
-// Forwarded and X-Forwarded-* names (in one switch) and identity headers in any
-// spelling. Only a name whose first three bytes can begin an identity prefix is compared
-// with the prefixes: most are not (X-Request-Id, which the listener sets on every request, was compared with
-// each of the eight, ~280 instructions).
+// dropped reports the client's header names writeHead does not pass on: isHop's (the
+// list responses are stripped of too), the Forwarded and X-Forwarded-* names and
+// identity headers in any spelling. Only a name whose first three bytes can begin an
+// identity prefix is compared with the prefixes: most are not (X-Request-Id, which the
+// listener sets on every request, was compared with each of the eight, ~280
+// instructions).
 func dropped(k string) bool {
+	if isHop(k) {
+		return true
+	}
 	switch k {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding",
-		"Upgrade", "Content-Length", "Expect",
-		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
+	case "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
 		return true
 	}
 	if len(k) < len(identityStart) {
