@@ -63,7 +63,7 @@ func diffRequest(t *testing.T, data []byte, mode byte) {
 	}
 	for range 4 {
 		clear(reuse)
-		ra, erra := readLent(a, reuse, store)
+		ra, erra := readRequest(a, reuse, store)
 		rb, errb := http.ReadRequest(b)
 		if !sameErr(erra, errb) {
 			t.Fatalf("errors differ: fast path %v, net/http %v", erra, errb)
@@ -82,18 +82,6 @@ func diffRequest(t *testing.T, data []byte, mode byte) {
 		sameBody(t, ba, bb, mode)
 	}
 	sameRest(t, a, b)
-}
-
-// readLent is ReadRequestInto with store lent to the fast path (ReadFast).
-func readLent(br *bufio.Reader, h http.Header, store []byte) (*http.Request, error) {
-	r, _, err := ReadFast(br, h, Limits{}, store)
-	switch {
-	case err != nil:
-		return nil, err
-	case r != nil:
-		return &r.Request, nil
-	}
-	return http.ReadRequest(br)
 }
 
 func FuzzResponse(f *testing.F) {

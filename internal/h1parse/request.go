@@ -20,7 +20,12 @@ func ReadRequest(br *bufio.Reader) (*http.Request, error) { return ReadRequestIn
 // by net/http has a map of its own. h must not be used otherwise until the request is
 // done with.
 func ReadRequestInto(br *bufio.Reader, h http.Header) (*http.Request, error) {
-	r, _, err := ReadFast(br, h, Limits{}, nil)
+	return readRequest(br, h, nil)
+}
+
+// readRequest is ReadRequestInto with store lent to the fast path (ReadFast's).
+func readRequest(br *bufio.Reader, h http.Header, store []byte) (*http.Request, error) {
+	r, _, err := ReadFast(br, h, Limits{}, store)
 	switch {
 	case err != nil:
 		return nil, err
