@@ -43,11 +43,14 @@ func (h *h1) send(raw string) {
 
 // echoed reads one response and what the echo backend reported, if it answered.
 type echoed struct {
-	status int
-	close  bool
-	Path   string `json:"path"`
-	Body   int64  `json:"body_bytes"`
-	Proto  string `json:"proto"`
+	status  int
+	close   bool
+	Method  string            `json:"method"`
+	Host    string            `json:"host"`
+	Path    string            `json:"path"`
+	Headers map[string]string `json:"headers"`
+	Body    int64             `json:"body_bytes"`
+	Proto   string            `json:"proto"`
 }
 
 func (h *h1) read(method string) echoed {
