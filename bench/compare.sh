@@ -14,6 +14,9 @@
 #                                    # MiB and CPU 0's interrupt/softirq/iowait share (vmcells.py)
 #   RUNDIR=/dev/shm bench/compare.sh # every server's run directory (its access log) on tmpfs:
 #                                    # no disk writeback from earlier cells in a logged run
+#   INTERLEAVE=0 bench/compare.sh    # one run-peers.sh call per mode, server by server (the
+#                                    # harness's own order) instead of cell by cell (interleaved, below)
+#   LISTENERS= KEYTYPES= AUTHS= METRICS= narrow the run (run-peers.sh's knobs)
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$HERE/.."
@@ -46,6 +49,39 @@ chmod +x "$BENCH/peers/boring.sh"
 export OURS_CMD="env TLSGATE_BIN=$BIN/tlsgate bash $HERE/ours.sh" OURS_VERSION="tlsgate (make build)"
 : "${REPS:=3}" "${DUR:=3s}" "${WARMUP:=0.5s}"
 export REPS DUR WARMUP
+# interleaved LOGGING JSONL: the harness run cell by cell instead of server by server.
+# run-peers.sh measures every cell of one server before the next server starts, so a
+# cell's servers are measured 10-20 minutes apart and the host's drift over that time
+# lands in their ratio. Here each repetition runs every cell (listener, key, client auth)
+# for all servers back to back, a run-peers.sh call per cell and repetition with REPS=1,
+# the servers' order rotated by one each repetition; check and idle run in the first
+# repetition only. The points, their durations and the calibration are the harness's
+# own; the repetitions' labels are renumbered so that one JSONL file holds them all, and
+# the harness's report and ratios.py read it as one run.
+interleaved() {
+  local logging=$1 jsonl=$2 rep l k a order part n
+  local -a peers=($PEERS)
+  n=${#peers[@]}
+  mkdir -p "$(dirname "$jsonl")"
+  : > "$jsonl"; : > "${jsonl%.jsonl}.log"
+  for rep in $(seq "$REPS"); do
+    order=()
+    for i in $(seq 0 $((n - 1))); do order+=("${peers[$(( (i + rep - 1) % n ))]}"); done
+    metrics="${METRICS:-check idle full resume keepalive bulk}"
+    [ "$rep" -gt 1 ] && metrics="$(sed 's/\bcheck\b//; s/\bidle\b//' <<<"$metrics")"
+    for l in ${LISTENERS:-https tcp}; do for k in ${KEYTYPES:-ecdsa rsa}; do for a in ${AUTHS:-oneway mutual}; do
+      part="$BIN/part.jsonl"
+      PEER_ACCESS_LOG=$logging OUT="$part" REPS=1 LISTENERS=$l KEYTYPES=$k AUTHS=$a METRICS="$metrics" \
+        "$BENCH/run-peers.sh" "${order[@]}" > /dev/null
+      sed "s/\"rep\":\"1\"/\"rep\":\"$rep\"/" "$part" >> "$jsonl"
+      cat "${part%.jsonl}.log" >> "${jsonl%.jsonl}.log"
+      cp "${part%.jsonl}.versions.txt" "${jsonl%.jsonl}.versions.txt"
+      rm -f "$part" "${part%.jsonl}".*
+    done; done; done
+  done
+  sed -i "s|, 1 reps, median|, $REPS reps interleaved cell by cell (bench/compare.sh), median|" "${jsonl%.jsonl}.versions.txt"
+  "$BENCH/bin/report" -versions "${jsonl%.jsonl}.versions.txt" "$jsonl"
+}
 for mode in ${MODES:-nolog log}; do
   ts="$(date -u +%Y%m%dT%H%MZ)"
   out="$HERE/results/harness-$ts-$mode.md"
@@ -62,7 +98,11 @@ for mode in ${MODES:-nolog log}; do
      done > "$vm") &
     SAMPLER=$!
   fi
-  PEER_ACCESS_LOG=$logging OUT="$jsonl" "$BENCH/run-peers.sh" $PEERS > "$BIN/report.md"
+  if [ "${INTERLEAVE:-1}" = 1 ]; then
+    interleaved "$logging" "$jsonl" > "$BIN/report.md"
+  else
+    PEER_ACCESS_LOG=$logging OUT="$jsonl" "$BENCH/run-peers.sh" $PEERS > "$BIN/report.md"
+  fi
   [ -n "${SAMPLER:-}" ] && { kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true; SAMPLER=; }
   {
     echo "# Harness run $ts, access logs on every server: $([ $logging = 1 ] && echo yes || echo no) (PEER_ACCESS_LOG=$logging)"
