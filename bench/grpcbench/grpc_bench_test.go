@@ -31,6 +31,7 @@ import (
 
 	"tlsgate/internal/pki"
 	"tlsgate/internal/pkitest"
+	"tlsgate/internal/porttest"
 	"tlsgate/internal/proxytest"
 )
 
@@ -142,7 +143,7 @@ func startTlsgate(b *testing.B, dir, backend string) *proxy {
 	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
-	addr := proxytest.FreeAddr(b)
+	addr := porttest.Hold(b)
 	cfg := fmt.Sprintf(`watch_interval: -1s
 certificates:
   - {id: site, cert: server.crt, key: server.key}
@@ -158,7 +159,7 @@ listeners:
 }
 
 func startNginx(b *testing.B, dir, backend string) *proxy {
-	addr := proxytest.FreeAddr(b)
+	addr := porttest.Hold(b)
 	cfg := fmt.Sprintf(`worker_processes 1;
 daemon off;
 pid %[1]s/nginx.pid;

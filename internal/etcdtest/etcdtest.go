@@ -1,6 +1,8 @@
 // Package etcdtest starts a real etcd server process on loopback for tests (Debian's
-// etcd-server): free ports, a temporary data directory, stopped at cleanup. Tests skip
-// when etcd is not installed, but fail when CI=true. Imported only from _test.go files.
+// etcd-server): held ports (porttest.Hold: no other socket is given them while the test
+// runs, from before etcd binds them to after its last stop), a temporary data directory,
+// stopped at cleanup. Tests skip when etcd is not installed, but fail when CI=true.
+// Imported only from _test.go files.
 package etcdtest
 
 import (
@@ -11,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"tlsgate/internal/porttest"
 	"tlsgate/internal/proxytest"
 )
 
@@ -45,7 +48,7 @@ func Binary(tb testing.TB) string {
 func Start(tb testing.TB) *Server {
 	tb.Helper()
 	Binary(tb)
-	s := &Server{tb: tb, dir: tb.TempDir(), Endpoint: proxytest.FreeAddr(tb), peer: proxytest.FreeAddr(tb)}
+	s := &Server{tb: tb, dir: tb.TempDir(), Endpoint: porttest.Hold(tb), peer: porttest.Hold(tb)}
 	s.Restart()
 	tb.Cleanup(s.Stop)
 	return s
@@ -56,7 +59,7 @@ func Start(tb testing.TB) *Server {
 func StartTLS(tb testing.TB, caFile, certFile, keyFile string) *Server {
 	tb.Helper()
 	Binary(tb)
-	s := &Server{tb: tb, dir: tb.TempDir(), Endpoint: proxytest.FreeAddr(tb), peer: proxytest.FreeAddr(tb),
+	s := &Server{tb: tb, dir: tb.TempDir(), Endpoint: porttest.Hold(tb), peer: porttest.Hold(tb),
 		tls: []string{"--cert-file", certFile, "--key-file", keyFile, "--trusted-ca-file", caFile, "--client-cert-auth"}}
 	s.Restart()
 	tb.Cleanup(s.Stop)

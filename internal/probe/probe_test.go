@@ -295,7 +295,7 @@ func TestAgainstNginx(t *testing.T) {
 		t.Skip("nginx not on PATH")
 	}
 	f := newFixture(t)
-	addr := proxytest.FreeAddr(t)
+	addr := porttest.Hold(t)
 	conf := fmt.Sprintf(`daemon off;
 master_process off;
 error_log stderr warn;

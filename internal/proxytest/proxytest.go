@@ -133,18 +133,6 @@ func matches(line, want map[string]any) bool {
 	return true
 }
 
-// FreeAddr is a loopback address that was free a moment ago, for servers that cannot
-// report the port they bound (haproxy, nginx) and for tests of a held address.
-func FreeAddr(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // WaitAccepting returns once addr accepts TCP connections, and fails the test after
 // 10 s: the readiness probe for a server started as a process.
 func WaitAccepting(tb testing.TB, addr string) {

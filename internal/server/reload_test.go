@@ -23,7 +23,7 @@ import (
 	"tlsgate/internal/metrics"
 	"tlsgate/internal/pki"
 	"tlsgate/internal/pkitest"
-	"tlsgate/internal/proxytest"
+	"tlsgate/internal/porttest"
 	"tlsgate/internal/server"
 )
 
@@ -390,7 +390,7 @@ func TestLeafInCABundleRefused(t *testing.T) {
 // address, which the running listener still holds. The reload fails with an error that
 // names the setting and says a restart applies it, and the listener keeps serving.
 func TestProtocolChangeNamesTheField(t *testing.T) {
-	addr := proxytest.FreeAddr(t)
+	addr := porttest.Hold(t)
 	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
 		return "", "  - {id: fixed, protocol: https, listen: " + addr + ", target_group: web, ssl: {mode: one_way, server_certificates: [site]}}\n"
 	})
