@@ -55,9 +55,8 @@ type h1resp struct {
 	// their own: its exchange (serveRequest) and the values slice of its request id.
 	// Nothing outlives the request that points to them: a writer is reused only after a
 	// request without a body, served without an upgrade or a panic (serveOne).
-	ex   exchange
-	ids  [1]string
-	date [1]string // the values of a Date the response is given (WriteHeader)
+	ex  exchange
+	ids [1]string
 }
 
 // newExchange returns the state of w's request at the proxy: part of w when it is an
@@ -131,18 +130,13 @@ func (w *h1writer) WriteHeader(code int) {
 		return
 	}
 	w.wroteHeader, w.status = true, code
-	h, r := w.header, w.req
-	w.closeAfter = w.closeAfter || r.Close || httpproxy.Listed(h["Connection"], "close")
+	r := w.req
 	w.noBody = r.Method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified
-	delete(h, "Transfer-Encoding")
-	if cl := h["Content-Length"]; len(cl) > 0 {
-		if n, err := strconv.ParseInt(cl[0], 10, 64); err == nil && n >= 0 && len(cl) == 1 {
-			if !w.noBody {
-				w.remain = n
-			}
-		} else {
-			delete(h, "Content-Length")
-		}
+	w.writeStatus(code)
+	b, f := w.appendFinalFields()
+	w.closeAfter = w.closeAfter || r.Close || httpproxy.Listed(f.conn, "close")
+	if f.length >= 0 && !w.noBody {
+		w.remain = f.length
 	}
 	if !w.noBody && w.remain < 0 {
 		if r.ProtoAtLeast(1, 1) {
@@ -154,23 +148,84 @@ func (w *h1writer) WriteHeader(code int) {
 	if w.h.state.Load() == h1Closing {
 		w.closeAfter = true
 	}
-	if _, ok := h["Date"]; !ok {
-		w.date[0] = dateNow()
-		h["Date"] = w.date[:1:1] // the writer's storage: a slice per response was an allocation
+	if !f.date {
+		b = httpproxy.AppendField(w.bw, b, "Date", dateNow())
 	}
-	w.writeStatus(code)
-	w.writeFields()
 	if w.chunked {
-		_, _ = w.bw.WriteString("Transfer-Encoding: chunked\r\n")
+		b = appendLine(w.bw, b, "Transfer-Encoding: chunked\r\n")
 	}
 	if w.closeAfter {
-		if len(h["Connection"]) == 0 {
-			_, _ = w.bw.WriteString("Connection: close\r\n")
+		if len(f.conn) == 0 {
+			b = appendLine(w.bw, b, "Connection: close\r\n")
 		}
 	} else if !r.ProtoAtLeast(1, 1) {
-		_, _ = w.bw.WriteString("Connection: keep-alive\r\n")
+		b = appendLine(w.bw, b, "Connection: keep-alive\r\n")
 	}
-	_, _ = w.bw.WriteString("\r\n")
+	b = appendLine(w.bw, b, "\r\n")
+	_, _ = w.bw.Write(b)
+}
+
+// appendLine appends s to b, bw's free buffer, as httpproxy.AppendField appends a field.
+func appendLine(bw *bufio.Writer, b []byte, s string) []byte {
+	if len(b)+len(s) > cap(b) {
+		_, _ = bw.Write(b)
+		_, _ = bw.WriteString(s)
+		return bw.AvailableBuffer()
+	}
+	return append(b, s...)
+}
+
+// framing is what appendFinalFields saw of the fields a final response's framing
+// depends on.
+type framing struct {
+	conn   []string // Connection's values
+	length int64    // a valid Content-Length's, -1 when none
+	date   bool     // the header has a Date (with values or none)
+}
+
+// appendFinalFields appends a final response's header fields to the writer's free
+// buffer, which it returns (the caller writes it), as writeFields does, and notes the
+// fields the framing depends on as it meets them, where WriteHeader looked each up in
+// the header (Connection, Content-Length, Date and Transfer-Encoding's delete: ~500
+// instructions a response). Transfer-Encoding is dropped from the header (the writer
+// frames the body itself), and so is a Content-Length that is not one valid length,
+// as before. A missing Date is not added to the header: WriteHeader appends it after
+// the fields (the header's order is the map's anyway).
+func (w *h1writer) appendFinalFields() ([]byte, framing) {
+	f := framing{length: -1}
+	h := w.header
+	b := w.bw.AvailableBuffer()
+	for k, vs := range h {
+		switch k {
+		case "Transfer-Encoding":
+			delete(h, k)
+			continue
+		case "Content-Length":
+			if len(vs) == 0 {
+				continue
+			}
+			n, err := strconv.ParseInt(vs[0], 10, 64)
+			if err != nil || n < 0 || len(vs) != 1 {
+				delete(h, k)
+				continue
+			}
+			f.length = n
+		case "Connection":
+			f.conn = vs
+		case "Date":
+			f.date = true
+		default:
+			if strings.HasPrefix(k, http.TrailerPrefix) || !httpproxy.ValidToken(k) {
+				continue
+			}
+		}
+		for _, v := range vs {
+			if httpproxy.ValidValue(v) {
+				b = httpproxy.AppendField(w.bw, b, k, v)
+			}
+		}
+	}
+	return b, f
 }
 
 // writeStatus writes the status line: a known code's made once (statusLines), where
