@@ -153,7 +153,7 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 	*line = info.line
 	defer func() { *line = Line{}; lines.Put(line) }()
 	line.Msg, line.Method, line.Path, line.Handshake = "request", r.Method, r.URL.Path, 0
-	line.Host, line.UserAgent = r.Host, httpproxy.First(r.Header, "User-Agent")
+	line.Host = r.Host // the User-Agent only when the line is written (logRequest)
 	id, ids := requestID(r, info.front, idSlot(w))
 	line.RequestID = id
 	// The request's own slice: neither header changes a value in place.
@@ -179,7 +179,8 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 		}
 		line.BytesIn = max(r.ContentLength, 0)
 		l.grpcStatus(line, sw, r)
-		l.log(r.Context(), line)
+		line.at = ex.end()
+		l.logRequest(r, line, ex.agent)
 		rs := l.sets.request(st.ID)
 		rs.byStatus.get(line.Status).Inc()
 		rs.seconds.Observe(line.Duration.Seconds())
@@ -306,6 +307,9 @@ func (l *Listener) toTarget(ex *exchange, w http.ResponseWriter, r *http.Request
 	route.Start = start
 	defer func() { l.observeUpstream(ex, group.ID, route, sw, failed) }()
 	if group.Protocol.HTTP2() {
+		// The HTTP/2 proxy strips the request's header in place (h2proxy's outgoing): its
+		// User-Agent, which a Connection list may name, is taken for the line now.
+		line.UserAgent, ex.agent = httpproxy.First(r.Header, "User-Agent"), true
 		if hw, ok := w.(*h1writer); ok {
 			// net/http's HTTP/2 client writes the head on a goroutine of its own, which
 			// may still read the request (its header map, its strings) after Serve returned
@@ -400,6 +404,7 @@ type exchange struct {
 	route  httpproxy.Route
 	failed bool  // the upstream failed (not the client leaving)
 	ended  int64 // lazytime's reading at the request's end, once taken (end)
+	agent  bool  // the line's UserAgent is set already (logRequest)
 }
 
 // end is the request's end on lazytime's clock: the reading observeUpstream kept (the

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"tlsgate/internal/clientauth"
+	"tlsgate/internal/httpproxy"
 	"tlsgate/internal/logsink"
 )
 
@@ -57,6 +59,9 @@ type Line struct {
 	// conn is the JSON of the connection's fields, shared by the lines of its
 	// requests (setTLS makes it); nil: each line writes them.
 	conn *connJSON
+	// at, when not 0, is the lazytime reading the line's time is (wallAt): a request's
+	// end, read already for its duration. 0: the time the line is written.
+	at int64
 }
 
 // Access is a listener's log.access policy (config.ParseAccess). The zero value
@@ -94,6 +99,22 @@ func (l *Listener) log(ctx context.Context, line *Line) {
 	if l.state.Load().Access.keep(line) {
 		line.Log(ctx, l.deps.Log)
 	}
+}
+
+// logRequest is log for a request's line, which takes the request's User-Agent only
+// when it is written: with log.access off or sampling it out, the lookup in the header
+// map (~145 instructions a kept-alive request) is not made. The policy is the current
+// state's, as for every line. agent: the line has it already (the request's header was
+// changed since it was read, toTarget). r's header is the request's until serveRequest
+// returns, its strings too (keptBufs.requestHead).
+func (l *Listener) logRequest(r *http.Request, line *Line, agent bool) {
+	if !l.state.Load().Access.keep(line) {
+		return
+	}
+	if !agent {
+		line.UserAgent = httpproxy.First(r.Header, "User-Agent")
+	}
+	line.Log(r.Context(), l.deps.Log)
 }
 
 // cipherNames is tls.CipherSuiteName without its per-call allocation of the suite list.
@@ -183,6 +204,10 @@ var (
 
 // Log writes the line at info level (warn when it carries a failure reason).
 func (l *Line) Log(ctx context.Context, log *slog.Logger) {
+	if l.at != 0 {
+		l.logAt(ctx, log, wallAt(l.at))
+		return
+	}
 	l.logAt(ctx, log, time.Now())
 }
 

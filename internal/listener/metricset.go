@@ -156,17 +156,40 @@ func dateNow() string {
 	if d := dateCache.Load(); d != nil && lazytime.Now() < d.end {
 		return d.text
 	}
+	return stampNow().text
+}
+
+// stampNow reads the clock and makes the current second's stamp.
+func stampNow() *dateStamp {
 	now := time.Now()
-	text := now.UTC().Format(http.TimeFormat)
-	end := lazytime.Of(now) + int64(time.Second) - int64(now.Nanosecond())
-	dateCache.Store(&dateStamp{sec: now.Unix(), end: end, text: text})
-	return text
+	mono := lazytime.Of(now)
+	d := &dateStamp{sec: now.Unix(), end: mono + int64(time.Second) - int64(now.Nanosecond()),
+		text: now.UTC().Format(http.TimeFormat), wall: now, mono: mono}
+	dateCache.Store(d)
+	return d
+}
+
+// wallAt is the wall clock's time at the lazytime reading n of the current second (a
+// request's end): the second's stamp's time moved by the monotonic clock's difference,
+// where time.Now would read the clock again. As in Date, a step of the wall clock shows
+// within a second. A reading past the stamp's second (or with no stamp of dateNow's)
+// reads the clock and makes the next stamp.
+func wallAt(n int64) time.Time {
+	d := dateCache.Load()
+	if d == nil || d.end == 0 || n >= d.end {
+		d = stampNow()
+	}
+	return d.wall.Add(time.Duration(n - d.mono))
 }
 
 type dateStamp struct {
 	sec  int64
 	end  int64 // lazytime's now at which sec ends (0: unknown; dateNow formats again)
 	text string
+	// wall is the clock's reading the stamp was made of (dateNow's; zero for
+	// httpDate's), mono its lazytime reading.
+	wall time.Time
+	mono int64
 }
 
 var dateCache atomic.Pointer[dateStamp]

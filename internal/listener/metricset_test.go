@@ -1,13 +1,18 @@
 package listener
 
 import (
+	"bytes"
+	"context"
+	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"tlsgate/internal/lazytime"
 	"tlsgate/internal/metrics"
 )
 
@@ -95,5 +100,54 @@ func TestMetricSetsCaches(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(m.Requests.WithLabelValues("api", "200")); got != 3 {
 		t.Errorf("api 200: %v, want 3", got)
+	}
+}
+
+// TestWallAt: a request line's time is the wall clock's at the request's end reading,
+// from the current second's stamp without a clock read of its own: a stamp's time moved
+// by the monotonic difference, for readings before and after the stamp's; a reading
+// past the stamp's second, or a stamp of httpDate's (no monotonic reading), makes a new
+// stamp from the clock. A line with a reading is written at that time.
+func TestWallAt(t *testing.T) {
+	defer dateCache.Store(nil)
+	fake := time.Date(2001, 2, 3, 4, 5, 6, 7000, time.UTC)
+	n := lazytime.Now()
+	dateCache.Store(&dateStamp{sec: fake.Unix(), end: n + int64(time.Second), text: "x", wall: fake, mono: n - 5000})
+	for _, d := range []int64{0, 1, -5000, -20000, int64(time.Second) - 1} {
+		if got, want := wallAt(n+d), fake.Add(time.Duration(5000+d)); !got.Equal(want) {
+			t.Errorf("wallAt(stamp + %d): %v, want %v (the stamp's time moved)", 5000+d, got, want)
+		}
+	}
+	var b bytes.Buffer
+	line := &Line{Msg: "request", Listener: "l", at: n + 1000}
+	line.Log(context.Background(), slog.New(slog.NewJSONHandler(&b, nil)))
+	if want := `{"time":"2001-02-03T04:05:06.000013Z",`; !strings.HasPrefix(b.String(), want) {
+		t.Errorf("a line at the stamp + 6000 ns: %q, want it to begin %q", b.String(), want)
+	}
+
+	for _, stale := range []*dateStamp{
+		{sec: fake.Unix(), end: n, text: "x", wall: fake, mono: n - 5000}, // its second ended at n
+		{sec: fake.Unix(), text: "x"},                                     // httpDate's
+		nil,
+	} {
+		dateCache.Store(stale)
+		before := time.Now().Round(0)
+		got := wallAt(lazytime.Now()).Round(0)
+		after := time.Now().Round(0)
+		if got.Before(before) || got.After(after) {
+			t.Errorf("stamp %+v: wallAt(now) %v, want the time between %v and %v", stale, got, before, after)
+		}
+		if d := dateCache.Load(); d == stale || d.end == 0 {
+			t.Errorf("stamp %+v: no new stamp made", stale)
+		}
+	}
+	// The stamp's second lasts while the readings do: each line of it is the clock's.
+	for range 1000 {
+		before := time.Now().Round(0)
+		got := wallAt(lazytime.Now()).Round(0)
+		after := time.Now().Round(0)
+		if got.Before(before.Add(-time.Millisecond)) || got.After(after.Add(time.Millisecond)) {
+			t.Fatalf("wallAt(now) %v, want the time between %v and %v", got, before, after)
+		}
 	}
 }
