@@ -205,12 +205,12 @@ func sameHead(got, want string, h http.Header) bool {
 // its fields) and what follows the final one.
 func heads(out string) (hs [][]string, rest string) {
 	for {
-		i := strings.Index(out, "\r\n\r\n")
-		if i < 0 {
+		before, after, ok := strings.Cut(out, "\r\n\r\n")
+		if !ok {
 			return hs, out
 		}
-		lines := strings.Split(out[:i], "\r\n")
-		hs, out = append(hs, lines), out[i+4:]
+		lines := strings.Split(before, "\r\n")
+		hs, out = append(hs, lines), after
 		if !strings.HasPrefix(lines[0], "HTTP/1.1 1") || strings.HasPrefix(lines[0], "HTTP/1.1 101 ") {
 			return hs, out
 		}
