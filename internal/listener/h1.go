@@ -9,14 +9,11 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"tlsgate/internal/h1parse"
-	"tlsgate/internal/httpproxy"
 )
 
 // HTTP/1.x is served by this loop rather than by net/http: a connection's goroutine
@@ -176,71 +173,6 @@ func (l *Listener) readRequest(h *h1conn, br *bufio.Reader, st *State, hdr http.
 		return nil, errTE10
 	}
 	return r, err
-}
-
-// track registers a connection for drain; false when the listener is shutting down.
-func (l *Listener) track(h *h1conn) bool {
-	l.h1mu.Lock()
-	defer l.h1mu.Unlock()
-	if l.h1draining {
-		if l.h1forced {
-			return false
-		}
-		h.state.Store(h1Last) // handshaken during the drain: one request, soon
-		_ = h.c.SetReadDeadline(time.Now().Add(freshGrace))
-	}
-	l.h1conns[h] = struct{}{}
-	return true
-}
-
-func (l *Listener) untrack(h *h1conn) {
-	l.h1mu.Lock()
-	delete(l.h1conns, h)
-	l.h1mu.Unlock()
-}
-
-// drainH1 closes idle HTTP/1 connections (active ones close after their response) and
-// refuses new ones; with force it closes every one.
-func (l *Listener) drainH1(force bool) {
-	l.h1mu.Lock()
-	defer l.h1mu.Unlock()
-	l.h1draining = true
-	l.h1forced = l.h1forced || force
-	for h := range l.h1conns {
-		if force {
-			h.state.Store(h1Closing)
-			_ = h.c.Close()
-			continue
-		}
-		drainConn(h)
-	}
-}
-
-// drainConn moves one connection to its draining state: idle ones are closed now,
-// active ones after their response, fresh ones after one request.
-func drainConn(h *h1conn) {
-	for {
-		switch s := h.state.Load(); s {
-		case h1Idle:
-			if h.state.CompareAndSwap(s, h1Closing) {
-				_ = h.c.SetReadDeadline(time.Now())
-				return
-			}
-		case h1Fresh:
-			if h.state.CompareAndSwap(s, h1Last) {
-				// A request sent with the handshake comes at once; a connection a
-				// client keeps unused in its pool must not hold the drain.
-				_ = h.c.SetReadDeadline(time.Now().Add(freshGrace))
-				return
-			}
-		case h1Active:
-			if h.state.CompareAndSwap(s, h1Closing) {
-				return
-			}
-		default: // closing already, or one last request
-			return
-		}
-	}
 }
 
 // serveH1 serves HTTP/1.x requests on c until the client or a timeout ends it. This
@@ -518,62 +450,4 @@ func (l *Listener) handleSafely(w *h1writer, r *http.Request, info *connInfo) (o
 	}()
 	l.serveRequest(w, r, info)
 	return true
-}
-
-// checkRequest applies what net/http's server checks beyond ReadRequest (which refuses
-// several Host headers): a valid host on HTTP/1.1, a supported version and expectation,
-// no proxy methods. tokens says the field names are known to be tokens (h1parse's fast
-// path takes no others), which spares a walk over the header map.
-func checkRequest(r *http.Request, tokens bool) (string, int) {
-	if r.ProtoMajor != 1 {
-		return "unsupported protocol version", http.StatusHTTPVersionNotSupported
-	}
-	switch {
-	case r.Host == "" && r.ProtoAtLeast(1, 1):
-		return "missing required Host header", http.StatusBadRequest
-	case !httpproxy.ValidHost(r.Host):
-		return "malformed Host header", http.StatusBadRequest
-	}
-	if !tokens && !namesValid(r.Header) {
-		return "invalid header name", http.StatusBadRequest
-	}
-	if e := r.Header["Expect"]; len(e) > 0 && (len(e) > 1 || !strings.EqualFold(e[0], "100-continue") || !r.ProtoAtLeast(1, 1)) {
-		return "unsupported expectation", http.StatusExpectationFailed
-	}
-	if r.Method == http.MethodConnect {
-		return "CONNECT is not supported: tlsgate is a reverse proxy", http.StatusMethodNotAllowed
-	}
-	return "", 0
-}
-
-// namesValid reports whether every field name of h is a token: textproto checked the
-// values, not all of the names.
-func namesValid(h http.Header) bool {
-	for k := range h {
-		if !httpproxy.ValidToken(k) {
-			return false
-		}
-	}
-	return true
-}
-
-// badRequest answers a request that could not be read or is not acceptable, and the
-// connection is closed after it, lingering: the rest of the request may be unread.
-func badRequest(h *h1conn, err error, code ...int) {
-	c := h.c
-	status := http.StatusBadRequest
-	he, isHeader := errors.AsType[*headerError](err)
-	switch {
-	case len(code) > 0:
-		status = code[0]
-	case isHeader:
-		status = he.status
-	case strings.Contains(err.Error(), "unsupported transfer encoding"):
-		status = http.StatusNotImplemented
-	}
-	msg := strconv.Itoa(status) + " " + http.StatusText(status)
-	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-	_, _ = io.WriteString(c, "HTTP/1.1 "+msg+"\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: "+
-		strconv.Itoa(len(msg)+1)+"\r\n\r\n"+msg+"\n")
-	h.linger = true
 }
