@@ -42,6 +42,49 @@ func BenchmarkReadRequest(b *testing.B) {
 	}
 }
 
+// BenchmarkReadFast reads the same heads as the listener does: into a reused header map
+// and a lent store, the request handed back after.
+func BenchmarkReadFast(b *testing.B) {
+	for name, in := range benchRequests {
+		b.Run(name, func(b *testing.B) {
+			data := []byte(in)
+			rd := bytes.NewReader(data)
+			br := bufio.NewReader(rd)
+			h, store := http.Header{}, make([]byte, 1024)
+			b.ReportAllocs()
+			for b.Loop() {
+				rd.Reset(data)
+				br.Reset(rd)
+				clear(h)
+				r, _, err := ReadFast(br, h, Limits{}, store)
+				if err != nil || r == nil {
+					b.Fatal("not taken", err)
+				}
+				Release(r)
+			}
+		})
+	}
+}
+
+// BenchmarkReadResponseBlock reads the harness backend's response head as the proxy
+// does: into a reused block, header map and head buffer (its body left unread).
+func BenchmarkReadResponseBlock(b *testing.B) {
+	req := &http.Request{Method: http.MethodGet}
+	data := []byte(benchResponse)
+	rd := bytes.NewReader(data)
+	br := bufio.NewReader(rd)
+	h, blk, store := http.Header{}, new(ResponseBlock), make([]byte, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		rd.Reset(data)
+		br.Reset(rd)
+		clear(h)
+		if _, err := ReadResponseBlock(br, req, h, blk, store); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkReadResponse compares the fast path with http.ReadResponse on the harness
 // backend's response, its 1 KiB body read.
 func BenchmarkReadResponse(b *testing.B) {
