@@ -3,6 +3,7 @@ package h1parse
 import (
 	"bufio"
 	"bytes"
+	"math/bits"
 	"net/http"
 	"unsafe"
 )
@@ -14,18 +15,12 @@ const inlineValues = 8
 // goes to net/http.
 const maxFields = 48
 
-// head finds a whole message head (up to and including CRLF CRLF) among the bytes br
-// has buffered, or nil when the head is not all there.
-func head(br *bufio.Reader) []byte {
+// buffered is the bytes br has buffered, and a string view of them, which the fast path
+// parses in place before it copies the head it took (nothing reads br meanwhile).
+func buffered(br *bufio.Reader) ([]byte, string) {
 	b, _ := br.Peek(br.Buffered())
-	i := bytes.Index(b, crlfcrlf)
-	if i < 0 {
-		return nil
-	}
-	return b[:i+4]
+	return b, unsafe.String(unsafe.SliceData(b), len(b))
 }
-
-var crlfcrlf = []byte("\r\n\r\n")
 
 // fillFirstLine makes the one read of the connection that net/http would make first
 // when br holds the start of a message but not one whole line: its ReadLine has to read
@@ -61,73 +56,112 @@ type fields struct {
 }
 
 // scanFields reads the header lines of s from i (just after the first line's CRLF) to the
-// final blank line. It returns false for anything net/http might read differently or
-// that the fast path leaves to it.
-func scanFields(s string, i int, f *fields) bool {
+// final blank line and returns the length of the head (up to and including that CRLF),
+// or false for a head that is not all in s or anything net/http might read differently
+// or that the fast path leaves to it.
+func scanFields(s string, i int, f *fields) (int, bool) {
 	for {
-		if s[i] == '\r' { // the final CRLF: head() guarantees it is followed by '\n'
-			return s[i+1] == '\n' && i+2 == len(s)
+		if i+1 >= len(s) {
+			return 0, false // the head is not all there
+		}
+		if s[i] == '\r' { // the final CRLF
+			return i + 2, s[i+1] == '\n'
 		}
 		if f.n == maxFields {
-			return false
+			return 0, false
 		}
 		fl := &f.list[f.n]
-		// The name, one table lookup a byte: letters, digits and '-' up to the colon;
-		// canonical (textproto's form) when no lower-case letter starts it or follows a
-		// '-' and no upper-case letter stands elsewhere. up is 1 where a letter must be
-		// upper case, so 2-up picks the bit of the letter case that is wrong there.
-		j := i
-		bad, up := uint8(0), uint8(1)
-		for ; j < len(s); j++ {
-			c := nameClass[s[j]]
-			if c == 0 {
-				break // the colon; or a space before it, another tchar, a control: declined below
+		// The name: up to the first colon, found eight bytes at a time. A common name is
+		// recognised whole by its length and bytes; another is checked one table lookup a
+		// byte: letters, digits and '-' up to the colon; canonical (textproto's form) when
+		// no lower-case letter starts it or follows a '-' and no upper-case letter stands
+		// elsewhere. up is 1 where a letter must be upper case, so 2-up picks the bit of
+		// the letter case that is wrong there.
+		j := colon(s, i)
+		if j == len(s) {
+			return 0, false
+		}
+		key, kind := s[i:j], knownName(s[i:j])
+		if kind == unknown {
+			bad, up := uint8(0), uint8(1)
+			for k := i; k < j; k++ {
+				c := nameClass[s[k]]
+				if c == 0 {
+					return 0, false // a space before the colon, another tchar, a control
+				}
+				bad |= c & (2 - up)
+				up = c >> 3
 			}
-			bad |= c & (2 - up)
-			up = c >> 3
+			if j == i {
+				return 0, false
+			}
+			key = canonicalKey(key, bad == 0)
+			kind = kindOf(key)
 		}
-		canonical := bad == 0
-		if j == i || j == len(s) || s[j] != ':' {
-			return false
-		}
-		key := s[i:j]
 		j++
 		for j < len(s) && (s[j] == ' ' || s[j] == '\t') {
 			j++
 		}
 		vs := j
-		for ; j+8 <= len(s); j += 8 { // eight bytes at a time while all are visible ASCII or spaces
-			if x := word(s, j); ((x-0x20*ones)&^x|(x&^highs+ones)|x)&highs != 0 {
-				break // a control byte (the CR ending the value, a tab), DEL or obs-text
+		// The value, eight bytes at a time: the lowest byte the word test flags is the first
+		// control byte (the CR ending the value, a tab), DEL or obs-text; a tab is taken.
+		for {
+			if j+8 > len(s) {
+				for ; j < len(s) && s[j] != '\r'; j++ {
+					if c := s[j]; (c < 0x20 && c != '\t') || c > 0x7e {
+						return 0, false // bare LF, controls, obs-text
+					}
+				}
+				break
 			}
-		}
-		for ; s[j] != '\r'; j++ {
-			if c := s[j]; (c < 0x20 && c != '\t') || c > 0x7e {
-				return false // bare LF, controls, obs-text
+			x := word(s, j)
+			m := ((x-0x20*ones)&^x | (x&^highs + ones) | x) & highs
+			if m == 0 {
+				j += 8
+				continue
 			}
+			j += bits.TrailingZeros64(m) >> 3
+			if s[j] != '\t' {
+				break
+			}
+			j++
 		}
-		if s[j+1] != '\n' {
-			return false // bare CR
+		if j+1 >= len(s) || s[j] != '\r' || s[j+1] != '\n' {
+			return 0, false // bare LF, bare CR, controls, obs-text; or not all there
 		}
 		f.longest = max(f.longest, j-i)
 		ve := j
 		for ve > vs && (s[ve-1] == ' ' || s[ve-1] == '\t') {
 			ve--
 		}
-		fl.key, fl.value = canonicalKey(key, canonical), s[vs:ve]
+		fl.key, fl.value = key, s[vs:ve]
 		i = j + 2
-		if s[i] == ' ' || s[i] == '\t' {
-			return false // obs-fold
+		if i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+			return 0, false // obs-fold
 		}
 		f.n++
-		if !f.note(fl) {
-			return false
+		if !f.note(kind) {
+			return 0, false
 		}
 	}
 }
 
+// colon is the index of the first ':' in s from i, or len(s) when there is none.
+func colon(s string, i int) int {
+	for ; i+8 <= len(s); i += 8 {
+		x := word(s, i) ^ 0x3a*ones
+		if m := (x - ones) &^ x & highs; m != 0 { // the lowest set bit marks the first zero byte
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for i < len(s) && s[i] != ':' {
+		i++
+	}
+	return i
+}
+
 // The word test of scanFields: a high bit of (x-0x20*ones)&^x is set if some byte of x
-// under 0x80 is below 0x20 (exact as to whether there is one), one of (x&^highs+ones)|x
+// under 0x80 is below 0x20 (exact for the lowest such byte), one of (x&^highs+ones)|x
 // for each byte of 0x7f or more.
 const ones, highs = 0x0101010101010101, 0x8080808080808080
 
@@ -136,6 +170,81 @@ func word(s string, i int) uint64 {
 	s = s[i : i+8]
 	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// The kinds of field name the fast path tells apart.
+const (
+	unknown = iota // not one of knownName's
+	other          // taken as it is
+	hostField
+	lengthField
+	connField
+	declined // left to net/http
+)
+
+// knownName is the kind of a common canonical name (a switch on the length, then
+// comparisons with constants); unknown for any other name, which scanFields then checks
+// byte by byte. Each is a token in canonical form that kindOf classes the same.
+func knownName(k string) int {
+	switch len(k) {
+	case 4:
+		switch k {
+		case "Host":
+			return hostField
+		case "Date":
+			return other
+		}
+	case 6:
+		switch k {
+		case "Accept":
+			return other
+		case "Cookie":
+			return other
+		case "Origin":
+			return other
+		case "Server":
+			return other
+		}
+	case 7:
+		if k == "Referer" {
+			return other
+		}
+	case 10:
+		switch k {
+		case "User-Agent":
+			return other
+		case "Connection":
+			return connField
+		}
+	case 12:
+		switch k {
+		case "Content-Type":
+			return other
+		case "X-Request-Id":
+			return other
+		}
+	case 13:
+		switch k {
+		case "Cache-Control":
+			return other
+		case "Authorization":
+			return other
+		}
+	case 14:
+		if k == "Content-Length" {
+			return lengthField
+		}
+	case 15:
+		switch k {
+		case "Accept-Encoding":
+			return other
+		case "Accept-Language":
+			return other
+		case "X-Forwarded-For":
+			return other
+		}
+	}
+	return unknown
 }
 
 // nameClass classes the bytes of a field name the fast path takes: 1 a lower-case
@@ -151,27 +260,42 @@ var nameClass = func() (t [256]uint8) {
 	return t
 }()
 
-// note records the fields the fast path interprets and declines those it leaves to
-// net/http.
-func (f *fields) note(fl *field) bool {
-	switch fl.key {
+// kindOf classes a canonical field name.
+func kindOf(key string) int {
+	switch key {
 	case "Host":
+		return hostField
+	case "Content-Length":
+		return lengthField
+	case "Connection":
+		return connField
+	case "Transfer-Encoding", "Te", "Trailer", "Expect", "Upgrade", "Pragma":
+		// Framing, smuggling and the special cases net/http rewrites: its business.
+		return declined
+	}
+	return other
+}
+
+// note records the field just read (f.n counts it), of the given kind, when the fast
+// path interprets it, and declines those it leaves to net/http.
+func (f *fields) note(kind int) bool {
+	switch kind {
+	case hostField:
 		if f.host != 0 {
 			return false
 		}
 		f.host = f.n
-	case "Content-Length":
+	case lengthField:
 		if f.length != 0 {
 			return false
 		}
 		f.length = f.n
-	case "Connection":
+	case connField:
 		if f.conn != 0 {
 			return false
 		}
 		f.conn = f.n
-	case "Transfer-Encoding", "Te", "Trailer", "Expect", "Upgrade", "Pragma":
-		// Framing, smuggling and the special cases net/http rewrites: its business.
+	case declined:
 		return false
 	}
 	return true

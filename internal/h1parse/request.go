@@ -82,47 +82,42 @@ func (lim Limits) within(n, line int, f *fields) bool {
 // consumes it (and binds its body to br); nil, consuming nothing, otherwise. store is
 // the storage lent for the head's strings (ReadFast).
 func fastRequest(br *bufio.Reader, h http.Header, lim Limits, store []byte) *Request {
-	b := head(br)
-	if b == nil {
-		return nil
-	}
-	method, ok := fastMethod(b)
+	b, v := buffered(br)
+	method, ok := fastMethod(v)
 	if !ok {
 		return nil
 	}
 	i := len(method) + 1
-	path, query, end, ok := target(b, i)
-	if !ok || len(b) < end+11 || string(b[end:end+7]) != " HTTP/1" || b[end+7] != '.' ||
-		(b[end+8] != '0' && b[end+8] != '1') || b[end+9] != '\r' || b[end+10] != '\n' {
+	path, query, end, ok := target(v, i)
+	if !ok || len(v) < end+11 || v[end:end+7] != " HTTP/1" || v[end+7] != '.' ||
+		(v[end+8] != '0' && v[end+8] != '1') || v[end+9] != '\r' || v[end+10] != '\n' {
 		return nil
 	}
-	// The one copy: every string below is a substring of s (or a key of canonicalKey's).
-	lent := len(b) <= len(store)
-	var s string
-	if lent {
-		s = unsafe.String(&store[0], copy(store, b)) // len(b) ≥ 11
-	} else {
-		s = string(b)
-	}
 	var f fields
-	if !scanFields(s, end+11, &f) || f.host == 0 || !lim.within(len(s), max(end+9, f.longest), &f) {
+	hl, ok := scanFields(v, end+11, &f)
+	if !ok || f.host == 0 || !lim.within(hl, max(end+9, f.longest), &f) {
 		return nil
 	}
 	n, ok := f.contentLength()
 	if !ok {
 		return nil
 	}
-	if lent && n > 0 {
-		// A body: the head's strings are a string of their own after all (ReadFast).
-		own := string(b)
-		f.move(s, own)
-		s, lent = own, false
-	}
 	conn, ok := f.connection()
 	if !ok {
 		return nil
 	}
-	minor := int(b[end+8] - '0')
+	// The one copy, of the head parsed in place: every string below is a substring of s
+	// (or a key of canonicalKey's). A request with a body gets a string of its own
+	// (ReadFast).
+	lent := hl <= len(store) && n <= 0
+	var s string
+	if lent {
+		s = unsafe.String(&store[0], copy(store, b[:hl])) // hl ≥ 13
+	} else {
+		s = string(b[:hl])
+	}
+	f.move(v, s)
+	minor := int(s[end+8] - '0')
 	blk := requests.Get().(*Request)
 	blk.lent = lent
 	blk.url.Path = s[i : i+path]
@@ -142,7 +137,7 @@ func fastRequest(br *bufio.Reader, h http.Header, lim Limits, store []byte) *Req
 		r.URL.RawQuery = s[i+path+1 : i+path+1+query]
 		r.URL.ForceQuery = query == 0
 	}
-	_, _ = br.Discard(len(b))
+	_, _ = br.Discard(hl)
 	r.ContentLength = max(n, 0)
 	r.Body = newBody(br, n, r.Close)
 	return blk
@@ -177,9 +172,9 @@ func Release(r *Request) {
 
 // fastMethod returns the request line's method (a constant string) when it is one of
 // the common ones and followed by a space.
-func fastMethod(b []byte) (string, bool) {
+func fastMethod(b string) (string, bool) {
 	for _, m := range methods {
-		if len(b) > len(m) && string(b[:len(m)]) == m && b[len(m)] == ' ' {
+		if len(b) > len(m) && b[:len(m)] == m && b[len(m)] == ' ' {
 			return m, true
 		}
 	}
@@ -193,7 +188,7 @@ var methods = [...]string{"GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PA
 // RawPath stays empty) and an optional query of visible ASCII without '#', '%' or a
 // second '?'. It returns the path's length, the query's (-1 when there is no '?') and
 // the index of the space that ends the target.
-func target(b []byte, i int) (path, query, end int, ok bool) {
+func target(b string, i int) (path, query, end int, ok bool) {
 	if i >= len(b) || b[i] != '/' {
 		return 0, 0, 0, false
 	}

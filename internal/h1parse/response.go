@@ -55,33 +55,28 @@ func ReadResponseBlock(br *bufio.Reader, req *http.Request, h http.Header, blk *
 // would be read until the connection closes (no Content-Length) is declined. blk, when
 // not nil, is the storage to use, and store the storage of its strings (ReadResponseBlock).
 func fastResponse(br *bufio.Reader, req *http.Request, h http.Header, blk *ResponseBlock, store []byte) *http.Response {
-	b := head(br)
-	if len(b) < 14 || string(b[:7]) != "HTTP/1." || (b[7] != '0' && b[7] != '1') || b[8] != ' ' {
+	b, v := buffered(br)
+	if len(v) < 14 || v[:7] != "HTTP/1." || (v[7] != '0' && v[7] != '1') || v[8] != ' ' {
 		return nil
 	}
-	code, ok := statusCode(b[9:12])
+	code, ok := statusCode(v[9:12])
 	if !ok {
 		return nil
 	}
 	end := 12
-	if b[end] == ' ' {
-		for end++; b[end] != '\r'; end++ {
-			if b[end] < 0x20 || b[end] > 0x7e {
+	if v[end] == ' ' {
+		for end++; end < len(v) && v[end] != '\r'; end++ {
+			if v[end] < 0x20 || v[end] > 0x7e {
 				return nil
 			}
 		}
 	}
-	if b[end] != '\r' || b[end+1] != '\n' {
+	if end+1 >= len(v) || v[end] != '\r' || v[end+1] != '\n' {
 		return nil
 	}
-	var s string
-	if len(b) <= len(store) {
-		s = unsafe.String(&store[0], copy(store, b)) // len(b) ≥ 14
-	} else {
-		s = string(b)
-	}
 	var f fields
-	if !scanFields(s, end+2, &f) {
+	hl, ok := scanFields(v, end+2, &f)
+	if !ok {
 		return nil
 	}
 	n, ok := f.contentLength()
@@ -92,7 +87,14 @@ func fastResponse(br *bufio.Reader, req *http.Request, h http.Header, blk *Respo
 	if !ok {
 		return nil
 	}
-	minor := int(b[7] - '0')
+	var s string
+	if hl <= len(store) {
+		s = unsafe.String(&store[0], copy(store, b[:hl])) // hl ≥ 16
+	} else {
+		s = string(b[:hl])
+	}
+	f.move(v, s)
+	minor := int(s[7] - '0')
 	if blk == nil {
 		blk = new(ResponseBlock)
 	} else {
@@ -116,7 +118,7 @@ func fastResponse(br *bufio.Reader, req *http.Request, h http.Header, blk *Respo
 	if minor == 1 && conn == "close" {
 		delete(resp.Header, "Connection") // as net/http's shouldClose does for a response
 	}
-	_, _ = br.Discard(len(b))
+	_, _ = br.Discard(hl)
 	resp.ContentLength = length
 	if req != nil && req.Method == http.MethodHead {
 		length = 0 // the declared length, no body
@@ -144,8 +146,8 @@ const BlockValues = inlineValues
 
 // statusCode parses three digits; 1xx responses (interim, or a protocol switch) go to
 // net/http.
-func statusCode(b []byte) (int, bool) {
-	for _, c := range b {
+func statusCode(b string) (int, bool) {
+	for _, c := range []byte(b) {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
