@@ -39,15 +39,23 @@ func fillFirstLine(br *bufio.Reader) {
 	}
 }
 
-// field is one header line of a head: its canonical key and its trimmed value.
+// maxHead bounds the head the fast path takes, so that a field's offsets fit 16 bits.
+const maxHead = 1<<16 - 1
+
+// field is one header line of a head: where its key and its trimmed value lie in the
+// head (offsets and lengths), so that the fast path can parse the head where br buffers
+// it and take its strings from the copy it makes after.
 type field struct {
-	key, value string
+	ko, kn, vo, vn uint16
 }
 
 // fields is what the fast path learned from a head's header lines.
 type fields struct {
-	n      int
-	list   [maxFields]field
+	n    int
+	list [maxFields]field
+	// fold has bit i set when the key of field i is not in canonical form: copyHead
+	// rewrites it in the copy of the head.
+	fold   uint64
 	host   int // index+1 of the Host line; 0 when none
 	length int // index+1 of the Content-Length line; 0 when none
 	conn   int // index+1 of the Connection line; 0 when none
@@ -57,9 +65,10 @@ type fields struct {
 
 // scanFields reads the header lines of s from i (just after the first line's CRLF) to the
 // final blank line and returns the length of the head (up to and including that CRLF),
-// or false for a head that is not all in s or anything net/http might read differently
-// or that the fast path leaves to it.
+// or false for a head that is not all in s (or longer than maxHead) or anything net/http
+// might read differently or that the fast path leaves to it.
 func scanFields(s string, i int, f *fields) (int, bool) {
+	s = s[:min(len(s), maxHead)]
 	for {
 		if i+1 >= len(s) {
 			return 0, false // the head is not all there
@@ -81,7 +90,7 @@ func scanFields(s string, i int, f *fields) (int, bool) {
 		if j == len(s) {
 			return 0, false
 		}
-		key, kind := s[i:j], knownName(s[i:j])
+		kind := knownName(s[i:j])
 		if kind == unknown {
 			bad, up := uint8(0), uint8(1)
 			for k := i; k < j; k++ {
@@ -95,9 +104,12 @@ func scanFields(s string, i int, f *fields) (int, bool) {
 			if j == i {
 				return 0, false
 			}
-			key = canonicalKey(key, bad == 0)
-			kind = kindOf(key)
+			if bad != 0 {
+				f.fold |= 1 << f.n
+			}
+			kind = kindOf(s[i:j])
 		}
+		ke := j
 		j++
 		for j < len(s) && (s[j] == ' ' || s[j] == '\t') {
 			j++
@@ -134,7 +146,7 @@ func scanFields(s string, i int, f *fields) (int, bool) {
 		for ve > vs && (s[ve-1] == ' ' || s[ve-1] == '\t') {
 			ve--
 		}
-		fl.key, fl.value = key, s[vs:ve]
+		*fl = field{uint16(i), uint16(ke - i), uint16(vs), uint16(ve - vs)}
 		i = j + 2
 		if i < len(s) && (s[i] == ' ' || s[i] == '\t') {
 			return 0, false // obs-fold
@@ -260,20 +272,39 @@ var nameClass = func() (t [256]uint8) {
 	return t
 }()
 
-// kindOf classes a canonical field name.
+// kindOf classes a field name of letters, digits and '-' by its canonical form, which
+// is one of a name in lower case (so by length, then a case-insensitive comparison).
 func kindOf(key string) int {
-	switch key {
-	case "Host":
-		return hostField
-	case "Content-Length":
-		return lengthField
-	case "Connection":
-		return connField
-	case "Transfer-Encoding", "Te", "Trailer", "Expect", "Upgrade", "Pragma":
-		// Framing, smuggling and the special cases net/http rewrites: its business.
-		return declined
+	var name string
+	kind := declined // Framing, smuggling and the special cases net/http rewrites: its business.
+	switch len(key) {
+	case 2:
+		name = "te"
+	case 4:
+		name, kind = "host", hostField
+	case 6:
+		name = "expect"
+		if !equalFold(key, name) {
+			name = "pragma"
+		}
+	case 7:
+		name = "trailer"
+		if !equalFold(key, name) {
+			name = "upgrade"
+		}
+	case 10:
+		name, kind = "connection", connField
+	case 14:
+		name, kind = "content-length", lengthField
+	case 17:
+		name = "transfer-encoding"
+	default:
+		return other
 	}
-	return other
+	if !equalFold(key, name) {
+		return other
+	}
+	return kind
 }
 
 // note records the field just read (f.n counts it), of the given kind, when the fast
@@ -301,34 +332,40 @@ func (f *fields) note(kind int) bool {
 	return true
 }
 
-// move makes the fields' keys and values that are substrings of from the same
-// substrings of to, a copy of from: a key of its own (canonicalKey's) stays as it is.
-func (f *fields) move(from, to string) {
-	for i := range f.n {
-		fl := &f.list[i]
-		fl.key, fl.value = moved(fl.key, from, to), moved(fl.value, from, to)
-	}
+// key and value are field i's key and value in s, the copy of the head (after canon).
+func (f *fields) key(s string, i int) string {
+	fl := &f.list[i]
+	return s[fl.ko : fl.ko+fl.kn]
 }
 
-// moved is x, when it is a substring of from, as the same substring of to; x otherwise.
-func moved(x, from, to string) string {
-	if x == "" {
-		return ""
-	}
-	off := uintptr(unsafe.Pointer(unsafe.StringData(x))) - uintptr(unsafe.Pointer(unsafe.StringData(from)))
-	if off >= uintptr(len(from)) {
-		return x
-	}
-	return to[off : off+uintptr(len(x))]
+func (f *fields) value(s string, i int) string {
+	fl := &f.list[i]
+	return s[fl.vo : fl.vo+fl.vn]
 }
 
-// canonicalKey returns key in textproto's canonical form. A canonical key is returned as
-// it is (a substring of the head); a common one comes from a table; others are copied.
-func canonicalKey(key string, canonical bool) string {
-	if canonical {
-		return key
+// copyHead copies the head b (whose fields f has read) into store when it fits and lent
+// is true, into storage of its own otherwise, and returns it as a string, with every
+// key rewritten there in textproto's canonical form (so that each key is a substring of
+// the head too).
+func (f *fields) copyHead(b, store []byte, lent bool) string {
+	var buf []byte
+	switch {
+	case lent:
+		buf = store[:copy(store, b)]
+	case f.fold == 0:
+		return string(b)
+	default:
+		buf = append([]byte(nil), b...)
 	}
-	b := []byte(key)
+	for m := f.fold; m != 0; m &= m - 1 {
+		fl := &f.list[bits.TrailingZeros64(m)]
+		canonical(buf[fl.ko : fl.ko+fl.kn])
+	}
+	return unsafe.String(unsafe.SliceData(buf), len(buf))
+}
+
+// canonical rewrites a key of letters, digits and '-' in textproto's canonical form.
+func canonical(b []byte) {
 	upper := true
 	for i, c := range b {
 		if upper && 'a' <= c && c <= 'z' {
@@ -339,30 +376,14 @@ func canonicalKey(key string, canonical bool) string {
 		b[i] = c
 		upper = c == '-'
 	}
-	if k, ok := common[string(b)]; ok {
-		return k
-	}
-	return string(b)
 }
-
-// common interns frequent keys that arrive in lower case (as after an HTTP/2 hop).
-var common = func() map[string]string {
-	m := map[string]string{}
-	for _, k := range []string{"Accept", "Accept-Encoding", "Accept-Language", "Authorization",
-		"Cache-Control", "Connection", "Content-Length", "Content-Type", "Cookie", "Date",
-		"Host", "If-Modified-Since", "If-None-Match", "Origin", "Referer", "Server",
-		"Set-Cookie", "User-Agent", "X-Forwarded-For", "X-Request-Id"} {
-		m[k] = k
-	}
-	return m
-}()
 
 // header builds the header map as textproto does: one values slice cut into
 // single-element slices (capacity 1, so an append copies), repeated keys appended.
 // Without host, the Host line is left out (http.ReadRequest deletes it).
 // strs is storage for the values, from the caller's allocation when it is large enough;
 // h, when not nil, is an empty map to fill (the caller's, reused across messages).
-func (f *fields) header(host bool, strs []string, h http.Header) http.Header {
+func (f *fields) header(s string, host bool, strs []string, h http.Header) http.Header {
 	if h == nil {
 		h = make(http.Header, f.n)
 	}
@@ -373,14 +394,14 @@ func (f *fields) header(host bool, strs []string, h http.Header) http.Header {
 		if !host && i == f.host-1 {
 			continue
 		}
-		fl := &f.list[i]
-		vv := h[fl.key]
+		k, v := f.key(s, i), f.value(s, i)
+		vv := h[k]
 		if vv == nil {
 			vv, strs = strs[:1:1], strs[1:]
-			vv[0] = fl.value
-			h[fl.key] = vv
+			vv[0] = v
+			h[k] = vv
 		} else {
-			h[fl.key] = append(vv, fl.value)
+			h[k] = append(vv, v)
 		}
 	}
 	return h
@@ -388,11 +409,11 @@ func (f *fields) header(host bool, strs []string, h http.Header) http.Header {
 
 // contentLength is the single Content-Length's value: -1 when there is none, false
 // when it is not plain digits without a leading zero (those go to net/http).
-func (f *fields) contentLength() (int64, bool) {
+func (f *fields) contentLength(s string) (int64, bool) {
 	if f.length == 0 {
 		return -1, true
 	}
-	v := f.list[f.length-1].value
+	v := f.value(s, f.length-1)
 	if v == "" || len(v) > 15 || (v[0] == '0' && len(v) > 1) {
 		return 0, false
 	}
@@ -410,11 +431,11 @@ func (f *fields) contentLength() (int64, bool) {
 // connection is the single Connection value as one of the two tokens the fast path
 // interprets: "close", "keep-alive", or "" when there is no Connection line. Anything
 // else (a list, another token) is declined.
-func (f *fields) connection() (string, bool) {
+func (f *fields) connection(s string) (string, bool) {
 	if f.conn == 0 {
 		return "", true
 	}
-	switch v := f.list[f.conn-1].value; {
+	switch v := f.value(s, f.conn-1); {
 	case equalFold(v, "close"):
 		return "close", true
 	case equalFold(v, "keep-alive"):

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
-	"unsafe"
 )
 
 // ReadRequest reads a request as http.ReadRequest(br) would. When nothing is buffered it
@@ -98,25 +97,18 @@ func fastRequest(br *bufio.Reader, h http.Header, lim Limits, store []byte) *Req
 	if !ok || f.host == 0 || !lim.within(hl, max(end+9, f.longest), &f) {
 		return nil
 	}
-	n, ok := f.contentLength()
+	n, ok := f.contentLength(v)
 	if !ok {
 		return nil
 	}
-	conn, ok := f.connection()
+	conn, ok := f.connection(v)
 	if !ok {
 		return nil
 	}
-	// The one copy, of the head parsed in place: every string below is a substring of s
-	// (or a key of canonicalKey's). A request with a body gets a string of its own
-	// (ReadFast).
+	// The one copy, of the head parsed in place: every string below is a substring of s.
+	// A request with a body gets a string of its own (ReadFast).
 	lent := hl <= len(store) && n <= 0
-	var s string
-	if lent {
-		s = unsafe.String(&store[0], copy(store, b[:hl])) // hl ≥ 13
-	} else {
-		s = string(b[:hl])
-	}
-	f.move(v, s)
+	s := f.copyHead(b[:hl], store, lent)
 	minor := int(s[end+8] - '0')
 	blk := requests.Get().(*Request)
 	blk.lent = lent
@@ -127,8 +119,8 @@ func fastRequest(br *bufio.Reader, h http.Header, lim Limits, store []byte) *Req
 		Proto:      s[end+1 : end+9],
 		ProtoMajor: 1,
 		ProtoMinor: minor,
-		Header:     f.header(false, blk.strs[:], h),
-		Host:       f.list[f.host-1].value,
+		Header:     f.header(s, false, blk.strs[:], h),
+		Host:       f.value(s, f.host-1),
 		Close:      closes(minor, conn),
 		RequestURI: s[i:end],
 		URL:        &blk.url,

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"io"
 	"net/http"
-	"unsafe"
 )
 
 // ReadResponse reads a response to req (nil: a GET) as http.ReadResponse(br, req)
@@ -79,21 +78,15 @@ func fastResponse(br *bufio.Reader, req *http.Request, h http.Header, blk *Respo
 	if !ok {
 		return nil
 	}
-	n, ok := f.contentLength()
+	n, ok := f.contentLength(v)
 	if !ok {
 		return nil
 	}
-	conn, ok := f.connection()
+	conn, ok := f.connection(v)
 	if !ok {
 		return nil
 	}
-	var s string
-	if hl <= len(store) {
-		s = unsafe.String(&store[0], copy(store, b[:hl])) // hl ≥ 16
-	} else {
-		s = string(b[:hl])
-	}
-	f.move(v, s)
+	s := f.copyHead(b[:hl], store, hl <= len(store))
 	minor := int(s[7] - '0')
 	if blk == nil {
 		blk = new(ResponseBlock)
@@ -114,7 +107,7 @@ func fastResponse(br *bufio.Reader, req *http.Request, h http.Header, blk *Respo
 	if !ok {
 		return nil
 	}
-	resp.Header = f.header(true, blk.strs[:], h)
+	resp.Header = f.header(s, true, blk.strs[:], h)
 	if minor == 1 && conn == "close" {
 		delete(resp.Header, "Connection") // as net/http's shouldClose does for a response
 	}
