@@ -55,7 +55,11 @@ type fields struct {
 	list [maxFields]field
 	// fold has bit i set when the key of field i is not in canonical form: copyHead
 	// rewrites it in the copy of the head.
-	fold   uint64
+	fold uint64
+	// lens has bit n%64 set when a key of n bytes was read; same is set when two keys
+	// have one length (so may be one key, repeated).
+	lens   uint64
+	same   bool
 	host   int // index+1 of the Host line; 0 when none
 	length int // index+1 of the Content-Length line; 0 when none
 	conn   int // index+1 of the Connection line; 0 when none
@@ -147,6 +151,11 @@ func scanFields(s string, i int, f *fields) (int, bool) {
 			ve--
 		}
 		*fl = field{uint16(i), uint16(ke - i), uint16(vs), uint16(ve - vs)}
+		if bit := uint64(1) << ((ke - i) & 63); f.lens&bit == 0 {
+			f.lens |= bit
+		} else {
+			f.same = true
+		}
 		i = j + 2
 		if i < len(s) && (s[i] == ' ' || s[i] == '\t') {
 			return 0, false // obs-fold
@@ -382,7 +391,8 @@ func canonical(b []byte) {
 // single-element slices (capacity 1, so an append copies), repeated keys appended.
 // Without host, the Host line is left out (http.ReadRequest deletes it).
 // strs is storage for the values, from the caller's allocation when it is large enough;
-// h, when not nil, is an empty map to fill (the caller's, reused across messages).
+// h, when not nil, is an empty map to fill (the caller's, reused across messages). When
+// no two keys have one length, no key repeats and none is looked up first.
 func (f *fields) header(s string, host bool, strs []string, h http.Header) http.Header {
 	if h == nil {
 		h = make(http.Header, f.n)
@@ -395,6 +405,13 @@ func (f *fields) header(s string, host bool, strs []string, h http.Header) http.
 			continue
 		}
 		k, v := f.key(s, i), f.value(s, i)
+		if !f.same {
+			vv := strs[:1:1]
+			strs = strs[1:]
+			vv[0] = v
+			h[k] = vv
+			continue
+		}
 		vv := h[k]
 		if vv == nil {
 			vv, strs = strs[:1:1], strs[1:]
