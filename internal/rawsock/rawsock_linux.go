@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -29,6 +30,7 @@ type Conn struct {
 	rerrno syscall.Errno
 
 	wmu    sync.Mutex
+	more   atomic.Bool // sends carry MSG_MORE (SetMore)
 	sendFn func(fd uintptr) bool
 	wbuf   []byte
 	wn     int
@@ -121,10 +123,34 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// SetMore makes the Writes that follow, until SetMore(false), send with MSG_MORE: the
+// kernel keeps their bytes in its queue, to go out in full segments, until a send
+// without it, Push, a shutdown or a close. Whoever sets it owes one of those: bytes
+// held while the peer waits for them are a stall, not a batch.
+func (c *Conn) SetMore(on bool) { c.more.Store(on) }
+
+// Push sends what sends with MSG_MORE left in the kernel's queue (clearing TCP_CORK,
+// which was not set, pushes pending frames: tcp_push_pending_frames).
+func (c *Conn) Push() error {
+	var errno syscall.Errno
+	err := c.rc.Control(func(fd uintptr) {
+		zero := int32(0)
+		_, _, errno = syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, fd, syscall.IPPROTO_TCP, syscall.TCP_CORK, uintptr(unsafe.Pointer(&zero)), 4, 0)
+	})
+	if err == nil && errno != 0 {
+		err = os.NewSyscallError("setsockopt", errno)
+	}
+	return err
+}
+
 // sendSome sends what is left of wbuf; false when the socket is full (wait for room).
 func (c *Conn) sendSome(fd uintptr) bool {
+	flags := uintptr(unix.MSG_NOSIGNAL)
+	if c.more.Load() {
+		flags |= unix.MSG_MORE
+	}
 	for c.wn < len(c.wbuf) {
-		n, errno := SendFD(fd, c.wbuf[c.wn:])
+		n, errno := sendFD(fd, c.wbuf[c.wn:], flags)
 		switch errno {
 		case 0:
 			c.wn += n
@@ -167,11 +193,16 @@ func ReadFD(fd uintptr, p []byte) (int, syscall.Errno) {
 // EINTR; it may send less than p. Call it only on a non-blocking descriptor, inside a
 // RawConn callback.
 func SendFD(fd uintptr, p []byte) (int, syscall.Errno) {
+	return sendFD(fd, p, unix.MSG_NOSIGNAL)
+}
+
+// sendFD is SendFD with the send's flags.
+func sendFD(fd uintptr, p []byte, flags uintptr) (int, syscall.Errno) {
 	if len(p) == 0 {
 		return 0, 0
 	}
 	for {
-		n, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), unix.MSG_NOSIGNAL, 0, 0)
+		n, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), flags, 0, 0)
 		if errno != syscall.EINTR {
 			if errno != 0 {
 				return 0, errno

@@ -23,6 +23,9 @@ func (notReady) Temporary() bool { return true }
 type copier struct {
 	dst    io.Writer
 	src    io.Reader // the Socket, or TLS over it
+	sock   *Socket   // the source's socket
+	out    *Socket   // the socket dst sends on, or nil
+	held   bool      // out holds bytes sent with MSG_MORE
 	touch  func()
 	buf    []byte
 	small  *[]byte
@@ -62,7 +65,7 @@ func (c *copier) release() {
 // waits only when a read proved the socket empty: a small write still goes out at once
 // (nothing waits for more), and no read is spent finding nothing.
 func copyDirect(dst io.Writer, src net.Conn, s *Socket, touch func()) (int64, error) {
-	c := &copier{dst: dst, src: src, touch: touch}
+	c := &copier{dst: dst, src: src, sock: s, touch: touch, out: sendSocket(dst)}
 	if socketOf(src) == nil {
 		c.src = s // a plain socket wrapped here: read through the wrapper
 	}
@@ -83,13 +86,20 @@ func (c *copier) step() bool {
 			c.touch()
 			c.filled += nr
 		}
-		if c.filled > 0 && (rerr != nil || c.filled == len(c.buf)) && !c.flush() {
+		if c.filled > 0 && (rerr != nil || c.filled == len(c.buf)) && !c.flush(rerr == nil && c.sock.queued()) {
 			return true
 		}
 		switch {
 		case rerr == nil:
 		case errors.Is(rerr, errNotReady):
 			c.release()
+			if c.held { // TLS read the rest of the socket into a record it cannot finish yet
+				c.held = false
+				if err := c.out.Push(); err != nil {
+					c.err = err
+					return true
+				}
+			}
 			return false
 		case rerr == io.EOF:
 			return true
@@ -102,9 +112,22 @@ func (c *copier) step() bool {
 
 // flush writes what was read, then sizes the buffer as copyAdaptive does: the pooled
 // big one after a write that filled the small one, the small one again after a write of
-// under a quarter of the big one.
-func (c *copier) flush() bool {
+// under a quarter of the big one. With more (the buffer is full and the source has
+// bytes queued: another flush follows) the write's sends carry MSG_MORE, so the kernel
+// gathers a stream's 16 KiB writes (TLS records going down) into full segments: one
+// transmission, one wake-up of the peer per 64 KiB instead of per write. The flush that
+// follows, without more, sends them; a wait with bytes held pushes them first, and a
+// half-close or close sends them too.
+func (c *copier) flush(more bool) bool {
+	more = more && c.out != nil
+	if more {
+		c.out.SetMore(true)
+	}
 	nw, err := c.dst.Write(c.buf[:c.filled])
+	if more {
+		c.out.SetMore(false)
+	}
+	c.held = more
 	c.n += int64(nw)
 	if grow, shrink := !c.useBig && c.filled == len(c.buf), c.useBig && c.filled < len(c.buf)/4; grow || shrink {
 		c.release()

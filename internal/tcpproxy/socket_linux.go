@@ -99,6 +99,19 @@ func asSocket(c net.Conn) *Socket {
 	return newSocket(c)
 }
 
+// sendSocket returns the Socket dst's writes are sent on (dst itself, or under TLS), or
+// nil.
+func sendSocket(dst io.Writer) *Socket {
+	if c, ok := dst.(net.Conn); ok {
+		return socketOf(c)
+	}
+	return nil
+}
+
+// queued reports whether the last read left bytes (or an end) in the socket: false
+// after a read that proved it empty.
+func (s *Socket) queued() bool { return !s.drained }
+
 // askInq turns TCP_INQ on; false when the kernel refuses (then reads go on to EAGAIN).
 func (s *Socket) askInq() bool {
 	var serr error

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"tlsgate/internal/pki"
 	"tlsgate/internal/pkitest"
 )
@@ -255,5 +257,59 @@ func TestDirectIdle(t *testing.T) {
 			}
 			return nil
 		})
+	})
+}
+
+// scripted is a source that answers its reads in turn: data (filling the buffer), then
+// errNotReady.
+type scripted struct{ data []byte }
+
+func (s *scripted) Read(p []byte) (int, error) {
+	if len(s.data) == 0 {
+		return 0, errNotReady
+	}
+	n := copy(p, s.data)
+	s.data = s.data[n:]
+	return n, nil
+}
+
+// TestHeldSentBeforeWait: a flush sent with MSG_MORE (its buffer full, its source's
+// socket not empty), then a read that ends in the wait without data (TLS took the
+// socket's rest into a record it cannot finish yet): what the flush sent must leave
+// before the relay waits. The kernel would keep it (less than a segment) for a next
+// send that the peer, waiting for those bytes, may never cause, or for up to 200 ms
+// (then it sends anyway): so the test asks the socket, as the relay waits, how many
+// bytes it has not sent (SIOCOUTQNSD).
+func TestHeldSentBeforeWait(t *testing.T) {
+	srcNear, _ := sockPair(t)
+	outNear, outFar := sockPair(t)
+	src, out := newSocket(srcNear.(*net.TCPConn)), newSocket(outNear.(*net.TCPConn))
+	want := make([]byte, bigBuf)
+	rand.Read(want)
+	c := &copier{dst: out, src: &scripted{data: want}, sock: src, out: out, touch: func() {}, useBig: true}
+	if !src.queued() {
+		t.Fatal("a fresh Socket reads as empty: the flush would not hold its bytes")
+	}
+	if c.step() {
+		t.Fatalf("step ended the copy (%v), want a wait", c.err)
+	}
+	c.release()
+	var unsent int
+	var ierr error
+	if err := out.rc.Control(func(fd uintptr) { unsent, ierr = unix.IoctlGetInt(int(fd), unix.SIOCOUTQNSD) }); err != nil || ierr != nil {
+		t.Fatal(err, ierr)
+	}
+	if unsent != 0 {
+		t.Errorf("the relay waits with %d bytes unsent in the socket it wrote", unsent)
+	}
+	got := make([]byte, len(want))
+	within(t, "reading the flushed bytes", func() error {
+		if _, err := io.ReadFull(outFar, got); err != nil {
+			return err
+		}
+		if !bytes.Equal(got, want) {
+			return errors.New("other bytes than sent")
+		}
+		return nil
 	})
 }

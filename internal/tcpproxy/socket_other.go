@@ -2,7 +2,10 @@
 
 package tcpproxy
 
-import "net"
+import (
+	"io"
+	"net"
+)
 
 // Socket is, off Linux, never made: the relay reads through Go's poller (copyAdaptive).
 type Socket struct{ net.Conn }
@@ -17,3 +20,11 @@ func (s *Socket) askInq() bool { return false }
 func (s *Socket) readDirect(func() bool) error { return nil }
 
 func socketOf(net.Conn) *Socket { return nil }
+
+func sendSocket(io.Writer) *Socket { return nil }
+
+func (s *Socket) queued() bool { return false }
+
+func (s *Socket) SetMore(bool) {}
+
+func (s *Socket) Push() error { return nil }
