@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // pair returns a wrapped loopback TCP socket and its plain far end, with small socket
@@ -324,5 +326,55 @@ func TestCopyThroughRaw(t *testing.T) {
 	within(t, "io.Copy out of the Conn", func() error { _, err := io.Copy(&out, c); return err })
 	if !bytes.Equal(out.Bytes(), data) {
 		t.Fatal("io.Copy out of the Conn got other bytes than were sent")
+	}
+}
+
+// unsent is how many bytes c's socket holds that it has not sent (SIOCOUTQNSD).
+func unsent(t *testing.T, c *Conn) int {
+	t.Helper()
+	var n int
+	var ierr error
+	if err := c.RawConn().Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.SIOCOUTQNSD) }); err != nil || ierr != nil {
+		t.Fatal(err, ierr)
+	}
+	return n
+}
+
+// TestMoreHeldUntilPush: Writes under SetMore(true) stay in the kernel (less than a
+// segment), a Write after SetMore(false) sends them with its own, and Push sends them
+// without a Write.
+func TestMoreHeldUntilPush(t *testing.T) {
+	c, far := pair(t)
+	msg := []byte("held until pushed")
+	c.SetMore(true)
+	if _, err := c.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	if n := unsent(t, c); n != len(msg) {
+		t.Fatalf("after a Write with MSG_MORE: %d bytes unsent, want %d", n, len(msg))
+	}
+	if err := c.Push(); err != nil {
+		t.Fatal(err)
+	}
+	if n := unsent(t, c); n != 0 {
+		t.Fatalf("after Push: %d bytes unsent", n)
+	}
+	if _, err := c.Write(msg); err != nil { // still under SetMore(true)
+		t.Fatal(err)
+	}
+	c.SetMore(false)
+	if _, err := c.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	if n := unsent(t, c); n != 0 {
+		t.Fatalf("after a Write without MSG_MORE: %d bytes unsent", n)
+	}
+	got := make([]byte, 3*len(msg))
+	within(t, "reading", func() error {
+		_, err := io.ReadFull(far, got)
+		return err
+	})
+	if want := bytes.Repeat(msg, 3); !bytes.Equal(got, want) {
+		t.Fatalf("read %q, want %q", got, want)
 	}
 }
