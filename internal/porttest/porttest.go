@@ -1,6 +1,7 @@
 // Package porttest holds loopback addresses for tests that need a target where nothing
-// listens. It imports only the standard library, so any package's tests (backend's own
-// included) can use it; only _test.go files import it.
+// listens, or a port for a server process to bind. It imports only the standard library,
+// so any package's tests (backend's own included) can use it; only _test.go files and
+// other test helpers (etcdtest) import it.
 //
 // A dead address made by listening on 127.0.0.1:0 and closing the listener at once holds
 // nothing: any listener on the machine (another test's, another package's test process)
