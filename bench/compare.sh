@@ -6,7 +6,7 @@
 # results/harness-<UTC>-{nolog,log}.md: ratios per second of server CPU (ratios.py), then
 # the harness's own report. Needs a quiet machine: nothing else should run meanwhile.
 #
-#   bench/compare.sh                 # both modes, REPS=3 DUR=3s (about 12 min a mode)
+#   bench/compare.sh                 # both modes, REPS=3 DUR=3s (about 20 min a mode; REPS=5 about 30)
 #   MODES=log REPS=5 bench/compare.sh
 #   OURS_OPENSSL=0 bench/compare.sh  # both without the OpenSSL RSA signer
 #   PEERS="ours nginx haproxy" bench/compare.sh   # without the BoringCrypto build (about 3/4 of the time)
