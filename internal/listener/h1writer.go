@@ -215,15 +215,11 @@ func (w *h1writer) appendFinalFields() ([]byte, framing) {
 		case "Date":
 			f.date = true
 		default:
-			if strings.HasPrefix(k, http.TrailerPrefix) || !httpproxy.ValidToken(k) {
+			if !sendable(k) {
 				continue
 			}
 		}
-		for _, v := range vs {
-			if httpproxy.ValidValue(v) {
-				b = httpproxy.AppendField(w.bw, b, k, v)
-			}
-		}
+		b = w.appendValues(b, k, vs)
 	}
 	return b, f
 }
@@ -266,16 +262,28 @@ var statusLines = func() (t [500]string) {
 func (w *h1writer) writeFields() {
 	b := w.bw.AvailableBuffer()
 	for k, vs := range w.header {
-		if strings.HasPrefix(k, http.TrailerPrefix) || !httpproxy.ValidToken(k) {
-			continue
-		}
-		for _, v := range vs {
-			if httpproxy.ValidValue(v) {
-				b = httpproxy.AppendField(w.bw, b, k, v)
-			}
+		if sendable(k) {
+			b = w.appendValues(b, k, vs)
 		}
 	}
 	_, _ = w.bw.Write(b)
+}
+
+// sendable reports whether a header name goes out as a field: a token (an invalid name
+// could split the response) and not a trailer's (http.TrailerPrefix).
+func sendable(k string) bool {
+	return !strings.HasPrefix(k, http.TrailerPrefix) && httpproxy.ValidToken(k)
+}
+
+// appendValues appends a field for each of k's valid values to b, the writer's free
+// buffer, and returns it; an invalid value (which could split the response) is dropped.
+func (w *h1writer) appendValues(b []byte, k string, vs []string) []byte {
+	for _, v := range vs {
+		if httpproxy.ValidValue(v) {
+			b = httpproxy.AppendField(w.bw, b, k, v)
+		}
+	}
+	return b
 }
 
 func (w *h1writer) Write(p []byte) (int, error) {
