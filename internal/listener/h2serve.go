@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
-	"tlsgate/internal/httpproxy"
 )
 
 // serveHTTP hands a (handshaken) HTTP/2 connection, behind its guard (h2guard.go), to
@@ -92,8 +90,7 @@ func (l *Listener) popInfo(c net.Conn) *connInfo {
 	info, _ := v.(*connInfo)
 	if info == nil {
 		st := l.state.Load()
-		info = &connInfo{state: st, domain: st.Default, client: c.RemoteAddr().String()}
-		info.fwd = httpproxy.NewClient(info.client)
+		info = newConnInfo(st, c.RemoteAddr().String(), false)
 		info.line = Line{Listener: st.ID, Client: info.client}
 	}
 	return info

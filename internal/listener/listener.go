@@ -120,6 +120,12 @@ type connInfo struct {
 	identity http.Header
 }
 
+// newConnInfo is the connInfo of a connection from client (its RemoteAddr) under st:
+// its default domain, and the client's host for X-Forwarded-For split once.
+func newConnInfo(st *State, client string, front bool) *connInfo {
+	return &connInfo{state: st, domain: st.Default, client: client, fwd: httpproxy.NewClient(client), front: front}
+}
+
 // New wraps ln; call Serve to start accepting.
 func New(ln net.Listener, st *State, deps Deps) *Listener {
 	if deps.Dial == nil {
@@ -320,8 +326,7 @@ func (l *Listener) handle(raw net.Conn) {
 	start := time.Now()
 	line := Line{Listener: st.ID, Client: raw.RemoteAddr().String()}
 	var conn net.Conn = raw
-	info := &connInfo{state: st, domain: st.Default, client: line.Client, front: front}
-	info.fwd = httpproxy.NewClient(info.client)
+	info := newConnInfo(st, line.Client, front)
 	if st.tls != nil {
 		tc, err := l.handshake(raw, st, &line)
 		l.settle.handshake(time.Now())
