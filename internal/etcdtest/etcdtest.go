@@ -1,7 +1,9 @@
 // Package etcdtest starts a real etcd server process on loopback for tests (Debian's
 // etcd-server): held ports (porttest.Hold: no other socket is given them while the test
 // runs, from before etcd binds them to after its last stop), a temporary data directory,
-// stopped at cleanup. Tests skip when etcd is not installed, but fail when CI=true.
+// a log file per start (etcd-1.log, etcd-2.log after a Restart), stopped at cleanup. A
+// process that exits before it accepts clients fails the test at once, with its exit
+// status and the end of its output. Tests skip when etcd is not installed, but fail when CI=true.
 // Imported only from _test.go files.
 package etcdtest
 
@@ -26,9 +28,9 @@ type Server struct {
 	dir      string
 	peer     string
 	mu       sync.Mutex
-	cmd      *exec.Cmd
-	done     chan struct{}
-	tls      []string // the TLS flags of StartTLS
+	proc     *proxytest.Process // nil while stopped
+	starts   int                // the log of the nth start is etcd-n.log
+	tls      []string           // the TLS flags of StartTLS
 }
 
 // Binary returns the etcd binary, skipping the test when there is none (failing under CI).
@@ -71,7 +73,7 @@ func (s *Server) Restart() {
 	s.tb.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd != nil {
+	if s.proc != nil {
 		return
 	}
 	scheme := "http://"
@@ -85,27 +87,24 @@ func (s *Server) Restart() {
 		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
 		"--initial-cluster", "t=" + peer, "--log-level", "error", "--logger", "zap"}, s.tls...)
 	cmd := exec.Command(Binary(s.tb), args...)
-	log, err := os.Create(filepath.Join(s.dir, fmt.Sprintf("etcd-%d.log", len(s.Endpoint))))
+	s.starts++
+	log, err := os.Create(filepath.Join(s.dir, fmt.Sprintf("etcd-%d.log", s.starts)))
 	if err != nil {
 		s.tb.Fatal(err)
 	}
+	s.tb.Cleanup(func() { _ = log.Close() })
 	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		s.tb.Fatal(err)
-	}
-	s.cmd, s.done = cmd, make(chan struct{})
-	go func(done chan struct{}) { _ = cmd.Wait(); log.Close(); close(done) }(s.done)
-	proxytest.WaitAccepting(s.tb, s.Endpoint)
+	s.proc = proxytest.StartProcess(s.tb, cmd)
+	s.proc.WaitAccepting(s.tb, s.Endpoint)
 }
 
 // Stop kills the process (an outage: no graceful leave) and waits for it to exit.
 func (s *Server) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd == nil {
+	if s.proc == nil {
 		return
 	}
-	_ = s.cmd.Process.Kill()
-	<-s.done
-	s.cmd = nil
+	s.proc.Stop()
+	s.proc = nil
 }

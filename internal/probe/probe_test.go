@@ -23,7 +23,6 @@ import (
 	"tlsgate/internal/pkitest"
 	"tlsgate/internal/porttest"
 	"tlsgate/internal/probe"
-	"tlsgate/internal/proxytest"
 )
 
 // fixture is a PKI with files for openssl: root CA, intermediate, a foreign CA, server
@@ -290,10 +289,7 @@ func TestAgainstTlsgate(t *testing.T) {
 // TestAgainstNginx: nginx with ssl_verify_client on lets every handshake complete and
 // refuses in HTTP (400 pages); probe reads the page instead of reporting success.
 func TestAgainstNginx(t *testing.T) {
-	nginx, err := exec.LookPath("nginx")
-	if err != nil {
-		t.Skip("nginx not on PATH")
-	}
+	nginx := nginxBinary(t)
 	f := newFixture(t)
 	addr := porttest.Hold(t)
 	conf := fmt.Sprintf(`daemon off;
@@ -314,13 +310,7 @@ http {
   }
 }
 `, f.dir, addr)
-	pkitest.Write(t, f.dir, "nginx.conf", []byte(conf))
-	cmd := exec.Command(nginx, "-p", f.dir, "-c", f.path("nginx.conf"))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	proxytest.WaitAccepting(t, addr)
+	startNginx(t, nginx, f.dir, conf, addr)
 	for _, tc := range []struct {
 		name    string
 		client  *pkitest.Leaf

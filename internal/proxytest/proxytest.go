@@ -132,20 +132,3 @@ func matches(line, want map[string]any) bool {
 	}
 	return true
 }
-
-// WaitAccepting returns once addr accepts TCP connections, and fails the test after
-// 10 s: the readiness probe for a server started as a process.
-func WaitAccepting(tb testing.TB, addr string) {
-	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("nothing accepts on %s: %v", addr, err)
-		}
-	}
-}
