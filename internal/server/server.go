@@ -198,7 +198,7 @@ func buildState(lc *config.Listener, store *certstore.Store, groups map[string]*
 	if lc.Protocol == config.ProtoHTTPS {
 		alpn = []string{"h2", "http/1.1"}
 	}
-	var tickets func(*tls.Config, string) // nil (check): fresh keys
+	var tickets func(*tls.Config, string, [][]byte) // nil (check): fresh keys
 	if keys != nil {
 		tickets = keys.Attach
 	}

@@ -111,9 +111,9 @@ type Ring struct {
 }
 
 type attachment struct {
-	cfg      weak.Pointer[tls.Config] // only to notice that the config is gone
-	identity string
-	tickets  *policyTickets // cfg's WrapSession and UnwrapSession
+	cfg     weak.Pointer[tls.Config] // only to notice that the config is gone
+	info    string                   // HKDF info of its keys: format label, identity, bundle digest
+	tickets *policyTickets           // cfg's WrapSession and UnwrapSession
 }
 
 // New returns a ring holding one fresh master.
@@ -131,15 +131,16 @@ func New(opts Options) *Ring {
 		masters: []Master{NewMaster(opts.Now())}}
 }
 
-// derive computes one key per master: HKDF-SHA256(secret, info = label || identity).
-// The identity string must name everything that decides who a policy lets in, since
-// two policies with the same identity accept each other's tickets. The label names the
-// ticket format (v2: XAES-256-GCM, seal.go; v1 was crypto/tls's own), so a key never
-// serves two formats.
-func derive(ms []Master, identity string) [][32]byte {
+// derive computes one key per master: HKDF-SHA256(secret, info), where info is a label
+// and the identity (Attach). The identity must name everything that decides who a
+// policy lets in, since two policies with the same identity accept each other's
+// tickets. The label names the ticket format (v2: XAES-256-GCM, seal.go; v1 was
+// crypto/tls's own; v3: v2 with the CA bundle's certificates elided, elide.go), so a
+// key never serves two formats.
+func derive(ms []Master, info string) [][32]byte {
 	keys := make([][32]byte, len(ms))
 	for i, m := range ms {
-		keys[i] = hkdf32(m.Secret[:], "tlsgate session ticket key v2\x00"+identity)
+		keys[i] = hkdf32(m.Secret[:], info)
 	}
 	return keys
 }
@@ -160,14 +161,22 @@ func hkdf32(secret []byte, info string) (out [32]byte) {
 
 // Attach makes cfg seal and open its session tickets with the keys of identity
 // (cfg.WrapSession and cfg.UnwrapSession, replacing any set before) and keeps them
-// current as the set changes.
-func (r *Ring) Attach(cfg *tls.Config, identity string) {
+// current as the set changes. bundle is the policy's CA certificates (DER, in the
+// bundle's order; nil for a policy without one): its certificates are elided from the
+// tickets (elide.go). The keys are then derived for the bundle too, so a ticket's
+// references only ever resolve against the bundle it was sealed with, whatever the
+// caller's identity says of it; a fleet's nodes with the same bundle derive the same.
+func (r *Ring) Attach(cfg *tls.Config, identity string, bundle [][]byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	p := &policyTickets{}
-	p.set(derive(r.masters, identity))
+	p := &policyTickets{elider: newElider(bundle)}
+	info := "tlsgate session ticket key v2\x00" + identity
+	if p.elider != nil {
+		info = "tlsgate session ticket key v3\x00" + identity + "\x00" + digest(bundle)
+	}
+	p.set(derive(r.masters, info))
 	cfg.WrapSession, cfg.UnwrapSession = p.wrap, p.unwrap
-	r.attached = append(r.attached, attachment{cfg: weak.Make(cfg), identity: identity, tickets: p})
+	r.attached = append(r.attached, attachment{cfg: weak.Make(cfg), info: info, tickets: p})
 	if len(r.attached) >= 64 && len(r.attached)&(len(r.attached)-1) == 0 {
 		r.compact() // at each power of two: configs of old reloads go away
 	}
@@ -182,7 +191,7 @@ func (r *Ring) compact() {
 func (r *Ring) update() {
 	r.compact()
 	for _, a := range r.attached {
-		a.tickets.set(derive(r.masters, a.identity))
+		a.tickets.set(derive(r.masters, a.info))
 	}
 }
 

@@ -72,7 +72,7 @@ func newFixture(t *testing.T) *fixture {
 // server returns a server config whose ticket keys follow ring under identity.
 func (f *fixture) server(ring *ticketkeys.Ring, identity string) *tls.Config {
 	cfg := &tls.Config{Certificates: []tls.Certificate{f.leaf}, Time: f.clk.Now}
-	ring.Attach(cfg, identity)
+	ring.Attach(cfg, identity, nil)
 	return cfg
 }
 

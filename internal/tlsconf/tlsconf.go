@@ -148,8 +148,10 @@ type Env struct {
 	Scope string
 	// Tickets gives cfg the session-ticket keys of an identity (scope plus everything
 	// that decides who is let in) and keeps them current as they rotate
-	// (ticketkeys.Ring.Attach); nil draws one fresh random key (check).
-	Tickets func(cfg *tls.Config, identity string)
+	// (ticketkeys.Ring.Attach); bundle is the policy's CA certificates (DER; nil for
+	// one-way), which tickets then carry as references; nil draws one fresh random key
+	// (check).
+	Tickets func(cfg *tls.Config, identity string, bundle [][]byte)
 	// HTTPRefusal: the caller answers every request and refuses unverified clients
 	// (https listeners), so refusal: http may be served.
 	HTTPRefusal bool
@@ -239,7 +241,7 @@ func New(s *config.SSL, store *certstore.Store, env Env) (*Auth, error) {
 	// CRL) keeps the keys, so clients keep resuming; VerifyConnection still re-checks
 	// CRL, denylist and allow-list on every resumption. The keys rotate (ticketkeys).
 	if env.Tickets != nil {
-		env.Tickets(cfg, env.Scope+"\x00"+ticketIdentity(s, a.Policy, store))
+		env.Tickets(cfg, env.Scope+"\x00"+ticketIdentity(s, a.Policy, store), ticketBundle(s, store))
 	} else {
 		var key [32]byte
 		rand.Read(key[:]) // never fails (Go 1.24+ crashes instead)
@@ -281,6 +283,20 @@ func ticketIdentity(s *config.SSL, p Policy, store *certstore.Store) string {
 		fmt.Fprintf(h, "|%q|%q|%q|%q|%q|%q", a.CN, a.OU, a.DNS, a.URI, a.Email, a.SPKISHA256)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// ticketBundle is the DER of the certificates ticketIdentity binds (the CA bundle of a
+// mutual or optional policy, intermediates included), for Tickets to elide.
+func ticketBundle(s *config.SSL, store *certstore.Store) [][]byte {
+	ca := store.CAs[s.CACertificate]
+	if ca == nil || s.Mode == config.ModeOneWay {
+		return nil
+	}
+	ders := make([][]byte, len(ca.Certs))
+	for i, c := range ca.Certs {
+		ders[i] = c.Raw
+	}
+	return ders
 }
 
 func (a *Auth) verifyMutual(cs tls.ConnectionState) error {
