@@ -97,12 +97,11 @@ func (e *elider) match(b []byte) int {
 }
 
 // elide returns state with each bundle certificate in it replaced by a reference,
-// leftmost first, in the format above.
+// leftmost first, in the format above: one allocation, the result.
 func (e *elider) elide(state []byte) []byte {
-	type ref struct{ gap, index int }
-	var refs []ref
-	rest := make([]byte, 0, len(state))
-	last := 0 // start of the bytes not yet copied to rest
+	type ref struct{ at, index int }
+	var buf [8]ref
+	refs, elided := buf[:0], 0
 	for i := 0; i < len(state); {
 		j := bytes.IndexByte(state[i:], 0x30)
 		if j < 0 {
@@ -110,21 +109,27 @@ func (e *elider) elide(state []byte) []byte {
 		}
 		i += j
 		if k := e.match(state[i:]); k >= 0 {
-			refs = append(refs, ref{i - last, k})
-			rest = append(rest, state[last:i]...)
+			refs = append(refs, ref{i, k})
+			elided += len(e.ders[k])
 			i += len(e.ders[k])
-			last = i
 			continue
 		}
 		i++
 	}
-	rest = append(rest, state[last:]...)
-	out := binary.AppendUvarint(make([]byte, 0, len(rest)+1+6*len(refs)), uint64(len(refs)))
+	out := make([]byte, 0, binary.MaxVarintLen64*(1+2*len(refs))+len(state)-elided)
+	out = binary.AppendUvarint(out, uint64(len(refs)))
+	last := 0 // end of the previous certificate
 	for _, r := range refs {
-		out = binary.AppendUvarint(out, uint64(r.gap))
+		out = binary.AppendUvarint(out, uint64(r.at-last))
 		out = binary.AppendUvarint(out, uint64(r.index))
+		last = r.at + len(e.ders[r.index])
 	}
-	return append(out, rest...)
+	last = 0
+	for _, r := range refs {
+		out = append(out, state[last:r.at]...)
+		last = r.at + len(e.ders[r.index])
+	}
+	return append(out, state[last:]...)
 }
 
 // restore undoes elide; ok is false when p is not in its format or names a
