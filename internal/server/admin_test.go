@@ -18,6 +18,7 @@ import (
 	"tlsgate/internal/certfile"
 	"tlsgate/internal/pki"
 	"tlsgate/internal/pkitest"
+	"tlsgate/internal/porttest"
 	"tlsgate/internal/server"
 )
 
@@ -202,14 +203,15 @@ func TestAdminDenylist(t *testing.T) {
 
 func TestAdminTargets(t *testing.T) {
 	e := adminEnv(t)
-	if code, body := e.call("POST", "/api/v1/target_groups/web/targets", map[string]any{"address": "127.0.0.1:1", "weight": 0}, adminToken); code != http.StatusCreated {
+	dead := porttest.Dead(t)
+	if code, body := e.call("POST", "/api/v1/target_groups/web/targets", map[string]any{"address": dead, "weight": 0}, adminToken); code != http.StatusCreated {
 		t.Fatalf("%d %v", code, body)
 	}
 	_, g := e.call("GET", "/api/v1/target_groups/web", nil, adminToken)
 	if n := len(g["targets"].([]any)); n != 2 {
 		t.Fatalf("%d targets", n)
 	}
-	if code, _ := e.call("DELETE", "/api/v1/target_groups/web/targets/127.0.0.1:1", nil, adminToken); code != http.StatusOK {
+	if code, _ := e.call("DELETE", "/api/v1/target_groups/web/targets/"+dead, nil, adminToken); code != http.StatusOK {
 		t.Fatalf("delete: %d", code)
 	}
 	if code, _ := e.call("DELETE", "/api/v1/target_groups/web", nil, adminToken); code != http.StatusBadRequest {

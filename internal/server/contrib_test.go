@@ -13,6 +13,7 @@ import (
 
 	"tlsgate/internal/metrics"
 	"tlsgate/internal/pki"
+	"tlsgate/internal/porttest"
 )
 
 // metricRef is a metric name in a PromQL expression of contrib's rules or dashboard.
@@ -25,7 +26,7 @@ var metricRef = regexp.MustCompile(`\b(?:tlsgate|go|process)_[a-z0-9_]+\b`)
 func TestContribMetricsExist(t *testing.T) {
 	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
 		e.top = "admin: {listen: 127.0.0.1:0}"
-		e.groups = "  - {id: dead, targets: [{address: 127.0.0.1:1}], health_check: {interval: 1h, timeout: 1s}}\n"
+		e.groups = "  - {id: dead, targets: [{address: " + porttest.Dead(t) + "}], health_check: {interval: 1h, timeout: 1s}}\n"
 		return "", "  - {id: deadweb, protocol: https, listen: 127.0.0.1:0, target_group: dead,\n     ssl: {mode: one_way, server_certificates: [site]}}\n"
 	})
 	alice := e.ca.Issue("alice")

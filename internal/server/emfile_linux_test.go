@@ -19,6 +19,7 @@ import (
 
 	"tlsgate/internal/pki"
 	"tlsgate/internal/pkitest"
+	"tlsgate/internal/porttest"
 	"tlsgate/internal/proxytest"
 	"tlsgate/internal/server"
 )
@@ -212,14 +213,14 @@ func TestHealthzListenerFailed(t *testing.T) {
 	dir := t.TempDir()
 	ca := pkitest.New(t, "root", pki.ECDSAP256)
 	ca.Issue("localhost", pkitest.Server("localhost")).WritePair(t, dir, "server")
-	cfg := pkitest.Write(t, dir, "tlsgate.yaml", []byte(`admin: {listen: 127.0.0.1:0}
+	cfg := pkitest.Write(t, dir, "tlsgate.yaml", fmt.Appendf(nil, `admin: {listen: 127.0.0.1:0}
 certificates:
   - {id: site, cert: server.crt, key: server.key}
 target_groups:
-  - {id: web, targets: [{address: 127.0.0.1:1}]}
+  - {id: web, targets: [{address: %s}]}
 listeners:
   - {id: web, protocol: https, listen: 127.0.0.1:0, target_group: web, ssl: {mode: one_way, server_certificates: [site]}}
-`))
+`, porttest.Dead(t)))
 	broken := make(chan struct{})
 	sink := proxytest.NewSink()
 	srv := server.New(server.Options{ConfigPath: cfg, Log: sink.Logger(), Listen: func(network, addr string) (net.Listener, error) {
