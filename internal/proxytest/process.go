@@ -92,10 +92,23 @@ func WaitAccepting(tb testing.TB, addr string) {
 func waitAccepting(tb testing.TB, addr string, p *Process) {
 	tb.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if p != nil {
+	var done <-chan struct{} // nil (never ready) without a process
+	if p != nil {
+		done = p.done
+	}
+	for first := true; ; first = false {
+		if !first {
+			// The poll's interval: a refused connect takes microseconds, and back to
+			// back they compete with the starting server for this machine's cores.
+			// The process's exit ends the wait at once.
 			select {
-			case <-p.done:
+			case <-done:
+				tb.Fatalf("nothing accepts on %s: %s", addr, p.Exited())
+			case <-time.After(5 * time.Millisecond):
+			}
+		} else if p != nil {
+			select {
+			case <-done:
 				tb.Fatalf("nothing accepts on %s: %s", addr, p.Exited())
 			default:
 			}
