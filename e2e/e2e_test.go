@@ -43,6 +43,9 @@ func need(t *testing.T, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s not on PATH (CI installs it)", tool)
+			}
 			t.Skipf("%s not on PATH", tool)
 		}
 	}
