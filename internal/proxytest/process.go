@@ -96,23 +96,7 @@ func waitAccepting(tb testing.TB, addr string, p *Process) {
 	if p != nil {
 		done = p.done
 	}
-	for first := true; ; first = false {
-		if !first {
-			// The poll's interval: a refused connect takes microseconds, and back to
-			// back they compete with the starting server for this machine's cores.
-			// The process's exit ends the wait at once.
-			select {
-			case <-done:
-				tb.Fatalf("nothing accepts on %s: %s", addr, p.Exited())
-			case <-time.After(5 * time.Millisecond):
-			}
-		} else if p != nil {
-			select {
-			case <-done:
-				tb.Fatalf("nothing accepts on %s: %s", addr, p.Exited())
-			default:
-			}
-		}
+	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
@@ -123,6 +107,14 @@ func waitAccepting(tb testing.TB, addr string, p *Process) {
 				tb.Fatalf("nothing accepts on %s after 10 s: %v; %s's output so far:\n%s", addr, err, p.name, p.out.String())
 			}
 			tb.Fatalf("nothing accepts on %s: %v", addr, err)
+		}
+		// The poll's interval: a refused connect takes microseconds, and back to back
+		// they would compete with the starting server for this machine's cores. The
+		// process's exit ends the wait at once.
+		select {
+		case <-done:
+			tb.Fatalf("nothing accepts on %s: %s", addr, p.Exited())
+		case <-time.After(5 * time.Millisecond):
 		}
 	}
 }
