@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"tlsgate/internal/tooltest"
 )
 
 var bin string
@@ -42,12 +44,7 @@ func TestMain(m *testing.M) {
 func need(t *testing.T, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s not on PATH (CI installs it)", tool)
-			}
-			t.Skipf("%s not on PATH", tool)
-		}
+		tooltest.Path(t, tool)
 	}
 }
 

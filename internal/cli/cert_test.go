@@ -15,6 +15,7 @@ import (
 
 	"tlsgate/internal/certfile"
 	"tlsgate/internal/pki"
+	"tlsgate/internal/tooltest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -144,13 +145,7 @@ func TestConvertRoundTrip(t *testing.T) {
 	if st, _ := os.Stat(p("a.pem")); st.Mode().Perm() != 0o600 {
 		t.Errorf("PEM with key written %v, want 0600", st.Mode().Perm())
 	}
-	openssl, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("openssl not on PATH (CI installs it)")
-		}
-		t.Skip("openssl not on PATH")
-	}
+	openssl := tooltest.Path(t, "openssl")
 	for _, f := range []string{"a.p12", "legacy.p12"} {
 		out, err := exec.Command(openssl, "pkcs12", "-in", p(f), "-passin", "pass:pw", "-nodes").CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "subject=CN = alice") || !strings.Contains(string(out), "BEGIN PRIVATE KEY") {

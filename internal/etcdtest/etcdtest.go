@@ -17,6 +17,7 @@ import (
 
 	"tlsgate/internal/porttest"
 	"tlsgate/internal/proxytest"
+	"tlsgate/internal/tooltest"
 )
 
 // Server is one etcd process that can be stopped and started again on the same ports
@@ -36,14 +37,7 @@ type Server struct {
 // Binary returns the etcd binary, skipping the test when there is none (failing under CI).
 func Binary(tb testing.TB) string {
 	tb.Helper()
-	p, err := exec.LookPath("etcd")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatal("etcd is not installed (apt-get install etcd-server)")
-		}
-		tb.Skip("etcd is not installed (apt-get install etcd-server)")
-	}
-	return p
+	return tooltest.Path(tb, "etcd") // Debian's etcd-server
 }
 
 // Start runs etcd and waits until it accepts clients.

@@ -1,22 +1,17 @@
 package metrics_test
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"tlsgate/internal/tooltest"
 )
 
 // TestAlertRulesPromtool runs `promtool check rules` on contrib's alert rules (Debian
 // package prometheus). It skips where promtool is absent, except in CI.
 func TestAlertRulesPromtool(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("promtool is not installed (Debian package prometheus); CI must run this test")
-		}
-		t.Skip("promtool not on PATH")
-	}
+	promtool := tooltest.Path(t, "promtool")
 	rules, err := filepath.Glob(filepath.Join("..", "..", "contrib", "prometheus", "*.yml"))
 	if err != nil || len(rules) == 0 {
 		t.Fatalf("no rule files in contrib/prometheus: %v", err)

@@ -7,7 +7,6 @@ import (
 	"crypto"
 	"crypto/tls"
 	"io"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"tlsgate/internal/opensslsign"
 	"tlsgate/internal/pki"
 	"tlsgate/internal/pkitest"
+	"tlsgate/internal/tooltest"
 )
 
 // counting counts the signatures crypto/tls asks the wrapped key for.
@@ -123,13 +123,7 @@ func TestHandshakeGoClient(t *testing.T) {
 // scheme it can ask for: PSS in TLS 1.3 and 1.2, PKCS #1 v1.5 in TLS 1.2.
 func TestHandshakeOpenSSLClient(t *testing.T) {
 	t.Parallel()
-	openssl, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("openssl not on PATH (CI installs it)")
-		}
-		t.Skip("openssl not on PATH")
-	}
+	openssl := tooltest.Path(t, "openssl")
 	addr, ca, key := rsaServer(t, &tls.Config{MinVersion: tls.VersionTLS12})
 	root := pkitest.Write(t, t.TempDir(), "root.pem", ca.PEM())
 	for _, tc := range []struct{ name, version, sigalg, want string }{

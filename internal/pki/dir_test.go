@@ -14,6 +14,7 @@ import (
 	"tlsgate/internal/certfile"
 	"tlsgate/internal/pki"
 	"tlsgate/internal/revocation"
+	"tlsgate/internal/tooltest"
 )
 
 func newDir(t *testing.T, intermediate bool) *pki.Dir {
@@ -194,13 +195,7 @@ func TestRevokeAndCRL(t *testing.T) {
 // TestOpenSSLVerify: openssl verify -crl_check_all accepts what the PKI issued and
 // rejects what it revoked.
 func TestOpenSSLVerify(t *testing.T) {
-	openssl, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("openssl not on PATH (CI installs it)")
-		}
-		t.Skip("openssl not on PATH")
-	}
+	openssl := tooltest.Path(t, "openssl")
 	for _, inter := range []bool{false, true} {
 		t.Run(fmt.Sprintf("intermediate=%v", inter), func(t *testing.T) {
 			d := newDir(t, inter)

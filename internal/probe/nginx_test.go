@@ -1,7 +1,6 @@
 package probe_test
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -11,21 +10,8 @@ import (
 	"tlsgate/internal/pkitest"
 	"tlsgate/internal/porttest"
 	"tlsgate/internal/proxytest"
+	"tlsgate/internal/tooltest"
 )
-
-// nginxBinary returns nginx's path, skipping the test when it is not installed (failing
-// under CI, which installs it).
-func nginxBinary(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("nginx")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("nginx not on PATH: CI (.ci/run) installs it")
-		}
-		t.Skip("nginx not on PATH")
-	}
-	return p
-}
 
 // startNginx runs nginx in the foreground with conf (written to dir/nginx.conf, prefix
 // dir) and waits until it accepts on addr; nginx exiting first (a bad config, a port
@@ -40,7 +26,7 @@ func startNginx(tb testing.TB, nginx, dir, conf, addr string) {
 // once, with nginx's own complaint, not after the readiness wait's 10 s.
 func TestStartNginxFailsWithItsOutput(t *testing.T) {
 	t.Parallel()
-	nginx := nginxBinary(t)
+	nginx := tooltest.Path(t, "nginx")
 	dir := t.TempDir()
 	start := time.Now()
 	msg := proxytest.CatchFatal(t, func(tb testing.TB) {

@@ -23,6 +23,7 @@ import (
 	"tlsgate/internal/pkitest"
 	"tlsgate/internal/porttest"
 	"tlsgate/internal/probe"
+	"tlsgate/internal/tooltest"
 )
 
 // fixture is a PKI with files for openssl: root CA, intermediate, a foreign CA, server
@@ -68,13 +69,7 @@ func newFixture(t *testing.T) *fixture {
 // sServer starts `openssl s_server -www` with args on a free loopback port.
 func sServer(t *testing.T, args ...string) string {
 	t.Helper()
-	openssl, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("openssl not on PATH (CI installs it)")
-		}
-		t.Skip("openssl not on PATH")
-	}
+	openssl := tooltest.Path(t, "openssl")
 	cmd := exec.Command(openssl, append([]string{"s_server", "-accept", "127.0.0.1:0", "-www"}, args...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -292,7 +287,7 @@ func TestAgainstTlsgate(t *testing.T) {
 // TestAgainstNginx: nginx with ssl_verify_client on lets every handshake complete and
 // refuses in HTTP (400 pages); probe reads the page instead of reporting success.
 func TestAgainstNginx(t *testing.T) {
-	nginx := nginxBinary(t)
+	nginx := tooltest.Path(t, "nginx")
 	f := newFixture(t)
 	addr := porttest.Hold(t)
 	conf := fmt.Sprintf(`daemon off;

@@ -22,6 +22,7 @@ import (
 	"tlsgate/internal/pki"
 	"tlsgate/internal/pkitest"
 	"tlsgate/internal/revocation"
+	"tlsgate/internal/tooltest"
 )
 
 // idp is an IssuingDistributionPoint to encode (RFC 5280 §5.2.5).
@@ -133,10 +134,7 @@ func TestCRLScope(t *testing.T) {
 		{name: "critical entry extension", crls: [][]byte{crl(t, root, nil, &certIssuer, noDP.Cert)}, leaf: inA, load: "indirect CRL"},
 		{name: "malformed scope", crls: [][]byte{crl(t, root, []pkix.Extension{{Id: oidIDP, Critical: true, Value: []byte{0x30, 0x03, 0x81, 0x01}}}, nil)}, leaf: inA, load: "has an issuing distribution point tlsgate cannot use: malformed"},
 	}
-	openssl, err := exec.LookPath("openssl") // "": the OpenSSL cross-check is left out
-	if err != nil && os.Getenv("CI") == "true" {
-		t.Fatal("openssl not on PATH (CI installs it)")
-	}
+	openssl := tooltest.Optional(t, "openssl") // "": the OpenSSL cross-check is left out
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -217,13 +215,7 @@ func opensslAccepts(t *testing.T, openssl string, root *pkitest.CA, leaf *pkites
 // TestIDPEncodingAsOpenSSLReadsIt: the test's IssuingDistributionPoint encoding is the
 // one OpenSSL prints, so the scope cases above test the standard's encoding, not ours.
 func TestIDPEncodingAsOpenSSLReadsIt(t *testing.T) {
-	openssl, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("openssl not on PATH (CI installs it)")
-		}
-		t.Skip("openssl not on PATH")
-	}
+	openssl := tooltest.Path(t, "openssl")
 	root := pkitest.New(t, "scope root", pki.ECDSAP256)
 	p := idp{uris: []string{"http://crl.test/a.crl"}, userOnly: true, someReasons: true}
 	path := filepath.Join(t.TempDir(), "crl.pem")

@@ -13,6 +13,7 @@ import (
 	"tlsgate/internal/clientauth"
 	"tlsgate/internal/pki"
 	"tlsgate/internal/pkitest"
+	"tlsgate/internal/tooltest"
 )
 
 // tenants is an extra: a CA bundle "tenants" of the env's root and 600 more CAs with
@@ -139,7 +140,7 @@ func TestCANamesTooMany(t *testing.T) {
 // TestCANamesOpenSSL: openssl s_client, a real client, sees no CA names from the
 // ca_names: none listener and the bundle's names from the default one.
 func TestCANamesOpenSSL(t *testing.T) {
-	openssl := lookPath(t, "openssl")
+	openssl := tooltest.Path(t, "openssl")
 	e := newEnv(t, pki.ECDSAP256, tenants)
 	root := pkitest.Write(t, e.dir, "root.pem", e.ca.PEM())
 	certFile, keyFile := e.ca.Issue("alice").WritePair(t, e.dir, "alice")

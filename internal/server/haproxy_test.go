@@ -18,12 +18,13 @@ import (
 	"tlsgate/internal/pki"
 	"tlsgate/internal/porttest"
 	"tlsgate/internal/proxytest"
+	"tlsgate/internal/tooltest"
 )
 
 // TestHAProxyDecodesProxyV2: HAProxy (accept-proxy) reads the PROXY v2 header tlsgate
 // sends: the client's address and the SNI (authority TLV) reach its backend.
 func TestHAProxyDecodesProxyV2(t *testing.T) {
-	haproxy := lookPath(t, "haproxy")
+	haproxy := tooltest.Path(t, "haproxy")
 	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
 		cfg := fmt.Sprintf(`defaults
   mode http
@@ -101,7 +102,7 @@ func startHAProxy(tb testing.TB, haproxy, dir, cfg string) string {
 // at once, with HAProxy's own complaint, not later in the test with a refused connection.
 func TestStartHAProxyFailsWithItsOutput(t *testing.T) {
 	t.Parallel()
-	haproxy := lookPath(t, "haproxy")
+	haproxy := tooltest.Path(t, "haproxy")
 	dir := t.TempDir()
 	start := time.Now()
 	msg := proxytest.CatchFatal(t, func(tb testing.TB) {

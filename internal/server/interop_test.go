@@ -3,7 +3,6 @@ package server_test
 import (
 	"bufio"
 	"crypto/tls"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -12,19 +11,8 @@ import (
 	"tlsgate/internal/clientauth"
 	"tlsgate/internal/pki"
 	"tlsgate/internal/pkitest"
+	"tlsgate/internal/tooltest"
 )
-
-func lookPath(t *testing.T, tool string) string {
-	t.Helper()
-	p, err := exec.LookPath(tool)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not on PATH: CI (.ci/run) installs it", tool)
-		}
-		t.Skipf("%s not on PATH", tool)
-	}
-	return p
-}
 
 // interopCases are the client certificates the cross-checks present, written as files.
 func interopCases(e *env) []struct {
@@ -55,7 +43,7 @@ func interopCases(e *env) []struct {
 // verified clients get their bytes echoed, refused ones see s_client fail, and the
 // server logs the reason.
 func TestOpenSSLClient(t *testing.T) {
-	openssl := lookPath(t, "openssl")
+	openssl := tooltest.Path(t, "openssl")
 	matrix(t, func(t *testing.T, version uint16, kt pki.KeyType) {
 		e := newEnv(t, kt)
 		pkitest.Write(t, e.dir, "root.pem", e.ca.PEM())
@@ -110,7 +98,7 @@ func TestOpenSSLClient(t *testing.T) {
 
 // TestCurlClient cross-checks the mutual HTTPS listener with curl.
 func TestCurlClient(t *testing.T) {
-	curl := lookPath(t, "curl")
+	curl := tooltest.Path(t, "curl")
 	for _, version := range []string{"1.2", "1.3"} {
 		t.Run("TLS "+version, func(t *testing.T) {
 			t.Parallel()

@@ -12,6 +12,7 @@ import (
 	"tlsgate/internal/clientauth"
 	"tlsgate/internal/pki"
 	"tlsgate/internal/pkitest"
+	"tlsgate/internal/tooltest"
 )
 
 // friendly is an extra: a mutual https listener that refuses over HTTP.
@@ -90,7 +91,7 @@ func (e *env) fetch(id string, version uint16, cert *tls.Certificate, hdr http.H
 // TestRefusalHTTPCurl: curl, a real client, completes the handshake with the refusal:
 // http listener and is shown the page with the reason, or served when verified.
 func TestRefusalHTTPCurl(t *testing.T) {
-	curl := lookPath(t, "curl")
+	curl := tooltest.Path(t, "curl")
 	e := newEnv(t, pki.ECDSAP256, friendly)
 	pkitest.Write(t, e.dir, "root.pem", e.ca.PEM())
 	_, port, _ := strings.Cut(e.addr("friendly"), ":")
