@@ -46,40 +46,6 @@ func (m *mutualPKI) serverConfig() *tls.Config {
 		ClientCAs: m.pool.Clone(), Time: testNow}
 }
 
-// lastSession keeps the latest session a client is given.
-type lastSession struct {
-	mu sync.Mutex
-	ss *tls.ClientSessionState
-}
-
-func (l *lastSession) Get(string) (*tls.ClientSessionState, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.ss, l.ss != nil
-}
-
-func (l *lastSession) Put(_ string, ss *tls.ClientSessionState) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if ss != nil {
-		l.ss = ss
-	}
-}
-
-// ticket is the ticket the client holds.
-func (l *lastSession) ticket(t *testing.T) []byte {
-	t.Helper()
-	ss, ok := l.Get("")
-	if !ok {
-		t.Fatal("the client holds no ticket")
-	}
-	ticket, _, err := ss.ResumptionState()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ticket
-}
-
 // handshake runs one mutual handshake over loopback at version with the client's
 // session cache, and returns the server's view of it.
 func (m *mutualPKI) handshake(t *testing.T, srv *tls.Config, cache tls.ClientSessionCache, version uint16) tls.ConnectionState {
@@ -151,9 +117,9 @@ func TestMutualTicketElided(t *testing.T) {
 		ring.Attach(whole, "mutual", nil)
 		ring.Attach(elided, "mutual", m.bundle)
 
-		wholeCache := &lastSession{}
+		wholeCache := &sessions{}
 		m.handshake(t, whole, wholeCache, v)
-		cache := &lastSession{}
+		cache := &sessions{}
 		full := m.handshake(t, elided, cache, v)
 		if full.DidResume || len(full.VerifiedChains) == 0 {
 			t.Fatalf("first handshake: resumed %v, %d verified chains", full.DidResume, len(full.VerifiedChains))
@@ -190,7 +156,7 @@ func TestUnresolvedReference(t *testing.T) {
 		ticketkeys.AttachKey(issuer, key, m.bundle)
 		ticketkeys.AttachKey(same, key, m.bundle)
 		ticketkeys.AttachKey(short, key, m.bundle[:1]) // the intermediate's index is out of range
-		cache := &firstSession{}
+		cache := &sessions{first: true}
 		m.handshake(t, issuer, cache, v)
 		if !m.handshake(t, same, cache, v).DidResume {
 			t.Fatal("the same key and bundle did not resume")
@@ -215,7 +181,7 @@ func TestWholeTicketRefused(t *testing.T) {
 		old, upgraded := m.serverConfig(), m.serverConfig()
 		ring.Attach(old, "mutual", nil)
 		ring.Attach(upgraded, "mutual", m.bundle)
-		cache := &lastSession{}
+		cache := &sessions{}
 		m.handshake(t, old, cache, v)
 		if !m.handshake(t, old, cache, v).DidResume {
 			t.Fatal("the whole ticket did not resume under its own format")
@@ -264,7 +230,7 @@ func TestFleetElided(t *testing.T) {
 			t.Fatal("no intermediate of the same length in 100 tries")
 		}
 		b.Attach(other, "site", [][]byte{m.bundle[0], twin})
-		cache := &firstSession{}
+		cache := &sessions{first: true}
 		full := m.handshake(t, srvA, cache, v)
 		resumed := m.handshake(t, srvB, cache, v)
 		if !resumed.DidResume || !sameChains(resumed.VerifiedChains, full.VerifiedChains) {

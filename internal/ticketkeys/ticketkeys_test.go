@@ -33,39 +33,55 @@ func (c *clock) Set(d time.Duration) {
 	c.t = pkitest.Now.Add(d)
 }
 
-// firstSession keeps the first session a client is given: later handshakes offer that
-// same ticket, even when a resumption brought a fresh one under a newer key.
-type firstSession struct {
-	mu sync.Mutex
-	ss *tls.ClientSessionState
+// sessions is a client's session cache holding one session: the latest it is given, or
+// with first the first one (later handshakes then offer that same ticket, even when a
+// resumption brought a fresh one under a newer key).
+type sessions struct {
+	first bool
+	mu    sync.Mutex
+	ss    *tls.ClientSessionState
 }
 
-func (f *firstSession) Get(string) (*tls.ClientSessionState, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.ss, f.ss != nil
+func (c *sessions) Get(string) (*tls.ClientSessionState, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ss, c.ss != nil
 }
 
-func (f *firstSession) Put(_ string, ss *tls.ClientSessionState) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.ss == nil && ss != nil {
-		f.ss = ss
+func (c *sessions) Put(_ string, ss *tls.ClientSessionState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ss != nil && (c.ss == nil || !c.first) {
+		c.ss = ss
 	}
+}
+
+// ticket is the ticket the client holds.
+func (c *sessions) ticket(t *testing.T) []byte {
+	t.Helper()
+	ss, ok := c.Get("")
+	if !ok {
+		t.Fatal("the client holds no ticket")
+	}
+	ticket, _, err := ss.ResumptionState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ticket
 }
 
 type fixture struct {
 	clk    *clock
 	leaf   tls.Certificate
 	roots  *tls.Config // client template
-	client *firstSession
+	client *sessions
 }
 
 func newFixture(t *testing.T) *fixture {
 	ca := pkitest.New(t, "ticket root", pki.ECDSAP256)
 	leaf := ca.Issue("localhost", pkitest.Server("localhost"))
 	clk := &clock{t: pkitest.Now}
-	return &fixture{clk: clk, leaf: leaf.TLS(), client: &firstSession{},
+	return &fixture{clk: clk, leaf: leaf.TLS(), client: &sessions{first: true},
 		roots: &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", Time: clk.Now}}
 }
 
