@@ -2,18 +2,27 @@
 // etcd-server): held ports (porttest.Hold: no other socket is given them while the test
 // runs, from before etcd binds them to after its last stop), a temporary data directory,
 // a log file per start (etcd-1.log, etcd-2.log after a Restart), stopped at cleanup. A
-// process that exits before it accepts clients fails the test at once, with its exit
-// status and the end of its output. Tests skip when etcd is not installed, but fail when CI=true.
+// start returns once etcd answers GET /health with {"health":"true"} (etcd binds its
+// client port before it has read its TLS files, and exits after when they are bad: a
+// connect proves nothing). A process that exits before it is healthy fails the test at
+// once, with its exit status and the end of its output. Tests skip when etcd is not
+// installed, but fail when CI=true.
 // Imported only from _test.go files.
 package etcdtest
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"tlsgate/internal/porttest"
 	"tlsgate/internal/proxytest"
@@ -32,6 +41,15 @@ type Server struct {
 	proc     *proxytest.Process // nil while stopped
 	starts   int                // the log of the nth start is etcd-n.log
 	tls      []string           // the TLS flags of StartTLS
+	client   *tls.Config        // StartTLS's client side, for the health check
+}
+
+// TLS names the files of an etcd serving clients over TLS: its certificate and key, the
+// CA bundle it verifies client certificates against, and a client certificate and key
+// that bundle accepts (etcdtest's own health check presents them).
+type TLS struct {
+	CA, Cert, Key         string
+	ClientCert, ClientKey string
 }
 
 // Binary returns the etcd binary, skipping the test when there is none (failing under CI).
@@ -40,7 +58,7 @@ func Binary(tb testing.TB) string {
 	return tooltest.Path(tb, "etcd") // Debian's etcd-server
 }
 
-// Start runs etcd and waits until it accepts clients.
+// Start runs etcd and waits until it answers its health check.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
 	Binary(tb)
@@ -50,16 +68,35 @@ func Start(tb testing.TB) *Server {
 	return s
 }
 
-// StartTLS runs etcd serving clients over TLS with the certificate and key files given,
-// requiring client certificates issued by the CA bundle in caFile.
-func StartTLS(tb testing.TB, caFile, certFile, keyFile string) *Server {
+// StartTLS runs etcd serving clients over TLS with f's certificate and key, requiring
+// client certificates issued by f.CA, and waits until it answers its health check (made
+// with f's client certificate).
+func StartTLS(tb testing.TB, f TLS) *Server {
 	tb.Helper()
 	Binary(tb)
 	s := &Server{tb: tb, dir: tb.TempDir(), Endpoint: porttest.Hold(tb), peer: porttest.Hold(tb),
-		tls: []string{"--cert-file", certFile, "--key-file", keyFile, "--trusted-ca-file", caFile, "--client-cert-auth"}}
+		tls:    []string{"--cert-file", f.Cert, "--key-file", f.Key, "--trusted-ca-file", f.CA, "--client-cert-auth"},
+		client: clientTLS(tb, f)}
 	s.Restart()
 	tb.Cleanup(s.Stop)
 	return s
+}
+
+func clientTLS(tb testing.TB, f TLS) *tls.Config {
+	tb.Helper()
+	pair, err := tls.LoadX509KeyPair(f.ClientCert, f.ClientKey)
+	if err != nil {
+		tb.Fatalf("etcd's client certificate: %v", err)
+	}
+	ca, err := os.ReadFile(f.CA)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(ca) {
+		tb.Fatalf("no certificate in %s", f.CA)
+	}
+	return &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{pair}}
 }
 
 // Restart starts the process again after Stop (same ports, same data).
@@ -89,7 +126,29 @@ func (s *Server) Restart() {
 	s.tb.Cleanup(func() { _ = log.Close() })
 	cmd.Stdout, cmd.Stderr = log, log
 	s.proc = proxytest.StartProcess(s.tb, cmd)
-	s.proc.WaitAccepting(s.tb, s.Endpoint)
+	s.proc.WaitReady(s.tb, "etcd is not healthy at "+client, s.healthy(client+"/health"))
+}
+
+// healthy returns the readiness check: GET url answers 200 with {"health":"true"} (a
+// single member is healthy once it has elected itself leader).
+func (s *Server) healthy(url string) func() error {
+	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: s.client, DisableKeepAlives: true}}
+	return func() error {
+		resp, err := c.Get(url)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+		if err != nil {
+			return err
+		}
+		var h struct{ Health string }
+		if err := json.Unmarshal(body, &h); err != nil || resp.StatusCode != http.StatusOK || h.Health != "true" {
+			return fmt.Errorf("%s: %s", resp.Status, body)
+		}
+		return nil
+	}
 }
 
 // Stop kills the process (an outage: no graceful leave) and waits for it to exit.

@@ -24,7 +24,7 @@ func TestFleetEtcdTLS(t *testing.T) {
 	caFile := pkitest.Write(t, dir, "etcd-ca.pem", ca.PEM())
 	srvCert, srvKey := ca.Issue("etcd", pkitest.Server("127.0.0.1")).WritePair(t, dir, "etcd-server")
 	cliCert, cliKey := ca.Issue("tlsgate").WritePair(t, dir, "etcd-client")
-	e := etcdtest.StartTLS(t, caFile, srvCert, srvKey)
+	e := etcdtest.StartTLS(t, etcdtest.TLS{CA: caFile, Cert: srvCert, Key: srvKey, ClientCert: cliCert, ClientKey: cliKey})
 
 	d := newPKI(t)
 	keyFile, keys := testKeys(t)

@@ -78,7 +78,17 @@ func (p *Process) Exited() string {
 // when the process exits first (with Exited's description), and after 10 s otherwise.
 func (p *Process) WaitAccepting(tb testing.TB, addr string) {
 	tb.Helper()
-	waitAccepting(tb, addr, p)
+	poll(tb, p, "nothing accepts on "+addr, dial(addr))
+}
+
+// WaitReady returns once ready returns nil: the readiness probe for a server that
+// accepts connections before it can serve them (etcd binds its client port before it has
+// read its TLS files, and may exit after). It fails the test at once when the process
+// exits first, with Exited's description, and after 10 s otherwise, with ready's last
+// error; what names the state awaited in the message ("etcd is not healthy at …").
+func (p *Process) WaitReady(tb testing.TB, what string, ready func() error) {
+	tb.Helper()
+	poll(tb, p, what, ready)
 }
 
 // WaitAccepting returns once addr accepts TCP connections, and fails the test after
@@ -86,10 +96,22 @@ func (p *Process) WaitAccepting(tb testing.TB, addr string) {
 // Process.WaitAccepting, which also fails at once when the process dies.
 func WaitAccepting(tb testing.TB, addr string) {
 	tb.Helper()
-	waitAccepting(tb, addr, nil)
+	poll(tb, nil, "nothing accepts on "+addr, dial(addr))
 }
 
-func waitAccepting(tb testing.TB, addr string, p *Process) {
+func dial(addr string) func() error {
+	return func() error {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+}
+
+// poll calls ready until it returns nil, failing the test after 10 s or, with a process,
+// at once when the process exits.
+func poll(tb testing.TB, p *Process, what string, ready func() error) {
 	tb.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	var done <-chan struct{} // nil (never ready) without a process
@@ -97,23 +119,22 @@ func waitAccepting(tb testing.TB, addr string, p *Process) {
 		done = p.done
 	}
 	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
+		err := ready()
 		if err == nil {
-			c.Close()
 			return
 		}
 		if time.Now().After(deadline) {
 			if p != nil {
-				tb.Fatalf("nothing accepts on %s after 10 s: %v; %s's output so far:\n%s", addr, err, p.name, p.out.String())
+				tb.Fatalf("%s after 10 s: %v; %s's output so far:\n%s", what, err, p.name, p.out.String())
 			}
-			tb.Fatalf("nothing accepts on %s: %v", addr, err)
+			tb.Fatalf("%s: %v", what, err)
 		}
 		// The poll's interval: a refused connect takes microseconds, and back to back
 		// they would compete with the starting server for this machine's cores. The
 		// process's exit ends the wait at once.
 		select {
 		case <-done:
-			tb.Fatalf("nothing accepts on %s: %s", addr, p.Exited())
+			tb.Fatalf("%s: %s", what, p.Exited())
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
