@@ -1,7 +1,7 @@
 package probe_test
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -23,6 +23,7 @@ import (
 	"tlsgate/internal/pkitest"
 	"tlsgate/internal/porttest"
 	"tlsgate/internal/probe"
+	"tlsgate/internal/proxytest"
 	"tlsgate/internal/tooltest"
 )
 
@@ -66,32 +67,60 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-// sServer starts `openssl s_server -www` with args on a free loopback port.
-func sServer(t *testing.T, args ...string) string {
-	t.Helper()
-	openssl := tooltest.Path(t, "openssl")
+// sServer starts `openssl s_server -www` with args on a free loopback port. When it does
+// not start, the failure says what openssl said; when the test fails later, its log ends
+// with openssl's output (each handshake's error is there).
+func sServer(tb testing.TB, args ...string) string {
+	tb.Helper()
+	openssl := tooltest.Path(tb, "openssl")
 	cmd := exec.Command(openssl, append([]string{"s_server", "-accept", "127.0.0.1:0", "-www"}, args...)...)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	guard := time.AfterFunc(10*time.Second, func() { _ = cmd.Process.Kill() }) // never hang the suite
-	defer guard.Stop()
-	sc := bufio.NewScanner(out)
-	re := regexp.MustCompile(`ACCEPT .*:(\d+)$`)
-	for sc.Scan() {
-		if m := re.FindStringSubmatch(sc.Text()); m != nil {
-			go func() { _, _ = io.Copy(io.Discard, out) }()
-			return "127.0.0.1:" + m[1]
+	accepted := make(chan string, 1)
+	cmd.Stdout = &acceptLine{port: accepted}
+	var p *proxytest.Process
+	// Registered before StartProcess's Stop, so it runs after it: all the output is in.
+	tb.Cleanup(func() {
+		if p != nil && tb.Failed() {
+			tb.Logf("openssl s_server %s; its output:\n%s", strings.Join(args, " "), p.Output())
 		}
+	})
+	p = proxytest.StartProcess(tb, cmd)
+	select {
+	case port := <-accepted:
+		return "127.0.0.1:" + port
+	case <-p.Done():
+		tb.Fatalf("s_server did not start: %s", p.Exited())
+	case <-time.After(10 * time.Second): // never hang the suite
+		tb.Fatalf("s_server printed no ACCEPT line in 10 s; its output so far:\n%s", p.Output())
 	}
-	t.Fatalf("s_server did not start: %v", sc.Err())
 	return ""
+}
+
+var acceptRE = regexp.MustCompile(`^ACCEPT .*:(\d+)$`)
+
+// acceptLine watches s_server's stdout for its "ACCEPT host:port" line and sends the
+// port once; one goroutine (exec's copy of the stdout pipe) calls Write.
+type acceptLine struct {
+	port chan string // buffered; nil once sent
+	buf  []byte      // the unfinished line
+}
+
+func (a *acceptLine) Write(b []byte) (int, error) {
+	if a.port == nil {
+		return len(b), nil
+	}
+	a.buf = append(a.buf, b...)
+	for {
+		i := bytes.IndexByte(a.buf, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		if m := acceptRE.FindSubmatch(a.buf[:i]); m != nil {
+			a.port <- string(m[1])
+			a.port, a.buf = nil, nil
+			return len(b), nil
+		}
+		a.buf = a.buf[i+1:]
+	}
 }
 
 func (f *fixture) opts(t *testing.T, target string, client *pkitest.Leaf, crl bool) probe.Options {

@@ -64,6 +64,10 @@ func (p *Process) Stop() {
 	<-p.done
 }
 
+// Output returns the tail of what the process has written so far: for a failure message
+// while it runs, or after Stop.
+func (p *Process) Output() string { return p.out.String() }
+
 // Exited describes an exited process: its name, exit status and output's tail. Call it
 // only after Done is closed.
 func (p *Process) Exited() string {
