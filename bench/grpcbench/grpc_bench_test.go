@@ -7,8 +7,9 @@
 //
 //	taskset -c 1 go test -run '^$' -bench . -benchtime 20000x ./bench/grpcbench
 //
-// It needs nginx and taskset, and skips without them (a benchmark, never run by
-// go test ./...).
+// It needs nginx and taskset, and skips without them (fails under CI=true; a benchmark,
+// never run by go test ./...). A proxy that fails to start, or fails a call, fails the
+// benchmark with the end of its output (nginx's error log goes to its stderr).
 package grpcbench
 
 import (
@@ -33,6 +34,7 @@ import (
 	"tlsgate/internal/pkitest"
 	"tlsgate/internal/porttest"
 	"tlsgate/internal/proxytest"
+	"tlsgate/internal/tooltest"
 )
 
 // service is the backend: a small unary answer, and streams of the sizes asked for.
@@ -58,6 +60,12 @@ type proxy struct {
 	name string
 	addr string
 	cmd  *exec.Cmd
+	proc *proxytest.Process
+}
+
+// failed describes a call's failure with the end of the proxy's output.
+func (p *proxy) failed(err error) string {
+	return fmt.Sprintf("%s: %v; its output's end:\n%s", p.name, err, p.proc.Output())
 }
 
 // cpu is the CPU time the proxy's processes (the process and its children) used.
@@ -109,11 +117,7 @@ func ppid(pid int) int {
 // setup starts the backend and both proxies, and returns them with the client's TLS
 // settings.
 func setup(b *testing.B) ([]*proxy, credentials.TransportCredentials) {
-	for _, tool := range []string{"nginx", "taskset"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			b.Skipf("%s is not installed", tool)
-		}
-	}
+	nginx, taskset := tooltest.Path(b, "nginx"), tooltest.Path(b, "taskset")
 	dir := b.TempDir()
 	ca := pkitest.New(b, "bench CA", pki.ECDSAP256)
 	ca.Issue("localhost", pkitest.Server("localhost", "127.0.0.1")).WritePair(b, dir, "server")
@@ -131,12 +135,12 @@ func setup(b *testing.B) ([]*proxy, credentials.TransportCredentials) {
 	b.Cleanup(func() { srv.Stop(); <-done })
 	backend := ln.Addr().String()
 
-	ps := []*proxy{startTlsgate(b, dir, backend), startNginx(b, dir, backend)}
+	ps := []*proxy{startTlsgate(b, taskset, dir, backend), startNginx(b, taskset, nginx, dir, backend)}
 	creds := credentials.NewTLS(&tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", Certificates: []tls.Certificate{client}, MinVersion: tls.VersionTLS13})
 	return ps, creds
 }
 
-func startTlsgate(b *testing.B, dir, backend string) *proxy {
+func startTlsgate(b *testing.B, taskset, dir, backend string) *proxy {
 	bin := filepath.Join(dir, "tlsgate")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/tlsgate")
 	build.Dir = "../.."
@@ -155,15 +159,17 @@ listeners:
      ssl: {mode: mutual, server_certificates: [site], ca_certificate: clients, min_version: "1.3"}}
 `, backend, addr)
 	pkitest.Write(b, dir, "tlsgate.yaml", []byte(cfg))
-	return start(b, "tlsgate", addr, "taskset", "-c", "0", bin, "serve", "--config", filepath.Join(dir, "tlsgate.yaml"), "--log-file", filepath.Join(dir, "tlsgate.log"))
+	return start(b, "tlsgate", addr, taskset, "-c", "0", bin, "serve", "--config", filepath.Join(dir, "tlsgate.yaml"), "--log-file", filepath.Join(dir, "tlsgate.log"))
 }
 
-func startNginx(b *testing.B, dir, backend string) *proxy {
-	addr := porttest.Hold(b)
+// startNginx runs nginx (a master and one worker) with its error log on stderr, which
+// the start keeps for failure messages.
+func startNginx(tb testing.TB, taskset, nginx, dir, backend string) *proxy {
+	addr := porttest.Hold(tb)
 	cfg := fmt.Sprintf(`worker_processes 1;
 daemon off;
 pid %[1]s/nginx.pid;
-error_log %[1]s/nginx-error.log;
+error_log stderr;
 events { worker_connections 1024; }
 http {
   access_log %[1]s/nginx-access.log;
@@ -180,19 +186,28 @@ http {
   }
 }
 `, dir, backend, addr)
-	conf := pkitest.Write(b, dir, "nginx.conf", []byte(cfg))
-	return start(b, "nginx", addr, "taskset", "-c", "0", "nginx", "-p", dir, "-e", filepath.Join(dir, "nginx-error.log"), "-c", conf)
+	conf := pkitest.Write(tb, dir, "nginx.conf", []byte(cfg))
+	return start(tb, "nginx", addr, taskset, "-c", "0", nginx, "-p", dir, "-e", "stderr", "-c", conf)
 }
 
-func start(b *testing.B, name, addr string, argv ...string) *proxy {
+// start runs argv (taskset, which execs the proxy in its place), keeping the end of its
+// output, and waits until addr accepts; a proxy that exits first fails at once with its
+// exit status and output.
+func start(tb testing.TB, name, addr string, argv ...string) *proxy {
+	tb.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() })
-	proxytest.WaitAccepting(b, addr)
-	return &proxy{name: name, addr: addr, cmd: cmd}
+	p := proxytest.StartProcess(tb, cmd)
+	// Runs before StartProcess's kill: SIGINT stops nginx's worker through its master
+	// (a kill of the master would leave the worker running) and drains tlsgate.
+	tb.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-p.Done():
+		case <-time.After(10 * time.Second):
+		}
+	})
+	p.WaitAccepting(tb, addr)
+	return &proxy{name: name, addr: addr, cmd: cmd, proc: p}
 }
 
 // BenchmarkGRPC: unary calls (32 in flight) and 1 MiB server streams (4 in flight, 16
@@ -207,7 +222,7 @@ func BenchmarkGRPC(b *testing.B) {
 		}
 		c := testpb.NewTestServiceClient(cc)
 		if _, err := c.UnaryCall(b.Context(), &testpb.SimpleRequest{}); err != nil {
-			b.Fatalf("%s: %v", p.name, err)
+			b.Fatal(p.failed(err))
 		}
 		b.Run(p.name+"/unary", func(b *testing.B) {
 			run(b, p, 32, "calls", 1, func() error {
@@ -264,11 +279,25 @@ func run(b *testing.B, p *proxy, conc int, unit string, per float64, do func() e
 	wall, cpu := time.Since(start), p.cpu(b)-cpu0
 	close(errs)
 	for err := range errs {
-		b.Fatal(err)
+		b.Fatal(p.failed(err))
 	}
 	total := float64(b.N) * per
 	b.ReportMetric(total/wall.Seconds(), unit+"/s")
 	if cpu > 0 {
 		b.ReportMetric(total/cpu.Seconds(), unit+"/cpu-s")
+	}
+}
+
+// TestStartNginxFailsWithItsOutput: an nginx that refuses its config fails the start at
+// once, with nginx's complaint (its error log is on stderr, which the start keeps).
+func TestStartNginxFailsWithItsOutput(t *testing.T) {
+	t.Parallel()
+	nginx, taskset := tooltest.Path(t, "nginx"), tooltest.Path(t, "taskset")
+	dir := t.TempDir()
+	msg := proxytest.CatchFatal(t, func(tb testing.TB) { startNginx(tb, taskset, nginx, dir, "127.0.0.1:notaport") })
+	for _, want := range []string{"nothing accepts on 127.0.0.1:", "exited (exit status 1)", `invalid port in upstream "127.0.0.1:notaport"`} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("failure %q lacks %q", msg, want)
+		}
 	}
 }
