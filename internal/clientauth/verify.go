@@ -37,6 +37,9 @@ type Verifier struct {
 	// the rest of the chain must be valid now, and revocation and the allow-list are
 	// checked as ever. InGrace tells such a leaf.
 	ExpiryGrace time.Duration
+	// Cache, when set, keeps the chains this Verifier built (ssl.verify_cache); it must
+	// serve this Verifier alone (see Cache). nil builds every chain.
+	Cache *Cache
 }
 
 // InGrace reports whether leaf, verified, is past its NotAfter: accepted only by the
@@ -71,11 +74,42 @@ func (v *Verifier) options(certs []*x509.Certificate) x509.VerifyOptions {
 }
 
 // Verify runs the whole pipeline on the certificates a client sent (leaf first) and
-// returns the verified chain, or an *Error with the reason.
+// returns the verified chain, or an *Error with the reason. With a Cache, a chain built
+// before for the same certificates, still within its validity periods, is taken instead
+// of building it again; the checks after chain building always run.
 func (v *Verifier) Verify(certs []*x509.Certificate) ([]*x509.Certificate, error) {
 	if len(certs) == 0 {
 		return nil, reject(NoClientCert, nil)
 	}
+	if v.Cache == nil {
+		chain, err := v.buildChain(certs)
+		if err != nil {
+			return nil, err
+		}
+		return chain, v.CheckVerified(chain)
+	}
+	key := cacheKey(certs)
+	if chain := v.Cache.get(key, v.now(), v.ExpiryGrace); chain != nil {
+		err := v.CheckVerified(chain)
+		if err != nil {
+			v.Cache.drop(key) // only chains whose whole pipeline passes stay
+		}
+		return chain, err
+	}
+	chain, err := v.buildChain(certs)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.CheckVerified(chain); err != nil {
+		return chain, err
+	}
+	v.Cache.put(key, chain)
+	return chain, nil
+}
+
+// buildChain verifies certs to the roots (validity, usage, the leaf's expiry grace) and
+// returns the first chain x509 found.
+func (v *Verifier) buildChain(certs []*x509.Certificate) ([]*x509.Certificate, error) {
 	opts := v.options(certs)
 	chains, err := certs[0].Verify(opts)
 	if err != nil && v.graced(err, certs[0]) {
@@ -93,7 +127,7 @@ func (v *Verifier) Verify(certs []*x509.Certificate) ([]*x509.Certificate, error
 	if err != nil {
 		return nil, reject(ChainReason(err, v.now()), err)
 	}
-	return chains[0], v.CheckVerified(chains[0])
+	return chains[0], nil
 }
 
 // graced reports whether a chain error is the leaf's expiry, within the grace.

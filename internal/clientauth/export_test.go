@@ -1,0 +1,4 @@
+package clientauth
+
+// CacheKey is cacheKey, for the key tests.
+var CacheKey = cacheKey
