@@ -414,11 +414,20 @@ type SSL struct {
 	// (fleets that cannot renew in time), flagged to backends, in the log and in a
 	// metric; everything else is still checked. Default 0: none. At most 365 days.
 	ExpiryGrace Duration `yaml:"expiry_grace,omitempty" json:"expiry_grace,omitempty"`
+	// VerifyCache keeps this many verified client chains, so a client seen before skips
+	// chain building on a full handshake; revocation, denylist and allow-list are still
+	// checked every time. In mutual mode every refusal's alert is then bad_certificate.
+	// Default 0: off. At most MaxVerifyCache.
+	VerifyCache int `yaml:"verify_cache,omitempty" json:"verify_cache,omitempty"`
 	// Audit checks every client certificate the listener lets in against another CA
 	// bundle and allow-list as well, and reports what they would decide (log field
 	// audit, metric) without acting on it: a dry run of a trust change.
 	Audit *Audit `yaml:"audit,omitempty" json:"audit,omitempty"`
 }
+
+// MaxVerifyCache bounds ssl.verify_cache: a million chains is past any client fleet one
+// listener serves, and each entry holds the client's parsed certificates (a few KiB).
+const MaxVerifyCache = 1_000_000
 
 // Audit is a CA bundle and allow-list to try on live traffic without enforcing them.
 type Audit struct {

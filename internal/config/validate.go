@@ -581,6 +581,12 @@ func (v *validator) ssl(p string, s *SSL, certs map[string]*Certificate) {
 	case s.ExpiryGrace != 0 && s.Mode == ModeOneWay:
 		v.add(p+".expiry_grace", "not used when mode is one_way; set mode: mutual or optional")
 	}
+	switch {
+	case s.VerifyCache < 0 || s.VerifyCache > MaxVerifyCache:
+		v.add(p+".verify_cache", "must be between 0 (off) and %d chains", MaxVerifyCache)
+	case s.VerifyCache != 0 && s.Mode == ModeOneWay:
+		v.add(p+".verify_cache", "not used when mode is one_way; set mode: mutual or optional")
+	}
 	if !s.Allow.Empty() && s.Mode == ModeOneWay {
 		v.add(p+".allow", "needs client certificates; set mode: mutual or optional")
 	}

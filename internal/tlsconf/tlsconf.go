@@ -107,8 +107,8 @@ type Auth struct {
 	// is not verified with a refusal page, and forwards nothing.
 	RefusesOverHTTP bool
 	// selfVerified: crypto/tls does not verify the chain (ca_names: none, which leaves
-	// it no CAs, or expiry_grace, which it cannot apply); VerifyConnection runs the
-	// whole pipeline.
+	// it no CAs, expiry_grace, which it cannot apply, or verify_cache, which it does
+	// not have); VerifyConnection runs the whole pipeline.
 	selfVerified bool
 }
 
@@ -192,8 +192,13 @@ func New(s *config.SSL, store *certstore.Store, env Env) (*Auth, error) {
 		}
 		a.Verifier = &clientauth.Verifier{Roots: ca.Pool, CRLs: ca.CRLs, Allow: AllowList(s.Allow), Now: now, Deny: env.Deny, OCSP: ca.OCSP,
 			ExpiryGrace: time.Duration(s.ExpiryGrace)}
+		if s.VerifyCache > 0 {
+			// A new cache with every Auth: a reload, perhaps with another CA bundle,
+			// starts empty, so no chain verified under old roots counts under new ones.
+			a.Verifier.Cache = clientauth.NewCache(s.VerifyCache)
+		}
 		unnamed := s.CANames == config.CANamesNone
-		a.selfVerified = unnamed || s.ExpiryGrace > 0
+		a.selfVerified = unnamed || s.ExpiryGrace > 0 || s.VerifyCache > 0
 		if !unnamed {
 			if err := CheckCANames(ca); err != nil {
 				return nil, err
@@ -217,8 +222,9 @@ func New(s *config.SSL, store *certstore.Store, env Env) (*Auth, error) {
 		cfg.ClientAuth = tls.RequestClientCert
 	case s.Mode == config.ModeMutual && a.selfVerified:
 		// crypto/tls only requires a certificate (it still names ClientCAs, if any);
-		// VerifyConnection runs the whole pipeline, on full and resumed handshakes
-		// alike, and every refusal's alert is bad_certificate.
+		// VerifyConnection runs the whole pipeline (through the verify_cache, if any),
+		// on full and resumed handshakes alike, and every refusal's alert is
+		// bad_certificate.
 		cfg.ClientAuth = tls.RequireAnyClientCert
 		cfg.VerifyConnection = a.verifySelf
 	case s.Mode == config.ModeMutual:
@@ -327,7 +333,8 @@ func (a *Auth) Verdict(cs *tls.ConnectionState) clientauth.Verdict {
 		}
 	case a.Mode != config.ModeOneWay:
 		// Optional, refusal: http, or a mutual listener that verifies itself (whose
-		// chain from VerifyConnection was not kept): the whole pipeline runs here.
+		// chain from VerifyConnection was not kept): the whole pipeline runs here
+		// (with verify_cache, from the chain VerifyConnection stored).
 		if v.Presented == nil {
 			v.Reason = clientauth.NoClientCert
 			return v
