@@ -10,6 +10,9 @@
 #   MODES=log REPS=5 bench/compare.sh
 #   OURS_OPENSSL=0 bench/compare.sh  # both without the OpenSSL RSA signer
 #   PEERS="ours nginx haproxy" bench/compare.sh   # without the BoringCrypto build (about 3/4 of the time)
+#   PEERS="ours cache nginx haproxy" AUTHS=mutual METRICS="full resume" bench/compare.sh
+#                                    # "cache": the release build with ssl.verify_cache: 1000
+#                                    # on its mutual listeners (OURS_VERIFY_CACHE, ours.sh)
 #   SAMPLE=1 bench/compare.sh        # also per cell: the page cache's dirty and written-back
 #                                    # MiB and CPU 0's interrupt/softirq/iowait share (vmcells.py)
 #   RUNDIR=/dev/shm bench/compare.sh # every server's run directory (its access log) on tmpfs:
@@ -25,7 +28,7 @@ BIN="$(mktemp -d)"
 cleanup() {
   [ -n "${SAMPLER:-}" ] && kill "$SAMPLER" 2>/dev/null
   if [ -n "${RUNDIR:-}" ] && [ -L "$BENCH/run" ]; then rm -rf "$(readlink "$BENCH/run")" "$BENCH/run"; fi
-  rm -rf "$BIN" "$BENCH/peers/boring.sh"
+  rm -rf "$BIN" "$BENCH/peers/boring.sh" "$BENCH/peers/cache.sh"
 }
 trap cleanup EXIT
 # RUNDIR: the harness's run/ (each server's config, stdout and access log) under another
@@ -46,6 +49,14 @@ OURS_CMD="env TLSGATE_BIN=$BIN/tlsgate-boring bash $HERE/ours.sh" OURS_VERSION="
   exec "\$(dirname "\$0")/ours.sh" "\$@"
 HOOK
 chmod +x "$BENCH/peers/boring.sh"
+# And one for the release binary with the client-chain verification cache turned on.
+cat > "$BENCH/peers/cache.sh" <<HOOK
+#!/usr/bin/env bash
+OURS_CMD="env TLSGATE_BIN=$BIN/tlsgate OURS_VERIFY_CACHE=\${OURS_VERIFY_CACHE:-1000} bash $HERE/ours.sh" \\
+  OURS_VERSION="tlsgate (make build, ssl.verify_cache: \${OURS_VERIFY_CACHE:-1000})" \\
+  exec "\$(dirname "\$0")/ours.sh" "\$@"
+HOOK
+chmod +x "$BENCH/peers/cache.sh"
 export OURS_CMD="env TLSGATE_BIN=$BIN/tlsgate bash $HERE/ours.sh" OURS_VERSION="tlsgate (make build)"
 : "${REPS:=3}" "${DUR:=3s}" "${WARMUP:=0.5s}"
 export REPS DUR WARMUP

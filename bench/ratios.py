@@ -5,7 +5,7 @@ less this), raw median rate, spread; then ratios against nginx and HAProxy."""
 import json, sys, statistics as st
 from collections import defaultdict
 rows = defaultdict(list); idle = {}
-OURS = ('ours', 'release', 'boring')  # tlsgate builds; the rest are peers
+OURS = ('ours', 'release', 'boring', 'cache')  # tlsgate builds; the rest are peers
 ORDER = list(OURS) + ['nginx', 'haproxy']
 for f in sys.argv[1:]:
     for line in open(f):
