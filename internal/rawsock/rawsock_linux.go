@@ -133,20 +133,34 @@ func (c *Conn) SetMore(on bool) { c.more.Store(on) }
 // which was not set, pushes pending frames: tcp_push_pending_frames).
 func (c *Conn) Push() error {
 	var errno syscall.Errno
-	err := c.rc.Control(func(fd uintptr) {
-		zero := int32(0)
-		_, _, errno = syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, fd, syscall.IPPROTO_TCP, syscall.TCP_CORK, uintptr(unsafe.Pointer(&zero)), 4, 0)
-	})
+	err := c.rc.Control(func(fd uintptr) { errno = pushFD(fd) })
 	if err == nil && errno != 0 {
 		err = os.NewSyscallError("setsockopt", errno)
 	}
 	return err
 }
 
+// pushFD is Push on a descriptor.
+func pushFD(fd uintptr) syscall.Errno {
+	zero := int32(0)
+	_, _, errno := syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, fd, syscall.IPPROTO_TCP, syscall.TCP_CORK, uintptr(unsafe.Pointer(&zero)), 4, 0)
+	return errno
+}
+
 // sendSome sends what is left of wbuf; false when the socket is full (wait for room).
 func (c *Conn) sendSome(fd uintptr) bool {
+	return c.sendWith(fd, c.more.Load())
+}
+
+// sendWith is sendSome with the flag as read at its start. The flag is the socket's, so
+// a send of another goroutine (crypto/tls answering a KeyUpdate while the relay's other
+// direction reads) can take it while a flush has it on. Such a send may reach the kernel
+// after the flusher's SetMore(false) and its Push, and nothing would push it after: so
+// a send made with the flag pushes itself when it finds the flag off at its end. Sends
+// that see it still on leave the push to the flusher, who owes it after SetMore(false).
+func (c *Conn) sendWith(fd uintptr, more bool) bool {
 	flags := uintptr(unix.MSG_NOSIGNAL)
-	if c.more.Load() {
+	if more {
 		flags |= unix.MSG_MORE
 	}
 	for c.wn < len(c.wbuf) {
@@ -155,11 +169,14 @@ func (c *Conn) sendSome(fd uintptr) bool {
 		case 0:
 			c.wn += n
 		case syscall.EAGAIN:
-			return false
+			return false // the rest is sent by a later call, which reads the flag again
 		default:
 			c.werrno = errno
 			return true
 		}
+	}
+	if more && !c.more.Load() {
+		pushFD(fd)
 	}
 	return true
 }

@@ -378,3 +378,49 @@ func TestMoreHeldUntilPush(t *testing.T) {
 		t.Fatalf("read %q, want %q", got, want)
 	}
 }
+
+// TestMoreSendPushesItselfWhenFlagCleared: a send that read the flag on (another
+// goroutine's, made while a flush had it on) but reaches the kernel after the flusher's
+// SetMore(false) and Push is not left held: it pushes itself. Without that, its bytes
+// wait for the next send or the kernel's timer (about 200 ms).
+func TestMoreSendPushesItselfWhenFlagCleared(t *testing.T) {
+	c, far := pair(t)
+	msg := []byte("a KeyUpdate answer")
+	c.SetMore(true)
+	more := c.more.Load() // the other goroutine's send reads the flag here ...
+	c.SetMore(false)      // ... the flusher clears it and pushes what it holds ...
+	if err := c.Push(); err != nil {
+		t.Fatal(err)
+	}
+	c.wbuf, c.wn, c.werrno = msg, 0, 0 // ... and then the send reaches the kernel
+	var done bool
+	if err := c.RawConn().Write(func(fd uintptr) bool { done = c.sendWith(fd, more); return done }); err != nil || !done || c.wn != len(msg) {
+		t.Fatalf("send: %v, done %v, %d of %d bytes", err, done, c.wn, len(msg))
+	}
+	c.wbuf = nil
+	if n := unsent(t, c); n != 0 {
+		t.Fatalf("a send made with the flag, after it was cleared and pushed: %d bytes unsent", n)
+	}
+	got := make([]byte, len(msg))
+	within(t, "reading", func() error {
+		_, err := io.ReadFull(far, got)
+		return err
+	})
+	if !bytes.Equal(got, msg) {
+		t.Fatalf("read %q, want %q", got, msg)
+	}
+	// A send that finds the flag still on leaves the push to the flusher.
+	c.SetMore(true)
+	c.wbuf, c.wn, c.werrno = msg, 0, 0
+	if err := c.RawConn().Write(func(fd uintptr) bool { return c.sendWith(fd, c.more.Load()) }); err != nil {
+		t.Fatal(err)
+	}
+	c.wbuf = nil
+	if n := unsent(t, c); n != len(msg) {
+		t.Fatalf("a send under the flag still on: %d bytes unsent, want %d (held for the flusher)", n, len(msg))
+	}
+	c.SetMore(false)
+	if err := c.Push(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -29,14 +29,16 @@ import (
 // than a segment, MSG_MORE), past the flush's SetMore(false), until a send without the
 // flag or Push.
 //
-// In the relay this is a delay, not a stall, but for one race: crypto/tls's write lock
-// (Conn.out) keeps the answer's send out of the flush's Write, so it can take the flag
-// only in the moments just before or after that Write, and the flush that set it has
-// held set, so the relay's next send without the flag, or its Push before it waits,
-// sends the answer too. What escapes is an answer that read the flag just before the
-// flush's SetMore(false) but reached send(2) after the down direction had already
-// pushed and gone to wait (Push takes no TLS lock): then it waits for the down
-// direction's next send, or for the kernel's own timer, about 200 ms here.
+// In the relay this is a delay, not a stall: crypto/tls's write lock (Conn.out) keeps
+// the answer's send out of the flush's Write, so it can take the flag only in the
+// moments just before or after that Write, and the flush that set it has held set, so
+// the relay's next send without the flag, or its Push before it waits, sends the answer
+// too. The one race left, an answer that read the flag just before the flush's
+// SetMore(false) but reached send(2) after the down direction had already pushed and
+// gone to wait (Push takes no TLS lock), which then waited for the down direction's next
+// send or the kernel's own timer (about 200 ms here), is closed in rawsock: a send made
+// with the flag that finds it off at its end pushes itself
+// (TestMoreSendPushesItselfWhenFlagCleared).
 //
 // The test fails when sends stop taking the socket's flag from another goroutine (a
 // flag per send, given by the flushing Write alone): then nothing is unsent after the
