@@ -37,13 +37,14 @@ func (l *Listener) h1Context(w *h1writer, r *http.Request, start int64) *reqCtx 
 	return rc
 }
 
-// end stops the request's client watch and ends its context.
+// end stops the request's client watch and ends its context, noting whether the
+// context went out as a parent (held).
 func (rc *reqCtx) end() {
 	if rc.watch != nil {
 		rc.watch.stop()
 	}
 	rc.h.req.Store(nil)
-	rc.cancel(nil)
+	rc.held = rc.cancelAsked(nil)
 }
 
 // canceler ends a request's context with a cause (reqCtx; an interface holding the

@@ -415,7 +415,13 @@ func (l *Listener) serveOne(h *h1conn, br *bufio.Reader, r *http.Request, info *
 			h1parse.Release(h.in.req)
 		}
 		h.in.req = nil
-		h.kept.w = w
+		if w.rc.held {
+			// Its context may still be read by a goroutine of context's (reqCtx.held):
+			// the next request gets a writer, and a context, of its own.
+			h.kept.head = w.head
+		} else {
+			h.kept.w = w
+		}
 		h.linger = !keep && !w.failed && h.inputLeft(br, nil)
 		return keep, false
 	}

@@ -19,7 +19,8 @@ type h1writer struct {
 	h1resp // all of it new for each request
 	// rc is the request's backend exchange's context (h1Context), in the writer's
 	// allocation. A writer of a run of requests serves the next one (keptBufs): rc is
-	// then reset under its lock, which cancelRequests may hold at that moment.
+	// then reset under its lock, which cancelRequests may hold at that moment. A writer
+	// whose rc went out as a parent (reqCtx.held) serves no other request.
 	rc reqCtx
 	// errFn is the proxy's Err for the writer's requests (upstreamErr), made once; it
 	// reports to the current request's line and failure flag.

@@ -23,6 +23,12 @@ type reqCtx struct {
 
 	h     *h1conn      // whose request this is (h.req)
 	watch *clientWatch // the client's watch, nil when none
+	// held: its Done was asked for, so it went out as a parent (context.WithTimeout
+	// under it, the proxy's dial). context then waits on it in a goroutine of its own,
+	// which may run after the request ended and read it (Err, Value): it must not be
+	// reset for another request (serveOne leaves it, with its writer, to the GC).
+	// Written by end, on the request's goroutine.
+	held bool
 }
 
 func newReqCtx(parent context.Context) *reqCtx { return &reqCtx{Context: parent} }
@@ -33,7 +39,7 @@ func newReqCtx(parent context.Context) *reqCtx { return &reqCtx{Context: parent}
 func (c *reqCtx) reset(parent context.Context, h *h1conn) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.Context, c.h, c.watch = parent, h, nil
+	c.Context, c.h, c.watch, c.held = parent, h, nil, false
 	c.done, c.err, c.cause, c.after, c.ran = nil, nil, nil, nil, false
 }
 
@@ -64,11 +70,15 @@ func (c *reqCtx) Cause() error {
 }
 
 // cancel ends the context with cause (context.Canceled when nil); the first call counts.
-func (c *reqCtx) cancel(cause error) {
+func (c *reqCtx) cancel(cause error) { c.cancelAsked(cause) }
+
+// cancelAsked is cancel; it also reports whether the context's Done was asked for.
+func (c *reqCtx) cancelAsked(cause error) (asked bool) {
 	c.mu.Lock()
+	asked = c.done != nil
 	if c.err != nil {
 		c.mu.Unlock()
-		return
+		return asked
 	}
 	c.err, c.cause = context.Canceled, cause
 	if cause == nil {
@@ -83,6 +93,7 @@ func (c *reqCtx) cancel(cause error) {
 	if f != nil {
 		f()
 	}
+	return asked
 }
 
 // OnCancel has f run when the context ends (at once if it has); f must not block.

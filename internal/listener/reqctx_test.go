@@ -1,12 +1,22 @@
 package listener
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"testing"
+	"time"
 
+	"tlsgate/internal/backend"
+	"tlsgate/internal/config"
 	"tlsgate/internal/httpproxy"
+	"tlsgate/internal/metrics"
 )
 
 var _ httpproxy.Cancelable = (*reqCtx)(nil)
@@ -90,4 +100,74 @@ func TestReqCtxReset(t *testing.T) {
 	if rc.Err() != nil {
 		t.Fatalf("Err %v after reset", rc.Err())
 	}
+}
+
+// TestReqCtxHeldNotReused: a request whose context went out as a parent (the proxy's
+// dial: context.WithTimeout under it starts a goroutine, context's propagateCancel,
+// that may read it after the request ended) leaves it, with its writer, to the GC: the
+// connection's next request gets a context of its own. Reset in place for that next
+// request, it was rewritten under the late goroutine (a data race on its Context), and
+// its cancel was undone: a goroutine that saw it end then read Err as nil and panicked
+// ("context: internal error: missing cancel error"), taking the process down. This
+// test reads the first request's context through the dial's after its response, as that
+// goroutine does, then sends the next request on the connection: under -race, resetting
+// the same context for it is reported.
+func TestReqCtxHeldNotReused(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("ok"))
+	}))
+	defer be.Close()
+	g, err := backend.NewGroup(&config.TargetGroup{ID: "g", Targets: []config.Target{{Address: be.Listener.Addr().String()}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := NewState(&State{ID: "held", Protocol: config.ProtoHTTP, Default: &Domain{Group: g},
+		HeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second}, nil)
+	dialed := make(chan context.Context, 1)
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		select {
+		case dialed <- ctx: // the first dial's: a child of the first request's context
+		default:
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := New(ln, st, Deps{Log: slog.New(slog.DiscardHandler), Metrics: metrics.New(), Dial: dial})
+	served := make(chan error, 1)
+	go func() { served <- l.Serve() }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = l.Shutdown(ctx)
+		<-served
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	get := func() {
+		t.Helper()
+		if _, err := c.Write([]byte("GET /x HTTP/1.1\r\nHost: held.test\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Close {
+			t.Fatalf("status %d, close %v", resp.StatusCode, resp.Close)
+		}
+	}
+	get()
+	// As the late goroutine does (context.Cause): the dial's Value asks the request's.
+	type key struct{}
+	_ = (<-dialed).Value(key{})
+	get()
 }
