@@ -8,6 +8,8 @@
 #   OURS_CMD="bash $PWD/../../main/bench/ours.sh" OURS_VERSION=tlsgate QUICK=1 ./run-peers.sh ours nginx
 #   PEER_ACCESS_LOG=1 OURS_CMD=… ./run-peers.sh ours nginx haproxy   # every server logs each request
 #   TLSGATE_BIN=bin/tlsgate-boring …   # another binary (e.g. GOEXPERIMENT=boringcrypto)
+#   OURS_VERIFY_CACHE=1000 …   # mutual listeners keep 1,000 verified client chains
+#                              # (ssl.verify_cache; default off, as the harness runs)
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 BIN="${TLSGATE_BIN:-$HERE/../bin/tlsgate}"
@@ -23,6 +25,9 @@ case "$PEER_AUTH" in
                 ca="  - {id: clients, ca: $CERT_DIR/client-ca.crt}" ;;
   *) echo "$0: unknown PEER_AUTH $PEER_AUTH" >&2; exit 2 ;;
 esac
+if [ -n "${OURS_VERIFY_CACHE:-}" ] && [ "$PEER_AUTH" != oneway ]; then
+  ssl="${ssl%\}}, verify_cache: $OURS_VERIFY_CACHE}"
+fi
 admin=""
 # OURS_PPROF=127.0.0.1:19901 serves /debug/pprof/ there, to profile a running point;
 # OURS_FORWARD=headers|xfcc|rfc9440 forwards the client identity (default none, as the peers).

@@ -33,6 +33,18 @@ type Cache struct {
 	order   list.List // of *cacheEntry, most recently used first
 	hits    uint64
 	misses  uint64
+	// recent are the last verifications that passed, by the very slice of certificates
+	// (a connection's PeerCertificates), for Verifier.Passed.
+	recent [recentSize]passed
+	next   int
+}
+
+// recentSize is how many passed verifications Passed remembers: enough for the
+// handshakes that may complete between a connection's VerifyConnection and its Verdict.
+const recentSize = 64
+
+type passed struct {
+	certs, chain []*x509.Certificate
 }
 
 type cacheEntry struct {
@@ -105,6 +117,28 @@ func (c *Cache) drop(key [sha256.Size]byte) {
 		delete(c.entries, key)
 		c.order.Remove(e)
 	}
+}
+
+// remember notes that the pipeline passed for certs, giving chain.
+func (c *Cache) remember(certs, chain []*x509.Certificate) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.recent[c.next] = passed{certs, chain}
+	c.next = (c.next + 1) % recentSize
+}
+
+// passed returns the chain remembered for this very slice of certificates, or nil. The
+// slice's backing array is compared, not the bytes: the entry holds it, so its address
+// names these certificates alone.
+func (c *Cache) passed(certs []*x509.Certificate) []*x509.Certificate {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.recent {
+		if len(p.certs) == len(certs) && len(certs) > 0 && &p.certs[0] == &certs[0] {
+			return p.chain
+		}
+	}
+	return nil
 }
 
 // Len is the number of chains stored.

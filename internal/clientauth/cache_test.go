@@ -2,6 +2,7 @@ package clientauth_test
 
 import (
 	"crypto/x509"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -223,4 +224,39 @@ func TestCacheGrace(t *testing.T) {
 	wantReason(t, v, late.Chain, clientauth.OK)
 	wantReason(t, v, late.Chain, clientauth.OK)
 	wantStats(t, v.Cache, 2, 3)
+}
+
+// TestCachePassed: Passed gives the chain of a Verify that passed for this very slice
+// of certificates, and nothing for a refused one, for the same certificates in another
+// slice, or without a cache.
+func TestCachePassed(t *testing.T) {
+	t.Parallel()
+	ca := pkitest.New(t, "root", pki.ECDSAP256)
+	good, revoked := ca.Issue("alice"), ca.Issue("mallory")
+	crl, err := revocation.Parse(ca.CRL(time.Hour, revoked.Cert), ca.Chain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &clientauth.Verifier{Roots: ca.Pool(), Now: func() time.Time { return pkitest.Now },
+		CRLs: revocation.NewSet([]*revocation.CRL{crl}, true), Cache: clientauth.NewCache(4)}
+	chain := wantReason(t, v, good.Chain, clientauth.OK)
+	if got := v.Passed(good.Chain); len(got) == 0 || &got[0] != &chain[0] {
+		t.Fatal("the chain that passed is not remembered")
+	}
+	if v.Passed(slices.Clone(good.Chain)) != nil {
+		t.Fatal("another slice of the same certificates is taken as passed")
+	}
+	wantReason(t, v, revoked.Chain, clientauth.Revoked)
+	if v.Passed(revoked.Chain) != nil {
+		t.Fatal("a refused verification is remembered")
+	}
+	for range 100 { // pushed out by others, never wrong
+		wantReason(t, v, ca.Issue("other").Chain, clientauth.OK)
+	}
+	if v.Passed(good.Chain) != nil {
+		t.Fatal("remembered past the ring")
+	}
+	if (&clientauth.Verifier{}).Passed(good.Chain) != nil {
+		t.Fatal("remembered without a cache")
+	}
 }

@@ -93,6 +93,8 @@ func (v *Verifier) Verify(certs []*x509.Certificate) ([]*x509.Certificate, error
 		err := v.CheckVerified(chain)
 		if err != nil {
 			v.Cache.drop(key) // only chains whose whole pipeline passes stay
+		} else {
+			v.Cache.remember(certs, chain)
 		}
 		return chain, err
 	}
@@ -104,7 +106,21 @@ func (v *Verifier) Verify(certs []*x509.Certificate) ([]*x509.Certificate, error
 		return chain, err
 	}
 	v.Cache.put(key, chain)
+	v.Cache.remember(certs, chain)
 	return chain, nil
+}
+
+// Passed returns the chain of a Verify that passed moments ago for this very slice of
+// certificates (the same backing array: a connection's PeerCertificates), or nil when
+// there is no Cache or it no longer remembers. It is how a Verdict takes the chain its
+// handshake's VerifyConnection verified without hashing and checking it again; the
+// checks then ran microseconds ago, as crypto/tls's chain in mutual mode without a
+// cache, and a reload re-checks open connections.
+func (v *Verifier) Passed(certs []*x509.Certificate) []*x509.Certificate {
+	if v.Cache == nil {
+		return nil
+	}
+	return v.Cache.passed(certs)
 }
 
 // buildChain verifies certs to the roots (validity, usage, the leaf's expiry grace) and

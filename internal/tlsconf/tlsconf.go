@@ -333,11 +333,19 @@ func (a *Auth) Verdict(cs *tls.ConnectionState) clientauth.Verdict {
 		}
 	case a.Mode != config.ModeOneWay:
 		// Optional, refusal: http, or a mutual listener that verifies itself (whose
-		// chain from VerifyConnection was not kept): the whole pipeline runs here
-		// (with verify_cache, from the chain VerifyConnection stored).
+		// chain from VerifyConnection was not kept, but for verify_cache): the whole
+		// pipeline runs here.
 		if v.Presented == nil {
 			v.Reason = clientauth.NoClientCert
 			return v
+		}
+		if a.Mode == config.ModeMutual && !a.RefusesOverHTTP {
+			// With verify_cache, the chain this handshake's VerifyConnection verified
+			// is remembered: taken without hashing or checking it again.
+			if chain := a.Verifier.Passed(cs.PeerCertificates); chain != nil {
+				v.Chain = chain
+				break
+			}
 		}
 		chain, err := a.Verifier.Verify(cs.PeerCertificates)
 		v.Reason = clientauth.ReasonOf(err)
