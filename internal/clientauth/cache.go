@@ -23,9 +23,10 @@ import (
 // never cached, so a new CRL or denylist entry refuses a cached client at once.
 //
 // A client holding one valid certificate can append junk certificates to make as many
-// distinct keys as it likes (each verifies, as x509 ignores what it does not need): that
-// only evicts others' entries, at the cost of a full verification each, bounded by
-// max_client_chain; it never lets anyone in.
+// distinct keys as it likes (each verifies, as x509 ignores intermediates it does not
+// need): that only evicts others' entries, each time at the cost of a full
+// verification, as any client's first handshake, of at most max_client_chain
+// certificates; it never lets anyone in.
 type Cache struct {
 	mu      sync.Mutex
 	size    int
@@ -52,8 +53,9 @@ type cacheEntry struct {
 	chain []*x509.Certificate
 }
 
-// NewCache returns a cache of at most size chains; size must be positive.
+// NewCache returns a cache of at most size chains (at least one).
 func NewCache(size int) *Cache {
+	size = max(size, 1)
 	return &Cache{size: size, entries: make(map[[sha256.Size]byte]*list.Element, min(size, 1024))}
 }
 
