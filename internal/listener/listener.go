@@ -354,13 +354,16 @@ func (l *Listener) handle(raw net.Conn) {
 		if info.verdict.Audit != "" {
 			l.deps.Metrics.Audit.WithLabelValues(st.ID, info.verdict.Audit).Inc()
 		}
-		if info.verdict.Verified() {
-			l.verified.Store(conn, info) // removed when the connection ends
-		}
 	}
 	info.line = line // the connection's fields, for its requests and for revalidate
 	if l.proxy != nil {
 		info.identity = httpproxy.Identity(st.Forward, info.verdict, info.cs)
+	}
+	if info.verdict.Verified() {
+		// Once its fields are set: a reload's revalidate reads them on its own goroutine.
+		l.verified.Store(conn, info) // removed when the connection ends
+	}
+	if l.proxy != nil {
 		if tc, ok := conn.(*tls.Conn); ok && info.cs.NegotiatedProtocol == "h2" {
 			l.serveHTTP(tc, info)
 			return
