@@ -361,7 +361,7 @@ func (l *Listener) handle(raw net.Conn) {
 	}
 	if info.verdict.Verified() {
 		// Once its fields are set: a reload's revalidate reads them on its own goroutine.
-		l.verified.Store(conn, info) // removed when the connection ends
+		l.joinVerified(conn, info, st)
 	}
 	if l.proxy != nil {
 		if tc, ok := conn.(*tls.Conn); ok && info.cs.NegotiatedProtocol == "h2" {

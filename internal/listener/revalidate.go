@@ -21,35 +21,53 @@ import (
 // revalidate closes the open connections whose verified clients st refuses.
 func (l *Listener) revalidate(st *State) {
 	l.verified.Range(func(k, v any) bool {
-		c, info := k.(net.Conn), v.(*connInfo)
-		auth := st.Lookup(info.cs.ServerName).Auth
-		if auth == nil || auth.Verifier == nil {
-			return true // the domain no longer asks for client certificates
-		}
-		switch reason := auth.Verifier.Recheck(info.verdict.Chain); reason {
-		case clientauth.Revoked, clientauth.Denied, clientauth.NotAllowed:
-			l.verified.Delete(c)
-			// The socket, not the TLS connection: tls.Conn.Close would first wait to
-			// send close_notify behind a write that a client not reading keeps blocked,
-			// and the reload would wait with it.
-			if tc, ok := c.(*tls.Conn); ok {
-				c = tc.NetConn()
-			}
-			// A TCP relay logs its one connection line when its copy ends, with this
-			// reason, and so does a request in flight (a WebSocket, say); an idle HTTP
-			// connection has no line of its own, so it is logged here.
-			info.cut.Store(reason)
-			idle := info.cutRequests(reason)
-			_ = c.Close()
-			if l.proxy != nil && idle {
-				line := info.line
-				line.Msg = "connection"
-				cutLine(&line, reason)
-				l.log(context.Background(), &line)
-			}
-		}
+		l.recheck(st, k.(net.Conn), v.(*connInfo))
 		return true
 	})
+}
+
+// joinVerified adds a verified connection, its fields set, to the set revalidate walks.
+// Its handshake ran under st; a reload that swapped the state since may have walked the
+// set before the connection joined it, so the connection is then checked here against
+// the state now current. Swap stores the state before it walks the set: either that
+// walk finds the connection, or the connection finds the new state.
+func (l *Listener) joinVerified(conn net.Conn, info *connInfo, st *State) {
+	l.verified.Store(conn, info) // removed when the connection ends
+	if now := l.state.Load(); now != st {
+		l.recheck(now, conn, info)
+	}
+}
+
+// recheck closes c if st refuses its verified client.
+func (l *Listener) recheck(st *State, c net.Conn, info *connInfo) {
+	auth := st.Lookup(info.cs.ServerName).Auth
+	if auth == nil || auth.Verifier == nil {
+		return // the domain no longer asks for client certificates
+	}
+	switch reason := auth.Verifier.Recheck(info.verdict.Chain); reason {
+	case clientauth.Revoked, clientauth.Denied, clientauth.NotAllowed:
+		if _, ok := l.verified.LoadAndDelete(c); !ok {
+			return // cut already, by another walk
+		}
+		// The socket, not the TLS connection: tls.Conn.Close would first wait to
+		// send close_notify behind a write that a client not reading keeps blocked,
+		// and the reload would wait with it.
+		if tc, ok := c.(*tls.Conn); ok {
+			c = tc.NetConn()
+		}
+		// A TCP relay logs its one connection line when its copy ends, with this
+		// reason, and so does a request in flight (a WebSocket, say); an idle HTTP
+		// connection has no line of its own, so it is logged here.
+		info.cut.Store(reason)
+		idle := info.cutRequests(reason)
+		_ = c.Close()
+		if l.proxy != nil && idle {
+			line := info.line
+			line.Msg = "connection"
+			cutLine(&line, reason)
+			l.log(context.Background(), &line)
+		}
+	}
 }
 
 // cutRequests records that a reload cut the connection for reason, and reports whether
