@@ -34,6 +34,9 @@ type Cache struct {
 	order   list.List // of *cacheEntry, most recently used first
 	hits    uint64
 	misses  uint64
+	// Observe, when set, is told the result of every lookup (outside the lock); set it
+	// before the Cache is used.
+	Observe func(hit bool)
 	// recent are the last verifications that passed, by the very slice of certificates
 	// (a connection's PeerCertificates), for Verifier.Passed.
 	recent [recentSize]passed
@@ -77,6 +80,15 @@ func cacheKey(certs []*x509.Certificate) [sha256.Size]byte {
 // get returns the chain stored for key if every certificate of it is within its validity
 // period at now (the leaf with grace past its NotAfter), or nil, and counts the lookup.
 func (c *Cache) get(key [sha256.Size]byte, now time.Time, grace time.Duration) []*x509.Certificate {
+	chain := c.lookup(key, now, grace)
+	if c.Observe != nil {
+		c.Observe(chain != nil)
+	}
+	return chain
+}
+
+// lookup is get under the lock.
+func (c *Cache) lookup(key [sha256.Size]byte, now time.Time, grace time.Duration) []*x509.Certificate {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[key]

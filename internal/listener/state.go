@@ -3,6 +3,7 @@ package listener
 import (
 	"crypto/tls"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -92,6 +93,24 @@ func NewState(st *State, domains []*Domain) *State {
 		return st.Lookup(h.ServerName).Auth.Config, nil
 	}}
 	return st
+}
+
+// Auths returns the state's TLS policies, the default's first, each once (nil-free).
+func (st *State) Auths() []*tlsconf.Auth {
+	var auths []*tlsconf.Auth
+	add := func(d *Domain) {
+		if d != nil && d.Auth != nil && !slices.Contains(auths, d.Auth) {
+			auths = append(auths, d.Auth)
+		}
+	}
+	add(st.Default)
+	for _, d := range st.exact {
+		add(d)
+	}
+	for _, d := range st.wildcard {
+		add(d)
+	}
+	return auths
 }
 
 // Lookup returns the policy for a name (SNI or Host): an exact name, else a wildcard

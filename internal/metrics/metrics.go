@@ -26,6 +26,7 @@ const (
 	NameClientExpiry    = "tlsgate_client_certificate_days_to_expiry"
 	NameClientGrace     = "tlsgate_client_certificate_grace_total"
 	NameAudit           = "tlsgate_audit_verdicts_total"
+	NameVerifyCache     = "tlsgate_client_verify_cache_total"
 	NameCRLFetches      = "tlsgate_crl_fetches_total"
 	NameOCSPFetches     = "tlsgate_ocsp_staple_fetches_total"
 	NameGRPCRequests    = "tlsgate_grpc_requests_total"
@@ -78,6 +79,9 @@ type Metrics struct {
 	// Audit counts what ssl.audit would decide for the clients let in, by listener and
 	// reason ("ok" when it would let them in too).
 	Audit *prometheus.CounterVec
+	// VerifyCache counts lookups in a listener's ssl.verify_cache, by result: hit (the
+	// chain built before was taken) or miss (built in full).
+	VerifyCache *prometheus.CounterVec
 	// Refused counts connections closed at once because of max_connections.
 	Refused *prometheus.CounterVec
 	// GRPCRequests counts gRPC calls by listener and the grpc-status they got (from
@@ -156,6 +160,8 @@ func New() *Metrics {
 			Help: "Client certificates accepted past their NotAfter by the listener's expiry_grace."}, []string{"listener"}),
 		Audit: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameAudit,
 			Help: "What ssl.audit (a CA bundle and allow-list tried without enforcing them) would decide for the client certificates let in."}, []string{"listener", "reason"}),
+		VerifyCache: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameVerifyCache,
+			Help: "Lookups in ssl.verify_cache by result: hit (the client chain built before was taken; revocation, denylist and allow-list still checked) or miss (the chain built in full)."}, []string{"listener", "result"}),
 		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameRefused,
 			Help: "Connections refused because the listener's max_connections was reached."}, []string{"listener"}),
 		GRPCRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameGRPCRequests,
@@ -174,7 +180,7 @@ func New() *Metrics {
 	m.Registry.MustRegister(m.FleetConnected, m.FleetRevision, m.FleetApplyErrors)
 	m.addOperational()
 	m.Registry.MustRegister(m.Handshakes, m.ConnectionsOpen, m.Requests, m.RequestSeconds, m.Bytes, m.Reloads, m.CertExpiry, m.BackendUp, m.Refused, m.ClientExpiry, m.CRLFetches, m.OCSPFetches, m.ClientGrace, m.Audit)
-	m.Registry.MustRegister(m.GRPCRequests, m.AcceptErrors, m.Lingering)
+	m.Registry.MustRegister(m.VerifyCache, m.GRPCRequests, m.AcceptErrors, m.Lingering)
 	return m
 }
 

@@ -104,6 +104,20 @@ func New(opts Options) *Server {
 		lingerers: listener.NewLingerers(listener.DefaultMaxLingering)}
 }
 
+// verifyCacheObserver counts a listener's ssl.verify_cache lookups
+// (tlsgate_client_verify_cache_total).
+func (s *Server) verifyCacheObserver(listener string) func(hit bool) {
+	hits := s.opts.Metrics.VerifyCache.WithLabelValues(listener, "hit")
+	misses := s.opts.Metrics.VerifyCache.WithLabelValues(listener, "miss")
+	return func(hit bool) {
+		if hit {
+			hits.Inc()
+		} else {
+			misses.Inc()
+		}
+	}
+}
+
 // built is everything a config turns into before any socket is touched.
 type built struct {
 	cfg    *config.Config
@@ -366,8 +380,13 @@ func (s *Server) startAdmin(b *built) error {
 // they were before b was read from them (see stampFiles).
 func (s *Server) apply(b *built, stamps map[string]string) error {
 	access := s.access(b.cfg)
-	for _, st := range b.states {
+	for id, st := range b.states {
 		st.Access = access // before any listener sees the state
+		for _, a := range st.Auths() {
+			if a.Verifier != nil && a.Verifier.Cache != nil {
+				a.Verifier.Cache.Observe = s.verifyCacheObserver(id)
+			}
+		}
 	}
 	s.adoptHealth(b)
 	opened := map[string]*listener.Listener{}
