@@ -18,6 +18,75 @@ import (
 	"tlsgate/internal/tlsconf"
 )
 
+// reloadFixture is a mutual https listener over a throwaway CA, serving alice, for the
+// revalidate tests: state(deny, verify) builds a state whose denylist refuses every
+// client when deny is set, with verify as its handshakes' VerifyConnection (nil: none).
+type reloadFixture struct {
+	id    string
+	ca    *pkitest.CA
+	srv   tls.Certificate
+	alice tls.Certificate
+	l     *Listener
+	logs  lockedBuffer
+	stop  func() // shuts the listener down and waits for it; idempotent, also a cleanup
+}
+
+func newReloadFixture(t *testing.T, id string) *reloadFixture {
+	ca := pkitest.New(t, "root", pki.ECDSAP256)
+	return &reloadFixture{id: id, ca: ca, srv: ca.Issue("localhost", pkitest.Server("localhost")).TLS(), alice: ca.Issue("alice").TLS()}
+}
+
+func (f *reloadFixture) state(deny bool, verify func(tls.ConnectionState) error) *State {
+	v := &clientauth.Verifier{Roots: f.ca.Pool()}
+	if deny {
+		v.Deny = func(*x509.Certificate) bool { return true }
+	}
+	auth := &tlsconf.Auth{Mode: config.ModeMutual, Verifier: v, Config: &tls.Config{
+		Certificates: []tls.Certificate{f.srv}, ClientAuth: tls.RequireAndVerifyClientCert,
+		ClientCAs: f.ca.Pool(), NextProtos: []string{"http/1.1"}, VerifyConnection: verify}}
+	return NewState(&State{ID: f.id, Protocol: config.ProtoHTTPS, Default: &Domain{Auth: auth},
+		HandshakeTimeout: 5 * time.Second, HeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second}, nil)
+}
+
+// serve starts the listener with st.
+func (f *reloadFixture) serve(t *testing.T, st *State) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.l = New(ln, st, Deps{Log: slog.New(slog.NewJSONHandler(&f.logs, nil)), Metrics: metrics.New()})
+	served := make(chan error, 1)
+	go func() { served <- f.l.Serve() }()
+	stopped := false
+	f.stop = func() {
+		if !stopped {
+			stopped = true
+			_ = f.l.Shutdown(t.Context())
+			<-served
+		}
+	}
+	t.Cleanup(f.stop)
+}
+
+// dial connects as alice.
+func (f *reloadFixture) dial(t *testing.T) *tls.Conn {
+	c, err := tls.Dial("tcp", f.l.ln.Addr().String(), &tls.Config{RootCAs: f.ca.Pool(), ServerName: "localhost",
+		Certificates: []tls.Certificate{f.alice}, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// wantDenied fails unless the one line logged is c's connection, cut as denied.
+func (f *reloadFixture) wantDenied(t *testing.T, c *tls.Conn) {
+	lines := logLines(t, bytes.NewBuffer(f.logs.Bytes()))
+	if len(lines) != 1 || lines[0]["reason"] != "denied" || lines[0]["listener"] != f.id || lines[0]["client"] != c.LocalAddr().String() {
+		t.Fatalf("lines %v, want one for the connection, denied", lines)
+	}
+}
+
 // TestRevalidateFreshConnection: a reload that refuses a client whose handshake has just
 // ended closes its connection and logs it with the connection's fields. revalidate runs
 // on the reload's goroutine and reads what the handshake's worker set (the line), so
@@ -29,32 +98,9 @@ import (
 // for the connection to be in the set as revalidate finds it, then swaps in a state
 // whose denylist refuses the client: under -race the line's read was reported before.
 func TestRevalidateFreshConnection(t *testing.T) {
-	ca := pkitest.New(t, "root", pki.ECDSAP256)
-	srvCert := ca.Issue("localhost", pkitest.Server("localhost")).TLS()
-	alice := ca.Issue("alice").TLS()
-	state := func(deny bool) *State {
-		v := &clientauth.Verifier{Roots: ca.Pool()}
-		if deny {
-			v.Deny = func(*x509.Certificate) bool { return true }
-		}
-		auth := &tlsconf.Auth{Mode: config.ModeMutual, Verifier: v, Config: &tls.Config{
-			Certificates: []tls.Certificate{srvCert}, ClientAuth: tls.RequireAndVerifyClientCert,
-			ClientCAs: ca.Pool(), NextProtos: []string{"http/1.1"}}}
-		return NewState(&State{ID: "fresh", Protocol: config.ProtoHTTPS, Default: &Domain{Auth: auth},
-			HandshakeTimeout: 5 * time.Second, HeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second}, nil)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs lockedBuffer
-	l := New(ln, state(false), Deps{Log: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: metrics.New()})
-	served := make(chan error, 1)
-	go func() { served <- l.Serve() }()
-	defer func() {
-		_ = l.Shutdown(t.Context())
-		<-served
-	}()
+	f := newReloadFixture(t, "fresh")
+	f.serve(t, f.state(false, nil))
+	l := f.l
 	l.h1mu.Lock() // the connection's goroutine waits in track
 	locked := true
 	defer func() {
@@ -62,16 +108,11 @@ func TestRevalidateFreshConnection(t *testing.T) {
 			l.h1mu.Unlock()
 		}
 	}()
-	c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost",
-		Certificates: []tls.Certificate{alice}, NextProtos: []string{"http/1.1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := f.dial(t)
 	for stored := false; !stored; runtime.Gosched() {
 		l.verified.Range(func(any, any) bool { stored = true; return false })
 	}
-	l.Swap(state(true))
+	l.Swap(f.state(true, nil))
 	l.h1mu.Unlock()
 	locked = false
 	if err := c.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
@@ -80,10 +121,7 @@ func TestRevalidateFreshConnection(t *testing.T) {
 	if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil || isTimeout(err) {
 		t.Fatalf("read %d bytes, %v: want the connection closed", n, err)
 	}
-	lines := logLines(t, bytes.NewBuffer(logs.Bytes()))
-	if len(lines) != 1 || lines[0]["reason"] != "denied" || lines[0]["listener"] != "fresh" || lines[0]["client"] != c.LocalAddr().String() {
-		t.Fatalf("lines %v, want one for the connection, denied", lines)
-	}
+	f.wantDenied(t, c)
 }
 
 // TestRevalidateDuringHandshake: a reload that refuses a client while its handshake runs
@@ -92,54 +130,15 @@ func TestRevalidateFreshConnection(t *testing.T) {
 // state now current when it joins: without that, the client was let in under the old
 // state and served (an HTTP request, a TCP SSL relay for as long as it lasts).
 func TestRevalidateDuringHandshake(t *testing.T) {
-	ca := pkitest.New(t, "root", pki.ECDSAP256)
-	srvCert := ca.Issue("localhost", pkitest.Server("localhost")).TLS()
-	alice := ca.Issue("alice").TLS()
-	var l *Listener
+	f := newReloadFixture(t, "during")
 	swapped := make(chan struct{})
-	var state func(deny bool) *State
-	state = func(deny bool) *State {
-		v := &clientauth.Verifier{Roots: ca.Pool()}
-		if deny {
-			v.Deny = func(*x509.Certificate) bool { return true }
-		}
-		cfg := &tls.Config{Certificates: []tls.Certificate{srvCert}, ClientAuth: tls.RequireAndVerifyClientCert,
-			ClientCAs: ca.Pool(), NextProtos: []string{"http/1.1"}}
-		if !deny {
-			// The reload lands while this handshake runs: after its checks passed.
-			cfg.VerifyConnection = func(tls.ConnectionState) error {
-				l.Swap(state(true))
-				close(swapped)
-				return nil
-			}
-		}
-		auth := &tlsconf.Auth{Mode: config.ModeMutual, Verifier: v, Config: cfg}
-		return NewState(&State{ID: "during", Protocol: config.ProtoHTTPS, Default: &Domain{Auth: auth},
-			HandshakeTimeout: 5 * time.Second, HeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second}, nil)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs lockedBuffer
-	l = New(ln, state(false), Deps{Log: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: metrics.New()})
-	served := make(chan error, 1)
-	go func() { served <- l.Serve() }()
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			_ = l.Shutdown(t.Context())
-			<-served
-		}
-	}
-	defer stop()
-	c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost",
-		Certificates: []tls.Certificate{alice}, NextProtos: []string{"http/1.1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	// The reload lands while this handshake runs: after its checks passed.
+	f.serve(t, f.state(false, func(tls.ConnectionState) error {
+		f.l.Swap(f.state(true, nil))
+		close(swapped)
+		return nil
+	}))
+	c := f.dial(t)
 	<-swapped // the server's side of the handshake may end after the client's
 	if err := c.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
 		t.Fatal(err)
@@ -148,9 +147,6 @@ func TestRevalidateDuringHandshake(t *testing.T) {
 	if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil || isTimeout(err) {
 		t.Fatalf("read %d bytes, %v: want the connection closed, nothing served", n, err)
 	}
-	stop() // the line is written after the close, on the connection's worker
-	lines := logLines(t, bytes.NewBuffer(logs.Bytes()))
-	if len(lines) != 1 || lines[0]["reason"] != "denied" || lines[0]["listener"] != "during" || lines[0]["client"] != c.LocalAddr().String() {
-		t.Fatalf("lines %v, want one for the connection, denied", lines)
-	}
+	f.stop() // the line is written after the close, on the connection's worker
+	f.wantDenied(t, c)
 }
