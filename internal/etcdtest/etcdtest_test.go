@@ -57,6 +57,16 @@ func TestRestartKeepsEachLog(t *testing.T) {
 	}
 }
 
+// tlsFiles writes, under dir, a CA, a certificate and key for etcd on 127.0.0.1 and a
+// client pair, all of that CA, which it returns too.
+func tlsFiles(t *testing.T, dir string) (TLS, *pkitest.CA) {
+	ca := pkitest.New(t, "etcd-ca", pki.ECDSAP256)
+	f := TLS{CA: pkitest.Write(t, dir, "ca.pem", ca.PEM())}
+	f.Cert, f.Key = ca.Issue("etcd", pkitest.Server("127.0.0.1")).WritePair(t, dir, "etcd")
+	f.ClientCert, f.ClientKey = ca.Issue("client").WritePair(t, dir, "client")
+	return f, ca
+}
+
 // TestStartTLSFailsOnABadKey: an etcd given a key that is not its certificate's, or a
 // key file cut in half, binds its client port and then exits; its start fails with etcd's
 // complaint, where a readiness wait that only connects returned as if it had started.
@@ -64,10 +74,7 @@ func TestStartTLSFailsOnABadKey(t *testing.T) {
 	t.Parallel()
 	Binary(t)
 	dir := t.TempDir()
-	ca := pkitest.New(t, "etcd-ca", pki.ECDSAP256)
-	f := TLS{CA: pkitest.Write(t, dir, "ca.pem", ca.PEM())}
-	f.Cert, f.Key = ca.Issue("etcd", pkitest.Server("127.0.0.1")).WritePair(t, dir, "etcd")
-	f.ClientCert, f.ClientKey = ca.Issue("client").WritePair(t, dir, "client")
+	f, _ := tlsFiles(t, dir)
 	key, err := os.ReadFile(f.Key)
 	if err != nil {
 		t.Fatal(err)
@@ -96,11 +103,7 @@ func TestStartTLSFailsOnABadKey(t *testing.T) {
 func TestStartTLSHealthy(t *testing.T) {
 	t.Parallel()
 	Binary(t)
-	dir := t.TempDir()
-	ca := pkitest.New(t, "etcd-ca", pki.ECDSAP256)
-	f := TLS{CA: pkitest.Write(t, dir, "ca.pem", ca.PEM())}
-	f.Cert, f.Key = ca.Issue("etcd", pkitest.Server("127.0.0.1")).WritePair(t, dir, "etcd")
-	f.ClientCert, f.ClientKey = ca.Issue("client").WritePair(t, dir, "client")
+	f, ca := tlsFiles(t, t.TempDir())
 	s := StartTLS(t, f)
 	url := "https://" + s.Endpoint + "/health"
 	if err := s.healthy(url)(); err != nil {
