@@ -263,6 +263,10 @@ func certConvertCmd() *cobra.Command {
 			inPass, _ := f.GetString("in-password")
 			password, _ := f.GetString("password")
 			legacy, _ := f.GetBool("legacy")
+			if !f.Changed("in-password") {
+				// The contract names one --password: it opens a PKCS#12 input too.
+				inPass = password
+			}
 			for _, req := range []string{"in", "out", "format"} {
 				if err := requireFlag(c, req); err != nil {
 					return err
@@ -304,8 +308,8 @@ func certConvertCmd() *cobra.Command {
 	f.String("key", "", "private key file, when --in has none")
 	f.String("out", "", "output file")
 	f.String("format", "", "pem, der or p12")
-	f.String("in-password", "", "password of a PKCS#12 input")
-	f.String("password", "", "password of the PKCS#12 output")
+	f.String("in-password", "", "password of a PKCS#12 input (default: --password)")
+	f.String("password", "", "password of the PKCS#12 output, and of a PKCS#12 input without --in-password")
 	f.Bool("legacy", false, "PKCS#12 with 3DES/SHA-1 for old Windows and macOS")
 	return c
 }

@@ -154,6 +154,47 @@ func TestConvertRoundTrip(t *testing.T) {
 	}
 }
 
+// TestConvertPasswordOpensP12: the issue's one --password opens a PKCS#12 input (p12 →
+// pem) when --in-password is not given; --in-password still wins when both are given.
+func TestConvertPasswordOpensP12(t *testing.T) {
+	dir := t.TempDir()
+	d, err := pki.Init(filepath.Join(dir, "pki"), pki.InitOptions{Name: "CA"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	is, err := d.Issue(pki.UsageClient, "alice", pki.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p12 := filepath.Join(dir, "alice.p12")
+	if code, _, stderr := run("cert", "convert", "--in", filepath.Join(d.Path, is.CertFile), "--key", filepath.Join(d.Path, is.KeyFile), "--out", p12, "--format", "p12", "--password", "secret"); code != 0 {
+		t.Fatalf("pem → p12: exit %d: %s", code, stderr)
+	}
+	out := filepath.Join(dir, "alice.pem")
+	if code, _, stderr := run("cert", "convert", "--in", p12, "--out", out, "--format", "pem", "--password", "secret"); code != 0 {
+		t.Fatalf("p12 → pem with --password: exit %d: %s", code, stderr)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := certfile.Decode(data, "")
+	if err != nil || len(b.Certs) == 0 || !b.Certs[0].Equal(is.Cert) || b.Key == nil {
+		t.Fatalf("p12 → pem lost the certificate or key: %v", err)
+	}
+	again := filepath.Join(dir, "again.p12")
+	if code, _, stderr := run("cert", "convert", "--in", p12, "--in-password", "secret", "--out", again, "--format", "p12", "--password", "other"); code != 0 {
+		t.Fatalf("p12 → p12 with a new password: exit %d: %s", code, stderr)
+	}
+	if data, err = os.ReadFile(again); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := certfile.Decode(data, "other"); err != nil {
+		t.Fatalf("re-encoded PKCS#12 does not open with its new password: %v", err)
+	}
+}
+
 // TestBadInputs: each bad input gives one clear error line naming the file.
 func TestBadInputs(t *testing.T) {
 	dir := t.TempDir()
