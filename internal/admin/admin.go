@@ -10,6 +10,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"strings"
 
 	"tlsgate/internal/admin/ui"
@@ -76,7 +77,14 @@ func Handler(o Options) http.Handler {
 			mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 		}
 		// Browsers must not be able to drive the API from another origin (CSRF).
-		mux.Handle("/api/", http.NewCrossOriginProtection().Handler(bearer(o.Token, writeGuard(o, api))))
+		guarded := http.NewCrossOriginProtection().Handler(bearer(o.Token, writeGuard(o, api)))
+		mux.Handle("/api/", guarded)
+		// Issue #6 names the resources without the prefix (POST /certificates): they
+		// answer there too, as the same requests under /api/v1/ behind the same guards.
+		for _, name := range []string{"certificates", "listeners", "target_groups", "denylist"} {
+			mux.Handle("/"+name, underAPI(guarded))
+			mux.Handle("/"+name+"/", underAPI(guarded))
+		}
 	}
 	if o.Pprof {
 		pp := http.NewServeMux()
@@ -88,6 +96,21 @@ func Handler(o Options) http.Handler {
 		mux.Handle("/debug/pprof/", bearer(o.Token, pp))
 	}
 	return mux
+}
+
+// underAPI serves a request for /NAME… as the same request for /api/v1/NAME….
+func underAPI(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r2 := new(http.Request)
+		*r2 = *r
+		r2.URL = new(url.URL)
+		*r2.URL = *r.URL
+		r2.URL.Path = "/api/v1" + r.URL.Path
+		if r.URL.RawPath != "" {
+			r2.URL.RawPath = "/api/v1" + r.URL.RawPath
+		}
+		next.ServeHTTP(w, r2)
+	})
 }
 
 // bearer requires "Authorization: Bearer <token>" when token is set, compared in

@@ -262,3 +262,40 @@ func TestAdminRejectedUploadLeavesNoFiles(t *testing.T) {
 		t.Fatalf("files left behind: %v", entries)
 	}
 }
+
+// TestAdminUnprefixedPaths: issue #6 names the API's resources without /api/v1
+// (POST /certificates); they answer there too, behind the same token, and change the
+// same configuration.
+func TestAdminUnprefixedPaths(t *testing.T) {
+	e := adminEnv(t)
+	leaf := e.ca.Issue("alias-site", pkitest.Server("localhost"))
+	kp, _ := certfile.EncodeKeyPEM(leaf.Key)
+	upload := map[string]any{"id": "alias", "cert": string(certfile.EncodePEM(leaf.Cert)), "key": string(kp)}
+	if code, _ := e.call("POST", "/certificates", upload, ""); code != http.StatusUnauthorized {
+		t.Fatalf("POST /certificates without the token: %d, want 401", code)
+	}
+	if code, body := e.call("POST", "/certificates", upload, adminToken); code != http.StatusCreated {
+		t.Fatalf("POST /certificates: %d %v", code, body)
+	}
+	if code, body := e.call("GET", "/api/v1/certificates/alias", nil, adminToken); code != http.StatusOK || body["id"] != "alias" {
+		t.Fatalf("the upload is not under /api/v1: %d %v", code, body)
+	}
+	if code, body := e.call("GET", "/listeners/mutual", nil, adminToken); code != http.StatusOK || body["id"] != "mutual" {
+		t.Fatalf("GET /listeners/mutual: %d %v", code, body)
+	}
+	if code, body := e.call("GET", "/target_groups", nil, adminToken); code != http.StatusOK || len(body["list"].([]any)) == 0 {
+		t.Fatalf("GET /target_groups: %d %v", code, body)
+	}
+	if code, body := e.call("POST", "/denylist", map[string]any{"serial": "0A0B"}, adminToken); code != http.StatusCreated {
+		t.Fatalf("POST /denylist: %d %v", code, body)
+	}
+	if code, _ := e.call("DELETE", "/denylist/0A0B", nil, adminToken); code != http.StatusOK {
+		t.Fatalf("DELETE /denylist/0A0B: %d", code)
+	}
+	if code, _ := e.call("DELETE", "/certificates/alias", nil, adminToken); code != http.StatusOK {
+		t.Fatalf("DELETE /certificates/alias: %d", code)
+	}
+	if code, _ := e.call("GET", "/api/v1/certificates/alias", nil, adminToken); code != http.StatusNotFound {
+		t.Fatalf("after DELETE /certificates/alias: %d, want 404", code)
+	}
+}
