@@ -115,7 +115,12 @@ func (r *Revision) Decode(dir string) (*config.Config, error) {
 func Localize(cfg *config.Config, node *config.Config) {
 	cfg.Admin = node.Admin
 	if tok := node.Resolve(cfg.Admin.TokenFile); tok != "" {
-		// The admin token is the node's own file, read from its disk.
+		// The admin token is the node's own file, read from its disk. Made absolute:
+		// beside a node config given by a relative path it is still relative here, and
+		// cfg would resolve it against its own directory (the cache), not the node's.
+		if abs, err := filepath.Abs(tok); err == nil {
+			tok = abs
+		}
 		cfg.Admin.TokenFile = tok
 		if src := cfg.Source; src != nil {
 			cfg.Source = func(path string) ([]byte, error) {
