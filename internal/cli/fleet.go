@@ -265,6 +265,9 @@ func fleetStatusCmd() *cobra.Command {
 		},
 	}
 	etcdFlags(c, false)
+	// The same flags as push and pull work here: status reads nothing sealed, so the
+	// key is not needed, but a command line copied from push must not be a usage error.
+	c.Flags().String("key-file", "", "the fleet key (not needed: status reads nothing sealed)")
 	c.Flags().Bool("json", false, "print JSON")
 	return c
 }

@@ -48,7 +48,8 @@ listeners:
 	if code != ExitFailure || !strings.Contains(errOut, "bad.yaml:4: listeners[0].target_group") || out != "" {
 		t.Fatalf("invalid push: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	code, out, _ = run(append([]string{"fleet", "status", "--json"}, flags...)...)
+	// status takes push's flags as they are, --key-file included.
+	code, out, _ = run(append([]string{"fleet", "status", "--json", "--key-file", keyFile}, flags...)...)
 	if code != ExitOK || strings.TrimSpace(out) != "[]" {
 		t.Fatalf("status: %d %q", code, out)
 	}
