@@ -4,10 +4,12 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -116,4 +118,44 @@ fleet: {etcd: [%s], prefix: /tlsgate/test, instance: s, key_file: %s, bind: 127.
 	if _, err := get(nil); err == nil {
 		t.Fatal("admin API without a client certificate answered")
 	}
+}
+
+// TestFleetAdminUnappliable: a change made through node b's admin API that b cannot
+// apply (its address for a new listener is taken) is stored and applied by a, while b
+// keeps serving its revision and says so: status shows b at that revision with the
+// error, as for a pushed revision it cannot apply.
+func TestFleetAdminUnappliable(t *testing.T) {
+	f, _ := newFleet(t, "a", "b")
+	a, b := f.nodes[0], f.nodes[1]
+	f.waitApplied(1, a, b)
+	held, err := net.Listen("tcp", b.bind+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	_, port, _ := net.SplitHostPort(held.Addr().String())
+	body := fmt.Sprintf(`{"id": "fixed", "protocol": "https", "listen": "127.0.0.1:%s", "target_group": "web",
+	  "ssl": {"mode": "one_way", "server_certificates": ["site"]}}`, port)
+	if code := b.adminPost(t, "/api/v1/listeners", body); code == http.StatusCreated {
+		t.Fatalf("a listener node b cannot bind was reported created on b")
+	}
+	f.waitApplied(2, a)
+	eventually(t, "node b reports the error at revision 1", func() bool {
+		list, _ := f.store.List(ctxT(t))
+		for _, st := range list {
+			if st.Instance == "b" && st.Revision == 1 && strings.HasPrefix(st.State, "error: ") && strings.Contains(st.State, "fixed") {
+				return true
+			}
+		}
+		return false
+	})
+	if b.node.Applied() != 1 || metricValue(t, b, "tlsgate_fleet_revision") != 1 {
+		t.Fatalf("node b claims revision %d (metric %v), serves 1", b.node.Applied(), metricValue(t, b, "tlsgate_fleet_revision"))
+	}
+	// The address freed, b applies the stored revision once it is retried (a newer one).
+	held.Close()
+	if code := a.adminPost(t, "/api/v1/denylist", `{"serial": "0A"}`); code != http.StatusCreated {
+		t.Fatalf("denylist through a: %d", code)
+	}
+	f.waitApplied(3, a, b)
 }

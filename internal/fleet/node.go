@@ -48,6 +48,7 @@ type Node struct {
 	failed   int64             // the newest revision that failed to apply (not retried until a newer one)
 	pending  map[string][]byte // the initial revision, cached once it serves (Run)
 	prepared *prepared         // an admin API change between Prepare and Write
+	writing  int64             // the revision Write is storing and applying (the session leaves it alone)
 	wake     chan struct{}
 }
 

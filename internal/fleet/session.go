@@ -222,7 +222,7 @@ func (n *Node) newTickets(a Applier, sealed []byte) {
 // true) or when a newer one arrives.
 func (n *Node) catchUp(ctx context.Context, a Applier, head int64, lease clientv3.LeaseID, retry bool) {
 	n.mu.Lock()
-	need := head > 0 && (n.current == nil || n.current.Number < head) && (retry || n.failed != head)
+	need := head > 0 && (n.current == nil || n.current.Number < head) && (retry || n.failed != head) && n.writing != head
 	stale := n.current != nil && n.status.Revision != n.current.Number
 	n.mu.Unlock()
 	if !need && !stale {

@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 
@@ -51,15 +52,32 @@ func (n *Node) Prepare(base *config.Config, data []byte) (*config.Config, error)
 
 // Write stores what Prepare made as the next revision when the fleet is still at its
 // base revision (compare-and-swap: a concurrent change elsewhere makes it fail with
-// ErrConflict, and nothing is stored). The revision becomes this node's current one.
-func (n *Node) Write(ctx context.Context, cfg *config.Config) (int64, error) {
+// ErrConflict, and nothing is stored), then calls apply to swap it in here. The
+// revision becomes this node's current one only when apply succeeds; when it fails
+// (a listener address in use here) the revision stays stored, the other instances
+// apply it, and this node keeps serving its previous one and reports the error in
+// status, as for a pushed revision it cannot apply.
+func (n *Node) Write(ctx context.Context, cfg *config.Config, apply func() error) (int64, error) {
 	n.mu.Lock()
 	p := n.prepared
 	n.prepared = nil
+	if p != nil && p.cfg == cfg {
+		// The session leaves this revision to Write while it is being written.
+		n.writing = p.base + 1
+	}
 	n.mu.Unlock()
 	if p == nil || p.cfg != cfg {
 		return 0, errors.New("fleet write without its Prepare")
 	}
+	defer func() {
+		n.mu.Lock()
+		n.writing = 0
+		n.mu.Unlock()
+		select {
+		case n.wake <- struct{}{}:
+		default:
+		}
+	}()
 	num, err := n.store.Push(ctx, p.rev, p.base)
 	if err != nil {
 		return 0, err
@@ -69,12 +87,11 @@ func (n *Node) Write(ctx context.Context, cfg *config.Config) (int64, error) {
 			n.log.Warn("fleet: cannot remove an uploaded file after storing it", "file", f, "error", err.Error())
 		}
 	}
+	if err := apply(); err != nil {
+		return num, fmt.Errorf("stored as fleet revision %d (the other instances apply it), not applied here: %w", num, err)
+	}
 	p.rev.Number = num
 	n.setCurrent(p.rev, n.store.seal(num, p.rev))
-	select {
-	case n.wake <- struct{}{}:
-	default:
-	}
 	return num, nil
 }
 

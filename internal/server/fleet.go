@@ -20,8 +20,9 @@ type Fleet interface {
 	// (decoded, localized), reading newly referenced files (uploads) from the disk.
 	Prepare(base *config.Config, data []byte) (*config.Config, error)
 	// Write stores what Prepare made as the next revision if the fleet is still at
-	// base's revision, and returns the new revision.
-	Write(ctx context.Context, prepared *config.Config) (int64, error)
+	// base's revision, then calls apply; the revision counts as this node's only when
+	// apply succeeds. It returns the new revision.
+	Write(ctx context.Context, prepared *config.Config, apply func() error) (int64, error)
 	// FetchesCRLs reports whether this node fetches CRLs from their URLs for the fleet
 	// (the elected node); the others take them from the fleet and fetch only a CRL they
 	// have no copy of.
@@ -106,11 +107,8 @@ func (s *Server) updateFleetOnce(mutate func(*config.Config) error) (config.Prob
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), fleetWriteTimeout)
 	defer cancel()
-	rev, err := f.Write(ctx, next)
+	rev, err := f.Write(ctx, next, func() error { return s.apply(b, s.stamps) })
 	if err != nil {
-		return nil, err
-	}
-	if err := s.apply(b, s.stamps); err != nil {
 		return nil, err
 	}
 	s.logWarnings(b.store.Warnings)
