@@ -68,7 +68,8 @@ func clientCases() []clientCase {
 }
 
 // TestMutual asserts the reason code of every client certificate case in the log line
-// and the metric of a mutual HTTPS listener.
+// and the metric of a mutual HTTPS listener, and the TLS alert the client gets for it
+// (SPEC §1's table).
 func TestMutual(t *testing.T) {
 	matrix(t, func(t *testing.T, version uint16, kt pki.KeyType) {
 		e := newEnv(t, kt)
@@ -90,6 +91,9 @@ func TestMutual(t *testing.T) {
 				if err == nil {
 					t.Fatalf("request succeeded (status %d), want refusal with %s", got.Status, tc.reason)
 				}
+				if want := specAlert(tc.reason, version); !strings.Contains(err.Error(), "remote error: tls: "+want) {
+					t.Fatalf("client error %q, want the alert %q of SPEC §1 for %s", err, want, tc.reason)
+				}
 				line := e.sink.Next(t, map[string]any{"msg": "handshake", "listener": "mutual"})
 				if line["reason"] != string(tc.reason) {
 					t.Fatalf("log reason = %v, want %s (line %v)", line["reason"], tc.reason, line)
@@ -100,6 +104,23 @@ func TestMutual(t *testing.T) {
 			})
 		}
 	})
+}
+
+// specAlert is the text crypto/tls gives a client for the TLS alert that SPEC §1's
+// table names for reason r (clientauth.Reason.Alert, one version picked).
+func specAlert(r clientauth.Reason, version uint16) string {
+	alert := r.Alert()
+	if r == clientauth.NoClientCert {
+		alert = map[uint16]string{tls.VersionTLS12: "handshake_failure", tls.VersionTLS13: "certificate_required"}[version]
+	}
+	return map[string]string{
+		"certificate_required": "certificate required",
+		"handshake_failure":    "handshake failure",
+		"unknown_ca":           "unknown certificate authority",
+		"certificate_expired":  "expired certificate",
+		"bad_certificate":      "bad certificate",
+		"decrypt_error":        "error decrypting message",
+	}[alert]
 }
 
 // TestOptional asserts X-Client-Verify: the optional listener serves every client and
