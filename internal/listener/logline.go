@@ -133,10 +133,15 @@ func cipherName(id uint16) string {
 	return tls.CipherSuiteName(id)
 }
 
-// setTLS fills the TLS fields from a handshake's state and verdict.
+// setTLS fills the TLS fields from a handshake's state and verdict. A handshake that
+// failed before a version or cipher suite was agreed has none to log (not "0x0000").
 func (l *Line) setTLS(cs *tls.ConnectionState, v clientauth.Verdict) {
-	l.TLSVersion = tls.VersionName(cs.Version)
-	l.Cipher = cipherName(cs.CipherSuite)
+	if cs.Version != 0 {
+		l.TLSVersion = tls.VersionName(cs.Version)
+	}
+	if cs.CipherSuite != 0 {
+		l.Cipher = cipherName(cs.CipherSuite)
+	}
 	l.SNI = cs.ServerName
 	l.ALPN = cs.NegotiatedProtocol
 	l.Resumed = cs.DidResume

@@ -57,7 +57,7 @@ func TestSNIAndKeyType(t *testing.T) {
 }
 
 // TestPolicies: TLS 1.0/1.1 are refused by default; tls13-only refuses TLS 1.2 with the
-// reason protocol_mismatch.
+// reason protocol_mismatch, in a line without tls_version or cipher (none was agreed).
 func TestPolicies(t *testing.T) {
 	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
 		return "", "  - {id: only13, protocol: tcp_ssl, listen: 127.0.0.1:0, target_group: echo,\n" +
@@ -88,6 +88,14 @@ func TestPolicies(t *testing.T) {
 				line := e.sink.Next(t, map[string]any{"msg": "handshake", "listener": tc.listener})
 				if line["reason"] != "protocol_mismatch" {
 					t.Fatalf("reason %v, want protocol_mismatch", line["reason"])
+				}
+				// No version or suite was agreed: the line leaves them out rather
+				// than naming the zero values ("0x0000").
+				if v, ok := line["tls_version"]; ok {
+					t.Fatalf("tls_version %v in the line of a handshake that agreed on none", v)
+				}
+				if c, ok := line["cipher"]; ok {
+					t.Fatalf("cipher %v in the line of a handshake that agreed on none", c)
 				}
 			}
 		})
