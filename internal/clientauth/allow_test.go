@@ -54,7 +54,8 @@ func TestMatchDNS(t *testing.T) {
 // TestAllowList checks that each field matches only its own kind of name.
 func TestAllowList(t *testing.T) {
 	ca := pkitest.New(t, "root", pki.ECDSAP256)
-	svc := ca.Issue("web", pkitest.URI("spiffe://example.org/ns/prod/sa/web"), pkitest.OU("payments")).Cert
+	sans := pkitest.Option(func(r *pki.Request) { r.DNS, r.Emails = []string{"web.example.org"}, []string{"Web@Example.org"} })
+	svc := ca.Issue("web", pkitest.URI("spiffe://example.org/ns/prod/sa/web"), pkitest.OU("payments"), sans).Cert
 	sum := sha256.Sum256(svc.RawSubjectPublicKeyInfo)
 	for _, tc := range []struct {
 		name  string
@@ -68,6 +69,12 @@ func TestAllowList(t *testing.T) {
 		{"uri", &clientauth.AllowList{URI: []string{"spiffe://example.org/ns/*/sa/web"}}, true},
 		{"uri in dns field does not match", &clientauth.AllowList{DNS: []string{"spiffe://example.org/ns/prod/sa/web"}}, false},
 		{"cn in uri field does not match", &clientauth.AllowList{URI: []string{"web"}}, false},
+		{"dns", &clientauth.AllowList{DNS: []string{"web.example.org"}}, true},
+		{"dns wildcard, one label", &clientauth.AllowList{DNS: []string{"*.example.org"}}, true},
+		{"dns wildcard is one label only", &clientauth.AllowList{DNS: []string{"*.org"}}, false},
+		{"email, case-insensitive", &clientauth.AllowList{Email: []string{"web@example.org"}}, true},
+		{"other email", &clientauth.AllowList{Email: []string{"ops@example.org"}}, false},
+		{"email in cn field does not match", &clientauth.AllowList{CN: []string{"Web@Example.org"}}, false},
 		{"spki pin", &clientauth.AllowList{SPKISHA256: []string{hex.EncodeToString(sum[:])}}, true},
 		{"other pin", &clientauth.AllowList{SPKISHA256: []string{hex.EncodeToString(make([]byte, 32))}}, false},
 	} {
