@@ -1,4 +1,4 @@
-//go:build openssl && cgo
+//go:build openssl && cgo && !go1.27
 
 package opensslsign
 

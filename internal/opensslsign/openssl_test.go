@@ -257,3 +257,26 @@ func TestWrapLeavesKeysInFIPSMode(t *testing.T) {
 		t.Fatalf("child in FIPS mode: %v\n%s", err, out)
 	}
 }
+
+// TestSignLargeRSAKey: keys above maxDirectRSABits sign through an ordinary cgo call;
+// their signatures verify too.
+func TestSignLargeRSAKey(t *testing.T) {
+	t.Parallel()
+	rk := pkitest.Key(t, pki.RSA4096).(*rsa.PrivateKey)
+	s, err := opensslsign.Wrap(rk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.(*opensslsign.Key); !ok {
+		t.Fatalf("Wrap gave %T, want *opensslsign.Key", s)
+	}
+	d := sha256.Sum256([]byte("handshake transcript"))
+	opts := &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}
+	sig, err := s.Sign(rand.Reader, d[:], opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rsa.VerifyPSS(&rk.PublicKey, crypto.SHA256, d[:], sig, opts); err != nil {
+		t.Fatal(err)
+	}
+}
