@@ -20,7 +20,8 @@ const (
 	// connection is opened, so one connection's flow-control window and head-of-line
 	// blocking on its TCP stream are shared by at most this many calls.
 	MaxStreams = 100
-	// dialTimeout bounds connecting plus the TLS handshake to a backend.
+	// dialTimeout bounds connecting plus the TLS handshake to a backend when the route
+	// names no connect timeout.
 	dialTimeout = 10 * time.Second
 	// idleTimeout closes a backend connection that carried no stream for this long.
 	idleTimeout = 90 * time.Second
@@ -31,12 +32,16 @@ const (
 	pingTimeout = 15 * time.Second
 )
 
+// errClosed is the error of a stream asked of a pool the listener closed.
+var errClosed = errors.New("listener shut down")
+
 // key names one target's pool: its address and TLS settings (nil for h2c). A reload
 // builds new TLS configs, so a target whose settings changed gets a new pool and the
 // old one's connections close when idle.
 type key struct {
-	addr string
-	tls  *tls.Config
+	addr    string
+	tls     *tls.Config
+	connect time.Duration // the group's connect_timeout; 0: dialTimeout
 }
 
 // pools holds the pool of every target this listener has spoken HTTP/2 to.
@@ -77,9 +82,10 @@ func (ps *pools) close() {
 // limit, and fails on a connection that got GOAWAY or broke); when none has one, a new
 // connection is dialled, one dial at a time, whose result every waiting stream shares.
 type pool struct {
-	tr     *http.Transport
-	scheme string
-	addr   string
+	tr      *http.Transport
+	scheme  string
+	addr    string
+	connect time.Duration // bounds a dial plus its TLS handshake
 
 	mu      sync.Mutex
 	conns   []*http.ClientConn
@@ -109,10 +115,14 @@ func newPool(k key, d DialFunc) *pool {
 	} else {
 		p.SetUnencryptedHTTP2(true) // prior knowledge: no HTTP/1.1 Upgrade round trip
 	}
+	connect := k.connect
+	if connect <= 0 {
+		connect = dialTimeout
+	}
 	tr := &http.Transport{
 		DialContext:         d,
 		TLSClientConfig:     tc,
-		TLSHandshakeTimeout: dialTimeout,
+		TLSHandshakeTimeout: connect,
 		Protocols:           p,
 		IdleConnTimeout:     idleTimeout,
 		// The client's Accept-Encoding and the backend's Content-Encoding pass through
@@ -121,7 +131,7 @@ func newPool(k key, d DialFunc) *pool {
 		HTTP2:              &http.HTTP2Config{SendPingTimeout: pingAfter, PingTimeout: pingTimeout},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &pool{tr: tr, scheme: scheme, addr: k.addr, ctx: ctx, cancel: cancel}
+	return &pool{tr: tr, scheme: scheme, addr: k.addr, connect: connect, ctx: ctx, cancel: cancel}
 }
 
 // get returns a connection with a stream slot reserved for the caller, who must pass it
@@ -131,7 +141,7 @@ func (p *pool) get(ctx context.Context) (*http.ClientConn, error) {
 		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
-			return nil, errors.New("listener shut down")
+			return nil, errClosed
 		}
 		if cc := p.reserveLocked(); cc != nil {
 			p.mu.Unlock()
@@ -181,7 +191,7 @@ func (p *pool) pruneLocked() {
 // dial connects a new connection, not bound to the context of the request that asked
 // for it: the streams waiting for it may outlive that request.
 func (p *pool) dial(d *dial) {
-	ctx, cancel := context.WithTimeout(p.ctx, dialTimeout)
+	ctx, cancel := context.WithTimeout(p.ctx, p.connect)
 	defer cancel()
 	cc, err := p.tr.NewClientConn(ctx, p.scheme, p.addr)
 	p.mu.Lock()
@@ -194,7 +204,7 @@ func (p *pool) dial(d *dial) {
 	}
 	if p.closed {
 		_ = cc.Close()
-		d.err = errors.New("listener shut down")
+		d.err = errClosed
 		return
 	}
 	p.conns = append(p.conns, cc)

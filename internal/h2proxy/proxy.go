@@ -38,6 +38,14 @@ type Route struct {
 	Err func(err error)
 	// Ctx ends the exchange when done; nil means the request's context.
 	Ctx context.Context
+	// ConnectTimeout bounds connecting to Target plus the TLS handshake: the target
+	// group's connect_timeout (0: 10 s).
+	ConnectTimeout time.Duration
+	// Next, when set, is asked for another target after no connection to Target could
+	// be had (nothing of the request was sent): the group's retries (issue 12: a refused
+	// connect never loses a request). ok is false when there is none; err is the
+	// failure on the target given up.
+	Next func(err error) (target string, tc *tls.Config, ok bool)
 	// Connected and Header are set by Serve for the access log: the time to get a
 	// stream on a backend connection (pooled or dialled) and until the response header
 	// arrived, of the attempt that answered. Zero when not reached.
@@ -90,7 +98,7 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, route *Route) stri
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // before waiting for the body: a stream still sending it is reset
-	pl := p.pools.get(key{addr: route.Target, tls: route.TLS})
+	pl := p.pools.get(key{addr: route.Target, tls: route.TLS, connect: route.ConnectTimeout})
 	out := outgoing(r, route)
 	var resp *http.Response
 	var body *bodyReader
@@ -105,7 +113,16 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, route *Route) stri
 		cc, err := pl.get(ctx)
 		route.Connected = time.Since(start)
 		if err != nil {
-			return p.fail(w, r, route, ctx, "the backend could not be reached", fmt.Errorf("connecting to %s: %w", route.Target, err))
+			err = fmt.Errorf("connecting to %s: %w", route.Target, err)
+			if route.Next != nil && ctx.Err() == nil && !errors.Is(err, errClosed) {
+				if addr, tc, ok := route.Next(err); ok {
+					route.Target, route.TLS = addr, tc
+					pl = p.pools.get(key{addr: addr, tls: tc, connect: route.ConnectTimeout})
+					attempt-- // a move to another target is not an attempt on a connection
+					continue
+				}
+			}
+			return p.fail(w, r, route, ctx, "the backend could not be reached", err)
 		}
 		if p.testHookConn != nil {
 			p.testHookConn(cc)

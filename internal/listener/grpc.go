@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"crypto/tls"
 	"net/http"
 	"strings"
 
@@ -10,14 +11,26 @@ import (
 	"tlsgate/internal/httpproxy"
 )
 
-// forwardH2 sends a request to a target of a group of protocol h2c or h2.
-func (l *Listener) forwardH2(w http.ResponseWriter, r *http.Request, t *backend.Target, route *httpproxy.Route) {
+// forwardH2 sends a request to a target of a group of protocol h2c or h2. A target that
+// cannot be connected to is reported to the group (next) and the request moved to
+// another, up to the group's retries, as httpproxy does for HTTP/1.1 groups; the
+// target that served it, or was tried last, ends in route.Picked and route.Target.
+func (l *Listener) forwardH2(w http.ResponseWriter, r *http.Request, t *backend.Target, route *httpproxy.Route, next func(*backend.Target, error) *backend.Target) {
 	hr := &h2proxy.Route{
-		Target:   t.Address,
-		TLS:      t.TLS, // with the target's server name
-		Identity: route.Identity,
-		Err:      route.Err,
-		Ctx:      route.Ctx,
+		Target:         t.Address,
+		TLS:            t.TLS, // with the target's server name
+		Identity:       route.Identity,
+		Err:            route.Err,
+		Ctx:            route.Ctx,
+		ConnectTimeout: route.Group.Policy.ConnectTimeout,
+		Next: func(err error) (string, *tls.Config, bool) {
+			nt := next(route.Picked, err)
+			if nt == nil {
+				return "", nil, false
+			}
+			route.Picked, route.Target = nt, nt.Address
+			return nt.Address, nt.TLS, true
+		},
 	}
 	// Deferred: Serve panics to abort a response broken off (not gRPC).
 	defer func() { route.Connected, route.Header = hr.Connected, hr.Header }()

@@ -199,12 +199,35 @@ func (l *Listener) toTarget(ex *exchange, w http.ResponseWriter, r *http.Request
 		route.Err = func(err error) {
 			line.Err, *failed = err, true
 			if isDial(err) {
-				group.Report(t, err)
+				group.Report(route.Picked, err)
 			}
 		}
-		l.forwardH2(sw, r, t, route)
+		// A failed connect goes to another target, up to the group's retries (issue 12).
+		var tried []*backend.Target
+		var released []func()
+		defer func() {
+			for _, release := range released {
+				release()
+			}
+		}()
+		next := func(cur *backend.Target, err error) *backend.Target {
+			if len(tried) >= group.Policy.Retries {
+				return nil
+			}
+			nt := group.Retry(info.client, append(tried, cur))
+			if nt == nil {
+				return nil
+			}
+			if isDial(err) {
+				group.Report(cur, err)
+			}
+			tried = append(tried, cur)
+			released = append(released, nt.Acquire())
+			return nt
+		}
+		l.forwardH2(sw, r, t, route, next)
 		if !*failed {
-			group.Report(t, nil) // a success ends a run of connect failures
+			group.Report(route.Picked, nil) // a success ends a run of connect failures
 		}
 		return
 	}

@@ -39,19 +39,38 @@ func startNamed(t *testing.T, name string, ln net.Listener) *named {
 		}
 	}
 	n := &named{name: name, addr: ln.Addr().String()}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/health" {
-			if n.sick.Load() {
-				w.WriteHeader(http.StatusInternalServerError)
-			}
-			return
-		}
-		n.hits.Add(1)
-		_, _ = io.WriteString(w, n.name)
-	})}
+	srv := &http.Server{Handler: n}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return n
+}
+
+// startNamedH2C is startNamed speaking HTTP/2 in clear only (prior knowledge), as the
+// targets of a group of protocol h2c.
+func startNamedH2C(t *testing.T, name string) *named {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &named{name: name, addr: ln.Addr().String()}
+	p := &http.Protocols{}
+	p.SetUnencryptedHTTP2(true)
+	srv := &http.Server{Handler: n, Protocols: p}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return n
+}
+
+func (n *named) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/health" {
+		if n.sick.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+		return
+	}
+	n.hits.Add(1)
+	_, _ = io.WriteString(w, n.name)
 }
 
 // groupListeners is an extra with target group "g" (YAML body after "id: g, ") and an
@@ -184,6 +203,36 @@ func TestDeadTargetCounts(t *testing.T) {
 				t.Fatalf("status shows the dead target %q, want ejected", tg.Health)
 			}
 		}
+	}
+}
+
+// TestH2CDeadTargetRetried (issue 12 item 1, for a group of protocol h2c): with one of
+// two targets refusing or black-holed, 20 requests all succeed, the failed connect
+// going to the other target (before: 5 × 502), and the bad target is dialled exactly 5
+// times, then ejected; a black hole costs each of those the group's connect_timeout
+// (before: a fixed 10 s each).
+func TestH2CDeadTargetRetried(t *testing.T) {
+	for _, hang := range []bool{false, true} {
+		t.Run(map[bool]string{false: "refused", true: "black hole"}[hang], func(t *testing.T) {
+			dead := porttest.Dead(t)
+			live := startNamedH2C(t, "live")
+			d := &dialCounter{hang: map[string]bool{dead: hang}}
+			e := newEnv(t, pki.ECDSAP256, withDial(d), groupListeners(fmt.Sprintf(
+				"protocol: h2c, connect_timeout: 100ms, outlier: {base_ejection: 1h}, targets: [{address: %s}, {address: %s}]", dead, live.addr)))
+			start := time.Now()
+			if got := e.statuses("g_https", 20); got[http.StatusOK] != 20 {
+				t.Fatalf("statuses %v, want 20 × 200", got)
+			}
+			if took := time.Since(start); took > 5*time.Second {
+				t.Fatalf("20 requests took %v: connect_timeout 100ms not applied", took)
+			}
+			if n := d.count(dead); n != 5 {
+				t.Fatalf("the bad target was dialled %d times, want 5 (then ejected)", n)
+			}
+			if n := live.hits.Load(); n != 20 {
+				t.Fatalf("the live target served %d requests, want 20", n)
+			}
+		})
 	}
 }
 
