@@ -186,8 +186,8 @@ func TestAgainstOpenSSL(t *testing.T) {
 		{name: "self-signed server", server: []string{"-cert", f.path("self.crt"), "-key", f.path("self.key")}, verdict: "self-signed", check: [2]string{"server_chain", "trust"}},
 		{name: "wrong hostname", server: []string{"-cert", f.path("server.crt"), "-cert_chain", f.path("server.crt"), "-key", f.path("server.key")}, sni: "www.example.org", verdict: "not valid for the name", check: [2]string{"server_chain", "name"}},
 		{name: "missing intermediate", server: []string{"-cert", f.path("server-leaf.crt"), "-key", f.path("server.key")}, verdict: "does not send an intermediate", check: [2]string{"server_chain", "trust"}},
-		{name: "mutual without a client certificate", server: mutual, verdict: "requires a client certificate"},
-		{name: "mutual, TLS 1.2, no client certificate", server: mutual, tlsVer: tls.VersionTLS12, verdict: "requires a client certificate (mutual authentication) and none was sent"},
+		{name: "mutual without a client certificate", server: mutual, verdict: "requires a client certificate", reason: "no_client_cert"},
+		{name: "mutual, TLS 1.2, no client certificate", server: mutual, tlsVer: tls.VersionTLS12, verdict: "requires a client certificate (mutual authentication) and none was sent", reason: "no_client_cert"},
 		{name: "server with only a legacy cipher suite", server: []string{"-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256", "-cert", f.path("server.crt"), "-key", f.path("server.key")}, verdict: "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256 (the suite is insecure)", retry: "legacy TLS 1.2 cipher suites"},
 		{name: "server with only group P-521", server: []string{"-tls1_3", "-groups", "P-521", "-cert", f.path("server.crt"), "-key", f.path("server.key")}, verdict: "group P-521", retry: "every key-exchange group"},
 		{name: "client certificate from another CA", server: mutual, client: f.eve, verdict: "not among the CAs the server accepts", reason: "unknown_ca", check: [2]string{"client_checks", "issuer among"}},
@@ -284,10 +284,10 @@ func TestAgainstTlsgate(t *testing.T) {
 		reason         string
 	}{
 		{"one-way", "https-one-way", true, nil, 0, true, "one-way", ""},
-		{"mutual, no certificate, TLS 1.3", "https-mutual", true, nil, tls.VersionTLS13, false, "requires a client certificate", ""},
+		{"mutual, no certificate, TLS 1.3", "https-mutual", true, nil, tls.VersionTLS13, false, "requires a client certificate", "no_client_cert"},
 		{"mutual, revoked, TLS 1.2", "https-mutual", true, client("mallory"), tls.VersionTLS12, false, "revoked", "revoked"},
 		{"mutual, revoked, TLS 1.3", "https-mutual", true, client("mallory"), tls.VersionTLS13, false, "revoked", "revoked"},
-		{"mutual, no certificate, TLS 1.2", "https-mutual", true, nil, tls.VersionTLS12, false, "requires a client certificate (mutual authentication) and none was sent", ""},
+		{"mutual, no certificate, TLS 1.2", "https-mutual", true, nil, tls.VersionTLS12, false, "requires a client certificate (mutual authentication) and none was sent", "no_client_cert"},
 		{"refusal: http, alice", "https-explain", true, client("alice"), 0, true, "mutual authentication", ""},
 		{"refusal: http, revoked", "https-explain", true, client("mallory"), 0, false, "refused the client certificate: it is revoked", "revoked"},
 		{"refusal: http, no certificate", "https-explain", true, nil, 0, false, "refused the client certificate: mutual authentication is required and the client sent no certificate", "no_client_cert"},
@@ -305,9 +305,13 @@ func TestAgainstTlsgate(t *testing.T) {
 				t.Fatal(err)
 			}
 			o := probe.Options{Target: tg, Roots: roots, ServerName: "localhost", ClientCert: tc.client, Version: tc.version, CRLs: [][]byte{crl}, Timeout: 5 * time.Second}
-			res, _ := record(t, o)
+			res, steps := record(t, o)
 			if res.OK != tc.ok || !strings.Contains(res.Verdict, tc.verdict) || res.Reason != tc.reason {
 				t.Fatalf("result %+v; want ok=%v, %q, reason %q", res, tc.ok, tc.verdict, tc.reason)
+			}
+			// The reason code is in the text too, not only in --json's result (SPEC §1).
+			if lines := strings.Join(steps["verdict"].Lines, "\n"); tc.reason != "" && !strings.Contains(lines, "reason code: "+tc.reason+" ") {
+				t.Fatalf("verdict step %q lacks reason code %s", lines, tc.reason)
 			}
 		})
 	}

@@ -298,9 +298,18 @@ func (r *run) conclude(err error) Result {
 	} else if inHTTP && !r.sent {
 		res.Verdict = "the server refused in HTTP: " + d.Cause
 	}
+	if res.Reason == "" && !r.sent && r.asked != nil && (d.Alert == "certificate required" || d.Alert == "handshake failure") {
+		// Asked for a certificate, sent none, refused: what tlsgate logs as no_client_cert
+		// (certificate_required under TLS 1.3, handshake_failure under TLS 1.2).
+		res.Reason = string(clientauth.NoClientCert)
+	}
 	lines := []string{"cause: " + d.Cause, "fix: " + d.Fix}
 	if d.Alert != "" {
 		lines = append([]string{"TLS alert from the server: " + d.Alert}, lines...)
+	}
+	if res.Reason != "" {
+		// SPEC §1: the precise reason code reaches probe, in its text as in --json.
+		lines = append(lines, "reason code: "+res.Reason+" (as tlsgate's logs and metrics name it)")
 	}
 	r.emit(Step{Kind: "verdict", Title: "Verdict: " + res.Verdict, Status: Fail, Lines: lines})
 	return res
