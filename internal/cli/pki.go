@@ -138,11 +138,11 @@ func pkiIssueCmd() *cobra.Command {
 		},
 	}
 	f := c.Flags()
-	f.StringSlice("dns", nil, "DNS name (repeatable; default for servers: NAME)")
+	f.StringSlice("dns", nil, "DNS name (repeatable; default for servers given neither --dns nor --ip: NAME)")
 	f.StringSlice("ip", nil, "IP address (repeatable)")
 	f.StringSlice("uri", nil, "URI SAN, e.g. spiffe://example.org/alice (repeatable)")
 	f.StringSlice("email", nil, "email SAN (repeatable)")
-	f.Int("days", 397, "validity in days")
+	f.Int("days", 397, "validity in days (cut to the issuing CA's end)")
 	f.String("key", "ecdsa-p256", "key type: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-4096, ed25519")
 	f.String("crl-url", "", "CRL distribution point (default: the one given at init)")
 	f.Bool("p12", false, "also write issued/NAME.p12 (PKCS#12 with key and chain, for browsers and OS stores)")

@@ -324,9 +324,18 @@ func (d *Dir) Issue(usage Usage, name string, o IssueOptions) (*Issued, error) {
 			crlURL = ix.CRLURL
 		}
 		t := d.now()
+		// A certificate never outlives the CA that signs it: past the CA's NotAfter no
+		// verifier accepts the chain, so the days asked for are cut to the CA's.
+		notAfter := t.AddDate(0, 0, o.Days)
+		if !t.Before(ca.Cert.NotAfter) {
+			return fmt.Errorf("the issuing CA %q expired on %s: make a new PKI (tlsgate pki init --dir NEWDIR)", ca.Cert.Subject, ca.Cert.NotAfter.Format(time.DateOnly))
+		}
+		if notAfter.After(ca.Cert.NotAfter) {
+			notAfter = ca.Cert.NotAfter
+		}
 		cert, _, err := ca.Issue(Request{
 			CommonName: name, DNS: o.DNS, IPs: o.IPs, URIs: o.URIs, Emails: o.Emails, Usage: usage,
-			Key: key, Now: t, NotAfter: t.AddDate(0, 0, o.Days), CRLURL: crlURL, Serial: serial,
+			Key: key, Now: t, NotAfter: notAfter, CRLURL: crlURL, Serial: serial,
 		})
 		if err != nil {
 			return err

@@ -278,3 +278,38 @@ func TestListSerialsEvenLength(t *testing.T) {
 		t.Fatalf("entries %+v, want serial 0ABC", es)
 	}
 }
+
+// TestIssueWithinCAValidity: a certificate asked for longer than its CA lives ends when
+// the CA ends (root or intermediate), and a CA that has expired issues nothing.
+func TestIssueWithinCAValidity(t *testing.T) {
+	for _, inter := range []bool{false, true} {
+		t.Run(fmt.Sprintf("intermediate=%v", inter), func(t *testing.T) {
+			now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+			clock := func() time.Time { return now }
+			d, err := pki.Init(filepath.Join(t.TempDir(), "pki"), pki.InitOptions{Name: "Short CA", Days: 30, Intermediate: inter}, clock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			is, err := d.Issue(pki.UsageClient, "alice", pki.IssueOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			issuer := readCerts(t, filepath.Join(d.Path, is.CertFile))
+			ca := issuer[len(issuer)-1]
+			if !inter {
+				ca = readCerts(t, filepath.Join(d.Path, pki.RootCert))[0]
+			}
+			if is.Cert.NotAfter.After(ca.NotAfter) {
+				t.Fatalf("alice's certificate ends %v, after its CA's %v", is.Cert.NotAfter, ca.NotAfter)
+			}
+			if short, err := d.Issue(pki.UsageClient, "bob", pki.IssueOptions{Days: 7}); err != nil || !short.Cert.NotAfter.Equal(now.AddDate(0, 0, 7)) {
+				t.Fatalf("a shorter certificate: %v, %v; want it to end in 7 days", err, short)
+			}
+			now = now.AddDate(0, 0, 31)
+			if _, err := d.Issue(pki.UsageClient, "carol", pki.IssueOptions{}); err == nil || !strings.Contains(err.Error(), "expired") {
+				t.Fatalf("issue from an expired CA: %v, want an error saying it expired", err)
+			}
+		})
+	}
+}
