@@ -140,6 +140,13 @@ func build(path string, now func() time.Time, prev *certstore.Store, keys *ticke
 func buildConfig(cfg *config.Config, now func() time.Time, prev *certstore.Store, keys *ticketkeys.Ring) (*built, error) {
 	store, err := certstore.Build(cfg, now())
 	if err != nil {
+		if ps, ok := errors.AsType[config.Problems](err); ok {
+			// One run names every problem: the admin token too (admin.ssl needs the store).
+			if _, terr := readToken(cfg); terr != nil && cfg.Admin.Listen != "" {
+				ps = append(ps, cfg.Problem("admin.token_file", terr.Error()))
+			}
+			return nil, ps
+		}
 		return nil, err
 	}
 	store.KeepOCSP(prev)
