@@ -228,6 +228,17 @@ var forwardedHeaders = map[string]bool{
 // fail answers a request that got no response: for gRPC a trailers-only status
 // (UNAVAILABLE, or DEADLINE_EXCEEDED when its grpc-timeout passed), else 502 or 504.
 func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, route *Route, ctx context.Context, what string, err error) string {
+	if clientLeft(r, route) {
+		// Not the backend's failure: logged 499 (gRPC: CANCELLED), as for HTTP/1.1
+		// groups, and not counted against the target (issue 12 item 5).
+		route.fail(httpproxy.ErrClientClosed)
+		if !IsGRPC(r) {
+			w.WriteHeader(httpproxy.StatusClientClosed)
+			return ""
+		}
+		WriteStatus(w, GRPCCanceled, "tlsgate: the call was cancelled")
+		return fmt.Sprint(int(GRPCCanceled))
+	}
 	route.fail(err)
 	if !IsGRPC(r) {
 		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
@@ -240,6 +251,23 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, route *Route, ctx c
 	code, msg := statusFor(ctx, what)
 	WriteStatus(w, code, msg)
 	return fmt.Sprint(int(code))
+}
+
+// clientLeft reports whether the exchange ended because the client went away (its
+// HTTP/2 stream reset, its HTTP/1 connection closed): route.Ctx ended with
+// httpproxy.ErrClientClosed, or without route.Ctx the request's context ended.
+func clientLeft(r *http.Request, route *Route) bool {
+	if route.Ctx == nil {
+		return r.Context().Err() != nil
+	}
+	if route.Ctx.Err() == nil {
+		return false
+	}
+	cause := context.Cause(route.Ctx)
+	if c, ok := route.Ctx.(httpproxy.Cancelable); ok {
+		cause = c.Cause() // the listener's HTTP/1 requests: Cause cannot see into it
+	}
+	return errors.Is(cause, httpproxy.ErrClientClosed)
 }
 
 // statusFor is the status of a call the gateway ends: its deadline passed, the client

@@ -197,7 +197,7 @@ func (l *Listener) toTarget(ex *exchange, w http.ResponseWriter, r *http.Request
 			hw.h.heldBeyond()
 		}
 		route.Err = func(err error) {
-			line.Err, *failed = err, true
+			noteUpstreamErr(line, failed, err) // a client gone is not the target's failure
 			if isDial(err) {
 				group.Report(route.Picked, err)
 			}
@@ -226,7 +226,7 @@ func (l *Listener) toTarget(ex *exchange, w http.ResponseWriter, r *http.Request
 			return nt
 		}
 		l.forwardH2(sw, r, t, route, next)
-		if !*failed {
+		if line.Err == nil {
 			group.Report(route.Picked, nil) // a success ends a run of connect failures
 		}
 		return

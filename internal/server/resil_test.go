@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/net/http2"
 
 	"tlsgate/internal/config"
@@ -358,7 +359,10 @@ func slowBackend(t *testing.T) (addr string, got, cancelled chan struct{}) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	p := &http.Protocols{} // HTTP/1.1, and HTTP/2 in clear for groups of protocol h2c
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	srv := &http.Server{Protocols: p, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got <- struct{}{}
 		select {
 		case <-r.Context().Done():
@@ -386,8 +390,16 @@ func wait(t *testing.T, ch chan struct{}, what string) {
 // and HTTP/2 (before: HTTP/1 kept the exchange until the backend answered and logged
 // 200; HTTP/2 logged 504 i/o timeout).
 func TestClientAbort(t *testing.T) {
+	for _, protocol := range []string{"http1", "h2c"} {
+		t.Run(protocol, func(t *testing.T) { clientAbort(t, protocol) })
+	}
+}
+
+// clientAbort is TestClientAbort for a group of protocol (h2c: the 499 was logged as
+// 502 "context canceled" and counted as the target's error).
+func clientAbort(t *testing.T, protocol string) {
 	addr, got, cancelled := slowBackend(t)
-	e := newEnv(t, pki.ECDSAP256, groupListeners(fmt.Sprintf("targets: [{address: %s}]", addr)))
+	e := newEnv(t, pki.ECDSAP256, groupListeners(fmt.Sprintf("protocol: %s, targets: [{address: %s}]", protocol, addr)))
 	t.Run("HTTP/1.1", func(t *testing.T) {
 		cfg := e.tlsConfig(tls.VersionTLS13, nil)
 		cfg.NextProtos = []string{"http/1.1"}
@@ -411,6 +423,9 @@ func TestClientAbort(t *testing.T) {
 		wait(t, cancelled, "backend exchange cancelled")
 		e.sink.Next(t, map[string]any{"msg": "request", "listener": "g_https", "status": float64(499), "error": "client closed request"})
 	})
+	if n := testutil.ToFloat64(e.metrics.UpstreamErrors.WithLabelValues("g", addr)); n != 0 {
+		t.Fatalf("tlsgate_upstream_errors_total = %v for the clients' aborts, want 0", n)
+	}
 }
 
 // TestLocalDialErrorNotCharged (issue 12 item 7): tlsgate's own "socket: too many open
