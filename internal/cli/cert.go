@@ -71,6 +71,29 @@ type fileInfo struct {
 	Key     string     `json:"key,omitempty"`
 	Certs   []certInfo `json:"certificates"`
 	InOrder bool       `json:"chain_in_order"`
+	// KeyOf names, for a file with a key and no certificate, the certificates of the
+	// other files given that the key belongs to ("server.crt [1] CN=www").
+	KeyOf []string `json:"key_belongs_to,omitempty"`
+	// keyChecked is set when KeyOf was looked for (other files gave certificates).
+	keyChecked bool
+}
+
+// matchKeys fills KeyOf for each key-only file from the certificates of the others, so
+// inspect server.crt server.key says whether the two belong together.
+func matchKeys(infos []fileInfo, bundles []*certfile.Bundle) {
+	for i, b := range bundles {
+		if b.Key == nil || len(b.Certs) > 0 {
+			continue
+		}
+		for j, o := range bundles {
+			for k, c := range o.Certs {
+				infos[i].keyChecked = true
+				if certfile.KeyMatches(c, b.Key) {
+					infos[i].KeyOf = append(infos[i].KeyOf, fmt.Sprintf("%s [%d] %s", infos[j].File, k+1, c.Subject))
+				}
+			}
+		}
+	}
 }
 
 var ekuNames = map[x509.ExtKeyUsage]string{
@@ -191,6 +214,12 @@ func renderInfo(w io.Writer, fi fileInfo) {
 	if fi.Key != "" && !slices.ContainsFunc(fi.Certs, func(c certInfo) bool { return c.MatchesKey }) && len(fi.Certs) > 0 {
 		fmt.Fprintln(w, "  key match: NO certificate in this file matches its private key")
 	}
+	for _, of := range fi.KeyOf {
+		fmt.Fprintf(w, "  key match: yes: this private key belongs to %s\n", of)
+	}
+	if fi.keyChecked && len(fi.KeyOf) == 0 {
+		fmt.Fprintln(w, "  key match: NO certificate in the files given matches this private key")
+	}
 	if len(fi.Certs) > 1 {
 		if fi.InOrder {
 			fmt.Fprintln(w, "  chain: in order (each certificate is signed by the next)")
@@ -214,6 +243,7 @@ func certInspectCmd() *cobra.Command {
 			asJSON, _ := c.Flags().GetBool("json")
 			password, _ := c.Flags().GetString("password")
 			var infos []fileInfo
+			var bundles []*certfile.Bundle
 			var errs []error
 			for _, f := range args {
 				b, err := readBundle(f, password)
@@ -222,7 +252,9 @@ func certInspectCmd() *cobra.Command {
 					continue
 				}
 				infos = append(infos, describe(f, b, time.Now()))
+				bundles = append(bundles, b)
 			}
+			matchKeys(infos, bundles)
 			out := c.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)

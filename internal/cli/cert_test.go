@@ -244,6 +244,44 @@ func TestBadInputs(t *testing.T) {
 	}
 }
 
+// TestInspectKeyAcrossFiles: inspect CERT KEY says whether the key in one file belongs
+// to a certificate in another (issue #3's key match), in text and JSON.
+func TestInspectKeyAcrossFiles(t *testing.T) {
+	dir := t.TempDir()
+	d, err := pki.Init(filepath.Join(dir, "pki"), pki.InitOptions{Name: "CA"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	alice, err := d.Issue(pki.UsageClient, "alice", pki.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := d.Issue(pki.UsageClient, "bob", pki.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	crt, key, other := filepath.Join(d.Path, alice.CertFile), filepath.Join(d.Path, alice.KeyFile), filepath.Join(d.Path, bob.KeyFile)
+	code, out, stderr := run("cert", "inspect", crt, key, other)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(out, "key match: yes: this private key belongs to "+crt+" [1] CN=alice") {
+		t.Errorf("alice's key not matched to her certificate:\n%s", out)
+	}
+	if !strings.Contains(out, "key match: NO certificate in the files given matches this private key") {
+		t.Errorf("bob's key not said to match nothing:\n%s", out)
+	}
+	code, out, _ = run("cert", "inspect", "--json", crt, key)
+	var infos []struct {
+		File  string   `json:"file"`
+		KeyOf []string `json:"key_belongs_to"`
+	}
+	if err := json.Unmarshal([]byte(out), &infos); code != 0 || err != nil || len(infos) != 2 || len(infos[1].KeyOf) != 1 {
+		t.Fatalf("--json: exit %d, %v: %s", code, err, out)
+	}
+}
+
 // TestPKICommands runs the pki subcommands end to end, and their usage errors.
 func TestPKICommands(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "pki")
