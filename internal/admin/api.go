@@ -49,7 +49,10 @@ func (a *api) routes(mux *http.ServeMux) {
 	}
 	mux.HandleFunc("POST /api/v1/certificates", a.putCertificate(false))
 	mux.HandleFunc("PUT /api/v1/certificates/{id}", a.putCertificate(true))
+	mux.HandleFunc("GET /api/v1/target_groups/{id}/targets", a.getTargets)
+	mux.HandleFunc("GET /api/v1/target_groups/{id}/targets/{address}", a.getTargets)
 	mux.HandleFunc("POST /api/v1/target_groups/{id}/targets", a.addTarget)
+	mux.HandleFunc("PUT /api/v1/target_groups/{id}/targets/{address}", a.replaceTarget)
 	mux.HandleFunc("DELETE /api/v1/target_groups/{id}/targets/{address}", a.removeTarget)
 	mux.HandleFunc("GET /api/v1/denylist", a.getDenylist)
 	mux.HandleFunc("POST /api/v1/denylist", a.deny)
@@ -380,6 +383,63 @@ func (a *api) addTarget(w http.ResponseWriter, r *http.Request) {
 			return conflict("target", t.Address)
 		}
 		c.TargetGroups[i].Targets = append(c.TargetGroups[i].Targets, t)
+		return nil
+	}, nil)
+}
+
+// getTargets lists a group's targets, or answers one (…/targets/{address}).
+func (a *api) getTargets(w http.ResponseWriter, r *http.Request) {
+	cfg, err := a.c.Config()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	id, addr := r.PathValue("id"), r.PathValue("address")
+	i := slices.IndexFunc(cfg.TargetGroups, func(g config.TargetGroup) bool { return g.ID == id })
+	if i < 0 {
+		writeError(w, http.StatusNotFound, notFound("target group", id))
+		return
+	}
+	ts := cfg.TargetGroups[i].Targets
+	if addr == "" {
+		writeJSON(w, http.StatusOK, append([]config.Target{}, ts...))
+		return
+	}
+	j := slices.IndexFunc(ts, func(x config.Target) bool { return x.Address == addr })
+	if j < 0 {
+		writeError(w, http.StatusNotFound, notFound("target", addr))
+		return
+	}
+	writeJSON(w, http.StatusOK, ts[j])
+}
+
+// replaceTarget replaces one target of a group (its weight, say); the body's address,
+// when given, must be the URL's.
+func (a *api) replaceTarget(w http.ResponseWriter, r *http.Request) {
+	var t config.Target
+	if err := decodeStrict(r.Body, &t); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	id, addr := r.PathValue("id"), r.PathValue("address")
+	if t.Address == "" {
+		t.Address = addr
+	}
+	if t.Address != addr {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("body address %q differs from the URL's %q", t.Address, addr))
+		return
+	}
+	a.update(w, http.StatusOK, func(c *config.Config) error {
+		i := slices.IndexFunc(c.TargetGroups, func(g config.TargetGroup) bool { return g.ID == id })
+		if i < 0 {
+			return notFound("target group", id)
+		}
+		ts := c.TargetGroups[i].Targets
+		j := slices.IndexFunc(ts, func(x config.Target) bool { return x.Address == addr })
+		if j < 0 {
+			return notFound("target", addr)
+		}
+		ts[j] = t
 		return nil
 	}, nil)
 }

@@ -299,3 +299,35 @@ func TestAdminUnprefixedPaths(t *testing.T) {
 		t.Fatalf("after DELETE /certificates/alias: %d, want 404", code)
 	}
 }
+
+// TestAdminTargetReadReplace: a group's targets are listed, read and replaced one by one
+// (issue #6: list/get/create/replace/delete targets), not only added and removed.
+func TestAdminTargetReadReplace(t *testing.T) {
+	e := adminEnv(t)
+	dead := porttest.Dead(t)
+	base := "/api/v1/target_groups/web/targets"
+	if code, body := e.call("POST", base, map[string]any{"address": dead, "weight": 5}, adminToken); code != http.StatusCreated {
+		t.Fatalf("add: %d %v", code, body)
+	}
+	if code, body := e.call("GET", base, nil, adminToken); code != http.StatusOK || len(body["list"].([]any)) != 2 || !strings.Contains(toJSON(body), dead) {
+		t.Fatalf("list: %d %v", code, body)
+	}
+	if code, body := e.call("GET", base+"/"+dead, nil, adminToken); code != http.StatusOK || body["weight"] != 5.0 {
+		t.Fatalf("get: %d %v, want weight 5", code, body)
+	}
+	if code, body := e.call("PUT", base+"/"+dead, map[string]any{"weight": 0}, adminToken); code != http.StatusOK {
+		t.Fatalf("replace: %d %v", code, body)
+	}
+	if code, body := e.call("GET", base+"/"+dead, nil, adminToken); code != http.StatusOK || body["weight"] != 0.0 {
+		t.Fatalf("after replace: %d %v, want weight 0", code, body)
+	}
+	if code, _ := e.call("PUT", base+"/"+dead, map[string]any{"address": "127.0.0.1:1", "weight": 1}, adminToken); code != http.StatusBadRequest {
+		t.Fatalf("replace under another address: %d, want 400", code)
+	}
+	if code, _ := e.call("PUT", base+"/127.0.0.1:1", map[string]any{"weight": 1}, adminToken); code != http.StatusNotFound {
+		t.Fatalf("replace of no target: %d, want 404", code)
+	}
+	if code, _ := e.call("GET", "/api/v1/target_groups/nope/targets", nil, adminToken); code != http.StatusNotFound {
+		t.Fatalf("targets of no group: %d, want 404", code)
+	}
+}
