@@ -63,6 +63,38 @@ func TestCRLStale(t *testing.T) {
 	}
 }
 
+// TestCRLStaleFailOpen: under crl_policy: fail_open a CRL past its NextUpdate lets
+// clients in, on the same stale file that refuses them under fail_closed (TestCRLStale);
+// a revoked client stays refused by the stale list.
+func TestCRLStaleFailOpen(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
+		return "  - {id: open, ca: ca.crt, crl: [ca.crl, inter.crl], crl_policy: fail_open}\n",
+			"  - {id: open, protocol: https, listen: 127.0.0.1:0, target_group: web,\n" +
+				"     ssl: {mode: mutual, server_certificates: [site], ca_certificate: open}}\n"
+	})
+	e.writeFile("ca.crl", e.ca.CRL(-time.Minute, e.revoked.Cert))
+	if err := e.waitReload(); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	got, err := e.get("open", tls.VersionTLS13, new(e.ca.Issue("dave").TLS()), nil, false)
+	if err != nil {
+		t.Fatalf("refused with a stale CRL under fail_open: %v", err)
+	}
+	if v := got.Headers["X-Client-Verify"]; v != "SUCCESS" {
+		t.Fatalf("X-Client-Verify = %q, want SUCCESS", v)
+	}
+	if _, err := e.get("open", tls.VersionTLS13, new(e.revoked.TLS()), nil, false); err == nil {
+		t.Fatal("a client the stale CRL lists was served under fail_open")
+	}
+	line := e.sink.Next(t, map[string]any{"msg": "handshake", "listener": "open"})
+	if line["reason"] != "revoked" {
+		t.Fatalf("reason = %v, want revoked", line["reason"])
+	}
+	if _, err := e.get("mutual", tls.VersionTLS13, new(e.ca.Issue("erin").TLS()), nil, false); err == nil {
+		t.Fatal("served with the same stale CRL under fail_closed")
+	}
+}
+
 // TestFileChangedDuringReload: a file that changes while a reload reads the files (an
 // editor writing in place, a CRL landing mid-reload) is loaded by the next poll; the
 // reload must not take it as already seen. The change is made from inside the reload:
