@@ -68,6 +68,26 @@ func Parse(data []byte, file string) (*Config, error) {
 
 // ParseEnv is Parse with the environment variables looked up by env.
 func ParseEnv(data []byte, file string, env func(string) (string, bool)) (*Config, error) {
+	c, err := parse(data, file, env)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// LoadPartial is Load that, when the file decodes but has problems, also returns the
+// config as decoded (a field with a problem left at its zero value) beside them, so
+// that the files it names can be checked in the same run.
+func LoadPartial(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return parse(data, path, os.LookupEnv)
+}
+
+// parse is ParseEnv returning the decoded config with its problems.
+func parse(data []byte, file string, env func(string) (string, bool)) (*Config, error) {
 	c, schema, err := decode(data, file, env)
 	if err != nil {
 		return nil, err
@@ -81,7 +101,7 @@ func ParseEnv(data []byte, file string, env func(string) (string, bool)) (*Confi
 		}
 	}
 	if len(ps) > 0 {
-		return nil, ps
+		return c, ps
 	}
 	return c, nil
 }

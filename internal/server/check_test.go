@@ -99,3 +99,46 @@ func TestPasswordFileLoadsPKCS12(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckReportsFilesBesideConfigProblems: one run of check names the problems of the
+// config and those of the files it names (issue 2: every problem at once). A certificate
+// entry the config's own problems are about is not loaded, so it is not reported twice.
+func TestCheckReportsFilesBesideConfigProblems(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := pkitest.New(t, "check ca", pki.ECDSAP256)
+	ca.Issue("localhost", pkitest.Server("localhost")).WritePair(t, dir, "server")
+	ca.Issue("other", pkitest.Server("other")).WritePair(t, dir, "other")
+	path := filepath.Join(dir, "tlsgate.yaml")
+	cfg := "certificates:\n" +
+		"  - {id: site, cert: server.crt, key: other.key}\n" + // 2: the key does not match
+		"  - {id: gone, cert: missing.crt, key: server.key}\n" + // 3: no such file
+		"  - {id: half, cert: missing.crt, ca: missing.crt}\n" + // 4: cert and ca: the config's problem only
+		"target_groups:\n" +
+		"  - {id: web, targets: [{address: 127.0.0.1:1}]}\n" +
+		"listeners:\n" +
+		"  - {id: a, protocol: https, listen: 127.0.0.1:0, target_group: nowhere, bogus: 1,\n" + // 8
+		"     ssl: {mode: one_way, server_certificates: [site]}}\n"
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := server.Check(path)
+	ps, ok := errors.AsType[config.Problems](err)
+	if !ok {
+		t.Fatalf("check: %v, want problems", err)
+	}
+	got := ps.Error()
+	for _, want := range []string{
+		path + ":8: listeners[0].bogus: unknown field",
+		path + ":8: listeners[0].target_group: unknown target group \"nowhere\"",
+		path + ":2: certificates[0].key: ",
+		path + ":3: certificates[1].cert: ",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("check did not report %q; it said:\n%s", want, got)
+		}
+	}
+	if n := strings.Count(got, "certificates[2]"); n != 1 {
+		t.Errorf("certificates[2] reported %d times, want once (cert and ca both set); check said:\n%s", n, got)
+	}
+}

@@ -128,11 +128,34 @@ type built struct {
 
 // build loads and builds a config without serving it.
 func build(path string, now func() time.Time, prev *certstore.Store, keys *ticketkeys.Ring) (*built, error) {
-	cfg, err := config.Load(path)
+	cfg, err := config.LoadPartial(path)
+	if ps, ok := errors.AsType[config.Problems](err); ok && cfg != nil {
+		return nil, append(ps, fileProblems(cfg, ps, now())...)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return buildConfig(cfg, now, prev, keys)
+}
+
+// fileProblems are the problems of the certificate, key and CRL files named by cfg, a
+// config with the problems known: so that one run reports a missing file beside an
+// unknown field (issue 2: every problem at once). A certificate entry that a known
+// problem is about is left out: its files may be named wrongly for that reason.
+func fileProblems(cfg *config.Config, known config.Problems, now time.Time) config.Problems {
+	_, err := certstore.Build(cfg, now)
+	ps, _ := errors.AsType[config.Problems](err)
+	var out config.Problems
+	for _, p := range ps {
+		entry, _, _ := strings.Cut(p.Path, "].")
+		entry += "]"
+		if !slices.ContainsFunc(known, func(k config.Problem) bool {
+			return k.Path == entry || strings.HasPrefix(k.Path, entry+".")
+		}) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // buildConfig builds a decoded, validated config. OCSP answers cached by prev (the
