@@ -87,6 +87,10 @@ func TestProbeJSONAndExitCodes(t *testing.T) {
 	if code != 1 || first.Kind != "connect" || first.Status != probe.Fail || last.Result.OK {
 		t.Fatalf("exit %d, first %+v, result %+v", code, first, last.Result)
 	}
+	// The result's keys are snake_case like the steps' ("diagnosis": {"cause", "fix"}).
+	if !bytes.Contains(lines[len(lines)-1], []byte(`"diagnosis":{"cause":"`)) || !bytes.Contains(lines[len(lines)-1], []byte(`"fix":"`)) {
+		t.Fatalf("result line %s: want diagnosis with cause and fix", lines[len(lines)-1])
+	}
 	for _, args := range [][]string{{"probe"}, {"probe", "http://x"}, {"probe", "x:1", "--tls", "1.1"}, {"probe", "x:1", "--cert", "a"}} {
 		if code, _, _ := run(args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)

@@ -10,9 +10,9 @@ import (
 
 // Diagnosis is a cause and a fix in plain words.
 type Diagnosis struct {
-	Alert string // the TLS alert, when the failure is one
-	Cause string
-	Fix   string
+	Alert string `json:"alert,omitempty"` // the TLS alert, when the failure is one
+	Cause string `json:"cause"`
+	Fix   string `json:"fix"`
 }
 
 // alerts maps every TLS alert crypto/tls can report (the text after "remote error:
