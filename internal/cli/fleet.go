@@ -27,8 +27,24 @@ func fleetCmd() *cobra.Command {
 Each node runs 'tlsgate serve --config node.yaml' with a fleet: section; these commands
 push a config to the fleet, pull it back, and list the live instances.`,
 	}
-	c.AddCommand(fleetPushCmd(), fleetPullCmd(), fleetStatusCmd())
+	for _, sub := range []*cobra.Command{fleetPushCmd(), fleetPullCmd(), fleetStatusCmd()} {
+		sub.RunE = namingEtcd(sub.RunE)
+		c.AddCommand(sub)
+	}
 	return c
+}
+
+// namingEtcd makes an etcd that did not answer a one-line error naming the --etcd
+// endpoints, not a bare "context deadline exceeded".
+func namingEtcd(run func(*cobra.Command, []string) error) func(*cobra.Command, []string) error {
+	return func(c *cobra.Command, args []string) error {
+		err := run(c, args)
+		if errors.Is(err, context.DeadlineExceeded) {
+			eps, _ := c.Flags().GetStringSlice("etcd")
+			return fmt.Errorf("etcd %s (--etcd) did not answer within %s: %w", strings.Join(eps, ","), commandTimeout, err)
+		}
+		return err
+	}
 }
 
 // etcdFlags are the flags every fleet command takes.
@@ -91,8 +107,8 @@ func openStore(c *cobra.Command, key bool) (*fleet.Store, error) {
 	return s, nil
 }
 
-// commandTimeout bounds one fleet command's talk with etcd.
-const commandTimeout = 15 * time.Second
+// commandTimeout bounds one fleet command's talk with etcd (a variable for tests).
+var commandTimeout = 15 * time.Second
 
 func fleetPushCmd() *cobra.Command {
 	c := &cobra.Command{

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"tlsgate/internal/etcdtest"
 	"tlsgate/internal/pki"
@@ -82,5 +84,22 @@ listeners:
 	var rows []map[string]any
 	if code, out, _ = run(append([]string{"fleet", "status", "--json"}, flags...)...); code != ExitOK || json.Unmarshal([]byte(out), &rows) != nil {
 		t.Fatalf("status --json: %d %q", code, out)
+	}
+}
+
+// TestFleetEtcdUnreachable: a fleet command whose etcd does not answer fails with exit
+// 1 and one line naming the --etcd endpoint, not a bare context error.
+func TestFleetEtcdUnreachable(t *testing.T) {
+	defer func(d time.Duration) { commandTimeout = d }(commandTimeout)
+	commandTimeout = 500 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	code, _, errOut := run("fleet", "status", "--etcd", addr, "--prefix", "/tlsgate/none")
+	if code != ExitFailure || !strings.Contains(errOut, "etcd "+addr+" (--etcd) did not answer") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+		t.Fatalf("status against a dead etcd: exit %d, stderr %q", code, errOut)
 	}
 }
