@@ -41,6 +41,11 @@ type Route struct {
 	// ConnectTimeout bounds connecting to Target plus the TLS handshake: the target
 	// group's connect_timeout (0: 10 s).
 	ConnectTimeout time.Duration
+	// ResponseTimeout bounds the wait for the response header of a request that is not
+	// gRPC, once it was sent: the group's response_timeout (0: none). gRPC calls are
+	// bounded by their grpc-timeout only: a stream's first message, which carries its
+	// header, may rightly come much later.
+	ResponseTimeout time.Duration
 	// Next, when set, is asked for another target after no connection to Target could
 	// be had (nothing of the request was sent): the group's retries (issue 12: a refused
 	// connect never loses a request). ok is false when there is none; err is the
@@ -131,7 +136,27 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, route *Route) stri
 		body = newBodyReader(r)
 		out.Body = body.body()
 		trace := &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }}
-		resp, err = cc.RoundTrip(out.WithContext(httptrace.WithClientTrace(ctx, trace)))
+		rctx, timer := ctx, (*time.Timer)(nil)
+		if route.ResponseTimeout > 0 && !grpc {
+			c, cancelT := context.WithCancelCause(ctx)
+			defer cancelT(nil)
+			timer = time.AfterFunc(route.ResponseTimeout, func() { cancelT(responseTimeout(route.ResponseTimeout)) })
+			rctx = c
+		}
+		resp, err = cc.RoundTrip(out.WithContext(httptrace.WithClientTrace(rctx, trace)))
+		if timer != nil && !timer.Stop() && ctx.Err() == nil {
+			// No header within response_timeout: 504, not sent again (it may have been
+			// processed), and counted toward the target's ejection.
+			if err == nil {
+				_ = resp.Body.Close()
+				resp = nil
+			}
+			if !body.started() {
+				_ = body.Close()
+			}
+			return p.fail(w, r, route, ctx, "the backend did not answer in time",
+				fmt.Errorf("backend %s: %w", route.Target, responseTimeout(route.ResponseTimeout)))
+		}
 		if err == nil {
 			route.Header = time.Since(start)
 			break
@@ -153,6 +178,16 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, route *Route) stri
 	defer resp.Body.Close()
 	return copyResponse(w, r, resp, route, ctx, grpc)
 }
+
+// responseTimeout is the error of a request whose response header did not come within
+// the group's response_timeout; a timeout (net.Error) as a black-holed target's is.
+type responseTimeout time.Duration
+
+func (d responseTimeout) Error() string {
+	return fmt.Sprintf("no response header within response_timeout (%v)", time.Duration(d))
+}
+func (responseTimeout) Timeout() bool   { return true }
+func (responseTimeout) Temporary() bool { return false }
 
 // refused reports an error by which the backend said it did not process the stream:
 // RST_STREAM with REFUSED_STREAM (RFC 9113 §8.7), or a graceful GOAWAY whose last stream

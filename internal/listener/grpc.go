@@ -17,12 +17,13 @@ import (
 // target that served it, or was tried last, ends in route.Picked and route.Target.
 func (l *Listener) forwardH2(w http.ResponseWriter, r *http.Request, t *backend.Target, route *httpproxy.Route, next func(*backend.Target, error) *backend.Target) {
 	hr := &h2proxy.Route{
-		Target:         t.Address,
-		TLS:            t.TLS, // with the target's server name
-		Identity:       route.Identity,
-		Err:            route.Err,
-		Ctx:            route.Ctx,
-		ConnectTimeout: route.Group.Policy.ConnectTimeout,
+		Target:          t.Address,
+		TLS:             t.TLS, // with the target's server name
+		Identity:        route.Identity,
+		Err:             route.Err,
+		Ctx:             route.Ctx,
+		ConnectTimeout:  route.Group.Policy.ConnectTimeout,
+		ResponseTimeout: route.Group.Policy.ResponseTimeout,
 		Next: func(err error) (string, *tls.Config, bool) {
 			nt := next(route.Picked, err)
 			if nt == nil {

@@ -198,7 +198,7 @@ func (l *Listener) toTarget(ex *exchange, w http.ResponseWriter, r *http.Request
 		}
 		route.Err = func(err error) {
 			noteUpstreamErr(line, failed, err) // a client gone is not the target's failure
-			if isDial(err) {
+			if isDial(err) || isTimeout(err) { // connect failures and response timeouts
 				group.Report(route.Picked, err)
 			}
 		}

@@ -257,21 +257,30 @@ func TestBlackHoleConnect(t *testing.T) {
 // TestBlackHoleResponse (issue 12 item 4): a target that accepts and never answers
 // costs a request response_timeout (504, not sent again: it may have been processed),
 // and 5 such timeouts eject it: exactly 5 of 20 requests fail (before: each waited 60 s).
+// For a group of protocol h2c the same holds (before: each request to the hole hung
+// until the client gave up), but the hole gets one connection: HTTP/2 streams share it.
 func TestBlackHoleResponse(t *testing.T) {
-	var seen atomic.Int32
-	hole := proxytest.Raw(t, func(c net.Conn) {
-		seen.Add(1)
-		_, _ = io.Copy(io.Discard, c) // reads, never answers
-	})
-	live := startNamed(t, "live", nil)
-	e := newEnv(t, pki.ECDSAP256,
-		groupListeners(fmt.Sprintf("response_timeout: 200ms, outlier: {base_ejection: 1h}, targets: [{address: %s}, {address: %s}]", hole, live.addr)))
-	got := e.statuses("g_https", 20)
-	if got[http.StatusGatewayTimeout] != 5 || got[http.StatusOK] != 15 {
-		t.Fatalf("statuses %v, want 5 × 504 then 15 × 200", got)
-	}
-	if n := seen.Load(); n != 5 {
-		t.Fatalf("the black hole got %d connections, want 5", n)
+	for _, protocol := range []string{"http1", "h2c"} {
+		t.Run(protocol, func(t *testing.T) {
+			var seen atomic.Int32
+			hole := proxytest.Raw(t, func(c net.Conn) {
+				seen.Add(1)
+				_, _ = io.Copy(io.Discard, c) // reads, never answers
+			})
+			live := startNamed(t, "live", nil)
+			if protocol == "h2c" {
+				live = startNamedH2C(t, "live")
+			}
+			e := newEnv(t, pki.ECDSAP256, groupListeners(fmt.Sprintf(
+				"protocol: %s, response_timeout: 200ms, outlier: {base_ejection: 1h}, targets: [{address: %s}, {address: %s}]", protocol, hole, live.addr)))
+			got := e.statuses("g_https", 20)
+			if got[http.StatusGatewayTimeout] != 5 || got[http.StatusOK] != 15 {
+				t.Fatalf("statuses %v, want 5 × 504 then 15 × 200", got)
+			}
+			if n, want := seen.Load(), map[string]int32{"http1": 5, "h2c": 1}[protocol]; n != want {
+				t.Fatalf("the black hole got %d connections, want %d", n, want)
+			}
+		})
 	}
 }
 
