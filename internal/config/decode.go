@@ -217,6 +217,25 @@ func (c *Config) Problem(path, msg string) Problem {
 	return Problem{File: cmp.Or(p.file, c.File), Line: p.line, Path: path, Msg: msg}
 }
 
+// AdoptAdmin gives c the admin section of node (a fleet node's own, in the fleet's
+// revision), and problems in it are reported at node's file and lines.
+func (c *Config) AdoptAdmin(node *Config) {
+	c.Admin = node.Admin
+	if c.lines == nil {
+		c.lines = index{}
+	}
+	for p := range c.lines {
+		if p == "admin" || strings.HasPrefix(p, "admin.") {
+			delete(c.lines, p)
+		}
+	}
+	for p, l := range node.lines {
+		if p == "admin" || strings.HasPrefix(p, "admin.") {
+			c.lines[p] = pos{cmp.Or(l.file, node.File), l.line}
+		}
+	}
+}
+
 // CRLCache is where the CRL fetched from url is kept: a file named by the URL's hash in
 // .tlsgate-crl-cache beside the config, so the last good CRL survives restarts.
 func (c *Config) CRLCache(url string) string {

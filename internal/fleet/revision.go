@@ -113,7 +113,7 @@ func (r *Revision) Decode(dir string) (*config.Config, error) {
 // Localize turns a fleet config into this node's: the node's admin section, and every
 // listener bound to bind (when set) on its own port.
 func Localize(cfg *config.Config, node *config.Config) {
-	cfg.Admin = node.Admin
+	cfg.AdoptAdmin(node)
 	if tok := node.Resolve(cfg.Admin.TokenFile); tok != "" {
 		// The admin token is the node's own file, read from its disk. Made absolute:
 		// beside a node config given by a relative path it is still relative here, and

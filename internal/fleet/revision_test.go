@@ -3,6 +3,7 @@ package fleet
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"tlsgate/internal/config"
@@ -33,5 +34,13 @@ fleet: {etcd: [127.0.0.1:2379], prefix: /tlsgate/t, key_file: fleet.key, cache_d
 	got, err := cfg.ReadSecret(cfg.Admin.TokenFile)
 	if err != nil || got != "s3cret-token-of-the-node" {
 		t.Fatalf("admin token of the localized revision: %q, %v (want the node's %s)", got, err, filepath.Join(dir, "token"))
+	}
+	// A problem in the node's admin section names the node config and its line, not the
+	// revision decoded in the cache.
+	if p := cfg.Problem("admin.listen", "x").String(); p != "node.yaml:1: admin.listen: x" {
+		t.Errorf("problem in the admin section: %q, want node.yaml:1", p)
+	}
+	if p := cfg.Problem("listeners", "x").String(); !strings.HasPrefix(p, filepath.Join("cache", ConfigName)+":") {
+		t.Errorf("problem in the revision: %q, want it at the revision", p)
 	}
 }
