@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -17,6 +18,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"tlsgate/internal/pki"
 )
 
 // h2raw is a raw HTTP/2 client on one TLS connection: frames written by hand, frames
@@ -450,4 +453,63 @@ func TestH2HeaderBudget(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("no connection cut past the header budget")
 	}
+}
+
+// TestSlowReadersH2Backend: TestSlowReaders for a target group of protocol h2c: the
+// client that stops reading is let go after write_timeout and the backend's stream
+// released (issue 18 item 2 holds whatever the backend protocol).
+func TestSlowReadersH2Backend(t *testing.T) {
+	b := &abuseBackend{released: make(chan struct{}, 16)}
+	backend := startH2CHandler(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(bigSize))
+		chunk := make([]byte, 64<<10)
+		var err error
+		for sent := 0; err == nil && sent < bigSize; sent += len(chunk) {
+			_, err = w.Write(chunk)
+		}
+		if err != nil {
+			b.released <- struct{}{}
+		}
+	})
+	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
+		e.groups = fmt.Sprintf("  - {id: big, protocol: h2c, targets: [{address: %s}]}\n", backend)
+		return "", "  - {id: guard, protocol: https, listen: 127.0.0.1:0, target_group: big,\n" +
+			"     ssl: {mode: one_way, server_certificates: [site]}, write_timeout: 1s}\n"
+	})
+	h := rawH2(t, e, "guard", http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	h.request(1, block("/big"))
+	if got := h.status(1); got != 200 {
+		t.Fatalf("status %d", got)
+	}
+	b.waitReleased(t)
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case f, ok := <-h.frames:
+			if !ok {
+				t.Fatal("connection closed without a reset of the stream")
+			}
+			if f.reset && f.stream == 1 {
+				return
+			}
+		case <-timeout:
+			t.Fatal("the stream of a client that opens no window was not reset")
+		}
+	}
+}
+
+// startH2CHandler serves h with HTTP/2 in clear (prior knowledge) on loopback and
+// returns its address.
+func startH2CHandler(t *testing.T, h http.HandlerFunc) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &http.Protocols{}
+	p.SetUnencryptedHTTP2(true)
+	srv := &http.Server{Handler: h, Protocols: p}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return ln.Addr().String()
 }
