@@ -15,8 +15,9 @@ import (
 )
 
 // TestFleetServe runs the binary in fleet mode against a real etcd: `fleet push` of the
-// demo's config, `serve --config node.yaml` binding 127.0.0.2, curl through it, `fleet
-// status --json` listing the node at the revision, SIGTERM.
+// demo's config, `serve --config node.yaml` run from the node's directory (relative
+// token, key and cache) binding 127.0.0.2, curl through it, `fleet status --json`
+// (given push's --key-file too) listing the node at the revision, SIGTERM.
 func TestFleetServe(t *testing.T) {
 	need(t, "curl")
 	e := etcdtest.Start(t)
@@ -35,11 +36,20 @@ func TestFleetServe(t *testing.T) {
 	if err != nil || string(out) != "revision 1\n" {
 		t.Fatalf("fleet push: %v\n%s", err, out)
 	}
-	node := filepath.Join(t.TempDir(), "node.yaml")
-	if err := os.WriteFile(node, fmt.Appendf(nil, "fleet: {etcd: [%s], prefix: /tlsgate/e2e, instance: e2e-1, key_file: %s, bind: 127.0.0.2}\n", e.Endpoint, keyFile), 0o600); err != nil {
+	// The node as an operator runs it: from its directory, every path relative to
+	// node.yaml (its admin token, the fleet key, the cache).
+	nodeDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(nodeDir, "fleet.key"), key, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv := exec.Command(bin, "serve", "--config", node)
+	if err := os.WriteFile(filepath.Join(nodeDir, "admin.token"), []byte("e2e-admin-token-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(nodeDir, "node.yaml"), fmt.Appendf(nil, "admin: {listen: 127.0.0.2:0, token_file: admin.token}\nfleet: {etcd: [%s], prefix: /tlsgate/e2e, instance: e2e-1, key_file: fleet.key, cache_dir: cache, bind: 127.0.0.2}\n", e.Endpoint), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := exec.Command(bin, "serve", "--config", "node.yaml")
+	srv.Dir = nodeDir
 	lines := startLogLines(t, srv)
 	seen := waitLine(t, lines, regexp.MustCompile(`"msg":"serving"`))
 	addr := ""
@@ -59,7 +69,7 @@ func TestFleetServe(t *testing.T) {
 	}
 	var rows []map[string]any
 	for range 200 { // a readiness probe: the heartbeat follows the start by moments
-		out, err = exec.Command(bin, append([]string{"fleet", "status", "--json"}, flags...)...).Output()
+		out, err = exec.Command(bin, append([]string{"fleet", "status", "--json", "--key-file", keyFile}, flags...)...).Output()
 		if err != nil || json.Unmarshal(out, &rows) != nil {
 			t.Fatalf("fleet status: %v\n%s", err, out)
 		}
@@ -67,7 +77,7 @@ func TestFleetServe(t *testing.T) {
 			break
 		}
 	}
-	if len(rows) != 1 || rows[0]["instance"] != "e2e-1" || rows[0]["revision"] != 1.0 || rows[0]["state"] != "ok" {
+	if len(rows) != 1 || rows[0]["instance"] != "e2e-1" || rows[0]["revision"] != 1.0 || rows[0]["state"] != "ok" || rows[0]["since"] == nil || rows[0]["version"] == nil {
 		t.Fatalf("fleet status: %s", out)
 	}
 	stopServeAndDemo(t, srv, demo, lines, dlines)
