@@ -1,13 +1,20 @@
 package server_test
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"tlsgate/internal/pki"
+	"tlsgate/internal/pkitest"
 )
 
 // spoofed is every identity header a client might try, in several spellings.
@@ -145,6 +152,63 @@ func TestDialects(t *testing.T) {
 			}
 			if _, ok := got.Headers["X-Client-Verify"]; ok {
 				t.Fatal("headers dialect sent on a non-headers listener")
+			}
+		})
+	}
+}
+
+// TestIdentityHeaders: with forward_client_cert: headers (the default) a verified
+// client's backend sees every header of SPEC §4 with its value, over HTTP/1.1 and
+// HTTP/2: X-Client-Cert (URL-encoded PEM of the leaf), -Subject, -Issuer, -Serial (as
+// openssl prints it), -Fingerprint (SHA-256 hex of the DER), -Not-Before and -Not-After
+// (RFC 3339, UTC), -SAN-URI, -SAN-DNS, and X-Client-Proto, X-Forwarded-Proto,
+// X-Forwarded-For.
+func TestIdentityHeaders(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	sans := pkitest.Option(func(r *pki.Request) { r.DNS = []string{"alice.example.org"} })
+	alice := e.ca.Issue("alice", pkitest.URI("spiffe://example.org/ns/a/sa/alice"), sans)
+	leaf := alice.Cert
+	sum := sha256.Sum256(leaf.Raw)
+	serial := fmt.Sprintf("%X", leaf.SerialNumber)
+	if len(serial)%2 == 1 {
+		serial = "0" + serial
+	}
+	want := map[string]string{
+		"X-Client-Verify":           "SUCCESS",
+		"X-Client-Cert-Subject":     "CN=alice",
+		"X-Client-Cert-Issuer":      "CN=test root",
+		"X-Client-Cert-Serial":      serial,
+		"X-Client-Cert-Fingerprint": hex.EncodeToString(sum[:]),
+		"X-Client-Cert-Not-Before":  leaf.NotBefore.UTC().Format(time.RFC3339),
+		"X-Client-Cert-Not-After":   leaf.NotAfter.UTC().Format(time.RFC3339),
+		"X-Client-Cert-SAN-URI":     "spiffe://example.org/ns/a/sa/alice",
+		"X-Client-Cert-SAN-DNS":     "alice.example.org",
+		"X-Client-Proto":            "TLS 1.3",
+		"X-Forwarded-Proto":         "https",
+		"X-Forwarded-For":           "127.0.0.1",
+	}
+	for _, h2 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("h2=%v", h2), func(t *testing.T) {
+			e.t = t
+			got, err := e.get("mutual", tls.VersionTLS13, new(alice.TLS()), nil, h2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, v := range want {
+				if g := got.Headers[http.CanonicalHeaderKey(name)]; g != v {
+					t.Errorf("%s = %q, want %q", name, g, v)
+				}
+			}
+			esc := got.Headers["X-Client-Cert"]
+			if strings.ContainsAny(esc, " \n+") {
+				t.Errorf("X-Client-Cert %q is not URL-encoded as nginx's $ssl_client_escaped_cert", esc)
+			}
+			text, err := url.PathUnescape(esc)
+			if err != nil {
+				t.Fatalf("X-Client-Cert %q: %v", esc, err)
+			}
+			if b, _ := pem.Decode([]byte(text)); b == nil || !bytes.Equal(b.Bytes, leaf.Raw) {
+				t.Errorf("X-Client-Cert %q is not the PEM of the client's leaf", esc)
 			}
 		})
 	}
