@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"tlsgate/internal/pki"
 	"tlsgate/internal/pkitest"
 )
@@ -154,6 +156,45 @@ func TestDrain(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
+// TestConnectionsOpen: tlsgate_connections_open{listener} counts the client connections
+// a listener holds (SPEC §5, issue 2): two relays held open count 2, a kept-alive HTTPS
+// connection 1; when they end (a client closing, a refused handshake, the drain) every
+// one is counted out again.
+func TestConnectionsOpen(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	open := func(id string) float64 { return testutil.ToFloat64(e.metrics.ConnectionsOpen.WithLabelValues(id)) }
+	first, second := openRelay(t, e), openRelay(t, e)
+	tr := &http.Transport{TLSClientConfig: e.tlsConfig(tls.VersionTLS13, nil)}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get("https://" + e.addr("one_way") + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close() // the connection stays open, idle in tr
+	if n := open("tcpssl"); n != 2 {
+		t.Fatalf("connections_open{tcpssl} = %v with two relays open, want 2", n)
+	}
+	if n := open("one_way"); n != 1 {
+		t.Fatalf("connections_open{one_way} = %v with one kept-alive connection, want 1", n)
+	}
+	if _, err := e.get("mutual", tls.VersionTLS12, nil, nil, false); err == nil {
+		t.Fatal("mutual listener served a client without a certificate")
+	}
+	first.Close()
+	defer second.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond) // the drain closes second and the idle one
+	defer cancel()
+	_ = e.srv.Shutdown(ctx)
+	for _, id := range []string{"tcpssl", "one_way", "mutual"} {
+		if n := open(id); n != 0 {
+			t.Errorf("connections_open{%s} = %v after every connection ended, want 0", id, n)
+		}
 	}
 }
 
