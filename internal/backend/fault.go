@@ -62,3 +62,19 @@ func isRemoteAlert(err error) bool {
 	op, ok := errors.AsType[*net.OpError](err)
 	return ok && op.Op == "remote error"
 }
+
+// Exhausted reports whether err is this process or host running out of a resource as
+// it connects (EMFILE/ENFILE on socket(), EADDRNOTAVAIL when ephemeral ports run out,
+// ENOBUFS, ENOMEM): it says nothing of the target, so an active health check that
+// meets it is not counted either way (issue 12: tlsgate's own "too many open files"
+// marked a healthy target down).
+func Exhausted(err error) bool {
+	for _, errno := range exhaustedErrnos {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	return false
+}
+
+var exhaustedErrnos = []error{syscall.EMFILE, syscall.ENFILE, syscall.EADDRNOTAVAIL, syscall.ENOBUFS, syscall.ENOMEM}

@@ -49,6 +49,9 @@ func (c *Checker) Run(ctx context.Context) {
 			if ctx.Err() != nil {
 				return // replaced: the next checker counts from here
 			}
+			if Exhausted(results[t]) {
+				continue // our own shortage, not the target's health: not counted
+			}
 			c.record(t, results[t])
 		}
 		timer := time.NewTimer(c.Interval)

@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -142,4 +145,49 @@ func TestHTTPSProbeWithGroupTLS(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCheckerIgnoresLocalShortage (issue 12 item 7): a check that fails because this
+// process ran out of file descriptors (EMFILE on socket()) is not counted against the
+// target, which stays healthy however long it lasts; a real failure still counts.
+func TestCheckerIgnoresLocalShortage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := 1
+		g, err := backend.NewGroup(&config.TargetGroup{ID: "g", Targets: []config.Target{{Address: "a:1", Weight: &w}}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		probeErr := error(&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("socket", syscall.EMFILE)})
+		c := &backend.Checker{
+			Group: g, Interval: 5 * time.Second, Timeout: time.Second, Rise: 1, Fall: 2,
+			Probe: func(context.Context, string) error {
+				mu.Lock()
+				defer mu.Unlock()
+				return probeErr
+			},
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { c.Run(ctx); close(done) }()
+		tg := g.Targets[0]
+		for range 5 {
+			synctest.Wait()
+			if !tg.Healthy() {
+				t.Fatal("marked down for this process's EMFILE")
+			}
+			time.Sleep(5 * time.Second)
+		}
+		mu.Lock()
+		probeErr = errors.New("status 500")
+		mu.Unlock()
+		synctest.Wait()
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if tg.Healthy() {
+			t.Fatal("still up after 2 real failures")
+		}
+		cancel()
+		<-done
+	})
 }
