@@ -163,6 +163,7 @@ type Set struct {
 	byIssuer map[string][]*CRL // signature checked at load
 	pending  map[string][]*CRL // by issuer subject; issuer not in the bundle
 	lazy     sync.Map          // issuerKey → []*CRL, pending CRLs checked against a seen issuer
+	issuers  sync.Map          // string(anchor.Raw) → *x509.Certificate (nil: none), see issuerOf
 	failOpen bool
 }
 
@@ -192,6 +193,21 @@ func issuerKey(c *x509.Certificate) string {
 func (s *Set) CheckChain(chain []*x509.Certificate, now time.Time) error {
 	if s == nil || len(chain) < 2 {
 		return nil
+	}
+	// A chain ends at the first certificate of the CA bundle it reaches, which may be an
+	// intermediate (crypto/tls stops there, though the bundle holds its issuer): it is
+	// checked against its issuer's loaded CRLs too, as an intermediate inside the chain
+	// is, so a CRL revoking a bundle intermediate (fetched from its CDP, say) refuses its
+	// clients. A root anchor costs one comparison.
+	for top, n := chain[len(chain)-1], 0; n < 8 && !bytes.Equal(top.RawIssuer, top.RawSubject); n++ {
+		issuer := s.issuerOf(top)
+		if issuer == nil {
+			break
+		}
+		if err := s.check(top, issuer, now, false); err != nil {
+			return err
+		}
+		top = issuer
 	}
 	// From the anchor down, so a revoked intermediate is reported as revoked rather
 	// than as a leaf whose issuer has no CRL.
@@ -224,6 +240,23 @@ func (s *Set) check(cert, issuer *x509.Certificate, now time.Time, required bool
 		return ErrUnavailable
 	}
 	return nil
+}
+
+// issuerOf returns the CA that signed cert among the issuers of the loaded CRLs (the
+// bundle's CAs that have a CRL), or nil; looked up once per certificate, then cached.
+func (s *Set) issuerOf(cert *x509.Certificate) *x509.Certificate {
+	if v, ok := s.issuers.Load(string(cert.Raw)); ok {
+		return v.(*x509.Certificate)
+	}
+	var found *x509.Certificate
+	for _, cs := range s.byIssuer {
+		if iss := cs[0].Issuer; !iss.Equal(cert) && bytes.Equal(iss.RawSubject, cert.RawIssuer) && cert.CheckSignatureFrom(iss) == nil {
+			found = iss
+			break
+		}
+	}
+	s.issuers.Store(string(cert.Raw), found)
+	return found
 }
 
 // crlsOf returns the CRLs of issuer: loaded ones, or pending ones whose signature
