@@ -39,6 +39,8 @@ func TestCheckRefusesWhatServeRefuses(t *testing.T) {
 			":3: admin.token_file: short.token: the token must be at least 16 characters"},
 		{"token too short beside a foreign CRL", "admin:\n  listen: 127.0.0.1:0\n  token_file: short.token\n" + base + "  - id: clients\n    ca: ca.crt\n    crl: [other.crl]\n",
 			":3: admin.token_file: short.token: the token must be at least 16 characters"},
+		{"token too short beside an unknown field", "admin:\n  listen: 127.0.0.1:0\n  token_file: short.token\n" + base + "colour: red\n",
+			":3: admin.token_file: short.token: the token must be at least 16 characters"},
 		{"foreign CRL", base + "  - id: clients\n    ca: ca.crt\n    crl: [other.crl]\n",
 			`:5: certificates[1].crl[0]: ` + filepath.Join(dir, "other.crl") + `: the CRL of "CN=someone else" is not signed by any CA of this bundle`},
 		{"admin ssl without bundle", "admin:\n  listen: 127.0.0.1:0\n  ssl: {mode: mutual, server_certificates: [site], ca_certificate: site}\n" + base,

@@ -130,7 +130,11 @@ type built struct {
 func build(path string, now func() time.Time, prev *certstore.Store, keys *ticketkeys.Ring) (*built, error) {
 	cfg, err := config.LoadPartial(path)
 	if ps, ok := errors.AsType[config.Problems](err); ok && cfg != nil {
-		return nil, append(ps, fileProblems(cfg, ps, now())...)
+		ps = append(ps, fileProblems(cfg, ps, now())...)
+		if !slices.ContainsFunc(ps, func(p config.Problem) bool { return strings.HasPrefix(p.Path, "admin") }) {
+			ps = append(ps, tokenProblems(cfg)...)
+		}
+		return nil, ps
 	}
 	if err != nil {
 		return nil, err
@@ -165,10 +169,7 @@ func buildConfig(cfg *config.Config, now func() time.Time, prev *certstore.Store
 	if err != nil {
 		if ps, ok := errors.AsType[config.Problems](err); ok {
 			// One run names every problem: the admin token too (admin.ssl needs the store).
-			if _, terr := readToken(cfg); terr != nil && cfg.Admin.Listen != "" {
-				ps = append(ps, cfg.Problem("admin.token_file", terr.Error()))
-			}
-			return nil, ps
+			return nil, append(ps, tokenProblems(cfg)...)
 		}
 		return nil, err
 	}
@@ -291,6 +292,17 @@ func buildState(lc *config.Listener, store *certstore.Store, groups map[string]*
 		domains = append(domains, d)
 	}
 	return listener.NewState(st, domains), nil
+}
+
+// tokenProblems is the problem of the admin token file (missing, short), if any.
+func tokenProblems(cfg *config.Config) config.Problems {
+	if cfg.Admin.Listen == "" {
+		return nil
+	}
+	if _, err := readToken(cfg); err != nil {
+		return config.Problems{cfg.Problem("admin.token_file", err.Error())}
+	}
+	return nil
 }
 
 // readToken reads the admin bearer token; "" when none is configured.
