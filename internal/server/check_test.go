@@ -115,7 +115,7 @@ func TestCheckReportsFilesBesideConfigProblems(t *testing.T) {
 	cfg := "certificates:\n" +
 		"  - {id: site, cert: server.crt, key: other.key}\n" + // 2: the key does not match
 		"  - {id: gone, cert: missing.crt, key: server.key}\n" + // 3: no such file
-		"  - {id: half, cert: missing.crt, ca: missing.crt}\n" + // 4: cert and ca: the config's problem only
+		"  - {id: half, cert: missing.crt, key: server.key, crl_policy: fail_open}\n" + // 4: crl_policy without ca: the config's problem only
 		"target_groups:\n" +
 		"  - {id: web, targets: [{address: 127.0.0.1:1}]}\n" +
 		"listeners:\n" +
@@ -141,6 +141,16 @@ func TestCheckReportsFilesBesideConfigProblems(t *testing.T) {
 		}
 	}
 	if n := strings.Count(got, "certificates[2]"); n != 1 {
-		t.Errorf("certificates[2] reported %d times, want once (cert and ca both set); check said:\n%s", n, got)
+		t.Errorf("certificates[2] reported %d times, want once (crl_policy without ca); check said:\n%s", n, got)
+	}
+	// An entry that is not a mapping is left out of the decoded list, which shifts the
+	// indexes of those after it: no file problem is then reported at a wrong line.
+	shifted := "certificates:\n  - 3\n  - {id: site, cert: server.crt, key: server.key}\n  - {id: gone, cert: missing.crt, key: server.key}\n"
+	if err := os.WriteFile(path, []byte(shifted), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = server.Check(path)
+	if got := fmt.Sprint(err); got != path+":2: certificates[0]: must be a mapping (key: value), not \"3\"" {
+		t.Errorf("check of a list with an entry that did not decode said:\n%s", got)
 	}
 }

@@ -147,6 +147,13 @@ func build(path string, now func() time.Time, prev *certstore.Store, keys *ticke
 // unknown field (issue 2: every problem at once). A certificate entry that a known
 // problem is about is left out: its files may be named wrongly for that reason.
 func fileProblems(cfg *config.Config, known config.Problems, now time.Time) config.Problems {
+	for _, k := range known {
+		if k.Path == "certificates" || strings.HasPrefix(k.Path, "certificates[") && !strings.Contains(k.Path, ".") {
+			// A whole entry is at fault: one that did not decode is left out of the
+			// list, and the paths of those after it would name the wrong lines.
+			return nil
+		}
+	}
 	_, err := certstore.Build(cfg, now)
 	ps, _ := errors.AsType[config.Problems](err)
 	var out config.Problems
