@@ -137,3 +137,37 @@ func TestPoolUncheckedOnlyRetryable(t *testing.T) {
 	}
 	_ = got.conn.Close()
 }
+
+// TestPoolIdleTimeout (issue 12: the idle timeout is settable): a connection idle for
+// less than the group's idle_timeout is reused; one idle for it or longer is closed
+// when next taken, and a new one dialled. The pool counts ages to the caller's clock
+// reading, so no time passes here.
+func TestPoolIdleTimeout(t *testing.T) {
+	r := newPoolRig(t)
+	r.lim.idleTimeout = 10 * time.Second
+	bc := r.get(t, true, false)
+	backend := r.accept(t)
+	now := lazytime.Now()
+	r.p.put(bc, now)
+	got, err := r.p.get(context.Background(), r.key, r.lim, time.Second, false, false, now+int64(9*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != bc {
+		t.Fatal("a connection idle for 9 s of a 10 s idle_timeout was not reused")
+	}
+	r.p.put(got, now)
+	got, err = r.p.get(context.Background(), r.key, r.lim, time.Second, false, false, now+int64(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = got.conn.Close() })
+	if got == bc {
+		t.Fatal("a connection idle for its whole idle_timeout was reused")
+	}
+	r.accept(t)
+	_ = backend.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := backend.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the expired idle connection was not closed")
+	}
+}
