@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -57,7 +58,9 @@ func newGRPCEnv(t *testing.T, groupExtra string) *grpcEnv {
 				"  - {id: grpc_h2, protocol: https, listen: 127.0.0.1:0, target_group: g_h2, " + mutual + "}\n" +
 				"  - {id: grpc_oneway, protocol: https, listen: 127.0.0.1:0, target_group: g_h2, ssl: {mode: one_way, server_certificates: [site]}}\n" +
 				"  - {id: grpc_opt, protocol: https, listen: 127.0.0.1:0, target_group: g_h2c, rules: [{path: /grpc.testing.TestService/, allow: {cn: [nobody]}}],\n" +
-				"     ssl: {mode: optional, server_certificates: [site], ca_certificate: clients}}\n"
+				"     ssl: {mode: optional, server_certificates: [site], ca_certificate: clients}}\n" +
+				"  - {id: grpc_xfcc, protocol: https, listen: 127.0.0.1:0, target_group: g_h2c, forward_client_cert: xfcc, " + mutual + "}\n" +
+				"  - {id: grpc_rfc9440, protocol: https, listen: 127.0.0.1:0, target_group: g_h2, forward_client_cert: rfc9440, " + mutual + "}\n"
 	})
 	g.client = g.ca.Issue("grpc-client").TLS()
 	return g
@@ -423,6 +426,34 @@ func TestGRPCSpoofedIdentity(t *testing.T) {
 	line := g.sink.Next(t, map[string]any{"msg": "request", "listener": "grpc_h2c", "grpc_status": "0", "target": g.h2c.addr})
 	if _, ok := line["upstream_header_ms"]; !ok {
 		t.Errorf("request line without upstream_header_ms: %v", line)
+	}
+}
+
+// TestGRPCIdentityDialects (issue 16): with forward_client_cert xfcc or rfc9440 the
+// verified identity reaches a gRPC service as that dialect's metadata, and what the
+// client sent under either dialect's names is replaced or dropped, as for HTTP.
+func TestGRPCIdentityDialects(t *testing.T) {
+	g := newGRPCEnv(t, "")
+	der := base64.StdEncoding.EncodeToString(g.client.Certificate[0])
+	for _, tc := range []struct{ listener, key, want, other string }{
+		{"grpc_xfcc", "x-forwarded-client-cert", "Subject=\"CN=grpc-client\"", "client-cert"},
+		{"grpc_rfc9440", "client-cert", ":" + der + ":", "x-forwarded-client-cert"},
+	} {
+		t.Run(tc.listener, func(t *testing.T) {
+			c := g.dial(t, tc.listener, &g.client)
+			ctx := metadata.AppendToOutgoingContext(t.Context(),
+				"x-forwarded-client-cert", "Hash=evil", "client-cert", ":ZXZpbA==:")
+			var hdr metadata.MD
+			if _, err := c.UnaryCall(ctx, &testpb.SimpleRequest{}, grpc.Header(&hdr)); err != nil {
+				t.Fatal(err)
+			}
+			if v := hdr.Get("echo-" + tc.key); len(v) != 1 || !strings.Contains(v[0], tc.want) || strings.Contains(v[0], "evil") {
+				t.Fatalf("backend saw %s %q, want it to hold %q", tc.key, v, tc.want)
+			}
+			if v := hdr.Get("echo-" + tc.other); len(v) > 0 {
+				t.Fatalf("backend saw the client's %s %q", tc.other, v)
+			}
+		})
 	}
 }
 
