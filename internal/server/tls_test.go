@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"crypto/tls"
 	"io"
+	"sync"
 	"testing"
 	"time"
 
@@ -154,6 +155,86 @@ func TestTicketsDoNotCrossListeners(t *testing.T) {
 			if line["reason"] != "unknown_ca" || line["resumed"] != false {
 				t.Fatalf("line %v", line)
 			}
+		})
+	}
+}
+
+// anyNameCache is a client session cache that offers its last session whatever the
+// server name: a client that tries a ticket of one domain on another (Go's own cache
+// keys sessions by name; openssl s_client -sess_in does not).
+type anyNameCache struct {
+	mu sync.Mutex
+	cs *tls.ClientSessionState
+}
+
+func (c *anyNameCache) Get(string) (*tls.ClientSessionState, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cs, c.cs != nil
+}
+
+func (c *anyNameCache) Put(_ string, cs *tls.ClientSessionState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cs != nil {
+		c.cs = cs
+	}
+}
+
+// TestTicketsDoNotCrossDomains: on one listener, where SNI picks each domain's policy
+// (issue 5), a ticket never resumes under another domain's policy: not from the one-way
+// default into a mutual domain, and not from a domain trusting CA A into one trusting
+// CA B. One server certificate serves every name, so the client does offer the ticket;
+// each resumes on its own name, so the test can fail. The mutual domains keep a
+// verify_cache, under which tlsgate checks chains itself and crypto/tls does not
+// re-check a resumed client against ClientCAs: there the ticket keys alone keep the
+// domains apart.
+func TestTicketsDoNotCrossDomains(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
+		e.ca.Issue("names", pkitest.Server("localhost", "a.test", "b.test")).WritePair(t, e.dir, "names")
+		pkitest.Write(t, e.dir, "other.crt", e.other.PEM())
+		return "  - {id: names, cert: names.crt, key: names.key}\n  - {id: others, ca: other.crt}\n",
+			"  - {id: edge, protocol: https, listen: 127.0.0.1:0, target_group: web,\n" +
+				"     ssl: {mode: one_way, server_certificates: [names]},\n" +
+				"     domains: [{names: [a.test], ssl: {mode: mutual, server_certificates: [names], ca_certificate: clients, verify_cache: 10}},\n" +
+				"               {names: [b.test], ssl: {mode: mutual, server_certificates: [names], ca_certificate: others, verify_cache: 10}}]}\n"
+	})
+	alice := new(e.ca.Issue("alice").TLS())
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run(tls.VersionName(version), func(t *testing.T) {
+			e.t = t
+			cache := &anyNameCache{}
+			dial := func(name string, cert *tls.Certificate) (tls.ConnectionState, error) {
+				cfg := e.tlsConfig(version, cert)
+				cfg.ServerName, cfg.ClientSessionCache = name, cache
+				return exchange10(e.addr("edge"), cfg)
+			}
+			refused := func(name, reason string, cert *tls.Certificate) {
+				t.Helper()
+				if cs, err := dial(name, cert); err == nil {
+					t.Fatalf("%s served the client (resumed=%v), want %s", name, cs.DidResume, reason)
+				}
+				line := e.sink.Next(t, map[string]any{"msg": "handshake", "listener": "edge"})
+				if line["reason"] != reason || line["resumed"] != false || line["sni"] != name {
+					t.Fatalf("line %v, want a full handshake refused with %s", line, reason)
+				}
+			}
+			for _, name := range []string{"localhost", "a.test"} {
+				cert := alice
+				if name == "localhost" {
+					cert = nil
+				}
+				if _, err := dial(name, cert); err != nil {
+					t.Fatal(err)
+				}
+				if cs, err := dial(name, cert); err != nil || !cs.DidResume {
+					t.Fatalf("no resumption on %s (resumed=%v, %v): the test proves nothing", name, cs.DidResume, err)
+				}
+				if name == "localhost" {
+					refused("a.test", "no_client_cert", nil)
+				}
+			}
+			refused("b.test", "unknown_ca", alice)
 		})
 	}
 }
