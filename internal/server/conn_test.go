@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"tlsgate/internal/clientauth"
 	"tlsgate/internal/pki"
 	"tlsgate/internal/pkitest"
 )
@@ -287,6 +288,9 @@ func TestL4AllowList(t *testing.T) {
 			if !tc.ok {
 				if line := e.sink.Next(t, map[string]any{"msg": "handshake", "listener": "ops"}); line["reason"] != "not_allowed" {
 					t.Fatalf("line %v", line)
+				}
+				if want := specAlert(clientauth.NotAllowed, tls.VersionTLS13); !strings.Contains(err.Error(), "remote error: tls: "+want) {
+					t.Fatalf("client error %q, want the alert %q of SPEC §1", err, want)
 				}
 			}
 		})

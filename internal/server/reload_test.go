@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"tlsgate/internal/certfile"
+	"tlsgate/internal/clientauth"
 	"tlsgate/internal/config"
 	"tlsgate/internal/metrics"
 	"tlsgate/internal/pki"
@@ -54,8 +55,12 @@ func TestCRLStale(t *testing.T) {
 	if err := e.waitReload(); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
-	if _, err := e.get("mutual", tls.VersionTLS13, new(e.ca.Issue("dave").TLS()), nil, false); err == nil {
+	_, err := e.get("mutual", tls.VersionTLS13, new(e.ca.Issue("dave").TLS()), nil, false)
+	if err == nil {
 		t.Fatal("served with a stale CRL under fail_closed")
+	}
+	if want := specAlert(clientauth.CRLUnavailable, tls.VersionTLS13); !strings.Contains(err.Error(), "remote error: tls: "+want) {
+		t.Fatalf("client error %q, want the alert %q of SPEC §1", err, want)
 	}
 	line := e.sink.Next(t, map[string]any{"msg": "handshake", "listener": "mutual"})
 	if line["reason"] != "crl_unavailable" {
