@@ -189,6 +189,13 @@ func (d responseTimeout) Error() string {
 func (responseTimeout) Timeout() bool   { return true }
 func (responseTimeout) Temporary() bool { return false }
 
+// ResponseTimedOut reports whether err ended a request at the group's response_timeout
+// (a target's failure), as opposed to a client's grpc-timeout (the client's choice).
+func ResponseTimedOut(err error) bool {
+	_, ok := errors.AsType[responseTimeout](err)
+	return ok
+}
+
 // refused reports an error by which the backend said it did not process the stream:
 // RST_STREAM with REFUSED_STREAM (RFC 9113 §8.7), or a graceful GOAWAY whose last stream
 // id is below it (§6.8). net/http retries these itself only in its own pool, and its

@@ -198,7 +198,8 @@ func (l *Listener) toTarget(ex *exchange, w http.ResponseWriter, r *http.Request
 		}
 		route.Err = func(err error) {
 			noteUpstreamErr(line, failed, err) // a client gone is not the target's failure
-			if isDial(err) || isTimeout(err) { // connect failures and response timeouts
+			// Connect failures and response_timeout count; a client's grpc-timeout does not.
+			if isDial(err) || h2proxy.ResponseTimedOut(err) {
 				group.Report(route.Picked, err)
 			}
 		}

@@ -551,3 +551,35 @@ func BenchmarkGRPCUnary(b *testing.B) {
 		}
 	})
 }
+
+// TestGRPCDeadlineNotCharged: a call whose grpc-timeout passes before the backend
+// answers ended by the client's choice, not by a fault of the target: however many
+// there are, no target is ejected (outlier detection counts connect failures and
+// response_timeout, which gRPC calls do not have).
+func TestGRPCDeadlineNotCharged(t *testing.T) {
+	svc := newTestService()
+	a, b := startGRPC(t, "", nil, svc), startGRPC(t, "", nil, svc)
+	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
+		e.groups = fmt.Sprintf("  - {id: g, protocol: h2c, outlier: {consecutive_failures: 2, base_ejection: 1h}, targets: [{address: %s}, {address: %s}]}\n", a.addr, b.addr)
+		return "", "  - {id: l, protocol: https, listen: 127.0.0.1:0, target_group: g, ssl: {mode: one_way, server_certificates: [site]}}\n"
+	})
+	g := &grpcEnv{env: e, svc: svc}
+	c := g.dial(t, "l", nil)
+	for range 6 {
+		drain(svc.ended)
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		_, err := c.UnaryCall(ctx, &testpb.SimpleRequest{FillUsername: true})
+		cancel()
+		wantCode(t, err, codes.DeadlineExceeded, "")
+		if err := waitEnded(t, svc); err == nil {
+			t.Fatal("the backend's call did not end")
+		}
+	}
+	for _, grp := range e.srv.Status().TargetGroups {
+		for _, tg := range grp.Targets {
+			if tg.Health == "ejected" {
+				t.Fatalf("target %s ejected for its clients' deadlines", tg.Address)
+			}
+		}
+	}
+}
