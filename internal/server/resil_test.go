@@ -435,6 +435,11 @@ func clientAbort(t *testing.T, protocol string) {
 	if n := testutil.ToFloat64(e.metrics.UpstreamErrors.WithLabelValues("g", addr)); n != 0 {
 		t.Fatalf("tlsgate_upstream_errors_total = %v for the clients' aborts, want 0", n)
 	}
+	for code, want := range map[string]float64{"499": 2, "502": 0, "504": 0} {
+		if n := testutil.ToFloat64(e.metrics.Requests.WithLabelValues("g_https", code)); n != want {
+			t.Errorf("tlsgate_requests_total{code=%q} = %v, want %v", code, n, want)
+		}
+	}
 }
 
 // TestLocalDialErrorNotCharged (issue 12 item 7): tlsgate's own "socket: too many open
