@@ -247,4 +247,9 @@ listeners:
 	if code != 503 || !strings.Contains(body, `listener "web" stopped`) || !strings.Contains(body, "invalid argument") {
 		t.Fatalf("/healthz %d %q, want 503 naming the listener", code, body)
 	}
+	// The metric issue 12 asks for beside the log line and /healthz.
+	metricsURL := "http://" + srv.AdminAddr().String() + "/metrics"
+	if _, body := adminGet(t, metricsURL); !strings.Contains(body, `tlsgate_accept_errors_total{kind="fatal",listener="web"} 1`) {
+		t.Fatalf("/metrics has no fatal accept error of listener web:\n%s", body)
+	}
 }
