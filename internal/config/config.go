@@ -391,7 +391,8 @@ type SSL struct {
 	CACertificate string `yaml:"ca_certificate,omitempty" json:"ca_certificate,omitempty"`
 	// Policy is a named TLS security policy. Default tls12-modern.
 	Policy string `yaml:"policy,omitempty" json:"policy,omitempty"`
-	// MinVersion and MaxVersion ("1.2", "1.3") override the policy's versions.
+	// MinVersion and MaxVersion ("1.0", "1.1", "1.2", "1.3") override the policy's
+	// versions; TLS 1.0 and 1.1 are offered only when MinVersion names them.
 	MinVersion string `yaml:"min_version,omitempty" json:"min_version,omitempty"`
 	MaxVersion string `yaml:"max_version,omitempty" json:"max_version,omitempty"`
 	// Ciphers overrides the policy's TLS 1.2 cipher suites (Go names).

@@ -172,3 +172,33 @@ func TestTCPIdleTimeout(t *testing.T) {
 		t.Fatalf("negative: %v", err)
 	}
 }
+
+// TestLegacyVersions: min_version "1.0" or "1.1" is accepted only with a cipher suite
+// those versions can negotiate (tls12-compat, tls13-only's Go defaults, or an explicit
+// CBC suite); the default tls12-modern and an explicit AEAD-only list are refused at the
+// line of min_version, naming the fix. "1.2" and "1.3" need nothing.
+func TestLegacyVersions(t *testing.T) {
+	const base = "certificates:\n  - {id: site, cert: s.crt, key: s.key}\ntarget_groups:\n  - {id: web, targets: [{address: 127.0.0.1:1}]}\n" +
+		"listeners:\n  - id: t\n    protocol: tcp_ssl\n    listen: 127.0.0.1:0\n    target_group: web\n    ssl:\n      mode: one_way\n      server_certificates: [site]\n      min_version: %q\n%s"
+	for _, tc := range []struct {
+		min, extra string
+		ok         bool
+	}{
+		{"1.0", "", false},
+		{"1.1", "      policy: tls12-modern\n", false},
+		{"1.0", "      ciphers: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]\n", false},
+		{"1.0", "      policy: tls12-compat\n", true},
+		{"1.1", "      policy: tls13-only\n", true},
+		{"1.0", "      ciphers: [TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA]\n", true},
+		{"1.2", "", true},
+		{"1.3", "      ciphers: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]\n", true},
+	} {
+		_, err := config.Parse(fmt.Appendf(nil, base, tc.min, tc.extra), "x.yaml")
+		if tc.ok && err != nil {
+			t.Errorf("min_version %s with %q: %v", tc.min, tc.extra, err)
+		}
+		if !tc.ok && (err == nil || !strings.Contains(err.Error(), "x.yaml:13: listeners[0].ssl.min_version: TLS "+tc.min+" needs a cipher suite it can use: set policy: tls12-compat")) {
+			t.Errorf("min_version %s with %q: %v, want the cipher problem at line 13", tc.min, tc.extra, err)
+		}
+	}
+}

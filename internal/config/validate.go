@@ -30,6 +30,29 @@ const (
 // live here so Validate can check them without importing tlsconf.
 var Policies = []string{"tls13-only", "tls12-modern", "tls12-compat"}
 
+// TLSVersions are min_version's and max_version's values, oldest first. TLS 1.0 and 1.1
+// are in no policy: a listener offers them only when its min_version names them.
+var TLSVersions = []string{"1.0", "1.1", "1.2", "1.3"}
+
+// TLSVersionIDs are TLSVersions' protocol numbers, in the same order.
+var TLSVersionIDs = []uint16{tls.VersionTLS10, tls.VersionTLS11, tls.VersionTLS12, tls.VersionTLS13}
+
+// legacyCiphers reports whether s's cipher suites include one that version (below
+// TLS 1.2) can negotiate: an explicit list is searched; tls12-modern, the default, has
+// only TLS 1.2 AEAD suites; tls12-compat and tls13-only leave Go's defaults, which hold
+// ECDHE with AES-CBC.
+func legacyCiphers(s *SSL, version uint16) bool {
+	if len(s.Ciphers) == 0 {
+		return s.Policy == "tls12-compat" || s.Policy == "tls13-only"
+	}
+	for _, cs := range tls.CipherSuites() {
+		if slices.Contains(s.Ciphers, cs.Name) && slices.Contains(cs.SupportedVersions, version) {
+			return true
+		}
+	}
+	return false
+}
+
 // SetDefaults fills every field left empty with its documented default.
 func (c *Config) SetDefaults() {
 	c.Admin.SSL.setDefaults()
@@ -544,8 +567,8 @@ func (v *validator) ssl(p string, s *SSL, certs map[string]*Certificate) {
 		v.add(p+".policy", "unknown policy %q (known: %v)", s.Policy, Policies)
 	}
 	for _, f := range []struct{ name, val string }{{"min_version", s.MinVersion}, {"max_version", s.MaxVersion}} {
-		if f.val != "" && f.val != "1.2" && f.val != "1.3" {
-			v.add(p+"."+f.name, "must be 1.2 or 1.3, not %q (TLS 1.0 and 1.1 are not offered)", f.val)
+		if f.val != "" && !slices.Contains(TLSVersions, f.val) {
+			v.add(p+"."+f.name, "must be 1.0, 1.1, 1.2 or 1.3, not %q", f.val)
 		}
 	}
 	known := map[string]bool{}
@@ -557,8 +580,12 @@ func (v *validator) ssl(p string, s *SSL, certs map[string]*Certificate) {
 			v.add(fmt.Sprintf("%s.ciphers[%d]", p, i), "unknown or insecure cipher suite %q (use Go names such as TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)", name)
 		}
 	}
-	if s.MinVersion == "1.3" && s.MaxVersion == "1.2" {
+	minV, maxV := slices.Index(TLSVersions, s.MinVersion), slices.Index(TLSVersions, s.MaxVersion)
+	if minV >= 0 && maxV >= 0 && minV > maxV {
 		v.add(p+".min_version", "is above max_version")
+	}
+	if minV >= 0 && minV < 2 && !legacyCiphers(s, TLSVersionIDs[minV]) {
+		v.add(p+".min_version", "TLS %s needs a cipher suite it can use: set policy: tls12-compat, or list a CBC suite such as TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA in ciphers", s.MinVersion)
 	}
 	if s.MaxClientChain < 1 || s.MaxClientCertBytes < 512 {
 		v.add(p, "max_client_chain must be at least 1 and max_client_cert_bytes at least 512")

@@ -57,12 +57,17 @@ func TestSNIAndKeyType(t *testing.T) {
 	}
 }
 
-// TestPolicies: TLS 1.0/1.1 are refused by default; tls13-only refuses TLS 1.2 with the
-// reason protocol_mismatch, in a line without tls_version or cipher (none was agreed).
+// TestPolicies: TLS 1.0/1.1 are refused by default and offered when min_version names
+// them (with tls12-compat's CBC suites); tls13-only refuses TLS 1.2 with the reason
+// protocol_mismatch, in a line without tls_version or cipher (none was agreed).
 func TestPolicies(t *testing.T) {
 	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
 		return "", "  - {id: only13, protocol: tcp_ssl, listen: 127.0.0.1:0, target_group: echo,\n" +
-			"     ssl: {mode: one_way, server_certificates: [site], policy: tls13-only}}\n"
+			"     ssl: {mode: one_way, server_certificates: [site], policy: tls13-only}}\n" +
+			"  - {id: legacy, protocol: tcp_ssl, listen: 127.0.0.1:0, target_group: echo,\n" +
+			"     ssl: {mode: one_way, server_certificates: [site], policy: tls12-compat, min_version: \"1.0\"}}\n" +
+			"  - {id: from11, protocol: tcp_ssl, listen: 127.0.0.1:0, target_group: echo,\n" +
+			"     ssl: {mode: one_way, server_certificates: [site], policy: tls12-compat, min_version: \"1.1\"}}\n"
 	})
 	for _, tc := range []struct {
 		name, listener string
@@ -73,6 +78,10 @@ func TestPolicies(t *testing.T) {
 		{"default refuses TLS 1.0", "tcpssl", tls.VersionTLS10, false},
 		{"tls13-only refuses TLS 1.2", "only13", tls.VersionTLS12, false},
 		{"tls13-only accepts TLS 1.3", "only13", tls.VersionTLS13, true},
+		{"min_version 1.0 accepts TLS 1.0", "legacy", tls.VersionTLS10, true},
+		{"min_version 1.0 accepts TLS 1.1", "legacy", tls.VersionTLS11, true},
+		{"min_version 1.1 refuses TLS 1.0", "from11", tls.VersionTLS10, false},
+		{"min_version 1.1 accepts TLS 1.1", "from11", tls.VersionTLS11, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e.t = t
@@ -80,6 +89,9 @@ func TestPolicies(t *testing.T) {
 			cfg.MinVersion = tls.VersionTLS10
 			c, err := tls.Dial("tcp", e.addr(tc.listener), cfg)
 			if err == nil {
+				if v := c.ConnectionState().Version; v != tc.version {
+					t.Errorf("agreed on %s, want %s", tls.VersionName(v), tls.VersionName(tc.version))
+				}
 				c.Close()
 			}
 			if (err == nil) != tc.ok {

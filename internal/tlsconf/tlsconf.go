@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,7 +39,8 @@ var modern12 = []uint16{
 	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 }
 
-// Policies are the named policies. TLS 1.0 and 1.1 are in none of them.
+// Policies are the named policies. TLS 1.0 and 1.1 are in none of them: only an explicit
+// min_version offers them.
 var Policies = map[string]Policy{
 	// tls13-only: TLS 1.3 and nothing else.
 	"tls13-only": {Name: "tls13-only", Min: tls.VersionTLS13, Max: tls.VersionTLS13},
@@ -83,12 +85,10 @@ func PolicyOf(s *config.SSL) Policy {
 	return p
 }
 
+// version is min_version's or max_version's protocol number, 0 when unset.
 func version(s string) uint16 {
-	switch s {
-	case "1.2":
-		return tls.VersionTLS12
-	case "1.3":
-		return tls.VersionTLS13
+	if i := slices.Index(config.TLSVersions, s); i >= 0 {
+		return config.TLSVersionIDs[i]
 	}
 	return 0
 }
