@@ -167,6 +167,13 @@ func colons(hex string) string {
 	return b.String()
 }
 
+// keyMismatch reports a file whose private key matches no certificate: neither its own
+// nor, for a key-only file, any of the other files given.
+func keyMismatch(fi fileInfo) bool {
+	own := fi.Key != "" && len(fi.Certs) > 0 && !slices.ContainsFunc(fi.Certs, func(c certInfo) bool { return c.MatchesKey })
+	return own || (fi.keyChecked && len(fi.KeyOf) == 0)
+}
+
 func renderInfo(w io.Writer, fi fileInfo) {
 	fmt.Fprintf(w, "%s: %s, %d certificate(s)", fi.File, fi.Format, len(fi.Certs))
 	if fi.Key != "" {
@@ -233,6 +240,10 @@ func certInspectCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "inspect FILE...",
 		Short: "Show what certificate files hold: chain order, key match, SANs, EKU, validity, fingerprint",
+		Long: `Show what certificate files hold: chain order, key match, SANs, EKU, validity,
+fingerprint. A file with only a private key is matched against the certificates of the
+other files given (tlsgate cert inspect server.crt server.key). Exit 1 when a file
+cannot be read or a private key belongs to no certificate given, 0 otherwise.`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError{fmt.Errorf("%s: name at least one FILE", c.CommandPath())}
@@ -267,7 +278,15 @@ func certInspectCmd() *cobra.Command {
 					renderInfo(out, fi)
 				}
 			}
-			return errors.Join(errs...)
+			if len(errs) > 0 {
+				return errors.Join(errs...)
+			}
+			if slices.ContainsFunc(infos, keyMismatch) {
+				// A key that belongs to no certificate given is a failure found (exit 1),
+				// as for cert verify: scripts check the exit code, not the text.
+				return errReported
+			}
+			return nil
 		},
 	}
 	c.Flags().Bool("json", false, "print JSON")
@@ -332,6 +351,9 @@ func certConvertCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(c.OutOrStdout(), "wrote %s (%s)\n", out, format)
+			if format == "p12" && !f.Changed("password") {
+				warnEmptyP12(c, out)
+			}
 			return nil
 		},
 	}
@@ -341,7 +363,7 @@ func certConvertCmd() *cobra.Command {
 	f.String("out", "", "output file")
 	f.String("format", "", "pem, der or p12")
 	f.String("in-password", "", "password of a PKCS#12 input (default: --password)")
-	f.String("password", "", "password of the PKCS#12 output, and of a PKCS#12 input without --in-password")
+	f.String("password", "", "password of the PKCS#12 output (without it: empty, and a warning says so), and of a PKCS#12 input without --in-password")
 	f.Bool("legacy", false, "PKCS#12 with 3DES/SHA-1 for old Windows and macOS")
 	return c
 }

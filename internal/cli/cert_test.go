@@ -3,7 +3,9 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"flag"
 	"os"
 	"os/exec"
@@ -263,14 +265,27 @@ func TestInspectKeyAcrossFiles(t *testing.T) {
 	}
 	crt, key, other := filepath.Join(d.Path, alice.CertFile), filepath.Join(d.Path, alice.KeyFile), filepath.Join(d.Path, bob.KeyFile)
 	code, out, stderr := run("cert", "inspect", crt, key, other)
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (bob's key belongs to no certificate given): %s", code, stderr)
 	}
 	if !strings.Contains(out, "key match: yes: this private key belongs to "+crt+" [1] CN=alice") {
 		t.Errorf("alice's key not matched to her certificate:\n%s", out)
 	}
 	if !strings.Contains(out, "key match: NO certificate in the files given matches this private key") {
 		t.Errorf("bob's key not said to match nothing:\n%s", out)
+	}
+	if code, _, stderr := run("cert", "inspect", crt, key); code != 0 {
+		t.Errorf("inspect CERT ITSKEY: exit %d, want 0: %s", code, stderr)
+	}
+	if code, _, _ := run("cert", "inspect", "--json", crt, other); code != 1 {
+		t.Errorf("inspect --json CERT OTHERKEY: exit %d, want 1", code)
+	}
+	mixed := filepath.Join(dir, "mixed.pem")
+	if err := os.WriteFile(mixed, append(readFile(t, crt), readFile(t, other)...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ := run("cert", "inspect", mixed); code != 1 || !strings.Contains(out, "NO certificate in this file matches its private key") {
+		t.Errorf("inspect of a file whose key is not its certificate's: exit %d, want 1:\n%s", code, out)
 	}
 	code, out, _ = run("cert", "inspect", "--json", crt, key)
 	var infos []struct {
@@ -307,6 +322,10 @@ func TestPKICommands(t *testing.T) {
 		{"pki", "init", "--dir", dir, "--key", "dsa-1024"},
 		{"pki", "revoke", "--dir", dir},
 		{"pki", "issue", "client", "x", "--dir", dir, "--password", "pw"},
+		{"pki", "crl", "--dir", dir, "--days", "0"},
+		{"pki", "crl", "--dir", dir, "--days", "-1"},
+		{"pki", "issue", "client", "x", "--dir", dir, "--days", "0"},
+		{"pki", "init", "--dir", filepath.Join(t.TempDir(), "pki2"), "--days", "-5"},
 	} {
 		if code, _, _ := run(args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
@@ -322,8 +341,8 @@ func TestPKICommands(t *testing.T) {
 func TestInspectJSON(t *testing.T) {
 	d := goldenPKI(t)
 	code, out, stderr := run("cert", "inspect", "--json", filepath.Join(d.Path, "issued/www.example.com.crt"), filepath.Join(d.Path, "issued/bob.key"))
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
+	if code != 1 { // bob's key belongs to no certificate given
+		t.Fatalf("exit %d, want 1: %s", code, stderr)
 	}
 	var files []fileInfo
 	if err := json.Unmarshal([]byte(out), &files); err != nil {
@@ -400,4 +419,95 @@ func TestPKIReissueDropsStaleP12(t *testing.T) {
 	if _, err := os.Stat(p12); !os.IsNotExist(err) {
 		t.Fatalf("the old serial's alice.p12 is still there (%v)", err)
 	}
+}
+
+// TestPKICRLDays: crl --days N writes a nextUpdate N days out and says so; 0 and less are
+// usage errors (before, --days 0 printed "next update in 0 days" and wrote 7 days).
+func TestPKICRLDays(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pki")
+	if code, _, stderr := run("pki", "init", "--dir", dir); code != 0 {
+		t.Fatalf("init: %d %s", code, stderr)
+	}
+	code, out, stderr := run("pki", "crl", "--dir", dir, "--days", "3")
+	if code != 0 || !strings.Contains(out, "next update in 3 days") {
+		t.Fatalf("crl --days 3: %d %s %s", code, out, stderr)
+	}
+	crl, err := x509.ParseRevocationList(pemBlock(t, filepath.Join(dir, "crl.pem")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := crl.NextUpdate.Sub(crl.ThisUpdate); got != 3*24*time.Hour {
+		t.Errorf("nextUpdate - thisUpdate = %v, want 72h", got)
+	}
+	code, _, stderr = run("pki", "crl", "--dir", dir, "--days", "0")
+	if code != 2 || !strings.Contains(stderr, "--days: want at least 1, not 0") {
+		t.Errorf("crl --days 0: exit %d, %q; want 2 and the flag named", code, stderr)
+	}
+}
+
+// TestPKIRevokeMissingFile: a certificate path that does not exist is named as a file,
+// not read as a serial number ("serial ISSUED/C15.CRT: not issued by this PKI").
+func TestPKIRevokeMissingFile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pki")
+	if code, _, stderr := run("pki", "init", "--dir", dir); code != 0 {
+		t.Fatalf("init: %d %s", code, stderr)
+	}
+	missing := filepath.Join(dir, "issued", "c15.crt")
+	for _, arg := range []string{missing, "issued/c15.crt"} {
+		code, _, stderr := run("pki", "revoke", arg, "--dir", dir)
+		if code != 1 || !strings.Contains(stderr, arg+" is neither a serial number (hex) nor a readable certificate file") || strings.Contains(stderr, "not issued by this PKI") {
+			t.Errorf("revoke %s: exit %d, %q", arg, code, stderr)
+		}
+	}
+	if code, _, stderr := run("pki", "revoke", "0A:BC", "--dir", dir); code != 1 || !strings.Contains(stderr, "serial 0ABC: not issued by this PKI") {
+		t.Errorf("revoke of an unknown serial: exit %d, %q", code, stderr)
+	}
+}
+
+// TestP12EmptyPasswordWarns: --p12 (pki issue) and --format p12 (cert convert) without
+// --password write the file and say on stderr that its password is empty; with one
+// they say nothing.
+func TestP12EmptyPasswordWarns(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pki")
+	if code, _, stderr := run("pki", "init", "--dir", dir); code != 0 {
+		t.Fatalf("init: %d %s", code, stderr)
+	}
+	const warn = "has an empty password"
+	code, _, stderr := run("pki", "issue", "client", "alice", "--dir", dir, "--p12")
+	if code != 0 || !strings.Contains(stderr, filepath.Join(dir, "issued", "alice.p12")+" "+warn) {
+		t.Errorf("issue --p12 without --password: exit %d, stderr %q", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "issued", "alice.p12")); err != nil {
+		t.Error(err)
+	}
+	if code, _, stderr := run("pki", "issue", "client", "bob", "--dir", dir, "--p12", "--password", "pw"); code != 0 || stderr != "" {
+		t.Errorf("issue --p12 --password: exit %d, stderr %q", code, stderr)
+	}
+	crt, key := filepath.Join(dir, "issued", "bob.crt"), filepath.Join(dir, "issued", "bob.key")
+	out := filepath.Join(t.TempDir(), "bob.p12")
+	if code, _, stderr := run("cert", "convert", "--in", crt, "--key", key, "--out", out, "--format", "p12"); code != 0 || !strings.Contains(stderr, out+" "+warn) {
+		t.Errorf("convert to p12 without --password: exit %d, stderr %q", code, stderr)
+	}
+	if code, _, stderr := run("cert", "convert", "--in", crt, "--key", key, "--out", out+"2", "--format", "p12", "--password", "pw"); code != 0 || stderr != "" {
+		t.Errorf("convert to p12 with --password: exit %d, stderr %q", code, stderr)
+	}
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// pemBlock is the DER of the first PEM block of path.
+func pemBlock(t *testing.T, path string) []byte {
+	t.Helper()
+	b, _ := pem.Decode(readFile(t, path))
+	if b == nil {
+		t.Fatalf("%s: no PEM block", path)
+	}
+	return b.Bytes
 }

@@ -62,7 +62,11 @@ func pkiInitCmd() *cobra.Command {
 			o.Name, _ = f.GetString("name")
 			kt, _ := f.GetString("key")
 			o.Key = pki.KeyType(kt)
-			o.Days, _ = f.GetInt("days")
+			days, err := daysFlag(c)
+			if err != nil {
+				return err
+			}
+			o.Days = days
 			o.Intermediate, _ = f.GetBool("intermediate")
 			o.CRLURL, _ = f.GetString("crl-url")
 			if _, err := pki.NewKey(o.Key); err != nil {
@@ -124,7 +128,11 @@ func pkiIssueCmd() *cobra.Command {
 				o.URIs = append(o.URIs, u)
 			}
 			o.Emails, _ = f.GetStringSlice("email")
-			o.Days, _ = f.GetInt("days")
+			days, err := daysFlag(c)
+			if err != nil {
+				return err
+			}
+			o.Days = days
 			kt, _ := f.GetString("key")
 			o.Key = pki.KeyType(kt)
 			o.CRLURL, _ = f.GetString("crl-url")
@@ -134,7 +142,9 @@ func pkiIssueCmd() *cobra.Command {
 			if (password != "" || legacy) && !p12 {
 				return usageError{fmt.Errorf("--password and --legacy need --p12")}
 			}
-			return withPKI(c, func(d *pki.Dir) error { return issue(c, d, usage, args[1], o, p12, password, legacy) })
+			return withPKI(c, func(d *pki.Dir) error {
+				return issue(c, d, usage, args[1], o, p12, password, legacy, !f.Changed("password"))
+			})
 		},
 	}
 	f := c.Flags()
@@ -146,13 +156,13 @@ func pkiIssueCmd() *cobra.Command {
 	f.String("key", "ecdsa-p256", "key type: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-4096, ed25519")
 	f.String("crl-url", "", "CRL distribution point (default: the one given at init)")
 	f.Bool("p12", false, "also write issued/NAME.p12 (PKCS#12 with key and chain, for browsers and OS stores)")
-	f.String("password", "", "PKCS#12 password")
+	f.String("password", "", "PKCS#12 password (without it the file has an empty password, and a warning says so)")
 	f.Bool("legacy", false, "PKCS#12 with 3DES/SHA-1 for old Windows and macOS (default: AES-256/PBKDF2)")
 	return c
 }
 
 // issue issues one certificate and, with p12, its PKCS#12 export.
-func issue(c *cobra.Command, d *pki.Dir, usage pki.Usage, name string, o pki.IssueOptions, p12 bool, password string, legacy bool) error {
+func issue(c *cobra.Command, d *pki.Dir, usage pki.Usage, name string, o pki.IssueOptions, p12 bool, password string, legacy, noPassword bool) error {
 	is, err := d.Issue(usage, name, o)
 	if err != nil {
 		return err
@@ -174,6 +184,9 @@ func issue(c *cobra.Command, d *pki.Dir, usage pki.Usage, name string, o pki.Iss
 			return err
 		}
 		fmt.Fprintf(out, "  %s/%s\n", d.Path, file)
+		if noPassword {
+			warnEmptyP12(c, d.Path+"/"+file)
+		}
 	}
 	return nil
 }
@@ -213,7 +226,10 @@ func pkiCRLCmd() *cobra.Command {
 		Short: "Write a freshly signed CRL to crl.pem",
 		Args:  noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			days, _ := c.Flags().GetInt("days")
+			days, err := daysFlag(c)
+			if err != nil {
+				return err
+			}
 			return withPKI(c, func(d *pki.Dir) error {
 				n, err := d.CRL(days)
 				if err != nil {
@@ -226,6 +242,24 @@ func pkiCRLCmd() *cobra.Command {
 	}
 	c.Flags().Int("days", 7, "days until nextUpdate")
 	return c
+}
+
+// daysFlag reads a --days flag: at least 1. Zero or less was taken as the default
+// before (crl --days 0 printed "next update in 0 days" and wrote 7).
+func daysFlag(c *cobra.Command) (int, error) {
+	days, _ := c.Flags().GetInt("days")
+	if days < 1 {
+		return 0, usageError{fmt.Errorf("%s: --days: want at least 1, not %d", c.CommandPath(), days)}
+	}
+	return days, nil
+}
+
+// warnEmptyP12 says on stderr that a PKCS#12 file was written with an empty password,
+// as openssl pkcs12 -export and step certificate p12 ask for one instead (and mkcert
+// writes "changeit"): the key is readable by anyone who gets the file, and some
+// importers (macOS Keychain) refuse an empty password.
+func warnEmptyP12(c *cobra.Command, file string) {
+	fmt.Fprintf(c.ErrOrStderr(), "tlsgate: warning: %s has an empty password: anyone who gets the file gets the private key, and some importers (macOS Keychain) refuse it; give --password\n", file)
 }
 
 func pkiListCmd() *cobra.Command {

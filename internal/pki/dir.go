@@ -420,6 +420,9 @@ var Reasons = map[string]int{
 	"superseded": 4, "cessationOfOperation": 5, "certificateHold": 6, "privilegeWithdrawn": 9,
 }
 
+// hexSerialRE matches a serial number as Revoke takes it (colons removed, upper case).
+var hexSerialRE = regexp.MustCompile(`^[0-9A-F]+$`)
+
 // Revoke marks a certificate revoked, found by serial (hex, colons allowed) or by the
 // certificate file given. Run CRL afterwards to publish it.
 func (d *Dir) Revoke(serialOrFile string, reason string) (*Entry, error) {
@@ -431,7 +434,14 @@ func (d *Dir) Revoke(serialOrFile string, reason string) (*Entry, error) {
 	b, err := os.ReadFile(serialOrFile)
 	if err != nil && strings.HasSuffix(serialOrFile, ".crt") && !filepath.IsAbs(serialOrFile) {
 		// issued/NAME.crt as the PKI names its files (and the --help example writes it).
-		b, err = d.root.ReadFile(serialOrFile)
+		if rb, rerr := d.root.ReadFile(serialOrFile); rerr == nil {
+			b, err = rb, nil
+		}
+	}
+	if err != nil && !hexSerialRE.MatchString(serial) {
+		// Not a serial number: a certificate file that cannot be read, named as such
+		// (a missing issued/NAME.crt is not "serial ISSUED/NAME.CRT").
+		return nil, fmt.Errorf("%s is neither a serial number (hex) nor a readable certificate file: %w", serialOrFile, err)
 	}
 	if err == nil {
 		certs, err := certfile.ParseCertificates(b)
