@@ -259,7 +259,7 @@ type HealthCheck struct {
 	Expect []int `yaml:"expect,omitempty" json:"expect,omitempty"`
 	// Interval between checks. Default 5s.
 	Interval Duration `yaml:"interval,omitempty" json:"interval,omitempty"`
-	// Timeout of one check. Default 2s.
+	// Timeout of one check. Default 2s, or the interval when that is shorter.
 	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 	// HealthyThreshold: consecutive successes to mark a target healthy. Default 2.
 	HealthyThreshold int `yaml:"healthy_threshold,omitempty" json:"healthy_threshold,omitempty"`

@@ -3,6 +3,7 @@ package config_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"tlsgate/internal/config"
 )
@@ -41,5 +42,36 @@ func TestUpstreamProtocol(t *testing.T) {
 				t.Fatalf("error = %v, want it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestHealthCheckTimeoutFollowsInterval: a health check's timeout defaults to 2 s, or
+// to its interval when that is shorter (HAProxy bounds a check by inter when timeout
+// check is unset), so interval: 1s alone is accepted; a timeout set above the interval
+// is still refused.
+func TestHealthCheckTimeoutFollowsInterval(t *testing.T) {
+	const head = "target_groups:\n  - {id: g, targets: [{address: 127.0.0.1:1}], health_check: "
+	for _, tc := range []struct{ check, want, err string }{
+		{"{interval: 1s}", "1s", ""},
+		{"{interval: 300ms}", "300ms", ""},
+		{"{interval: 10s}", "2s", ""},
+		{"{}", "2s", ""},
+		{"{interval: 5s, timeout: 4s}", "4s", ""},
+		{"{interval: 1s, timeout: 2s}", "", "timeout at most interval"},
+	} {
+		c, err := config.Parse([]byte(head+tc.check+"}\n"), "x.yaml")
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: error = %v, want %q", tc.check, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tc.check, err)
+			continue
+		}
+		if got := time.Duration(c.TargetGroups[0].HealthCheck.Timeout).String(); got != tc.want {
+			t.Errorf("%s: timeout %s, want %s", tc.check, got, tc.want)
+		}
 	}
 }

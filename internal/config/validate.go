@@ -85,7 +85,9 @@ func (c *Config) SetDefaults() {
 		if hc := g.HealthCheck; hc != nil {
 			hc.Protocol = cmp.Or(hc.Protocol, "tcp")
 			hc.Interval = cmp.Or(hc.Interval, Duration(5*time.Second))
-			hc.Timeout = cmp.Or(hc.Timeout, Duration(2*time.Second))
+			// 2 s, or the interval when that is shorter: HAProxy bounds a check by
+			// inter when timeout check is unset, so interval: 1s alone is valid.
+			hc.Timeout = cmp.Or(hc.Timeout, min(Duration(2*time.Second), hc.Interval))
 			hc.HealthyThreshold = cmp.Or(hc.HealthyThreshold, 2)
 			hc.UnhealthyThreshold = cmp.Or(hc.UnhealthyThreshold, 3)
 		}
