@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"tlsgate/internal/httpproxy"
 )
 
 // DialFunc connects to a backend address.
@@ -194,6 +196,11 @@ func (p *pool) dial(d *dial) {
 	ctx, cancel := context.WithTimeout(p.ctx, p.connect)
 	defer cancel()
 	cc, err := p.tr.NewClientConn(ctx, p.scheme, p.addr)
+	if err != nil {
+		// The TCP connect or the TLS handshake failed: a connect failure, as for
+		// HTTP/1.1 groups, which the listener reports to outlier detection.
+		err = &httpproxy.ConnectError{Addr: p.addr, Err: err}
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.dialing = nil

@@ -199,7 +199,7 @@ func (l *Listener) toTarget(ex *exchange, w http.ResponseWriter, r *http.Request
 		route.Err = func(err error) {
 			noteUpstreamErr(line, failed, err) // a client gone is not the target's failure
 			// Connect failures and response_timeout count; a client's grpc-timeout does not.
-			if isDial(err) || h2proxy.ResponseTimedOut(err) {
+			if isConnect(err) || h2proxy.ResponseTimedOut(err) {
 				group.Report(route.Picked, err)
 			}
 		}
@@ -219,7 +219,7 @@ func (l *Listener) toTarget(ex *exchange, w http.ResponseWriter, r *http.Request
 			if nt == nil {
 				return nil
 			}
-			if isDial(err) {
+			if isConnect(err) {
 				group.Report(cur, err)
 			}
 			tried = append(tried, cur)
@@ -235,9 +235,12 @@ func (l *Listener) toTarget(ex *exchange, w http.ResponseWriter, r *http.Request
 	l.proxy.Serve(sw, r, route)
 }
 
-// isDial reports whether err is a failure to connect, as opposed to one after the
-// backend accepted the connection.
-func isDial(err error) bool {
+// isConnect reports whether err is a failure to connect (the TCP connect or the TLS
+// handshake to the backend), as opposed to one after the connection was made.
+func isConnect(err error) bool {
+	if _, ok := errors.AsType[*httpproxy.ConnectError](err); ok {
+		return true
+	}
 	op, ok := errors.AsType[*net.OpError](err)
 	return ok && op.Op == "dial"
 }
