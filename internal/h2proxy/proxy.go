@@ -281,6 +281,20 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, route *Route, ctx c
 		WriteStatus(w, GRPCCanceled, "tlsgate: the call was cancelled")
 		return fmt.Sprint(int(GRPCCanceled))
 	}
+	if route.Ctx != nil && route.Ctx.Err() != nil {
+		// Ended by us, not the client or the backend: the drain deadline passed. 503, as
+		// httpproxy answers for HTTP/1.1 groups; not the target's failure.
+		route.fail(fmt.Errorf("request abandoned: %w", cause(route.Ctx)))
+		if !IsGRPC(r) {
+			if r.ProtoMajor == 1 {
+				w.Header().Set("Connection", "close")
+			}
+			http.Error(w, "503 service unavailable: shutting down", http.StatusServiceUnavailable)
+			return ""
+		}
+		WriteStatus(w, GRPCUnavailable, "tlsgate: shutting down")
+		return fmt.Sprint(int(GRPCUnavailable))
+	}
 	route.fail(err)
 	if !IsGRPC(r) {
 		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
@@ -305,11 +319,16 @@ func clientLeft(r *http.Request, route *Route) bool {
 	if route.Ctx.Err() == nil {
 		return false
 	}
-	cause := context.Cause(route.Ctx)
-	if c, ok := route.Ctx.(httpproxy.Cancelable); ok {
-		cause = c.Cause() // the listener's HTTP/1 requests: Cause cannot see into it
+	return errors.Is(cause(route.Ctx), httpproxy.ErrClientClosed)
+}
+
+// cause is context.Cause, asking an httpproxy.Cancelable itself (the listener's HTTP/1
+// requests: context.Cause cannot see into it).
+func cause(ctx context.Context) error {
+	if c, ok := ctx.(httpproxy.Cancelable); ok {
+		return c.Cause()
 	}
-	return errors.Is(cause, httpproxy.ErrClientClosed)
+	return context.Cause(ctx)
 }
 
 // statusFor is the status of a call the gateway ends: its deadline passed, the client

@@ -1,13 +1,18 @@
 package server_test
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"tlsgate/internal/pki"
 	"tlsgate/internal/pkitest"
@@ -48,5 +53,38 @@ func TestH2HandshakeFailureEjects(t *testing.T) {
 	}
 	if n := live.hits.Load(); n != 20 {
 		t.Fatalf("the live target served %d requests, want 20", n)
+	}
+}
+
+// TestDrainAbandonsAs503: a request still at its backend when the drain deadline passes
+// is abandoned and logged with status 503 and "request abandoned" (httpproxy's "503
+// service unavailable: shutting down"), for a group of protocol h2c as for http1
+// (before, the h2c group's was a 502 "context canceled", counted as a backend failure).
+// The client's connection is closed by the drain before it could read the answer.
+func TestDrainAbandonsAs503(t *testing.T) {
+	for _, protocol := range []string{"http1", "h2c"} {
+		t.Run(protocol, func(t *testing.T) {
+			addr, got, cancelled := slowBackend(t)
+			e := newEnv(t, pki.ECDSAP256, groupListeners(fmt.Sprintf("protocol: %s, targets: [{address: %s}]", protocol, addr)))
+			cfg := e.tlsConfig(tls.VersionTLS13, nil)
+			cfg.NextProtos = []string{"http/1.1"}
+			c, err := tls.Dial("tcp", e.addr("g_https"), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_, _ = io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: localhost\r\n\r\n")
+			wait(t, got, "request at the backend")
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			defer cancel()
+			if err := e.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Shutdown: %v, want deadline exceeded", err)
+			}
+			wait(t, cancelled, "backend exchange abandoned")
+			line := e.sink.Next(t, map[string]any{"msg": "request", "listener": "g_https"})
+			if line["status"] != float64(http.StatusServiceUnavailable) || !strings.Contains(fmt.Sprint(line["error"]), "request abandoned") {
+				t.Fatalf("logged status %v error %q, want 503 and request abandoned", line["status"], line["error"])
+			}
+		})
 	}
 }
