@@ -38,6 +38,34 @@ type CA struct {
 	CRLs  *revocation.Set // nil when no CRL is configured
 	// OCSP checks client certificates with their responders; nil when off.
 	OCSP *revocation.OCSP
+	// crlFiles are the CRLs of the entry's crl: files, by field, for lint.
+	crlFiles []crlFile
+}
+
+// crlFile is the CRLs one crl: file of a CA entry holds.
+type crlFile struct {
+	field, path string
+	crls        []*revocation.CRL
+}
+
+// lintCRLs warns about crl: files already past their NextUpdate: under fail_closed every
+// client of that CA is refused with crl_unavailable until a fresh CRL is loaded, under
+// fail_open their revocation is not checked. check said ok for such a config.
+func lintCRLs(ca *CA, policy config.CRLPolicy, now time.Time) (fields, warnings []string) {
+	for _, f := range ca.crlFiles {
+		for _, l := range f.crls {
+			if !l.Stale(now) {
+				continue
+			}
+			effect := "every client it issued is refused with crl_unavailable (crl_policy fail_closed)"
+			if policy == config.CRLFailOpen {
+				effect = "its clients' revocation is not checked (crl_policy fail_open)"
+			}
+			fields = append(fields, f.field)
+			warnings = append(warnings, fmt.Sprintf("the CRL of %q in %s is past its next update (%s): %s until a fresh CRL is loaded", l.List.Issuer, f.path, l.List.NextUpdate.UTC().Format(time.RFC3339), effect))
+		}
+	}
+	return fields, warnings
 }
 
 // Store is one immutable snapshot of every certificate of a config.
@@ -102,6 +130,12 @@ func Build(cfg *config.Config, now time.Time) (*Store, error) {
 		}
 		for _, w := range warnings {
 			s.Warnings = append(s.Warnings, cfg.Problem(path, "warning: "+w))
+		}
+		if ca := s.CAs[c.ID]; c.IsCA() && ca != nil {
+			fields, ws := lintCRLs(ca, c.CRLPolicy, now)
+			for j, w := range ws {
+				s.Warnings = append(s.Warnings, cfg.Problem(fmt.Sprintf("certificates[%d].%s", i, fields[j]), "warning: "+w))
+			}
 		}
 	}
 	if len(ps) > 0 {
@@ -289,6 +323,9 @@ func loadCA(cfg *config.Config, c *config.Certificate) (*CA, string, error) {
 			return nil, field, fmt.Errorf("%s: %w", p, err)
 		}
 		crls = append(crls, cs...)
+		if i < len(c.CRL) {
+			ca.crlFiles = append(ca.crlFiles, crlFile{field, p, cs})
+		}
 	}
 	if err := onlyForeignCRLs(crls, c); err != nil {
 		return nil, "crl[0]", fmt.Errorf("%s: %w", cfg.Resolve(c.CRL[0]), err)

@@ -337,6 +337,24 @@ func TestCheckWarnings(t *testing.T) {
 	}
 }
 
+// TestCheckWarnsStaleCRL: a crl: file already past its NextUpdate is a warning at its
+// config line saying what it does under the entry's crl_policy (fail_closed: every
+// client refused with crl_unavailable); check said ok before. The fresh inter.crl
+// beside it draws none (TestCheckWarnings: a fresh one draws none either).
+func TestCheckWarnsStaleCRL(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	pkitest.Write(t, e.dir, "ca.crl", e.ca.CRL(-time.Minute, e.revoked.Cert))
+	ws, err := server.Check(e.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ws) != 1 || ws[0].Line != 5 || ws[0].Path != "certificates[1].crl[0]" ||
+		!strings.Contains(ws[0].Msg, "warning: the CRL of \""+e.ca.Cert.Subject.String()+"\" in "+e.dir+"/ca.crl is past its next update") ||
+		!strings.Contains(ws[0].Msg, "refused with crl_unavailable (crl_policy fail_closed)") {
+		t.Fatalf("warnings %v", ws)
+	}
+}
+
 // TestReloadUnderLoad drives requests on keep-alive and new connections, HTTP/1.1 and
 // HTTP/2, one-way and mutual, while the configuration is reloaded 100 times, and counts
 // zero failed requests.
