@@ -41,7 +41,7 @@ type reasonInfo struct {
 // table maps every reason to its alert, meaning and fix. crypto/tls picks the alert itself:
 // bad_certificate for every rejection made in a verification callback.
 var table = map[Reason]reasonInfo{
-	NoClientCert:     {"certificate_required (TLS 1.3) / handshake_failure (TLS 1.2)", "mutual authentication is required and the client sent no certificate", "install a client certificate from the CA this site trusts, then reload the page and pick it when the browser asks"},
+	NoClientCert:     {"certificate_required (TLS 1.3) / handshake_failure (TLS 1.2)", "mutual authentication is required and the client sent no certificate", "send a client certificate issued by the CA this site trusts: in a browser, install it, reload the page and pick it when asked; with curl or tlsgate probe, give --cert and --key"},
 	UnknownCA:        {"unknown_ca", "the client certificate does not chain to the configured CA bundle", "use a certificate issued by the CA this site trusts, and send its intermediate certificates with it"},
 	Expired:          {"certificate_expired", "the client certificate has expired", "renew the certificate"},
 	NotYetValid:      {"certificate_expired", "the client certificate is not valid yet", "wait until the certificate's start date, or check this computer's clock"},

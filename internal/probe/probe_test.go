@@ -13,11 +13,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"tlsgate/internal/certfile"
+	"tlsgate/internal/clientauth"
 	"tlsgate/internal/demo"
 	"tlsgate/internal/pki"
 	"tlsgate/internal/pkitest"
@@ -207,6 +209,7 @@ func TestAgainstOpenSSL(t *testing.T) {
 			if res.OK != tc.ok || !strings.Contains(res.Verdict, tc.verdict) || res.Reason != tc.reason {
 				t.Fatalf("result %+v; want ok=%v, verdict with %q, reason %q", res, tc.ok, tc.verdict, tc.reason)
 			}
+			fixIsTable(t, res, steps["verdict"])
 			if tc.check[0] != "" && !failedCheck(steps[tc.check[0]], tc.check[1]) {
 				t.Fatalf("step %s has no failed check %q: %+v", tc.check[0], tc.check[1], steps[tc.check[0]])
 			}
@@ -214,6 +217,19 @@ func TestAgainstOpenSSL(t *testing.T) {
 				t.Fatalf("retry step %+v, want one offering %q", got, tc.retry)
 			}
 		})
+	}
+}
+
+// fixIsTable: a verdict naming a reason code gives that reason's fix from the one
+// table the console and the refusal page use (clientauth's), in --json and in text.
+func fixIsTable(t *testing.T, res probe.Result, verdict probe.Step) {
+	t.Helper()
+	if res.Reason == "" {
+		return
+	}
+	want := clientauth.Reason(res.Reason).Fix()
+	if res.Diagnosis.Fix != want || !slices.Contains(verdict.Lines, "fix: "+want) {
+		t.Fatalf("reason %s: fix %q, verdict lines %q; want the reason table's %q", res.Reason, res.Diagnosis.Fix, verdict.Lines, want)
 	}
 }
 
@@ -313,6 +329,7 @@ func TestAgainstTlsgate(t *testing.T) {
 			if lines := strings.Join(steps["verdict"].Lines, "\n"); tc.reason != "" && !strings.Contains(lines, "reason code: "+tc.reason+" ") {
 				t.Fatalf("verdict step %q lacks reason code %s", lines, tc.reason)
 			}
+			fixIsTable(t, res, steps["verdict"])
 		})
 	}
 }

@@ -303,6 +303,12 @@ func (r *run) conclude(err error) Result {
 		// (certificate_required under TLS 1.3, handshake_failure under TLS 1.2).
 		res.Reason = string(clientauth.NoClientCert)
 	}
+	if res.Reason != "" {
+		// A named reason gets the reason table's fix: the words the console and the
+		// refusal page (refusal: http) give for the same reason code.
+		d.Fix = clientauth.Reason(res.Reason).Fix()
+		res.Diagnosis.Fix = d.Fix
+	}
 	lines := []string{"cause: " + d.Cause, "fix: " + d.Fix}
 	if d.Alert != "" {
 		lines = append([]string{"TLS alert from the server: " + d.Alert}, lines...)
