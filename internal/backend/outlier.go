@@ -19,7 +19,7 @@ type Policy struct {
 	BaseEjection, MaxEjection time.Duration
 	MaxEjectionPercent        int
 	PanicThreshold            int // percent
-	// HTTP/1 connection pool.
+	// Connection pools (HTTP/1.1, and h2c/h2 connections without a stream).
 	MaxIdlePerTarget int
 	IdleTimeout      time.Duration
 }

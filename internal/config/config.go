@@ -176,8 +176,8 @@ type TargetGroup struct {
 	// PanicThreshold is a percentage: when fewer than this share of the targets is
 	// available, requests go to all of them. Default 50; 0 turns panic mode off.
 	PanicThreshold *int `yaml:"panic_threshold,omitempty" json:"panic_threshold,omitempty"`
-	// MaxIdlePerTarget is how many idle HTTP/1 connections to each target are kept for
-	// reuse. Default 32; 0 keeps none.
+	// MaxIdlePerTarget is how many idle connections to each target are kept for reuse
+	// (h2c/h2: connections without a stream). Default 32; 0 keeps none.
 	MaxIdlePerTarget *int `yaml:"max_idle_per_target,omitempty" json:"max_idle_per_target,omitempty"`
 	// IdleTimeout closes a pooled connection to a target unused this long. Default 60s.
 	IdleTimeout Duration `yaml:"idle_timeout,omitempty" json:"idle_timeout,omitempty"`

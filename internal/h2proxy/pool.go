@@ -25,7 +25,8 @@ const (
 	// dialTimeout bounds connecting plus the TLS handshake to a backend when the route
 	// names no connect timeout.
 	dialTimeout = 10 * time.Second
-	// idleTimeout closes a backend connection that carried no stream for this long.
+	// idleTimeout closes a backend connection that carried no stream for this long,
+	// when the route names no idle_timeout.
 	idleTimeout = 90 * time.Second
 	// pingAfter sends a PING on a connection silent for this long; no answer within
 	// pingTimeout closes it, so a backend that vanished without a FIN (a dead host, a
@@ -44,6 +45,8 @@ type key struct {
 	addr    string
 	tls     *tls.Config
 	connect time.Duration // the group's connect_timeout; 0: dialTimeout
+	idle    time.Duration // the group's idle_timeout; 0: idleTimeout and no cap
+	maxIdle int           // the group's max_idle_per_target (with idle set)
 }
 
 // pools holds the pool of every target this listener has spoken HTTP/2 to.
@@ -88,10 +91,12 @@ type pool struct {
 	scheme  string
 	addr    string
 	connect time.Duration // bounds a dial plus its TLS handshake
+	maxIdle int           // connections without a stream kept; -1: no cap
 
 	mu      sync.Mutex
 	conns   []*http.ClientConn
-	dialing *dial // the dial in progress, or nil
+	fresh   map[*http.ClientConn]bool // with a cap: connections no stream was reserved on yet
+	dialing *dial                     // the dial in progress, or nil
 	closed  bool
 
 	ctx    context.Context // cancelled by close: stops a dial in progress
@@ -121,19 +126,27 @@ func newPool(k key, d DialFunc) *pool {
 	if connect <= 0 {
 		connect = dialTimeout
 	}
+	idle, maxIdle := k.idle, k.maxIdle
+	if idle <= 0 {
+		idle, maxIdle = idleTimeout, -1
+	}
 	tr := &http.Transport{
 		DialContext:         d,
 		TLSClientConfig:     tc,
 		TLSHandshakeTimeout: connect,
 		Protocols:           p,
-		IdleConnTimeout:     idleTimeout,
+		IdleConnTimeout:     idle, // net/http's HTTP/2 client closes a connection idle this long
 		// The client's Accept-Encoding and the backend's Content-Encoding pass through
 		// unchanged: a transparent gunzip would change what the client receives.
 		DisableCompression: true,
 		HTTP2:              &http.HTTP2Config{SendPingTimeout: pingAfter, PingTimeout: pingTimeout},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &pool{tr: tr, scheme: scheme, addr: k.addr, connect: connect, ctx: ctx, cancel: cancel}
+	pl := &pool{tr: tr, scheme: scheme, addr: k.addr, connect: connect, maxIdle: max(maxIdle, -1), ctx: ctx, cancel: cancel}
+	if pl.maxIdle >= 0 {
+		pl.fresh = map[*http.ClientConn]bool{}
+	}
+	return pl
 }
 
 // get returns a connection with a stream slot reserved for the caller, who must pass it
@@ -172,6 +185,9 @@ func (p *pool) reserveLocked() *http.ClientConn {
 	p.pruneLocked()
 	for _, cc := range p.conns {
 		if cc.InFlight() < MaxStreams && cc.Reserve() == nil {
+			if p.fresh != nil {
+				delete(p.fresh, cc)
+			}
 			return cc
 		}
 	}
@@ -184,6 +200,8 @@ func (p *pool) pruneLocked() {
 	for _, cc := range p.conns {
 		if cc.Err() == nil {
 			live = append(live, cc)
+		} else if p.fresh != nil {
+			delete(p.fresh, cc)
 		}
 	}
 	clear(p.conns[len(live):])
@@ -202,19 +220,67 @@ func (p *pool) dial(d *dial) {
 		err = &httpproxy.ConnectError{Addr: p.addr, Err: err}
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.dialing = nil
 	d.err = err
-	defer close(d.done)
-	if err != nil {
-		return
-	}
-	if p.closed {
-		_ = cc.Close()
+	if err == nil && p.closed {
 		d.err = errClosed
+	}
+	if d.err == nil {
+		p.conns = append(p.conns, cc)
+		if p.fresh != nil {
+			p.fresh[cc] = true // not trimmed before the streams waiting for it had it
+		}
+	}
+	p.mu.Unlock()
+	// Outside p.mu: a ClientConn runs its state hook within Close and SetStateHook.
+	switch {
+	case err != nil:
+	case d.err != nil:
+		_ = cc.Close()
+	case p.maxIdle >= 0:
+		cc.SetStateHook(p.idled)
+	}
+	close(d.done)
+}
+
+// idled is the state hook of a connection (with a max_idle_per_target): when its last
+// stream ended, the connections without a stream past the cap are closed. The hook may
+// run inside a call made under p.mu (Reserve, Close); it never waits for p.mu there,
+// handing the trim to a goroutine instead.
+func (p *pool) idled(cc *http.ClientConn) {
+	if cc.InFlight() > 0 || cc.Err() != nil {
 		return
 	}
-	p.conns = append(p.conns, cc)
+	if !p.mu.TryLock() {
+		go p.trim()
+		return
+	}
+	defer p.mu.Unlock()
+	p.trimLocked()
+}
+
+func (p *pool) trim() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.trimLocked()
+}
+
+// trimLocked closes the connections without a stream past the first maxIdle. A
+// stream is only reserved under p.mu, so none starts on a connection being closed.
+func (p *pool) trimLocked() {
+	if p.maxIdle < 0 {
+		return
+	}
+	p.pruneLocked()
+	idle := 0
+	for _, cc := range p.conns {
+		if cc.InFlight() == 0 && !p.fresh[cc] {
+			if idle++; idle > p.maxIdle {
+				_ = cc.Close()
+			}
+		}
+	}
+	p.pruneLocked()
 }
 
 func (p *pool) empty() bool {
@@ -229,11 +295,12 @@ func (p *pool) empty() bool {
 func (p *pool) close() {
 	p.mu.Lock()
 	p.closed = true
-	for _, cc := range p.conns {
-		_ = cc.Close()
-	}
+	conns := p.conns
 	p.conns = nil
 	p.mu.Unlock()
+	for _, cc := range conns {
+		_ = cc.Close() // outside p.mu: Close runs the connection's state hook
+	}
 	p.cancel()
 	p.wg.Wait()
 }

@@ -187,3 +187,143 @@ func TestRetryOnlyUnsent(t *testing.T) {
 			w.Code, got.Load(), len(conns))
 	}
 }
+
+// closings counts the connections a backend closed (ConnState StateClosed: the proxy
+// closed its end) on a channel.
+func startH2CClosings(t *testing.T, maxStreams int, h http.HandlerFunc) (*h2cBackend, chan struct{}) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &h2cBackend{addr: ln.Addr().String()}
+	closed := make(chan struct{}, 16)
+	p := &http.Protocols{}
+	p.SetUnencryptedHTTP2(true)
+	srv := &http.Server{Handler: h, Protocols: p, HTTP2: &http.HTTP2Config{MaxConcurrentStreams: maxStreams},
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			switch s {
+			case http.StateNew:
+				b.conns.Add(1)
+			case http.StateClosed:
+				closed <- struct{}{}
+			}
+		}}
+	done := make(chan struct{})
+	go func() { _ = srv.Serve(ln); close(done) }()
+	t.Cleanup(func() { _ = srv.Close(); <-done })
+	return b, closed
+}
+
+func waitClosed(t *testing.T, closed chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: no connection closed within 10 s", what)
+	}
+}
+
+// TestIdleLimits: a target group's idle_timeout and max_idle_per_target hold for its
+// HTTP/2 connections as for HTTP/1.1 ones (issue 12: a per-target idle cap and idle
+// timeout, both settable). Before, an h2 pool kept every connection for a fixed 90 s.
+func TestIdleLimits(t *testing.T) {
+	ok := func(w http.ResponseWriter, r *http.Request) {}
+	send := func(p *Proxy, b *h2cBackend, rt Route) {
+		t.Helper()
+		r := httptest.NewRequest(http.MethodGet, "http://example.test/x", nil)
+		w := httptest.NewRecorder()
+		rt.Target = b.addr
+		p.Serve(w, r, &rt)
+		if w.Code != http.StatusOK {
+			t.Fatalf("status %d", w.Code)
+		}
+	}
+	t.Run("idle_timeout", func(t *testing.T) {
+		b, closed := startH2CClosings(t, 0, ok)
+		p := New(nil)
+		defer p.Close()
+		send(p, b, Route{IdleTimeout: 200 * time.Millisecond, MaxIdle: 32})
+		waitClosed(t, closed, "idle for idle_timeout")
+	})
+	t.Run("max_idle_per_target 0", func(t *testing.T) {
+		b, closed := startH2CClosings(t, 0, ok)
+		p := New(nil)
+		defer p.Close()
+		rt := Route{IdleTimeout: time.Hour, MaxIdle: 0}
+		send(p, b, rt)
+		waitClosed(t, closed, "the stream ended with max_idle_per_target 0")
+		send(p, b, rt)
+		if n := b.conns.Load(); n != 2 {
+			t.Fatalf("%d connections, want 2: none is kept", n)
+		}
+	})
+	t.Run("kept", func(t *testing.T) {
+		b, closed := startH2CClosings(t, 0, ok)
+		p := New(nil)
+		defer p.Close()
+		rt := Route{IdleTimeout: time.Hour, MaxIdle: 1}
+		for range 3 {
+			send(p, b, rt)
+		}
+		if n := b.conns.Load(); n != 1 || len(closed) != 0 {
+			t.Fatalf("%d connections, %d closed: want one, kept", n, len(closed))
+		}
+	})
+	t.Run("max_idle_per_target 1 after a burst", func(t *testing.T) {
+		entered, release := make(chan struct{}, 4), make(chan struct{})
+		b, closed := startH2CClosings(t, 1, func(w http.ResponseWriter, r *http.Request) {
+			entered <- struct{}{}
+			<-release
+		})
+		p := New(nil)
+		defer p.Close()
+		var mu sync.Mutex
+		var seen []*http.ClientConn
+		p.testHookConn = func(cc *http.ClientConn) {
+			mu.Lock()
+			defer mu.Unlock()
+			if !slices.Contains(seen, cc) {
+				seen = append(seen, cc)
+			}
+		}
+		settled := func() bool { // as in TestStreamLimit: every connection knows the limit of 1
+			mu.Lock()
+			defer mu.Unlock()
+			for _, cc := range seen {
+				if cc.Err() == nil && cc.Available()+cc.InFlight() > 1 {
+					return false
+				}
+			}
+			return true
+		}
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Go(func() { send(p, b, Route{IdleTimeout: time.Hour, MaxIdle: 1}) })
+			select {
+			case <-entered:
+			case <-time.After(10 * time.Second):
+				t.Fatal("a request queued instead of opening a connection")
+			}
+			tick := time.NewTicker(time.Millisecond)
+			for deadline := time.Now().Add(10 * time.Second); !settled(); <-tick.C {
+				if time.Now().After(deadline) {
+					t.Fatal("a connection never read the backend's SETTINGS")
+				}
+			}
+			tick.Stop()
+		}
+		if n := b.conns.Load(); n != 3 {
+			t.Fatalf("3 streams at a limit of 1 took %d connections, want 3", n)
+		}
+		close(release)
+		wg.Wait()
+		waitClosed(t, closed, "first connection past the cap")
+		waitClosed(t, closed, "second connection past the cap")
+		select {
+		case <-closed:
+			t.Fatal("all three connections closed: max_idle_per_target 1 keeps one")
+		case <-time.After(100 * time.Millisecond): // the third is kept: nothing more closes
+		}
+	})
+}

@@ -41,6 +41,12 @@ type Route struct {
 	// ConnectTimeout bounds connecting to Target plus the TLS handshake: the target
 	// group's connect_timeout (0: 10 s).
 	ConnectTimeout time.Duration
+	// IdleTimeout closes a backend connection that carried no stream for this long,
+	// and MaxIdle is how many such connections are kept per target (0: a connection
+	// closes when its last stream ends): the group's idle_timeout and
+	// max_idle_per_target. IdleTimeout 0: 90 s and no cap.
+	IdleTimeout time.Duration
+	MaxIdle     int
 	// ResponseTimeout bounds the wait for the response header of a request that is not
 	// gRPC, once it was sent: the group's response_timeout (0: none). gRPC calls are
 	// bounded by their grpc-timeout only: a stream's first message, which carries its
@@ -55,6 +61,15 @@ type Route struct {
 	// stream on a backend connection (pooled or dialled) and until the response header
 	// arrived, of the attempt that answered. Zero when not reached.
 	Connected, Header time.Duration
+}
+
+// key is the pool key of a target of the route's group.
+func (rt *Route) key(addr string, tc *tls.Config) key {
+	k := key{addr: addr, tls: tc, connect: rt.ConnectTimeout, idle: rt.IdleTimeout}
+	if k.idle > 0 {
+		k.maxIdle = max(rt.MaxIdle, 0)
+	}
+	return k
 }
 
 func (rt *Route) fail(err error) {
@@ -103,7 +118,7 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, route *Route) stri
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // before waiting for the body: a stream still sending it is reset
-	pl := p.pools.get(key{addr: route.Target, tls: route.TLS, connect: route.ConnectTimeout})
+	pl := p.pools.get(route.key(route.Target, route.TLS))
 	out := outgoing(r, route)
 	var resp *http.Response
 	var body *bodyReader
@@ -122,7 +137,7 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, route *Route) stri
 			if route.Next != nil && ctx.Err() == nil && !errors.Is(err, errClosed) {
 				if addr, tc, ok := route.Next(err); ok {
 					route.Target, route.TLS = addr, tc
-					pl = p.pools.get(key{addr: addr, tls: tc, connect: route.ConnectTimeout})
+					pl = p.pools.get(route.key(addr, tc))
 					attempt-- // a move to another target is not an attempt on a connection
 					continue
 				}

@@ -24,6 +24,8 @@ func (l *Listener) forwardH2(w http.ResponseWriter, r *http.Request, t *backend.
 		Ctx:             route.Ctx,
 		ConnectTimeout:  route.Group.Policy.ConnectTimeout,
 		ResponseTimeout: route.Group.Policy.ResponseTimeout,
+		IdleTimeout:     route.Group.Policy.IdleTimeout,
+		MaxIdle:         route.Group.Policy.MaxIdlePerTarget,
 		Next: func(err error) (string, *tls.Config, bool) {
 			nt := next(route.Picked, err)
 			if nt == nil {
