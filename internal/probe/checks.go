@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/tls"
@@ -207,6 +208,10 @@ func (r *run) clientChecks(said clientauth.Reason) clientCheck {
 		reason = clientauth.NotYetValid
 	}
 	add(v, "it is outside its validity period ("+v.Detail+")", reason)
+	// Go (tlsgate) refuses a SHA-1 signed chain as from an unknown CA, OpenSSL 3 with
+	// "ca md too weak": checked before the same-name CA check, which it would trip.
+	weak := weakSignatureCheck(certs)
+	add(weak, "it is signed with "+weak.Detail+", which current servers refuse (Go as unknown_ca, OpenSSL 3 as \"ca md too weak\"): re-issue it with SHA-256", clientauth.UnknownCA)
 	if r.asked != nil {
 		ch := Check{Name: "issuer among the acceptable CAs", Status: Pass, Detail: "the chain sent reaches a CA the server named"}
 		if err := r.asked.SupportsCertificate(cc); err != nil {
@@ -216,7 +221,7 @@ func (r *run) clientChecks(said clientauth.Reason) clientCheck {
 			ch.Status, ch.Detail = Info, "the server named no CAs"
 		}
 		add(ch, "its issuer is not among the CAs the server accepts (see the CertificateRequest step); send the intermediates too", clientauth.UnknownCA)
-		if ch.Status == Pass && said == clientauth.UnknownCA {
+		if ch.Status == Pass && said == clientauth.UnknownCA && weak.Status != Fail {
 			// The chain reaches a CA by name, yet the server does not know the CA: the
 			// one that signed it has the name but not the key (ghostunnel#220, a CA
 			// regenerated under the same name).
@@ -249,6 +254,20 @@ func (r *run) clientChecks(said clientauth.Reason) clientCheck {
 		add(rc, "it is revoked (listed in a CRL given with --crl)", clientauth.Revoked)
 	}
 	return out
+}
+
+// weakSignatureCheck fails when a certificate of the chain sent (a self-signed root
+// aside: its own signature is not checked) is signed with SHA-1 or MD5.
+func weakSignatureCheck(certs []*x509.Certificate) Check {
+	for _, c := range certs {
+		switch c.SignatureAlgorithm {
+		case x509.SHA1WithRSA, x509.ECDSAWithSHA1, x509.DSAWithSHA1, x509.MD5WithRSA, x509.MD2WithRSA:
+			if !bytes.Equal(c.RawIssuer, c.RawSubject) {
+				return Check{Name: "signature algorithm", Status: Fail, Detail: fmt.Sprintf("%s (certificate %q)", c.SignatureAlgorithm, c.Subject)}
+			}
+		}
+	}
+	return Check{Name: "signature algorithm", Status: Pass, Detail: "no SHA-1 or MD5 signature in the chain sent"}
 }
 
 // revokedIn reports whether a CRL of leaf's issuer lists it. The CRL's signature is

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -379,5 +382,44 @@ http {
 				t.Fatalf("cause %q does not name nginx's HTTP refusal; steps %+v", res.Diagnosis.Cause, steps["server_verdict"])
 			}
 		})
+	}
+}
+
+// TestSHA1ClientCertificate: a client certificate signed with SHA-1 by a CA the server
+// trusts is refused by a Go server (tlsgate's) as unknown_ca; probe names the SHA-1
+// signature (user-asks 2.5 item 4) instead of a CA regenerated under the same name,
+// which the issuer's name alone suggested.
+func TestSHA1ClientCertificate(t *testing.T) {
+	f := newFixture(t)
+	tpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "old"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, SignatureAlgorithm: x509.ECDSAWithSHA1}
+	key := pkitest.Key(t, pki.ECDSAP256)
+	der, err := x509.CreateCertificate(rand.Reader, tpl, f.ca.Cert, key.Public(), f.ca.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
+		Certificates: []tls.Certificate{f.server.TLS()}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: f.ca.Pool()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.(*tls.Conn).Handshake()
+			c.Close()
+		}
+	}()
+	o := f.opts(t, ln.Addr().String(), nil, false)
+	o.ClientCert = &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	res, steps := record(t, o)
+	if res.OK || res.Reason != "unknown_ca" || !strings.Contains(res.Verdict, "it is signed with ECDSA-SHA1") ||
+		!failedCheck(steps["client_checks"], "signature algorithm") || failedCheck(steps["client_checks"], "signed by the CA the server trusts") {
+		t.Fatalf("result %+v; client checks %+v", res, steps["client_checks"])
 	}
 }
