@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,6 +77,17 @@ func (l *Listener) serveRequest(w http.ResponseWriter, r *http.Request, info *co
 // records and a stack unwind at return (about 1.5 k instructions per request).
 func (l *Listener) routeRequest(ex *exchange, w http.ResponseWriter, r *http.Request, info *connInfo, line *Line) {
 	st, sw := info.state, &ex.sw
+	// A Host the domain lookup would not match but a backend might read as a domain's
+	// name ("a.example:443:443" cut at its first colon, "a.example.." trimmed,
+	// "a%2eexample" decoded) is refused before either sees it (S1).
+	if !validHost(r.Host) {
+		line.Err = fmt.Errorf("malformed host %q", r.Host)
+		if refuseGRPC(sw, r, h2proxy.GRPCInternal, "tlsgate: malformed host") {
+			return
+		}
+		http.Error(sw, "400 bad request: malformed host", http.StatusBadRequest)
+		return
+	}
 	if st.RedirectHTTPSPort != 0 {
 		redirect(sw, r, st.RedirectHTTPSPort)
 		return
@@ -243,6 +255,62 @@ func isConnect(err error) bool {
 	}
 	op, ok := errors.AsType[*net.OpError](err)
 	return ok && op.Op == "dial"
+}
+
+// validHost reports whether h is empty (HTTP/1.0) or a host as RFC 3986 writes one
+// without percent-encoding: a DNS name (letters, digits, '-' and '_' in non-empty
+// labels, one trailing dot allowed) or an IPv6 literal in brackets, with an optional
+// numeric port.
+func validHost(h string) bool {
+	if h == "" {
+		return true
+	}
+	if h[0] == '[' {
+		end := strings.IndexByte(h, ']')
+		if end < 0 {
+			return false
+		}
+		ip, err := netip.ParseAddr(h[1:end])
+		rest := h[end+1:]
+		return err == nil && ip.Is6() && ip.Zone() == "" && (rest == "" || rest[0] == ':' && validPort(rest[1:]))
+	}
+	host := h
+	if i := strings.LastIndexByte(h, ':'); i >= 0 {
+		if !validPort(h[i+1:]) {
+			return false
+		}
+		host = h[:i]
+	}
+	host = strings.TrimSuffix(host, ".")
+	label := 0
+	for i := 0; i < len(host); i++ {
+		switch c := host[i]; {
+		case c == '.':
+			if label == 0 {
+				return false
+			}
+			label = 0
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+			label++
+		default:
+			return false
+		}
+	}
+	return label > 0
+}
+
+// validPort reports whether p is a port as a Host may carry it: at most 5 digits
+// (RFC 3986 allows none).
+func validPort(p string) bool {
+	if len(p) > 5 {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] < '0' || p[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // hasDotSegment reports whether a decoded path has a "." or ".." segment.

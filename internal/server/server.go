@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -286,11 +287,24 @@ func buildState(lc *config.Listener, store *certstore.Store, groups map[string]*
 		st.Trusted = append(st.Trusted, p)
 	}
 	var domains []*listener.Domain
+	// Domains whose ssl settings are equal share one policy, so the Host check (same
+	// policy as the SNI's, else 421) does not refuse a connection coalesced across them
+	// (N13); domains that differ in any setting keep their own policies and tickets.
+	made := map[*tlsconf.Auth]*config.SSL{def: lc.SSL}
 	for j, dc := range lc.Domains {
 		d := &listener.Domain{Names: dc.Names, Auth: def, Group: st.Default.Group, Rules: buildRules(dc.Rules, groups)}
 		if dc.SSL != nil {
-			if d.Auth, err = auth(dc.SSL, lc.ID+"/"+strings.Join(dc.Names, ",")); err != nil {
-				return nil, fmt.Errorf("domains[%d] %v: %w", j, dc.Names, err)
+			d.Auth = nil
+			for a, s := range made {
+				if a != nil && reflect.DeepEqual(s, dc.SSL) {
+					d.Auth = a
+				}
+			}
+			if d.Auth == nil {
+				if d.Auth, err = auth(dc.SSL, lc.ID+"/"+strings.Join(dc.Names, ",")); err != nil {
+					return nil, fmt.Errorf("domains[%d] %v: %w", j, dc.Names, err)
+				}
+				made[d.Auth] = dc.SSL
 			}
 		}
 		if dc.TargetGroup != "" {

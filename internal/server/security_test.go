@@ -1,0 +1,211 @@
+package server_test
+
+import (
+	"bytes"
+	"crypto/tls"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2/hpack"
+
+	"tlsgate/internal/pki"
+	"tlsgate/internal/pkitest"
+)
+
+// TestHostSpellingsRefused covers S1 (d): on a connection opened for the one-way
+// default (SNI localhost), a request naming the mutual domain api.example.com in a Host
+// that tlsgate's domain lookup would not match but a backend might read as that name
+// ("api.example.com:443:443" split at its first colon, a doubled trailing dot trimmed,
+// a percent-encoded dot decoded) is refused with 400 and reaches no backend. Hosts the
+// lookup matches are judged by their domain's policy (421), the request line's
+// absolute form included, and well-formed hosts of the default policy are served with
+// the host that was checked.
+func TestHostSpellingsRefused(t *testing.T) {
+	e := domainsEnv(t)
+	for _, tc := range []struct {
+		name, head string
+		want       int
+		host       string // the host the backend must see when served
+	}{
+		{"port twice", "GET / HTTP/1.1\r\nHost: api.example.com:443:443\r\n", 400, ""},
+		{"two trailing dots", "GET / HTTP/1.1\r\nHost: api.example.com..\r\n", 400, ""},
+		{"empty label", "GET / HTTP/1.1\r\nHost: api..example.com\r\n", 400, ""},
+		{"name in brackets", "GET / HTTP/1.1\r\nHost: [api.example.com]\r\n", 400, ""},
+		{"percent-encoded dot", "GET / HTTP/1.1\r\nHost: api%2eexample.com\r\n", 400, ""},
+		{"port not a number", "GET / HTTP/1.1\r\nHost: api.example.com:https\r\n", 400, ""},
+		{"userinfo", "GET / HTTP/1.1\r\nHost: localhost@api.example.com\r\n", 400, ""},
+		{"two Host fields", "GET / HTTP/1.1\r\nHost: localhost\r\nHost: api.example.com\r\n", 400, ""},
+		{"absolute form names the mutual domain", "GET https://api.example.com/ HTTP/1.1\r\nHost: localhost\r\n", 421, ""},
+		{"mutual domain, other spelling", "GET / HTTP/1.1\r\nHost: API.example.COM.:8443\r\n", 421, ""},
+		{"absolute form wins over Host", "GET https://localhost/ HTTP/1.1\r\nHost: api.example.com\r\n", 200, "localhost"},
+		{"default host with port", "GET / HTTP/1.1\r\nHost: localhost:443\r\n", 200, "localhost:443"},
+		{"IPv4 literal", "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n", 200, "127.0.0.1"},
+		{"IPv6 literal", "GET / HTTP/1.1\r\nHost: [::1]:443\r\n", 200, "[::1]:443"},
+		{"HTTP/1.0 without Host", "GET / HTTP/1.0\r\n", 200, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := dialH1(t, e, "edge")
+			h.c.SetDeadline(time.Now().Add(10 * time.Second))
+			h.send(tc.head + "\r\n")
+			got := h.read(http.MethodGet)
+			if got.status != tc.want {
+				t.Fatalf("status %d, want %d", got.status, tc.want)
+			}
+			if tc.want == 200 && (got.Host != tc.host || got.Headers["X-Client-Verify"] != "NONE") {
+				t.Fatalf("backend saw host %q, verify %q; want %q, NONE", got.Host, got.Headers["X-Client-Verify"], tc.host)
+			}
+		})
+	}
+	// HTTP/2: the same :authority spellings.
+	for i, tc := range []struct {
+		authority string
+		want      int
+	}{{"api.example.com:443:443", 400}, {"api%2eexample.com", 400}, {"api.example.com", 421}, {"localhost:443", 200}} {
+		t.Run("h2 "+tc.authority, func(t *testing.T) {
+			h := rawH2(t, e, "edge")
+			var b bytes.Buffer
+			enc := hpack.NewEncoder(&b)
+			for _, f := range []hpack.HeaderField{
+				{Name: ":method", Value: "GET"}, {Name: ":scheme", Value: "https"},
+				{Name: ":authority", Value: tc.authority}, {Name: ":path", Value: "/"},
+			} {
+				_ = enc.WriteField(f)
+			}
+			h.request(uint32(2*i+1), b.Bytes())
+			if got := h.status(uint32(2*i + 1)); got != tc.want {
+				t.Fatalf("status %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// identicalEnv adds listener "edge" whose domains a.test and b.test spell out the same
+// mutual policy separately, and c.test the same but trusting the other root.
+func identicalEnv(t *testing.T) *env {
+	return newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
+		e.ca.Issue("abc", pkitest.Server("a.test", "b.test", "c.test")).WritePair(t, e.dir, "abc")
+		pkitest.Write(t, e.dir, "other.crt", e.other.PEM())
+		return "  - {id: abc, cert: abc.crt, key: abc.key}\n  - {id: others, ca: other.crt}\n",
+			`  - id: edge
+    protocol: https
+    listen: 127.0.0.1:0
+    target_group: web
+    ssl: {mode: one_way, server_certificates: [site]}
+    domains:
+      - names: [a.test]
+        ssl: {mode: mutual, server_certificates: [abc], ca_certificate: clients}
+      - names: [b.test]
+        ssl: {mode: mutual, server_certificates: [abc], ca_certificate: clients}
+      - names: [c.test]
+        ssl: {mode: mutual, server_certificates: [abc], ca_certificate: others}
+`
+	})
+}
+
+// TestIdenticalPoliciesShareConnections covers N13 and S1 (c): the Host check compares
+// policies, not names, so two domains that spell out the same ssl settings serve each
+// other's requests on one (HTTP/2, coalesced) connection without a false 421, while a
+// domain trusting another CA still gets 421 for a client verified against the first.
+func TestIdenticalPoliciesShareConnections(t *testing.T) {
+	e := identicalEnv(t)
+	alice := new(e.ca.Issue("alice").TLS())
+	cfg := e.tlsConfig(tls.VersionTLS13, alice)
+	cfg.ServerName = "a.test"
+	tr := &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	for _, tc := range []struct {
+		host string
+		want int
+	}{{"a.test", 200}, {"b.test", 200}, {"c.test", 421}, {"localhost", 421}} {
+		req, _ := http.NewRequest(http.MethodGet, "https://"+e.addr("edge")+"/", nil)
+		req.Host = tc.host
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got echo
+		if resp.StatusCode == 200 {
+			json.NewDecoder(resp.Body).Decode(&got)
+		}
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 || resp.StatusCode != tc.want {
+			t.Fatalf("%s: %s %d, want HTTP/2 %d", tc.host, resp.Proto, resp.StatusCode, tc.want)
+		}
+		if tc.want == 200 && got.Headers["X-Client-Cert-Subject"] != "CN=alice" {
+			t.Fatalf("%s: backend saw subject %q", tc.host, got.Headers["X-Client-Cert-Subject"])
+		}
+	}
+	// Each domain still requires its own CA on a handshake of its own.
+	for _, sni := range []string{"b.test", "c.test"} {
+		e.t = t
+		code, _, err := e.do(sni, sni, "/", new(e.other.Issue("eve").TLS()), false)
+		if want := map[string]int{"b.test": 0, "c.test": 200}[sni]; code != want {
+			t.Fatalf("eve of the other root on %s: %d (%v), want %d", sni, code, err, want)
+		}
+	}
+}
+
+// TestIntermediateOnlyBundle covers N8: a CA bundle holding only an intermediate trusts
+// that intermediate's clients (whether they send the intermediate or only their leaf)
+// and not the root's own clients nor those of a sibling intermediate under the same root.
+func TestIntermediateOnlyBundle(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
+		pkitest.Write(t, e.dir, "inter-only.crt", e.inter.PEM())
+		return "  - {id: inter_only, ca: inter-only.crt, crl: [inter.crl]}\n",
+			"  - {id: inter, protocol: https, listen: 127.0.0.1:0, target_group: web,\n" +
+				"     ssl: {mode: mutual, server_certificates: [site], ca_certificate: inter_only}}\n"
+	})
+	sibling := e.ca.Intermediate("sibling intermediate")
+	for _, tc := range []struct {
+		name   string
+		cert   tls.Certificate
+		reason string
+	}{
+		{"intermediate's client, chain sent", e.inter.Issue("bob").TLS(), ""},
+		{"intermediate's client, leaf only", e.inter.Issue("bob").LeafOnly(), ""},
+		{"root's client", e.ca.Issue("alice").TLS(), "unknown_ca"},
+		{"sibling intermediate's client", sibling.Issue("carol").TLS(), "unknown_ca"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.t = t
+			resp, _, err := e.request("inter", e.tlsConfig(tls.VersionTLS13, &tc.cert), nil, false)
+			if tc.reason == "" {
+				if err != nil || resp.StatusCode != 200 {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("served: %d", resp.StatusCode)
+			}
+			line := e.sink.Next(t, map[string]any{"msg": "handshake", "listener": "inter", "verify": "FAILED"})
+			if line["reason"] != tc.reason {
+				t.Fatalf("line %v, want reason %s", line, tc.reason)
+			}
+		})
+	}
+}
+
+// TestSubjectCannotInjectHeaders covers S3's last case: a verified client whose subject
+// holds CR, LF, NUL, quotes and separators gets them escaped in X-Client-Cert-Subject;
+// no header of its making reaches the backend and its verdict stays tlsgate's own.
+func TestSubjectCannotInjectHeaders(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	cn := "alice\r\nX-Injected: yes\r\nX-Client-Verify: FORGED\x00\"x=y;z,"
+	c := new(e.ca.Issue(cn).TLS())
+	for _, h2 := range []bool{false, true} {
+		got, err := e.get("mutual", tls.VersionTLS13, c, nil, h2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subj := got.Headers["X-Client-Cert-Subject"]
+		if _, ok := got.Headers["X-Injected"]; ok || got.Headers["X-Client-Verify"] != "SUCCESS" ||
+			strings.ContainsAny(subj, "\r\n\x00") || !strings.HasPrefix(subj, "CN=alice%0D%0AX-Injected") {
+			t.Fatalf("h2=%v: verify %q, subject %q, headers %v", h2, got.Headers["X-Client-Verify"], subj, got.Headers)
+		}
+	}
+}
