@@ -13,6 +13,7 @@ import (
 
 	"tlsgate/internal/pki"
 	"tlsgate/internal/pkitest"
+	"tlsgate/internal/server"
 )
 
 // TestHostSpellingsRefused covers S1 (d): on a connection opened for the one-way
@@ -207,5 +208,59 @@ func TestSubjectCannotInjectHeaders(t *testing.T) {
 			strings.ContainsAny(subj, "\r\n\x00") || !strings.HasPrefix(subj, "CN=alice%0D%0AX-Injected") {
 			t.Fatalf("h2=%v: verify %q, subject %q, headers %v", h2, got.Headers["X-Client-Verify"], subj, got.Headers)
 		}
+	}
+}
+
+// apiEnv adds listener "edge": one-way by default, with a mutual domain api.example.com
+// whose CA bundle (apica: the test root, CRL api-ca.crl listing e.revoked) is its own
+// certificate entry.
+func apiEnv(t *testing.T) *env {
+	return newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
+		e.ca.Issue("api", pkitest.Server("api.example.com")).WritePair(t, e.dir, "api")
+		pkitest.Write(t, e.dir, "api-ca.crt", e.ca.PEM())
+		pkitest.Write(t, e.dir, "api-ca.crl", e.ca.CRL(24*time.Hour, e.revoked.Cert))
+		return "  - {id: api, cert: api.crt, key: api.key}\n  - {id: apica, ca: api-ca.crt, crl: [api-ca.crl]}\n",
+			`  - id: edge
+    protocol: https
+    listen: 127.0.0.1:0
+    target_group: web
+    ssl: {mode: one_way, server_certificates: [site]}
+    domains:
+      - names: [api.example.com]
+        ssl: {mode: mutual, server_certificates: [api], ca_certificate: apica}
+`
+	})
+}
+
+// TestBrokenDomainTrustNeverDowngrades covers S10 for domains: a mutual domain whose CA
+// bundle, CRL or certificate does not load is never served one-way. At start the whole
+// config is refused, naming the file; on reload the running policy stays: a client
+// without a certificate and a revoked one are still refused, a valid one served.
+func TestBrokenDomainTrustNeverDowngrades(t *testing.T) {
+	for _, f := range []string{"api-ca.crt", "api-ca.crl", "api.crt"} {
+		t.Run(f, func(t *testing.T) {
+			e := apiEnv(t)
+			alice := new(e.ca.Issue("alice").TLS())
+			e.writeFile(f, []byte("garbage"))
+			if err := e.waitReload(); err == nil || !strings.Contains(err.Error(), f) {
+				t.Fatalf("reload error %v does not name %s", err, f)
+			}
+			for _, tc := range []struct {
+				name string
+				cert *tls.Certificate
+				want int
+			}{{"no certificate", nil, 0}, {"revoked", new(e.revoked.TLS()), 0}, {"alice", alice, 200}} {
+				if code, _, err := e.do("api.example.com", "api.example.com", "/", tc.cert, false); code != tc.want {
+					t.Fatalf("%s: %d (%v), want %d", tc.name, code, err, tc.want)
+				}
+			}
+			s := server.New(server.Options{ConfigPath: e.cfgPath})
+			if err := s.Start(); err == nil {
+				_ = s.Shutdown(t.Context())
+				t.Fatalf("started with %s broken", f)
+			} else if !strings.Contains(err.Error(), f) {
+				t.Fatalf("start error %v does not name %s", err, f)
+			}
+		})
 	}
 }
