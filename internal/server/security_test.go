@@ -264,3 +264,54 @@ func TestBrokenDomainTrustNeverDowngrades(t *testing.T) {
 		})
 	}
 }
+
+// TestResumedSessionKeepsIdentity covers N17 and S5 for optional mode: a resumed
+// session forwards the same identity as the full handshake that made it (verdict,
+// subject, fingerprint), and once a new CRL revokes the client, its resumed or fresh
+// session forwards FAILED:revoked and no identity. Each connection reads its response,
+// so the TLS 1.3 ticket is in the cache for the next one.
+func TestResumedSessionKeepsIdentity(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	alice := e.ca.Issue("alice")
+	cache := tls.NewLRUClientSessionCache(8)
+	get := func(h2 bool) (*echo, bool) {
+		t.Helper()
+		cfg := e.tlsConfig(tls.VersionTLS13, new(alice.TLS()))
+		cfg.ClientSessionCache = cache
+		resp, body, err := e.request("optional", cfg, nil, h2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return decodeEcho(t, resp.StatusCode, body), resp.TLS.DidResume
+	}
+	full, resumed := get(false)
+	if resumed || full.Headers["X-Client-Verify"] != "SUCCESS" {
+		t.Fatalf("first connection: resumed=%v verify %q", resumed, full.Headers["X-Client-Verify"])
+	}
+	for _, h2 := range []bool{false, true} {
+		again, resumed := get(h2)
+		if !resumed {
+			t.Fatalf("h2=%v: no resumption: the test proves nothing", h2)
+		}
+		for _, h := range []string{"X-Client-Verify", "X-Client-Cert-Subject", "X-Client-Cert-Fingerprint", "X-Client-Cert-Serial", "X-Client-Cert"} {
+			if again.Headers[h] != full.Headers[h] {
+				t.Fatalf("h2=%v: resumed %s = %q, full handshake's %q", h2, h, again.Headers[h], full.Headers[h])
+			}
+		}
+		line := e.sink.Next(t, map[string]any{"msg": "request", "listener": "optional", "resumed": true})
+		if line["client_subject"] != "CN=alice" || line["verify"] != "SUCCESS" {
+			t.Fatalf("resumed request line %v", line)
+		}
+	}
+	e.writeFile("ca.crl", e.ca.CRL(24*time.Hour, e.revoked.Cert, alice.Cert))
+	if err := e.waitReload(); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := get(false)
+	if v := after.Headers["X-Client-Verify"]; v != "FAILED:revoked" {
+		t.Fatalf("revoked client forwarded as %q", v)
+	}
+	if s, ok := after.Headers["X-Client-Cert-Subject"]; ok {
+		t.Fatalf("revoked client's subject %q forwarded", s)
+	}
+}
