@@ -41,9 +41,9 @@ var reqHeads = sync.Pool{New: func() any { return new([reqHeadBytes]byte) }}
 //   - The access line (serveRequest: method, path, host, user agent, request id, an
 //     error made with fmt from the host or the path): encoded and copied into the log's
 //     batch (logsink) or written by slog's text handler before serveRequest returns.
-//   - Routing (State.Lookup, Domain.route, mergeSlashes, the sticky cookie's
-//     Group.Sticky, hasDotSegment), the redirect and the error pages: read in the
-//     request; nothing stored.
+//   - Routing (validHost, State.Lookup, Domain.route, dropParams, mergeSlashes, the
+//     sticky cookie's Group.Sticky, hasDotSegment), the redirect and the error pages:
+//     read in the request; nothing stored.
 //   - Metric labels: the listener's, the group's and the target's ids, status codes,
 //     the gRPC status (cloned, grpcStatus: a view of the response's head): none is the
 //     request's. The observer (observeRule) gets the rule's path, from the config.

@@ -120,9 +120,10 @@ func (l *Listener) routeRequest(ex *exchange, w http.ResponseWriter, r *http.Req
 		refusalPage(sw, info.verdict)
 		return
 	}
-	// Rules match the decoded path with doubled slashes merged, and a path with "." or
-	// ".." segments is refused: a backend that normalizes paths must not see another
-	// path than the rules did ("/public/../admin/", "//admin/"; Envoy CVE-2019-9901).
+	// Rules match the decoded path with doubled slashes merged and path parameters
+	// dropped, and a path with "." or ".." segments is refused: a backend that
+	// normalizes paths must not see another path than the rules did ("/public/../admin/",
+	// "//admin/", "/admin;x/", "/public/..;/admin/"; Envoy CVE-2019-9901).
 	if hasDotSegment(r.URL.Path) {
 		line.Err = fmt.Errorf("path %q has . or .. segments", r.URL.Path)
 		if refuseGRPC(sw, r, h2proxy.GRPCInternal, "tlsgate: the path has . or .. segments") {
@@ -132,7 +133,7 @@ func (l *Listener) routeRequest(ex *exchange, w http.ResponseWriter, r *http.Req
 		return
 	}
 	group := domain.Group
-	if rule := domain.route(mergeSlashes(r.URL.Path)); rule != nil {
+	if rule := domain.route(mergeSlashes(dropParams(r.URL.Path))); rule != nil {
 		if rule.Group != nil {
 			group = rule.Group
 		}
@@ -313,14 +314,37 @@ func validPort(p string) bool {
 	return true
 }
 
-// hasDotSegment reports whether a decoded path has a "." or ".." segment.
+// hasDotSegment reports whether a decoded path has a "." or ".." segment, counting
+// one with path parameters ("..;x"), which Tomcat and Jetty read as ".." (the
+// "/public/..;/admin/" bypass of nginx-fronted Tomcat).
 func hasDotSegment(p string) bool {
 	for seg := range strings.SplitSeq(p, "/") {
+		seg, _, _ = strings.Cut(seg, ";")
 		if seg == "." || seg == ".." {
 			return true
 		}
 	}
 	return false
+}
+
+// dropParams removes the path parameters of each segment ("/admin;jsessionid=1/x" is
+// "/admin/x"), as servlet containers do before they route, so a rule sees the path
+// such a backend serves.
+func dropParams(p string) string {
+	if !strings.Contains(p, ";") {
+		return p
+	}
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if p[i] == ';' {
+			for i+1 < len(p) && p[i+1] != '/' {
+				i++
+			}
+			continue
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String()
 }
 
 // mergeSlashes replaces runs of "/" with one.

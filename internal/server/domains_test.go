@@ -157,6 +157,12 @@ func TestPathRuleAllowList(t *testing.T) {
 		{"alice, encoded slash", alice, "/admin%2Fx", http.StatusForbidden},
 		{"admin, doubled slash", admin, "//admin/x", http.StatusOK},
 		{"alice, dots inside a name", alice, "/x/..a/...", http.StatusOK},
+		// Servlet containers drop path parameters and read "..;" as "..".
+		{"alice, dot-segment with parameters", alice, "/x/..;/admin/x", http.StatusBadRequest},
+		{"alice, encoded dot-segment with parameters", alice, "/x/%2e%2e;a=b/admin/x", http.StatusBadRequest},
+		{"alice, parameters on the rule's segment", alice, "/admin;jsessionid=1/x", http.StatusForbidden},
+		{"admin, parameters on the rule's segment", admin, "/admin;jsessionid=1/x", http.StatusOK},
+		{"alice, parameters elsewhere", alice, "/x;a=b", http.StatusOK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e.t = t
