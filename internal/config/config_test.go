@@ -202,3 +202,27 @@ func TestLegacyVersions(t *testing.T) {
 		}
 	}
 }
+
+// TestHealthCheckRequestFields: a health check's path and host, which go into every
+// check's request, are refused at their line with a space or a control character (S9:
+// CR/LF/NUL never reach the wire from the config).
+func TestHealthCheckRequestFields(t *testing.T) {
+	for _, tc := range []struct {
+		hc, want string
+	}{
+		{`{protocol: http, path: /healthz, host: app.internal}`, ""},
+		{`{protocol: http, path: "/h\r\nX-Injected: 1"}`, `x.yaml:2: target_groups[0].health_check.path: must not contain spaces or control characters`},
+		{`{protocol: http, path: "/h\u0000"}`, `health_check.path: must not contain`},
+		{`{protocol: http, host: "app\r\nX: 1"}`, `x.yaml:2: target_groups[0].health_check.host: must not contain spaces or control characters`},
+		{`{protocol: http, host: "app internal"}`, `health_check.host: must not contain`},
+	} {
+		yaml := "target_groups:\n  - {id: web, health_check: " + tc.hc + ", targets: [{address: 127.0.0.1:8080}]}\n"
+		_, err := config.Parse([]byte(yaml), "x.yaml")
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.hc, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: %v, want %q", tc.hc, err, tc.want)
+		}
+	}
+}

@@ -330,6 +330,13 @@ func (v *validator) group(p string, g *TargetGroup, certs map[string]*Certificat
 		if hc.Path != "" && !strings.HasPrefix(hc.Path, "/") {
 			v.add(hp+".path", "must start with /")
 		}
+		// Both go into each check's request line and Host header (S9: no CR, LF or NUL
+		// reaches the wire from the config; Go's client would fail every check instead).
+		for _, f := range [...]struct{ name, val string }{{".path", hc.Path}, {".host", hc.Host}} {
+			if strings.ContainsFunc(f.val, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+				v.add(hp+f.name, "must not contain spaces or control characters, not %q", f.val)
+			}
+		}
 		if hc.Interval <= 0 || hc.Timeout <= 0 || hc.Timeout > hc.Interval {
 			v.add(hp, "interval and timeout must be positive, timeout at most interval")
 		}
