@@ -154,8 +154,9 @@ func (v *Verifier) graced(err error, leaf *x509.Certificate) bool {
 }
 
 // CheckVerified runs the steps after chain building on a chain crypto/tls already
-// verified (trust, validity and EKU): CA-as-leaf, CRL and allow-list. It is what
-// VerifyConnection calls in mutual mode, on full and resumed handshakes alike.
+// verified (trust, validity and EKU): CA-as-leaf, URI and email name constraints, CRL
+// and allow-list. It is what VerifyConnection calls in mutual mode, on full and resumed
+// handshakes alike.
 func (v *Verifier) CheckVerified(chain []*x509.Certificate) error {
 	leaf := chain[0]
 	// A CA certificate presented as a client certificate is refused even when it chains:
@@ -163,6 +164,9 @@ func (v *Verifier) CheckVerified(chain []*x509.Certificate) error {
 	// (wolfSSL/wolfssh#1075).
 	if leaf.BasicConstraintsValid && leaf.IsCA {
 		return reject(BadUsage, errors.New("a CA certificate is used as a client certificate"))
+	}
+	if err := checkNameConstraints(chain); err != nil {
+		return reject(UnknownCA, err)
 	}
 	if v.Deny != nil && v.Deny(leaf) {
 		return reject(Denied, nil)
