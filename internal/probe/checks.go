@@ -36,6 +36,7 @@ func validityCheck(c *x509.Certificate, now time.Time) Check {
 // chain (ServerHello, certificates, validity, trust, name, revocation) and fails the
 // handshake when trust, validity, name or revocation fail, as a browser would.
 func (r *run) serverChain(cs tls.ConnectionState) error {
+	r.chain = true
 	hello := []string{
 		"version: " + tls.VersionName(cs.Version),
 		"cipher suite: " + tls.CipherSuiteName(cs.CipherSuite),

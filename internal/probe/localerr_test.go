@@ -1,11 +1,14 @@
 package probe_test
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/pires/go-proxyproto"
 
 	"tlsgate/internal/probe"
 )
@@ -53,7 +56,7 @@ func TestServerClosesOrResets(t *testing.T) {
 					}
 					// The whole ClientHello record: closing with unread input would reset.
 					hdr := make([]byte, 5)
-					if _, err := io.ReadFull(c, hdr); err == nil {
+					if _, err := io.ReadFull(c, hdr); err == nil && hdr[0] == 22 { // a handshake record
 						_, _ = io.ReadFull(c, make([]byte, int(hdr[3])<<8|int(hdr[4])))
 					}
 					if tc.reset {
@@ -72,5 +75,39 @@ func TestServerClosesOrResets(t *testing.T) {
 				t.Fatalf("result %+v; want a cause with one of %q", res, tc.cause)
 			}
 		})
+	}
+}
+
+// TestProxyProtocolExpected: a port that requires a PROXY header (tlsgate's
+// accept_proxy_protocol uses go-proxyproto's REQUIRE) resets a plain ClientHello; probe
+// retries after a PROXY v2 header, sees the server's certificate, and says the port
+// expects PROXY protocol (user-asks 2.5 item 7) instead of only guessing at it.
+func TestProxyProtocolExpected(t *testing.T) {
+	f := newFixture(t)
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := &proxyproto.Listener{Listener: inner, ConnPolicy: func(proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) { return proxyproto.REQUIRE, nil }}
+	ln := tls.NewListener(pl, &tls.Config{Certificates: []tls.Certificate{f.server.TLS()}})
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if err := c.(*tls.Conn).Handshake(); err != nil {
+					_ = c.(*tls.Conn).NetConn().(*proxyproto.Conn).Raw().(*net.TCPConn).SetLinger(0)
+				}
+			}()
+		}
+	}()
+	res, steps := record(t, f.opts(t, inner.Addr().String(), nil, false))
+	if res.OK || !strings.Contains(res.Verdict, "the port expects a PROXY protocol header before TLS") ||
+		!strings.Contains(steps["retry"].Title, "Retry after a PROXY protocol v2 header: the server answered") {
+		t.Fatalf("result %+v; retry step %+v", res, steps["retry"])
 	}
 }

@@ -5,8 +5,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
+	"net"
 	"slices"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // An alert 40 (handshake_failure, OpenSSL's "sslv3 alert handshake failure") says only
@@ -31,8 +35,47 @@ func (r *run) refinement(ctx context.Context, err error) *Diagnosis {
 			Fix:   "give --cert and --key (or --p12) with a certificate from one of the acceptable CAs listed above"}
 	case d.Alert == "handshake failure" && r.asked == nil:
 		return r.narrow(ctx, d)
+	case d.Alert == "" && !r.chain && dropped(err):
+		return r.proxyHeader(ctx)
 	}
 	return nil
+}
+
+// dropped reports a connection the server closed or reset without a TLS alert.
+func dropped(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// proxyV2Local is a PROXY protocol v2 header with the LOCAL command (no addresses): a
+// listener that requires PROXY headers (tlsgate's accept_proxy_protocol, HAProxy's
+// accept-proxy, nginx's proxy_protocol) takes it and goes on with TLS.
+var proxyV2Local = []byte("\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00")
+
+// proxyHeader retries a handshake the server dropped before sending anything, this time
+// after a PROXY v2 header (user-asks 2.5 item 7: the port may expect PROXY protocol).
+// It returns a diagnosis when the server then answers with its certificate, else nil.
+func (r *run) proxyHeader(ctx context.Context) *Diagnosis {
+	// A server that answers PROXY-then-TLS answers at once; one that takes the header
+	// for the start of a record may wait for more (bounded, not the whole --timeout).
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	raw, err := r.o.Dial(ctx, "tcp", r.o.Target.Addr())
+	if err != nil {
+		return nil
+	}
+	defer raw.Close()
+	if _, err := raw.Write(proxyV2Local); err != nil {
+		return nil
+	}
+	cs, err := r.handshakeToCertificate(ctx, raw, offer{})
+	if err != nil {
+		r.emit(Step{Kind: "retry", Title: "Retry after a PROXY protocol v2 header: dropped too", Status: Info, Lines: []string{err.Error()}})
+		return nil
+	}
+	r.emit(Step{Kind: "retry", Title: "Retry after a PROXY protocol v2 header: the server answered with its certificate", Status: Warn,
+		Lines: []string{"the server chose " + tls.VersionName(cs.Version) + ", " + tls.CipherSuiteName(cs.CipherSuite)}})
+	return &Diagnosis{Cause: "the port expects a PROXY protocol header before TLS: it dropped the plain handshake and answered the same one sent after a PROXY v2 header",
+		Fix: "connect through the load balancer that sends PROXY headers to this port, or stop requiring them for direct clients (tlsgate: accept_proxy_protocol; HAProxy: accept-proxy; nginx: proxy_protocol)"}
 }
 
 // offer is a ClientHello variation to retry with.
@@ -114,6 +157,12 @@ func (r *run) retry(ctx context.Context, o offer) (tls.ConnectionState, error) {
 		return tls.ConnectionState{}, err
 	}
 	defer raw.Close()
+	return r.handshakeToCertificate(ctx, raw, o)
+}
+
+// handshakeToCertificate runs a handshake offering o on raw up to the server's
+// certificate and returns what the server chose.
+func (r *run) handshakeToCertificate(ctx context.Context, raw net.Conn, o offer) (tls.ConnectionState, error) {
 	var chosen tls.ConnectionState
 	cfg := &tls.Config{
 		ServerName:         r.sni,
@@ -129,7 +178,7 @@ func (r *run) retry(ctx context.Context, o offer) (tls.ConnectionState, error) {
 	if r.o.Version != 0 {
 		cfg.MinVersion, cfg.MaxVersion = r.o.Version, r.o.Version
 	}
-	err = tls.Client(raw, cfg).HandshakeContext(ctx)
+	err := tls.Client(raw, cfg).HandshakeContext(ctx)
 	if errors.Is(err, errNegotiated) {
 		return chosen, nil
 	}

@@ -30,6 +30,7 @@ type run struct {
 	asked  *tls.CertificateRequestInfo // the server's CertificateRequest, if any
 	sent   bool                        // a client certificate was sent
 	failed *Diagnosis                  // set by our own server-chain checks
+	chain  bool                        // the server's certificate arrived
 	staple []byte                      // the server's stapled OCSP response
 }
 
