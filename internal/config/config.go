@@ -169,7 +169,8 @@ type TargetGroup struct {
 	// was sent. Default 60s.
 	ResponseTimeout Duration `yaml:"response_timeout,omitempty" json:"response_timeout,omitempty"`
 	// Retries is how many more targets a request or TCP connection tries when a
-	// connect fails. Default 2; 0 turns retries off.
+	// connect fails, or (HTTP/1.1, a request without a body) a reused connection closes
+	// before any response byte. Default 2; 0 turns retries off.
 	Retries *int `yaml:"retries,omitempty" json:"retries,omitempty"`
 	// Outlier ejects targets that keep failing.
 	Outlier *Outlier `yaml:"outlier,omitempty" json:"outlier,omitempty"`

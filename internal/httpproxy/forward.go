@@ -22,10 +22,10 @@ var errBadRequest = errors.New("request cannot be forwarded")
 // one so a backend that answers while reading cannot deadlock us).
 //
 // Failures before the response (the target group's policy, backend.Policy): a connect
-// that fails goes to another target, up to Retries times; a reused connection that
-// fails before any byte of the response, when the request has no body, is replaced by a
-// new one to the same target (the backend may have closed it while idle: no fault of
-// the target). A request whose body was sent is never sent again. Connect failures and
+// that fails goes to another target, up to Retries times; so does a request whose
+// reused connection failed before any byte of the response, when it has no body, or
+// when no other target is left it goes on a new connection to the same one (the
+// backend may have closed it while idle: no fault of the target). A request whose body was sent is never sent again. Connect failures and
 // response timeouts are reported to the group (outlier ejection); the client going
 // away ends the exchange at once and is answered 499.
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
@@ -87,7 +87,19 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, route *Route) {
 				http.Error(w, "400 bad request: "+err.Error(), http.StatusBadRequest)
 				return
 			case bc.reused && !hasBody && errors.Is(err, errNoResponse):
-				fresh = true // a new connection cannot be stale: this loops once
+				// Issue 12: it goes to another available target, up to Retries (not
+				// charged to this one: a backend closing an idle keep-alive is no
+				// fault); with none, on a new connection to this one, which cannot be
+				// stale: this loops once.
+				if retries < pol.Retries {
+					if t := route.retry(tried); t != nil {
+						tried = append(tried, t)
+						retries++
+						fresh = false
+						continue
+					}
+				}
+				fresh = true
 				continue
 			}
 			if isTimeout(err) {
