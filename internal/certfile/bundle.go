@@ -12,6 +12,7 @@ type Bundle struct {
 	Format string // "PEM", "DER" or "PKCS#12"
 	Certs  []*x509.Certificate
 	Key    crypto.Signer // nil when the file holds none
+	P12    *P12Info      // PKCS#12: how the file is encrypted (nil when unreadable)
 }
 
 // Decode reads any certificate file: PEM (certificates and/or a key), DER (certificates
@@ -52,7 +53,11 @@ func Decode(data []byte, password string) (*Bundle, error) {
 		}
 		return nil, errors.New("not PEM, DER or PKCS#12: no certificate or key found")
 	}
-	return &Bundle{Format: "PKCS#12", Certs: certs, Key: key}, nil
+	b := &Bundle{Format: "PKCS#12", Certs: certs, Key: key}
+	if info, err := P12Encryption(data); err == nil {
+		b.P12 = &info
+	}
+	return b, nil
 }
 
 // InOrder reports whether each certificate is signed by the next one.

@@ -66,11 +66,12 @@ type certInfo struct {
 }
 
 type fileInfo struct {
-	File    string     `json:"file"`
-	Format  string     `json:"format"`
-	Key     string     `json:"key,omitempty"`
-	Certs   []certInfo `json:"certificates"`
-	InOrder bool       `json:"chain_in_order"`
+	File    string            `json:"file"`
+	Format  string            `json:"format"`
+	Key     string            `json:"key,omitempty"`
+	P12     *certfile.P12Info `json:"p12_encryption,omitempty"`
+	Certs   []certInfo        `json:"certificates"`
+	InOrder bool              `json:"chain_in_order"`
 	// KeyOf names, for a file with a key and no certificate, the certificates of the
 	// other files given that the key belongs to ("server.crt [1] CN=www").
 	KeyOf []string `json:"key_belongs_to,omitempty"`
@@ -123,7 +124,7 @@ func validity(c *x509.Certificate, now time.Time) string {
 }
 
 func describe(path string, b *certfile.Bundle, now time.Time) fileInfo {
-	fi := fileInfo{File: path, Format: b.Format, InOrder: certfile.InOrder(b.Certs)}
+	fi := fileInfo{File: path, Format: b.Format, InOrder: certfile.InOrder(b.Certs), P12: b.P12}
 	if b.Key != nil {
 		fi.Key = certfile.KeyName(b.Key.Public())
 	}
@@ -180,6 +181,9 @@ func renderInfo(w io.Writer, fi fileInfo) {
 		fmt.Fprintf(w, ", private key %s", fi.Key)
 	}
 	fmt.Fprintln(w)
+	if fi.P12 != nil {
+		fmt.Fprintf(w, "  encryption: %s\n", fi.P12)
+	}
 	line := func(k, v string) {
 		if v != "" {
 			fmt.Fprintf(w, "    %-11s %s\n", k+":", v)

@@ -511,3 +511,30 @@ func pemBlock(t *testing.T, path string) []byte {
 	}
 	return b.Bytes
 }
+
+// TestInspectP12Encryption: inspect says how a PKCS#12 file is encrypted, legacy or
+// modern, in text and in --json (p12_encryption).
+func TestInspectP12Encryption(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pki")
+	for _, s := range [][]string{
+		{"pki", "init", "--dir", dir},
+		{"pki", "issue", "client", "old", "--dir", dir, "--p12", "--password", "pw", "--legacy"},
+		{"pki", "issue", "client", "new", "--dir", dir, "--p12", "--password", "pw"},
+	} {
+		if code, _, stderr := run(s...); code != 0 {
+			t.Fatalf("%v: exit %d: %s", s, code, stderr)
+		}
+	}
+	code, out, stderr := run("cert", "inspect", "--password", "pw", filepath.Join(dir, "issued", "old.p12"), filepath.Join(dir, "issued", "new.p12"))
+	if code != 0 || !strings.Contains(out, "  encryption: certificates 3DES/SHA-1, key 3DES/SHA-1, MAC SHA-1: legacy") ||
+		!strings.Contains(out, "  encryption: certificates AES-256-CBC/PBKDF2-HMAC-SHA256, key AES-256-CBC/PBKDF2-HMAC-SHA256, MAC SHA-256: modern") {
+		t.Fatalf("exit %d: %s\n%s", code, stderr, out)
+	}
+	code, out, _ = run("cert", "inspect", "--json", "--password", "pw", filepath.Join(dir, "issued", "old.p12"))
+	var infos []struct {
+		P12 *certfile.P12Info `json:"p12_encryption"`
+	}
+	if err := json.Unmarshal([]byte(out), &infos); code != 0 || err != nil || len(infos) != 1 || infos[0].P12 == nil || !infos[0].P12.Legacy {
+		t.Fatalf("--json: exit %d, %v: %s", code, err, out)
+	}
+}
