@@ -29,7 +29,7 @@ var alerts = map[string]Diagnosis{
 	"bad certificate":                 {Cause: "the server rejected the client certificate after checking it: revoked, wrong usage, not on an allow-list, or failing a check of its own", Fix: "see the checks of the client certificate; the server's log names the reason (tlsgate logs a reason code)"},
 	"unsupported certificate":         {Cause: "the peer cannot use this certificate type or its key usage", Fix: "issue a certificate with EKU clientAuth (client) or serverAuth (server) and a supported key type"},
 	"revoked certificate":             {Cause: "the client certificate is revoked", Fix: "issue a new certificate; check the CRL the server uses"},
-	"expired certificate":             {Cause: "the client certificate is expired or not yet valid (by the server's clock)", Fix: "renew the certificate, or check the clocks of both machines"},
+	"expired certificate":             {Cause: "the client certificate is expired or not yet valid (by the server's clock); an OpenSSL-based server also says so when its CRL is past its next update", Fix: "renew the certificate, or check the clocks of both machines"},
 	"unknown certificate":             {Cause: "the server could not use the client certificate for an unspecified reason", Fix: "check the server's log"},
 	"illegal parameter":               {Cause: "a handshake field was out of range or inconsistent", Fix: "check for a middlebox; try --tls 1.2"},
 	"unknown certificate authority":   {Cause: "the client certificate does not chain to a CA the server trusts", Fix: "use a certificate from one of the acceptable CAs listed above, and send its intermediates (openssl: -cert_chain; curl sends the whole --cert file)"},

@@ -248,11 +248,25 @@ func (r *run) clientChecks(said clientauth.Reason) clientCheck {
 	}
 	add(km, "the private key given does not belong to the certificate", clientauth.BadSignature)
 	if len(r.o.CRLs) > 0 {
+		listed, stale, covered := crlsOf(r.o.CRLs, leaf, certs, now)
 		rc := Check{Name: "revocation (CRL)", Status: Pass, Detail: "not listed in the CRLs given"}
-		if revokedIn(r.o.CRLs, leaf, certs) {
+		if listed {
 			rc.Status, rc.Detail = Fail, "listed in a CRL given with --crl"
 		}
 		add(rc, "it is revoked (listed in a CRL given with --crl)", clientauth.Revoked)
+		// user-asks 2.5 item 6: a CRL past its next update fails closed for every
+		// client of its CA (OpenSSL: "CRL has expired"; tlsgate: crl_unavailable).
+		fresh := Check{Name: "CRL of its issuer current", Status: Pass, Detail: "the CRL given for its issuer is within its next update"}
+		failure := ""
+		switch {
+		case stale != nil:
+			next := stale.List.NextUpdate.UTC().Format(time.RFC3339)
+			fresh.Status, fresh.Detail = Fail, "the CRL given for its issuer is past its next update ("+next+")"
+			failure = "the CRL of its issuer is past its next update (" + next + "): a server that checks revocation fail_closed (tlsgate's default crl_policy) refuses every certificate of that CA until it loads a fresh CRL"
+		case !covered:
+			fresh.Status, fresh.Detail = Info, "no CRL given is signed by its issuer "+leaf.Issuer.String()
+		}
+		add(fresh, failure, clientauth.CRLUnavailable)
 	}
 	return out
 }
@@ -271,10 +285,11 @@ func weakSignatureCheck(certs []*x509.Certificate) Check {
 	return Check{Name: "signature algorithm", Status: Pass, Detail: "no SHA-1 or MD5 signature in the chain sent"}
 }
 
-// revokedIn reports whether a CRL of leaf's issuer lists it. The CRL's signature is
+// crlsOf reports whether a CRL of leaf's issuer lists it, the first CRL of its issuer
+// past its next update, and whether any CRL given is its issuer's. The CRL's signature is
 // checked when its issuer is among certs; when the client holds only its leaf, the
 // issuer name alone ties the CRL to it (a diagnosis, not an access decision).
-func revokedIn(files [][]byte, leaf *x509.Certificate, certs []*x509.Certificate) bool {
+func crlsOf(files [][]byte, leaf *x509.Certificate, certs []*x509.Certificate, now time.Time) (listed bool, stale *revocation.CRL, covered bool) {
 	for _, data := range files {
 		cs, err := revocation.ParseFile(data, certs[1:])
 		if err != nil {
@@ -282,11 +297,17 @@ func revokedIn(files [][]byte, leaf *x509.Certificate, certs []*x509.Certificate
 		}
 		for _, c := range cs {
 			if _, ok := c.Entry(leaf); ok {
-				return true
+				listed = true
+			}
+			if bytes.Equal(c.List.RawIssuer, leaf.RawIssuer) {
+				covered = true
+				if c.Stale(now) && stale == nil {
+					stale = c
+				}
 			}
 		}
 	}
-	return false
+	return listed, stale, covered
 }
 
 // fetchedCRL downloads a CRL the certificate names and checks the certificate in it.

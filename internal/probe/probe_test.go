@@ -69,6 +69,7 @@ func newFixture(t *testing.T) *fixture {
 	f.mallory.WritePair(t, f.dir, "mallory")
 	pkitest.Write(t, f.dir, "ca.crt", f.ca.PEM())
 	pkitest.Write(t, f.dir, "ca.crl", f.ca.CRL(24*time.Hour, f.mallory.Cert))
+	pkitest.Write(t, f.dir, "stale.crl", f.ca.CRL(-time.Minute))
 	return f
 }
 
@@ -198,12 +199,16 @@ func TestAgainstOpenSSL(t *testing.T) {
 		{name: "client certificate from another CA", server: mutual, client: f.eve, verdict: "not among the CAs the server accepts", reason: "unknown_ca", check: [2]string{"client_checks", "issuer among"}},
 		{name: "client certificate from a CA regenerated under the same name", server: mutual, client: f.carol, verdict: "a CA with the name of one the server trusts but another key", reason: "unknown_ca", check: [2]string{"client_checks", "signed by the CA the server trusts"}},
 		{name: "revoked client certificate", server: append([]string{"-crl_check", "-CRL", f.path("ca.crl")}, mutual...), client: f.mallory, crl: true, verdict: "revoked", reason: "revoked", check: [2]string{"client_checks", "revocation"}},
+		{name: "CRL past its next update", server: append([]string{"-crl_check", "-CRL", f.path("stale.crl")}, mutual...), client: f.alice, crl: true, verdict: "the CRL of its issuer is past its next update", reason: "crl_unavailable", check: [2]string{"client_checks", "CRL of its issuer current"}},
 		{name: "mutual ok", server: mutual, client: f.alice, ok: true, verdict: "mutual authentication"},
 		{name: "TLS version mismatch", server: []string{"-tls1_3", "-cert", f.path("server.crt"), "-key", f.path("server.key")}, tlsVer: tls.VersionTLS12, verdict: "share no TLS version"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := sServer(t, tc.server...)
 			o := f.opts(t, "https://"+addr+"/", tc.client, tc.crl)
+			if strings.HasSuffix(tc.name, "past its next update") {
+				o.CRLs = [][]byte{f.ca.CRL(-time.Minute)} // the server's stale.crl
+			}
 			o.Version = tc.tlsVer
 			if tc.sni != "" {
 				o.ServerName = tc.sni
