@@ -207,6 +207,11 @@ func (l *Listener) shutdownH2(ctx context.Context) error {
 	for i, s := range servers {
 		wg.Go(func() {
 			if errs[i] = s.srv.Shutdown(ctx); errs[i] != nil {
+				if ctx.Err() != nil {
+					// The drain ran out: its requests end as abandoned (503) before
+					// Close ends their contexts as a client's leaving would (499).
+					l.cancel()
+				}
 				_ = s.srv.Close()
 			}
 		})

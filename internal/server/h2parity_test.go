@@ -58,33 +58,48 @@ func TestH2HandshakeFailureEjects(t *testing.T) {
 
 // TestDrainAbandonsAs503: a request still at its backend when the drain deadline passes
 // is abandoned and logged with status 503 and "request abandoned" (httpproxy's "503
-// service unavailable: shutting down"), for a group of protocol h2c as for http1
-// (before, the h2c group's was a 502 "context canceled", counted as a backend failure).
-// The client's connection is closed by the drain before it could read the answer.
+// service unavailable: shutting down"), for a group of protocol h2c as for http1, from
+// an HTTP/1.1 client and from an HTTP/2 one. Before, the h2c group's was a 502 "context
+// canceled" (counted as a backend failure), and an HTTP/2 client's was logged 499
+// "client closed request" for either group: the drain closed its connection before it
+// ended the requests. The client's connection is closed by the drain before it could
+// read the answer.
 func TestDrainAbandonsAs503(t *testing.T) {
 	for _, protocol := range []string{"http1", "h2c"} {
-		t.Run(protocol, func(t *testing.T) {
-			addr, got, cancelled := slowBackend(t)
-			e := newEnv(t, pki.ECDSAP256, groupListeners(fmt.Sprintf("protocol: %s, targets: [{address: %s}]", protocol, addr)))
-			cfg := e.tlsConfig(tls.VersionTLS13, nil)
-			cfg.NextProtos = []string{"http/1.1"}
-			c, err := tls.Dial("tcp", e.addr("g_https"), cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			_, _ = io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: localhost\r\n\r\n")
-			wait(t, got, "request at the backend")
-			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-			defer cancel()
-			if err := e.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
-				t.Fatalf("Shutdown: %v, want deadline exceeded", err)
-			}
-			wait(t, cancelled, "backend exchange abandoned")
-			line := e.sink.Next(t, map[string]any{"msg": "request", "listener": "g_https"})
-			if line["status"] != float64(http.StatusServiceUnavailable) || !strings.Contains(fmt.Sprint(line["error"]), "request abandoned") {
-				t.Fatalf("logged status %v error %q, want 503 and request abandoned", line["status"], line["error"])
-			}
-		})
+		for _, alpn := range []string{"http/1.1", "h2"} {
+			t.Run(protocol+" from "+alpn, func(t *testing.T) {
+				addr, got, cancelled := slowBackend(t)
+				e := newEnv(t, pki.ECDSAP256, groupListeners(fmt.Sprintf("protocol: %s, targets: [{address: %s}]", protocol, addr)))
+				cfg := e.tlsConfig(tls.VersionTLS13, nil)
+				cfg.NextProtos = []string{alpn}
+				if alpn == "h2" {
+					tr := &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}
+					defer tr.CloseIdleConnections()
+					go func() {
+						if resp, err := (&http.Client{Transport: tr}).Get("https://" + e.addr("g_https") + "/slow"); err == nil {
+							resp.Body.Close()
+						}
+					}()
+				} else {
+					c, err := tls.Dial("tcp", e.addr("g_https"), cfg)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer c.Close()
+					_, _ = io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: localhost\r\n\r\n")
+				}
+				wait(t, got, "request at the backend")
+				ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+				defer cancel()
+				if err := e.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("Shutdown: %v, want deadline exceeded", err)
+				}
+				wait(t, cancelled, "backend exchange abandoned")
+				line := e.sink.Next(t, map[string]any{"msg": "request", "listener": "g_https"})
+				if line["status"] != float64(http.StatusServiceUnavailable) || !strings.Contains(fmt.Sprint(line["error"]), "request abandoned") {
+					t.Fatalf("logged status %v error %q, want 503 and request abandoned", line["status"], line["error"])
+				}
+			})
+		}
 	}
 }
