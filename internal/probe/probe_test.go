@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -426,5 +427,31 @@ func TestSHA1ClientCertificate(t *testing.T) {
 	if res.OK || res.Reason != "unknown_ca" || !strings.Contains(res.Verdict, "it is signed with ECDSA-SHA1") ||
 		!failedCheck(steps["client_checks"], "signature algorithm") || failedCheck(steps["client_checks"], "signed by the CA the server trusts") {
 		t.Fatalf("result %+v; client checks %+v", res, steps["client_checks"])
+	}
+}
+
+// TestMisdirected: a 421 answer is explained (SNI and Host must lead to the same TLS
+// policy; without SNI, --servername), user-asks 2.5 item 7.
+func TestMisdirected(t *testing.T) {
+	f := newFixture(t)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{f.server.TLS()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusMisdirectedRequest)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	for _, tc := range []struct{ sni, want string }{
+		{"localhost", `the server does not answer Host "localhost" on a connection opened with SNI "localhost"`},
+		{"", "no SNI was sent (the target is an IP address)"},
+	} {
+		o := f.opts(t, "https://"+ln.Addr().String()+"/", nil, false)
+		o.ServerName = tc.sni // "": the target's IP, which the server certificate lists
+		_, steps := record(t, o)
+		if got := steps["http"]; got.Status != probe.Warn || !strings.Contains(strings.Join(got.Lines, "\n"), tc.want) {
+			t.Errorf("SNI %q: http step %+v; want a line with %q", tc.sni, got, tc.want)
+		}
 	}
 }

@@ -253,7 +253,16 @@ func (r *run) http(c *tls.Conn) error {
 	if resp.StatusCode >= 400 {
 		st = Warn
 	}
-	r.emit(Step{Kind: "http", Title: "HTTP status: " + resp.Status, Status: st})
+	var lines []string
+	if resp.StatusCode == http.StatusMisdirectedRequest {
+		// user-asks 2.5 item 7: SNI and Host must lead to the same site and TLS policy.
+		if r.sni == "" {
+			lines = append(lines, fmt.Sprintf("no SNI was sent (the target is an IP address), and the TLS policy the server chose without one does not serve Host %q: give --servername with the name the site is served under", host))
+		} else {
+			lines = append(lines, fmt.Sprintf("the server does not answer Host %q on a connection opened with SNI %q: it serves that name under another certificate or TLS policy (tlsgate: a domain with its own ssl, a reused connection)", host, r.sni))
+		}
+	}
+	r.emit(Step{Kind: "http", Title: "HTTP status: " + resp.Status, Status: st, Lines: lines})
 	return nil
 }
 
