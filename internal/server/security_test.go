@@ -3,8 +3,10 @@ package server_test
 import (
 	"bytes"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -313,5 +315,41 @@ func TestResumedSessionKeepsIdentity(t *testing.T) {
 	}
 	if s, ok := after.Headers["X-Client-Cert-Subject"]; ok {
 		t.Fatalf("revoked client's subject %q forwarded", s)
+	}
+}
+
+// TestIntermediateEKUNests covers S6's intermediate case: a client certificate with
+// clientAuth issued by an intermediate whose EKU allows serverAuth only is refused as
+// bad_usage (EKUs nest down the chain), while one issued by an intermediate without
+// an EKU restriction is served.
+func TestIntermediateEKUNests(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256)
+	serverOnly := e.ca.Intermediate("server-only intermediate", pkitest.EKU(x509.ExtKeyUsageServerAuth))
+	if !slices.Equal(serverOnly.Cert.ExtKeyUsage, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}) {
+		t.Fatalf("intermediate EKU %v: the test proves nothing", serverOnly.Cert.ExtKeyUsage)
+	}
+	for _, tc := range []struct {
+		name   string
+		cert   tls.Certificate
+		reason string
+	}{
+		{"under a serverAuth-only intermediate", serverOnly.Issue("mallory").TLS(), "bad_usage"},
+		{"under an unrestricted intermediate", e.inter.Issue("bob").TLS(), ""},
+	} {
+		e.t = t
+		resp, _, err := e.request("mutual", e.tlsConfig(tls.VersionTLS13, &tc.cert), nil, false)
+		if tc.reason == "" {
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("%s: refused: %v", tc.name, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Fatalf("%s: served", tc.name)
+		}
+		line := e.sink.Next(t, map[string]any{"msg": "handshake", "listener": "mutual", "client_subject": "CN=mallory"})
+		if line["reason"] != tc.reason {
+			t.Fatalf("%s: line %v, want %s", tc.name, line, tc.reason)
+		}
 	}
 }
