@@ -29,7 +29,8 @@ const (
 
 // identityPrefixes are lower-case name prefixes of headers that carry a client identity
 // in tlsgate or in the proxies our users migrate from (Envoy XFCC, Traefik, nginx and
-// HAProxy conventions, RFC 9440, AWS ALB mTLS). A client must never be able to send one:
+// HAProxy conventions, RFC 9440, AWS ALB mTLS, IIS ARR's X-ARR-ClientCert, which
+// ASP.NET Core's certificate forwarding reads by default). A client must never be able to send one:
 // backends trust them (S3: Traefik #5061, OpenShift CVE-2026-46579, FortiClient EMS
 // CVE-2026-35616).
 var identityPrefixes = []string{
@@ -41,6 +42,7 @@ var identityPrefixes = []string{
 	"ssl-client",
 	"client-cert",
 	"x-amzn-mtls-",
+	"x-arr-clientcert",
 }
 
 // IsIdentityHeader reports whether name (any case, "_" or "-") is an identity header.

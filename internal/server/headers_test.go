@@ -25,7 +25,7 @@ func spoofed() http.Header {
 		"x-client-cert-san-uri", "X_Client_Verify", "X-Forwarded-Client-Cert",
 		"X-Forwarded-Tls-Client-Cert", "X-Forwarded-Tls-Client-Cert-Info", "X-SSL-Client-Verify",
 		"X-SSL-Client-S-DN", "Ssl-Client-Cert", "Ssl-Client-Verify", "Client-Cert", "Client-Cert-Chain",
-		"X-Amzn-Mtls-Clientcert",
+		"X-Amzn-Mtls-Clientcert", "X-ARR-ClientCert",
 	} {
 		h[name] = []string{"SUCCESS", "CN=admin"}
 	}
