@@ -62,12 +62,16 @@ func TestHostSpellingsRefused(t *testing.T) {
 			}
 		})
 	}
-	// HTTP/2: the same :authority spellings.
+	// HTTP/2: the same :authority spellings, and a Host field beside :authority that
+	// names the mutual domain.
 	for i, tc := range []struct {
-		authority string
-		want      int
-	}{{"api.example.com:443:443", 400}, {"api%2eexample.com", 400}, {"api.example.com", 421}, {"localhost:443", 200}} {
-		t.Run("h2 "+tc.authority, func(t *testing.T) {
+		authority, host string
+		want            int
+	}{
+		{"api.example.com:443:443", "", 400}, {"api%2eexample.com", "", 400}, {"api.example.com", "", 421},
+		{"localhost:443", "", 200}, {"localhost", "api.example.com", 400},
+	} {
+		t.Run("h2 "+tc.authority+" host "+tc.host, func(t *testing.T) {
 			h := rawH2(t, e, "edge")
 			var b bytes.Buffer
 			enc := hpack.NewEncoder(&b)
@@ -76,6 +80,9 @@ func TestHostSpellingsRefused(t *testing.T) {
 				{Name: ":authority", Value: tc.authority}, {Name: ":path", Value: "/"},
 			} {
 				_ = enc.WriteField(f)
+			}
+			if tc.host != "" {
+				_ = enc.WriteField(hpack.HeaderField{Name: "host", Value: tc.host})
 			}
 			h.request(uint32(2*i+1), b.Bytes())
 			if got := h.status(uint32(2*i + 1)); got != tc.want {
