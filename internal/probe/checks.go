@@ -239,6 +239,17 @@ func (r *run) clientChecks(said clientauth.Reason) clientCheck {
 		}
 	}
 	add(eku, "its extended key usage does not allow client authentication", clientauth.BadUsage)
+	// user-asks 2.5 item 5: OpenSSL's client purpose wants digitalSignature or
+	// keyAgreement when a key usage is present ("unsupported certificate purpose", alert
+	// unsupported_certificate); Go servers, tlsgate's, do not check it.
+	ku := Check{Name: "key usage allows signing", Status: Pass, Detail: "no key usage (any)"}
+	if leaf.KeyUsage != 0 {
+		ku.Detail = "has digitalSignature or keyAgreement"
+		if leaf.KeyUsage&(x509.KeyUsageDigitalSignature|x509.KeyUsageKeyAgreement) == 0 {
+			ku.Status, ku.Detail = Fail, "the key usage has neither digitalSignature nor keyAgreement"
+		}
+	}
+	add(ku, "its key usage does not allow signing (no digitalSignature): OpenSSL-based servers refuse it as \"unsupported certificate purpose\"", clientauth.BadUsage)
 	if leaf.IsCA {
 		add(Check{Name: "not a CA certificate", Status: Fail, Detail: "a CA certificate is used as the client certificate"}, "it is a CA certificate, not a client certificate", clientauth.BadUsage)
 	}

@@ -201,6 +201,7 @@ func TestAgainstOpenSSL(t *testing.T) {
 		{name: "client certificate from a CA regenerated under the same name", server: mutual, client: f.carol, verdict: "a CA with the name of one the server trusts but another key", reason: "unknown_ca", check: [2]string{"client_checks", "signed by the CA the server trusts"}},
 		{name: "revoked client certificate", server: append([]string{"-crl_check", "-CRL", f.path("ca.crl")}, mutual...), client: f.mallory, crl: true, verdict: "revoked", reason: "revoked", check: [2]string{"client_checks", "revocation"}},
 		{name: "CRL past its next update", server: append([]string{"-crl_check", "-CRL", f.path("stale.crl")}, mutual...), client: f.alice, crl: true, verdict: "the CRL of its issuer is past its next update", reason: "crl_unavailable", check: [2]string{"client_checks", "CRL of its issuer current"}},
+		{name: "client key usage without digitalSignature", server: mutual, client: f.ca.Issue("kenc", func(r *pki.Request) { r.KeyUsage = x509.KeyUsageKeyEncipherment }), verdict: "its key usage does not allow signing", reason: "bad_usage", check: [2]string{"client_checks", "key usage"}},
 		{name: "mutual ok", server: mutual, client: f.alice, ok: true, verdict: "mutual authentication"},
 		{name: "TLS version mismatch", server: []string{"-tls1_3", "-cert", f.path("server.crt"), "-key", f.path("server.key")}, tlsVer: tls.VersionTLS12, verdict: "share no TLS version"},
 	} {
