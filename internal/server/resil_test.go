@@ -444,24 +444,33 @@ func clientAbort(t *testing.T, protocol string) {
 
 // TestLocalDialErrorNotCharged (issue 12 item 7): tlsgate's own "socket: too many open
 // files" on a dial is not the target's failure: after 10 of them the target is not
-// ejected and serves as soon as the dials work again.
+// ejected and serves as soon as the dials work again. For groups of protocol http1 and
+// h2c (whose connect failures are reported to outlier detection too).
 func TestLocalDialErrorNotCharged(t *testing.T) {
-	a, b := startNamed(t, "a", nil), startNamed(t, "b", nil)
-	d := &dialCounter{}
-	e := newEnv(t, pki.ECDSAP256, withDial(d), groupListeners(fmt.Sprintf("targets: [{address: %s}, {address: %s}]", a.addr, b.addr)))
-	d.mu.Lock()
-	d.fail = map[string]error{a.addr: os.NewSyscallError("socket", syscall.EMFILE)}
-	d.mu.Unlock()
-	if got := e.statuses("g_https", 20); got[http.StatusOK] != 20 {
-		t.Fatalf("with EMFILE on a's dials: %v, want 20 × 200 (retried on b)", got)
-	}
-	if n := d.count(a.addr); n != 10 {
-		t.Fatalf("a was dialled %d times, want 10 (every other request: never ejected)", n)
-	}
-	d.mu.Lock()
-	d.fail = nil
-	d.mu.Unlock()
-	if got := e.statuses("g_https", 4); got[http.StatusOK] != 4 || a.hits.Load() != 2 {
-		t.Fatalf("after: %v, a served %d of 4, want 2", got, a.hits.Load())
+	for _, protocol := range []string{"http1", "h2c"} {
+		t.Run(protocol, func(t *testing.T) {
+			start := func(name string) *named { return startNamed(t, name, nil) }
+			if protocol == "h2c" {
+				start = func(name string) *named { return startNamedH2C(t, name) }
+			}
+			a, b := start("a"), start("b")
+			d := &dialCounter{}
+			e := newEnv(t, pki.ECDSAP256, withDial(d), groupListeners(fmt.Sprintf("protocol: %s, targets: [{address: %s}, {address: %s}]", protocol, a.addr, b.addr)))
+			d.mu.Lock()
+			d.fail = map[string]error{a.addr: os.NewSyscallError("socket", syscall.EMFILE)}
+			d.mu.Unlock()
+			if got := e.statuses("g_https", 20); got[http.StatusOK] != 20 {
+				t.Fatalf("with EMFILE on a's dials: %v, want 20 × 200 (retried on b)", got)
+			}
+			if n := d.count(a.addr); n != 10 {
+				t.Fatalf("a was dialled %d times, want 10 (every other request: never ejected)", n)
+			}
+			d.mu.Lock()
+			d.fail = nil
+			d.mu.Unlock()
+			if got := e.statuses("g_https", 4); got[http.StatusOK] != 4 || a.hits.Load() != 2 {
+				t.Fatalf("after: %v, a served %d of 4, want 2", got, a.hits.Load())
+			}
+		})
 	}
 }
