@@ -200,10 +200,11 @@ func startUpgrade(ctx context.Context, socks *upgrade.Sockets) upgraded {
 	return upgraded{child: child, err: err}
 }
 
-// drain stops accepting and finishes in-flight work, up to server.DrainTimeout.
+// drain stops accepting and finishes in-flight work, up to the config's drain_timeout.
 func drain(srv *server.Server, log *slog.Logger) error {
-	log.Info("draining", "timeout", server.DrainTimeout.String(), "pid", os.Getpid())
-	sctx, cancel := context.WithTimeout(context.Background(), server.DrainTimeout)
+	timeout := srv.DrainTimeout()
+	log.Info("draining", "timeout", timeout.String(), "pid", os.Getpid())
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	err := srv.Shutdown(sctx)
 	log.Info("exiting", "pid", os.Getpid())

@@ -34,6 +34,11 @@ type Config struct {
 	// not yet parsed, over every listener and connection; past it a new header read is
 	// refused and its connection closed. Default 33554432 (32 MiB).
 	MaxHeaderMemory int64 `yaml:"max_header_memory,omitempty" json:"max_header_memory,omitempty"`
+	// DrainTimeout bounds how long a shutdown (SIGTERM, the old process of an upgrade)
+	// and a listener a reload removed wait for in-flight requests and relays before
+	// closing what is left (nginx's worker_shutdown_timeout, HAProxy's hard-stop-after).
+	// Default 30s; 1s to 1h. A reload applies it to the shutdowns after it.
+	DrainTimeout Duration `yaml:"drain_timeout,omitempty" json:"drain_timeout,omitempty"`
 	// Fleet makes this a node config: everything but admin comes from etcd.
 	Fleet *Fleet `yaml:"fleet,omitempty" json:"fleet,omitempty"`
 

@@ -226,3 +226,22 @@ func TestHealthCheckRequestFields(t *testing.T) {
 		}
 	}
 }
+
+// TestDrainTimeout: drain_timeout defaults to 30s and is refused at its line outside
+// 1s-1h.
+func TestDrainTimeout(t *testing.T) {
+	const base = "%starget_groups:\n  - {id: web, targets: [{address: 127.0.0.1:1}]}\nlisteners:\n  - {id: t, protocol: tcp, listen: 127.0.0.1:0, target_group: web}\n"
+	c, err := config.Parse(fmt.Appendf(nil, base, ""), "x.yaml")
+	if err != nil || time.Duration(c.DrainTimeout) != 30*time.Second {
+		t.Fatalf("default: %v, %v", c, err)
+	}
+	for _, v := range []string{"500ms", "2h", "-1s"} {
+		_, err = config.Parse(fmt.Appendf(nil, base, "drain_timeout: "+v+"\n"), "x.yaml")
+		if err == nil || !strings.Contains(err.Error(), "x.yaml:1: drain_timeout: must be between 1s and 1h") {
+			t.Errorf("%s: %v", v, err)
+		}
+	}
+	if c, err = config.Parse(fmt.Appendf(nil, base, "drain_timeout: 2m\n"), "x.yaml"); err != nil || time.Duration(c.DrainTimeout) != 2*time.Minute {
+		t.Fatalf("2m: %v", err)
+	}
+}

@@ -24,6 +24,9 @@ const (
 	DefaultTCPIdleTimeout = 10 * time.Minute
 	// DefaultTicketRotation is session_tickets.rotation: daily, as testssl asks.
 	DefaultTicketRotation = 24 * time.Hour
+	// DefaultDrainTimeout is drain_timeout: the systemd unit's TimeoutStopSec (40s)
+	// leaves 10s beyond it.
+	DefaultDrainTimeout = 30 * time.Second
 )
 
 // Policies lists the named TLS security policies. tlsconf owns what they mean; the names
@@ -62,6 +65,7 @@ func (c *Config) SetDefaults() {
 	}
 	c.SessionTickets.Rotation = cmp.Or(c.SessionTickets.Rotation, Duration(DefaultTicketRotation))
 	c.MaxHeaderMemory = cmp.Or(c.MaxHeaderMemory, 32<<20)
+	c.DrainTimeout = cmp.Or(c.DrainTimeout, Duration(DefaultDrainTimeout))
 	for i := range c.Certificates {
 		if c.Certificates[i].IsCA() && c.Certificates[i].CRLPolicy == "" {
 			c.Certificates[i].CRLPolicy = CRLFailClosed
@@ -151,6 +155,9 @@ func (c *Config) Validate() []Problem {
 	v.log(c.Log)
 	if c.MaxHeaderMemory < 0 {
 		v.add("max_header_memory", "must not be negative")
+	}
+	if d := time.Duration(c.DrainTimeout); d < time.Second || d > time.Hour {
+		v.add("drain_timeout", "must be between 1s and 1h, not %v", d)
 	}
 	if sock, ok := strings.CutPrefix(c.Admin.Listen, "unix:"); ok {
 		if !strings.HasPrefix(sock, "/") {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -306,5 +307,43 @@ func TestIdleTimeout(t *testing.T) {
 	// The server closes the idle connection by itself: the read ends with EOF.
 	if _, err := h.br.ReadByte(); err != io.EOF {
 		t.Fatalf("read on the idle connection: %v, want EOF", err)
+	}
+}
+
+// TestDrainTimeoutSetting: drain_timeout sets how long a drain waits. The running
+// config's value is what a shutdown takes (Server.DrainTimeout, which `serve` reads on
+// SIGTERM), and a listener a reload removes is drained for the new config's value: a
+// relay left open on it is cut after 1 s, where the old fixed 30 s kept it.
+func TestDrainTimeoutSetting(t *testing.T) {
+	e := newEnv(t, pki.ECDSAP256, func(e *env) (string, string) {
+		e.top = "drain_timeout: 5s"
+		return "", ""
+	})
+	if d := e.srv.DrainTimeout(); d != 5*time.Second {
+		t.Fatalf("DrainTimeout() = %v, want 5s", d)
+	}
+	c := openRelay(t, e)
+	cfg, err := os.ReadFile(e.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tcpssl = "  - {id: tcpssl, protocol: tcp_ssl, listen: 127.0.0.1:0, target_group: echo,\n" +
+		"     ssl: {mode: mutual, server_certificates: [site], ca_certificate: clients}}\n"
+	next := strings.Replace(strings.Replace(string(cfg), tcpssl, "", 1), "drain_timeout: 5s", "drain_timeout: 1s", 1)
+	if next == string(cfg) || strings.Contains(next, "id: tcpssl") {
+		t.Fatal("the test's config edit did not apply")
+	}
+	e.writeFile("tlsgate.yaml", []byte(next))
+	if err := e.waitReload(); err != nil {
+		t.Fatal(err)
+	}
+	if d := e.srv.DrainTimeout(); d != time.Second {
+		t.Fatalf("DrainTimeout() after the reload = %v, want 1s", d)
+	}
+	// The relay stays until the removed listener's drain deadline, then is closed.
+	_ = c.SetReadDeadline(time.Now().Add(15 * time.Second))
+	_, err = io.ReadAll(c)
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		t.Fatal("the relay of the removed listener was still open 15 s after the reload (drain_timeout 1s)")
 	}
 }

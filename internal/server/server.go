@@ -500,7 +500,7 @@ func (s *Server) apply(b *built, stamps map[string]string) error {
 	s.updateExpiry()
 	for _, l := range old {
 		s.wg.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), DrainTimeout)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(b.cfg.DrainTimeout))
 			defer cancel()
 			_ = l.Shutdown(ctx)
 		})
@@ -536,8 +536,16 @@ func (s *Server) running(id string) *config.Listener {
 	return nil
 }
 
-// DrainTimeout bounds how long a removed listener or a shutdown waits for in-flight work.
-const DrainTimeout = 30 * time.Second
+// DrainTimeout is the running config's drain_timeout: how long a shutdown waits for
+// in-flight work (a removed listener's drain takes its config's).
+func (s *Server) DrainTimeout() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg == nil {
+		return config.DefaultDrainTimeout
+	}
+	return time.Duration(s.cfg.DrainTimeout)
+}
 
 // Reload re-reads the config and every file it references. On any error the running
 // configuration stays and the error is returned (and logged).
