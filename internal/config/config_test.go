@@ -245,3 +245,22 @@ func TestDrainTimeout(t *testing.T) {
 		t.Fatalf("2m: %v", err)
 	}
 }
+
+// TestIDsRefuseControlCharacters: an id of a certificate, target group or listener with
+// a CR, LF, NUL or other control character is refused at its line (S9: ids reach log
+// lines, metric labels, error pages and gRPC messages).
+func TestIDsRefuseControlCharacters(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"target_groups:\n  - {id: \"a\\r\\nb\", targets: [{address: 127.0.0.1:80}]}\n", `x.yaml:2: target_groups[0].id: must not contain control characters`},
+		{"certificates:\n  - {id: \"x\\u0000\", ca: ca.crt}\n", `x.yaml:2: certificates[0].id: must not contain control characters`},
+		{"listeners:\n  - {id: \"l\\n1\", protocol: tcp, listen: 127.0.0.1:1, target_group: w}\ntarget_groups:\n  - {id: w, targets: [{address: 127.0.0.1:80}]}\n", `x.yaml:2: listeners[0].id: must not contain control characters`},
+	} {
+		_, err := config.Parse([]byte(tc.yaml), "x.yaml")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.yaml, err, tc.want)
+		}
+	}
+	if _, err := config.Parse([]byte("target_groups:\n  - {id: web-1.a_b, targets: [{address: 127.0.0.1:80}]}\n"), "x.yaml"); err != nil {
+		t.Errorf("plain id refused: %v", err)
+	}
+}

@@ -229,6 +229,9 @@ func checkID[T any](v *validator, p, id string, seen map[string]T, x T) {
 	switch {
 	case id == "":
 		v.add(p+".id", "required")
+	case strings.ContainsFunc(id, func(r rune) bool { return r < ' ' || r == 0x7f }):
+		// Ids reach log lines, metric labels, error pages and gRPC messages (S9).
+		v.add(p+".id", "must not contain control characters, not %q", id)
 	default:
 		if _, dup := seen[id]; dup {
 			v.add(p+".id", "duplicate id %q", id)
