@@ -280,6 +280,7 @@ var hopHeaders = map[string]bool{
 // forwardedHeaders only we set.
 var forwardedHeaders = map[string]bool{
 	"Forwarded": true, "X-Forwarded-For": true, "X-Forwarded-Host": true, "X-Forwarded-Proto": true,
+	"X-Real-Ip": true, "True-Client-Ip": true, // the client's address, as X-Forwarded-For
 }
 
 // fail answers a request that got no response: for gRPC a trailers-only status

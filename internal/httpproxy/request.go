@@ -157,7 +157,8 @@ func AppendField(bw *bufio.Writer, b []byte, k, v string) []byte {
 }
 
 // dropped reports the client's header names writeHead does not pass on: isHop's (the
-// list responses are stripped of too), the Forwarded and X-Forwarded-* names and
+// list responses are stripped of too), the Forwarded, X-Forwarded-*, X-Real-IP and
+// True-Client-IP names and
 // identity headers in any spelling. Only a name whose first three bytes can begin an
 // identity prefix is compared with the prefixes: most are not (X-Request-Id, which the
 // listener sets on every request, was compared with each of the eight, ~280
@@ -167,7 +168,10 @@ func dropped(k string) bool {
 		return true
 	}
 	switch k {
-	case "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
+	case "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", "True-Client-Ip":
+		// X-Real-IP and True-Client-IP name the client's address as X-Forwarded-For does,
+		// which we replace: backends that prefer them (nginx's realip, chi's RealIP)
+		// must not take a client's word for it.
 		return true
 	}
 	if len(k) < len(identityStart) {

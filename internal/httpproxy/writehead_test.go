@@ -89,7 +89,7 @@ func refIsHop(k string) bool {
 
 func refIsForwarded(k string) bool {
 	switch k {
-	case "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
+	case "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", "True-Client-Ip":
 		return true
 	}
 	return false
@@ -196,6 +196,7 @@ var genNames = []string{
 	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
 	"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Expect",
 	"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Port",
+	"X-Real-Ip", "True-Client-Ip", "x-real-ip",
 	"connection", "CONNECTION", "TE", "te", "transfer-encoding", "Transfer_Encoding", "content-length",
 	"x-forwarded-for", "X_Forwarded_For", "X-Forwarded-For ", " X-Forwarded-For",
 	"X-Client-Verify", "x-client-verify", "X_CLIENT_CERT", "X-Client-", "X-Client", "X-Clientx",
