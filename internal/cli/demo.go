@@ -14,7 +14,8 @@ func demoCmd() *cobra.Command {
 		Short: "Zero-setup demo: PKI, echo backend, one-way and mutual listeners, and what to try",
 		Long: `Make a throwaway PKI (CA, server certificate, a good, a revoked and a foreign client
 certificate, a CRL), start echo backends and tlsgate with a one-way HTTPS, a mutual
-HTTPS and a mutual TCP SSL listener on free loopback ports, and print the curl and
+HTTPS (and one with refusal: http, which answers a refused client with a 403 page)
+and a mutual TCP SSL listener on free loopback ports, and print the curl and
 openssl commands that succeed and fail. Logs (JSON, one line per handshake failure,
 connection or request) go to stderr. Runs until Ctrl-C.`,
 		Args: noArgs,

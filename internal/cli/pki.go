@@ -81,7 +81,7 @@ func pkiInitCmd() *cobra.Command {
 			if o.Intermediate {
 				fmt.Fprintf(c.OutOrStdout(), " and intermediate %s/%s", d.Path, pki.InterCert)
 			}
-			fmt.Fprintf(c.OutOrStdout(), "\nuse it as the CA bundle of a mutual listener: certificates: [{id: clients, ca: %s/%s, crl: [%s/%s]}]\n", d.Path, pki.RootCert, d.Path, pki.CRLFile)
+			fmt.Fprintf(c.OutOrStdout(), "\nuse it as the CA bundle of a mutual listener: certificates: [{id: clients, ca: %s/%s, crl: [%s/%s]}]\nwrite %s/%s first with: tlsgate pki crl --dir %s\n", d.Path, pki.RootCert, d.Path, pki.CRLFile, d.Path, pki.CRLFile, d.Path)
 			return nil
 		},
 	}

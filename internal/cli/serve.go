@@ -25,12 +25,14 @@ func serveCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "serve --config FILE",
 		Short: "Run the load balancer",
-		Long: `Run the load balancer described by a YAML config (SPEC §3).
+		Long: `Run the load balancer described by a YAML config (README.md, "Configuration
+walkthrough"; tlsgate check validates one).
 
 SIGHUP, or a change of the config or of any certificate, key or CRL file it
 references, reloads: everything is built new and swapped in; if anything fails,
 the running configuration keeps serving and the errors are logged.
-SIGTERM or Ctrl-C drains: stop accepting, finish in-flight work (up to 30s), exit.
+SIGTERM or Ctrl-C drains: stop accepting, finish in-flight work (up to
+drain_timeout, default 30s), exit.
 SIGUSR1 reopens the log file (for logrotate). SIGUSR2 upgrades the binary: the
 binary on disk starts with the listening sockets inherited; once it serves, this
 process stops accepting and drains; if it fails to start, this one keeps serving.
