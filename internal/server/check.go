@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -20,7 +21,28 @@ func Check(path string) (warnings config.Problems, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if ps := logProblems(b.cfg); len(ps) > 0 {
+		return nil, ps
+	}
 	return append(b.store.Warnings, adminWarnings(b.cfg)...), nil
+}
+
+// logProblems checks what serve refuses when it opens log.file at start (only then:
+// a reload does not reopen it): a file whose directory does not exist. Check creates
+// nothing; serve creates the file.
+func logProblems(cfg *config.Config) config.Problems {
+	if cfg.Log.File == "" {
+		return nil
+	}
+	dir := filepath.Dir(cfg.Resolve(cfg.Log.File))
+	fi, err := os.Stat(dir)
+	if err == nil && !fi.IsDir() {
+		err = fmt.Errorf("%s is not a directory", dir)
+	}
+	if err != nil {
+		return config.Problems{cfg.Problem("log.file", fmt.Sprintf("%v: serve could not create the log file", err))}
+	}
+	return nil
 }
 
 // adminProblems checks what startAdmin would refuse, so that check refuses it too and a

@@ -154,3 +154,30 @@ func TestCheckReportsFilesBesideConfigProblems(t *testing.T) {
 		t.Errorf("check of a list with an entry that did not decode said:\n%s", got)
 	}
 }
+
+// TestCheckLogFileDirectory: serve opens log.file at start and refuses to start when its
+// directory does not exist; check said ok for such a config (README's log example names
+// /var/log/tlsgate/, which nothing but the systemd unit makes). Check names it at its
+// line, creates nothing, and accepts a file in an existing directory.
+func TestCheckLogFileDirectory(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := pkitest.New(t, "check ca", pki.ECDSAP256)
+	ca.Issue("localhost", pkitest.Server("localhost")).WritePair(t, dir, "server")
+	const base = "certificates:\n  - {id: site, cert: server.crt, key: server.key}\n"
+	bad := filepath.Join(dir, "bad.yaml")
+	pkitest.Write(t, dir, "bad.yaml", []byte(base+"log:\n  file: logs/tlsgate.log\n"))
+	_, err := server.Check(bad)
+	ps, ok := errors.AsType[config.Problems](err)
+	want := bad + ":4: log.file: stat " + filepath.Join(dir, "logs") + ": no such file or directory"
+	if !ok || !strings.Contains(ps.Error(), want) {
+		t.Fatalf("check: %v\nwant a problem %s", err, want)
+	}
+	pkitest.Write(t, dir, "good.yaml", []byte(base+"log:\n  file: tlsgate.log\n"))
+	if _, err := server.Check(filepath.Join(dir, "good.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "tlsgate.log")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("check created the log file: %v", err)
+	}
+}
