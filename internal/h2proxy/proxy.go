@@ -237,7 +237,7 @@ func outgoing(r *http.Request, route *Route) *http.Request {
 	conn := h["Connection"]
 	trailers := httpproxy.Listed(h["Te"], "trailers")
 	for k := range h {
-		if hopHeaders[k] || forwardedHeaders[k] || httpproxy.IsIdentityHeader(k) || (len(conn) > 0 && httpproxy.Listed(conn, k)) {
+		if hopHeaders[k] || forwardedHeaders[k] || strings.HasPrefix(k, "X-Forwarded-") || httpproxy.IsIdentityHeader(k) || (len(conn) > 0 && httpproxy.Listed(conn, k)) {
 			delete(h, k)
 		}
 	}

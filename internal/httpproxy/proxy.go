@@ -186,6 +186,11 @@ func rewrite(pr *httputil.ProxyRequest) {
 	StripIdentity(pr.Out.Header)
 	delete(pr.Out.Header, "X-Real-Ip") // the client's address, as X-Forwarded-For (dropped)
 	delete(pr.Out.Header, "True-Client-Ip")
+	for k := range pr.Out.Header {
+		if strings.HasPrefix(k, "X-Forwarded-") { // -Port, -Prefix, -Ssl: the hop is ours
+			delete(pr.Out.Header, k)
+		}
+	}
 	scheme := "http"
 	if r.BackendTLS != nil {
 		scheme = "https"

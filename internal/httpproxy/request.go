@@ -174,6 +174,11 @@ func dropped(k string) bool {
 		// must not take a client's word for it.
 		return true
 	}
+	if strings.HasPrefix(k, "X-Forwarded-") {
+		// The rest of the family (-Port, -Prefix, -Ssl, -Scheme, ...) describes the hop
+		// we are, which backends build redirects and URLs from (Spring, Rack).
+		return true
+	}
 	if len(k) < len(identityStart) {
 		return IsIdentityHeader(k)
 	}

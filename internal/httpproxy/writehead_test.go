@@ -89,10 +89,10 @@ func refIsHop(k string) bool {
 
 func refIsForwarded(k string) bool {
 	switch k {
-	case "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", "True-Client-Ip":
+	case "Forwarded", "X-Real-Ip", "True-Client-Ip":
 		return true
 	}
-	return false
+	return strings.HasPrefix(k, "X-Forwarded-")
 }
 
 func refListed(connection []string, name string) bool {

@@ -408,7 +408,7 @@ func TestGRPCSpoofedIdentity(t *testing.T) {
 	ctx := metadata.AppendToOutgoingContext(t.Context(),
 		"x-client-cert-subject", "CN=admin", "x-client-verify", "FORGED",
 		"x-forwarded-client-cert", "Hash=evil", "client-cert", ":ZXZpbA==:", "x_ssl_client_cn", "admin",
-		"x-real-ip", "203.0.113.9", "true-client-ip", "203.0.113.9")
+		"x-real-ip", "203.0.113.9", "true-client-ip", "203.0.113.9", "x-forwarded-prefix", "/evil")
 	var hdr metadata.MD
 	if _, err := c.UnaryCall(ctx, &testpb.SimpleRequest{}, grpc.Header(&hdr)); err != nil {
 		t.Fatal(err)
@@ -419,7 +419,7 @@ func TestGRPCSpoofedIdentity(t *testing.T) {
 	if v := hdr.Get("echo-x-client-verify"); len(v) != 1 || v[0] != "SUCCESS" {
 		t.Fatalf("backend saw x-client-verify %v", v)
 	}
-	for _, k := range []string{"echo-x-forwarded-client-cert", "echo-client-cert", "echo-x_ssl_client_cn", "echo-x-real-ip", "echo-true-client-ip"} {
+	for _, k := range []string{"echo-x-forwarded-client-cert", "echo-client-cert", "echo-x_ssl_client_cn", "echo-x-real-ip", "echo-true-client-ip", "echo-x-forwarded-prefix"} {
 		if v := hdr.Get(k); len(v) > 0 {
 			t.Errorf("backend saw %s %v", k, v)
 		}

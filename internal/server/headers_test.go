@@ -26,8 +26,9 @@ func spoofed() http.Header {
 		"X-Forwarded-Tls-Client-Cert", "X-Forwarded-Tls-Client-Cert-Info", "X-SSL-Client-Verify",
 		"X-SSL-Client-S-DN", "Ssl-Client-Cert", "Ssl-Client-Verify", "Client-Cert", "Client-Cert-Chain",
 		"X-Amzn-Mtls-Clientcert", "X-ARR-ClientCert",
-		// Not identity, but the client's address, which X-Forwarded-For carries.
-		"X-Real-Ip", "True-Client-Ip",
+		// Not identity, but the client's address, which X-Forwarded-For carries, and the
+		// rest of the X-Forwarded- family, which describes tlsgate's hop.
+		"X-Real-Ip", "True-Client-Ip", "X-Forwarded-Prefix", "X-Forwarded-Port", "x-forwarded-ssl",
 	} {
 		h[name] = []string{"SUCCESS", "CN=admin"}
 	}
