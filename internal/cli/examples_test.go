@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -94,5 +95,67 @@ func TestHelpExamples(t *testing.T) {
 		if code, _, stderr := run(ex...); code != 0 {
 			t.Errorf("tlsgate %s: exit %d: %s", strings.Join(ex, " "), code, stderr)
 		}
+	}
+}
+
+// readmeExamples returns the tlsgate command lines of README.md's sh blocks, as an
+// operator copies them: without the trailing comment, a redirection, or an optional
+// [--flag] in brackets.
+func readmeExamples(t *testing.T) [][]string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]string
+	inSh := false
+	for line := range strings.SplitSeq(string(b), "\n") {
+		switch {
+		case strings.HasPrefix(line, "```"):
+			inSh = line == "```sh"
+		case inSh && strings.HasPrefix(line, "tlsgate "):
+			line, _, _ = strings.Cut(line, "  #")
+			line, _, _ = strings.Cut(line, " >")
+			var words []string
+			for _, w := range splitWords(t, strings.TrimPrefix(strings.TrimSpace(line), "tlsgate ")) {
+				if !strings.HasPrefix(w, "[") {
+					words = append(words, w)
+				}
+			}
+			out = append(out, words)
+		}
+	}
+	return out
+}
+
+// TestReadmeExamples: every tlsgate command line in README.md's sh blocks parses (its
+// subcommand and flags exist), and the certificate block runs as printed, in order, in
+// an empty directory: the pki commands succeed, cert verify finds alice revoked (exit 1)
+// and cert convert writes alice.p12.
+func TestReadmeExamples(t *testing.T) {
+	examples := readmeExamples(t)
+	t.Chdir(t.TempDir())
+	if len(examples) < 15 {
+		t.Fatalf("found %d examples: %v", len(examples), examples)
+	}
+	for _, ex := range examples {
+		if code, _, stderr := run(append(append([]string{}, ex...), "--help")...); code != 0 {
+			t.Errorf("tlsgate %s: does not parse: exit %d: %s", strings.Join(ex, " "), code, stderr)
+		}
+	}
+	for _, ex := range examples {
+		want := ExitOK
+		switch {
+		case ex[0] == "cert" && ex[1] == "verify":
+			want = ExitFailure
+		case ex[0] != "pki" && ex[0] != "cert":
+			continue
+		}
+		if code, stdout, stderr := run(ex...); code != want {
+			t.Errorf("tlsgate %s: exit %d, want %d: %s%s", strings.Join(ex, " "), code, want, stdout, stderr)
+		}
+	}
+	if _, err := os.Stat("alice.p12"); err != nil {
+		t.Error(err)
 	}
 }
