@@ -2,8 +2,13 @@ package cli
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"tlsgate/internal/pki"
+	"tlsgate/internal/pkitest"
 )
 
 // helpExamples walks the command tree through --help, as a user reads it, and returns
@@ -158,4 +163,65 @@ func TestReadmeExamples(t *testing.T) {
 	if _, err := os.Stat("alice.p12"); err != nil {
 		t.Error(err)
 	}
+}
+
+// readmeYAML returns the README.md yaml block that contains marker.
+func readmeYAML(t *testing.T, readme, marker string) string {
+	t.Helper()
+	for _, b := range strings.Split(readme, "```yaml\n")[1:] {
+		if b, _, _ = strings.Cut(b, "```"); strings.Contains(b, marker) {
+			return b
+		}
+	}
+	t.Fatalf("README.md has no yaml block with %q", marker)
+	return ""
+}
+
+// TestReadmeConfigs: the README's configuration examples pass tlsgate check as printed,
+// with the files they name made: the walkthrough as a whole, and the domains, target
+// group, HTTP/2 group, log and admin examples together in one config (the fragments
+// included through include:, the log file's directory moved beside the config).
+func TestReadmeConfigs(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "certs"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ca := pkitest.New(t, "readme ca", pki.ECDSAP256)
+	ca.Issue("www.example.com", pkitest.Server("www.example.com")).WritePair(t, dir, "certs/server")
+	ca.Issue("api.example.com", pkitest.Server("api.example.com", "*.api.example.com")).WritePair(t, dir, "certs/api")
+	ca.Issue("origin").WritePair(t, dir, "certs/origin")
+	pkitest.Write(t, dir, "certs/client-ca.crt", ca.PEM())
+	pkitest.Write(t, dir, "certs/client-ca.crl", ca.CRL(24*time.Hour))
+	pkitest.Write(t, dir, "admin.token", []byte("0123456789abcdef0123\n"))
+
+	check := func(name, yaml string) {
+		t.Helper()
+		path := pkitest.Write(t, dir, name, []byte(yaml))
+		if code, stdout, stderr := run("check", "--config", path); code != ExitOK {
+			t.Errorf("check %s: exit %d: %s%s\n%s", name, code, stdout, stderr, yaml)
+		}
+	}
+	check("walkthrough.yaml", readmeYAML(t, readme, "admin:\n  listen: 127.0.0.1:9900            # /healthz"))
+
+	pkitest.Write(t, dir, "domains.yaml", []byte("listeners:\n"+readmeYAML(t, readme, "  - id: edge\n")))
+	pkitest.Write(t, dir, "groups.yaml", []byte(readmeYAML(t, readme, "scheduler: least_conn")))
+	pkitest.Write(t, dir, "h2.yaml", []byte(readmeYAML(t, readme, "id: payments")))
+	logs := strings.ReplaceAll(readmeYAML(t, readme, "level: info          #"), "/var/log/tlsgate/", "")
+	check("examples.yaml", `include: [groups.yaml, h2.yaml, domains.yaml]
+certificates:
+  - {id: site, cert: certs/server.crt, key: certs/server.key}
+  - {id: api, cert: certs/api.crt, key: certs/api.key}
+  - {id: clients, ca: certs/client-ca.crt, crl: [certs/client-ca.crl]}
+  - {id: backend-ca, ca: certs/client-ca.crt}
+  - {id: origin, cert: certs/origin.crt, key: certs/origin.key}
+target_groups:
+  - {id: web, targets: [{address: 127.0.0.1:8080}]}
+  - {id: admin, targets: [{address: 127.0.0.1:8081}]}
+  - {id: www, targets: [{address: 127.0.0.1:8082}]}
+`+logs+readmeYAML(t, readme, "token_file: admin.token        #"))
 }
