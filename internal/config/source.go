@@ -188,12 +188,34 @@ func (s *source) expand(n *yaml.Node, path, file string, env func(string) (strin
 		return ""
 	})
 	if out != n.Value {
+		whole := n.Style != 0 && wholeRef(n.Value)
 		n.Value = out
 		if n.Style == 0 {
 			n.Tag = "" // typed again from the new text
+		} else if whole && typedPlain(out) {
+			// "${W}" alone, quoted because flow style ({…}, […]) must quote it: typed
+			// as if plain, so weight: "${W}" with W=3 is a number as weight: ${W} is.
+			// Only numbers and booleans: a quoted "${PW}" with PW=null stays "null".
+			n.Tag, n.Style = "", 0
 		}
 	}
 	return out
+}
+
+// wholeRef says whether v is exactly one ${VAR} or ${VAR:-default} reference.
+func wholeRef(v string) bool {
+	m := envRef.FindStringSubmatch(v)
+	return m != nil && m[0] == v && m[1] != ""
+}
+
+// typedPlain says whether v, as a plain scalar, is a number or a boolean.
+func typedPlain(v string) bool {
+	n := yaml.Node{Kind: yaml.ScalarNode, Value: v}
+	switch n.ShortTag() {
+	case "!!int", "!!float", "!!bool":
+		return true
+	}
+	return false
 }
 
 // ReadSecret returns the secret in the file at path (relative to the config file): a

@@ -62,6 +62,36 @@ func TestSubstitution(t *testing.T) {
 	}
 }
 
+// TestSubstitutionQuoted: in flow style a ${VAR} must be quoted (its braces are flow
+// indicators), and a value that is one quoted reference is typed by its new text as a
+// plain one is: weight: "${W}" with W=7 is the number 7 (it was refused: must be a whole
+// number, not "7"). Text around a reference, or a value that is not a number or a
+// boolean (null), stays a string.
+func TestSubstitutionQuoted(t *testing.T) {
+	t.Parallel()
+	const cfg = `certificates:
+  - {id: p, cert: p.p12, password: "${PW}"}
+target_groups:
+  - id: web
+    targets: [{address: "${ADDR}", weight: "${W}"}, {address: 127.0.0.1:8081, weight: '${W2:-3}'}]
+listeners:
+  - {id: a, protocol: tcp, listen: "127.0.0.1:${PORT}", target_group: web, max_connections: "1${PORT}"}
+`
+	c, err := config.ParseEnv([]byte(cfg), "x.yaml", envOf(map[string]string{"W": "7", "PW": "null", "ADDR": "127.0.0.1:8080", "PORT": "9000"}))
+	if err == nil || !strings.Contains(err.Error(), `x.yaml:7: listeners[0].max_connections: must be a whole number, not "19000"`) {
+		t.Fatalf("text around a quoted reference: %v", err)
+	}
+	c, err = config.ParseEnv([]byte(strings.Replace(cfg, `, max_connections: "1${PORT}"`, "", 1)), "x.yaml",
+		envOf(map[string]string{"W": "7", "PW": "null", "ADDR": "127.0.0.1:8080", "PORT": "9000"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := c.TargetGroups[0].Targets
+	if *ts[0].Weight != 7 || *ts[1].Weight != 3 || ts[0].Address != "127.0.0.1:8080" || c.Certificates[0].Password != "null" || c.Listeners[0].Listen != "127.0.0.1:9000" {
+		t.Fatalf("substituted: %+v %+v %q %q", ts[0], ts[1], c.Certificates[0].Password, c.Listeners[0].Listen)
+	}
+}
+
 // TestInclude: listeners, target groups and certificates from globbed files are added;
 // problems in an included file name that file and its line.
 func TestInclude(t *testing.T) {
