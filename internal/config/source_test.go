@@ -77,11 +77,11 @@ target_groups:
 listeners:
   - {id: a, protocol: tcp, listen: "127.0.0.1:${PORT}", target_group: web, max_connections: "1${PORT}"}
 `
-	c, err := config.ParseEnv([]byte(cfg), "x.yaml", envOf(map[string]string{"W": "7", "PW": "null", "ADDR": "127.0.0.1:8080", "PORT": "9000"}))
+	_, err := config.ParseEnv([]byte(cfg), "x.yaml", envOf(map[string]string{"W": "7", "PW": "null", "ADDR": "127.0.0.1:8080", "PORT": "9000"}))
 	if err == nil || !strings.Contains(err.Error(), `x.yaml:7: listeners[0].max_connections: must be a whole number, not "19000"`) {
 		t.Fatalf("text around a quoted reference: %v", err)
 	}
-	c, err = config.ParseEnv([]byte(strings.Replace(cfg, `, max_connections: "1${PORT}"`, "", 1)), "x.yaml",
+	c, err := config.ParseEnv([]byte(strings.Replace(cfg, `, max_connections: "1${PORT}"`, "", 1)), "x.yaml",
 		envOf(map[string]string{"W": "7", "PW": "null", "ADDR": "127.0.0.1:8080", "PORT": "9000"}))
 	if err != nil {
 		t.Fatal(err)
