@@ -21,28 +21,34 @@ func Check(path string) (warnings config.Problems, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if ps := logProblems(b.cfg); len(ps) > 0 {
+	if ps := startProblems(b.cfg); len(ps) > 0 {
 		return nil, ps
 	}
 	return append(b.store.Warnings, adminWarnings(b.cfg)...), nil
 }
 
-// logProblems checks what serve refuses when it opens log.file at start (only then:
-// a reload does not reopen it): a file whose directory does not exist. Check creates
-// nothing; serve creates the file.
-func logProblems(cfg *config.Config) config.Problems {
-	if cfg.Log.File == "" {
-		return nil
+// startProblems checks what serve refuses when it opens log.file and the admin unix
+// socket at start (only then: a reload reopens neither): a directory that does not
+// exist. Check creates nothing; serve creates the file and the socket.
+func startProblems(cfg *config.Config) config.Problems {
+	var ps config.Problems
+	dirMissing := func(path, file string) {
+		dir := filepath.Dir(file)
+		fi, err := os.Stat(dir)
+		if err == nil && !fi.IsDir() {
+			err = fmt.Errorf("%s is not a directory", dir)
+		}
+		if err != nil {
+			ps = append(ps, cfg.Problem(path, fmt.Sprintf("%v: serve could not create %s", err, filepath.Base(file))))
+		}
 	}
-	dir := filepath.Dir(cfg.Resolve(cfg.Log.File))
-	fi, err := os.Stat(dir)
-	if err == nil && !fi.IsDir() {
-		err = fmt.Errorf("%s is not a directory", dir)
+	if cfg.Log.File != "" {
+		dirMissing("log.file", cfg.Resolve(cfg.Log.File))
 	}
-	if err != nil {
-		return config.Problems{cfg.Problem("log.file", fmt.Sprintf("%v: serve could not create the log file", err))}
+	if sock, ok := strings.CutPrefix(cfg.Admin.Listen, "unix:"); ok && filepath.IsAbs(sock) {
+		dirMissing("admin.listen", sock)
 	}
-	return nil
+	return ps
 }
 
 // adminProblems checks what startAdmin would refuse, so that check refuses it too and a

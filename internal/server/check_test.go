@@ -155,10 +155,11 @@ func TestCheckReportsFilesBesideConfigProblems(t *testing.T) {
 	}
 }
 
-// TestCheckLogFileDirectory: serve opens log.file at start and refuses to start when its
-// directory does not exist; check said ok for such a config (README's log example names
-// /var/log/tlsgate/, which nothing but the systemd unit makes). Check names it at its
-// line, creates nothing, and accepts a file in an existing directory.
+// TestCheckLogFileDirectory: serve opens log.file and the admin unix socket at start and
+// refuses to start when the directory does not exist; check said ok for such a config
+// (README's examples name /var/log/tlsgate/ and /run/tlsgate/, which nothing but the
+// systemd unit makes). Check names each at its line, creates nothing, and accepts both
+// in an existing directory.
 func TestCheckLogFileDirectory(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -173,11 +174,21 @@ func TestCheckLogFileDirectory(t *testing.T) {
 	if !ok || !strings.Contains(ps.Error(), want) {
 		t.Fatalf("check: %v\nwant a problem %s", err, want)
 	}
-	pkitest.Write(t, dir, "good.yaml", []byte(base+"log:\n  file: tlsgate.log\n"))
+	sock := filepath.Join(dir, "run", "admin.sock")
+	pkitest.Write(t, dir, "sock.yaml", []byte("admin: {listen: \"unix:"+sock+"\"}\n"+base))
+	_, err = server.Check(filepath.Join(dir, "sock.yaml"))
+	ps, ok = errors.AsType[config.Problems](err)
+	want = ":1: admin.listen: stat " + filepath.Join(dir, "run") + ": no such file or directory"
+	if !ok || !strings.Contains(ps.Error(), want) {
+		t.Fatalf("check: %v\nwant a problem %s", err, want)
+	}
+	pkitest.Write(t, dir, "good.yaml", []byte("admin: {listen: \"unix:"+filepath.Join(dir, "admin.sock")+"\"}\n"+base+"log:\n  file: tlsgate.log\n"))
 	if _, err := server.Check(filepath.Join(dir, "good.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "tlsgate.log")); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("check created the log file: %v", err)
+	for _, f := range []string{"tlsgate.log", "admin.sock"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("check created %s: %v", f, err)
+		}
 	}
 }
