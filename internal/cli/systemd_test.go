@@ -2,8 +2,12 @@ package cli
 
 import (
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"tlsgate/internal/config"
 )
 
 // TestSystemdUnit: the shipped unit is Type=notify with the directives the docs promise,
@@ -21,6 +25,18 @@ func TestSystemdUnit(t *testing.T) {
 	} {
 		if !strings.Contains(unit, want) {
 			t.Errorf("unit lacks %q", want)
+		}
+	}
+	// The service cannot write /etc/tlsgate (ProtectSystem=strict), where the CRL and OCSP
+	// caches are kept beside the config: the unit makes exactly those writable, and its
+	// install steps make them.
+	cfg := config.Config{Dir: "/etc/tlsgate"}
+	for _, cache := range []string{filepath.Dir(cfg.CRLCache("http://x/")), filepath.Dir(cfg.OCSPCache(nil))} {
+		if !regexp.MustCompile(`(?m)^ReadWritePaths=.*-` + regexp.QuoteMeta(cache) + `( |$)`).MatchString(unit) {
+			t.Errorf("unit does not make %s writable", cache)
+		}
+		if !regexp.MustCompile(`(?m)^#\s+install -d -o tlsgate .*` + regexp.QuoteMeta(cache) + `( |$)`).MatchString(unit) {
+			t.Errorf("unit's install steps do not make %s", cache)
 		}
 	}
 	for line := range strings.SplitSeq(unit, "\n") {
