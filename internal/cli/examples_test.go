@@ -180,7 +180,8 @@ func readmeYAML(t *testing.T, readme, marker string) string {
 // TestReadmeConfigs: the README's configuration examples pass tlsgate check as printed,
 // with the files they name made: the walkthrough as a whole, and the domains, target
 // group, HTTP/2 group, log and admin examples together in one config (the fragments
-// included through include:, the log file's directory moved beside the config).
+// included through include:, the log file's directory moved beside the config), and the
+// fleet's two node configs.
 func TestReadmeConfigs(t *testing.T) {
 	b, err := os.ReadFile("../../README.md")
 	if err != nil {
@@ -224,4 +225,9 @@ target_groups:
   - {id: admin, targets: [{address: 127.0.0.1:8081}]}
   - {id: www, targets: [{address: 127.0.0.1:8082}]}
 `+logs+readmeYAML(t, readme, "token_file: admin.token        #"))
+
+	// The fleet's node configs, with the key file and token they name.
+	pkitest.Write(t, dir, "fleet.key", make([]byte, 32))
+	check("node-1.yaml", readmeYAML(t, readme, "# /etc/tlsgate/node.yaml on edge-1"))
+	check("node-2.yaml", readmeYAML(t, readme, "# edge-2 (10.0.0.12)"))
 }
