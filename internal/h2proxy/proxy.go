@@ -237,7 +237,7 @@ func outgoing(r *http.Request, route *Route) *http.Request {
 	conn := h["Connection"]
 	trailers := httpproxy.Listed(h["Te"], "trailers")
 	for k := range h {
-		if hopHeaders[k] || forwardedHeaders[k] || strings.HasPrefix(k, "X-Forwarded-") || httpproxy.IsIdentityHeader(k) || (len(conn) > 0 && httpproxy.Listed(conn, k)) {
+		if hopHeaders[k] || httpproxy.IsForwardedHeader(k) || httpproxy.IsIdentityHeader(k) || (len(conn) > 0 && httpproxy.Listed(conn, k)) {
 			delete(h, k)
 		}
 	}
@@ -275,12 +275,6 @@ var hopHeaders = map[string]bool{
 	"Connection": true, "Proxy-Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true,
 	"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true,
 	"Upgrade": true, "Expect": true,
-}
-
-// forwardedHeaders only we set.
-var forwardedHeaders = map[string]bool{
-	"Forwarded": true, "X-Forwarded-For": true, "X-Forwarded-Host": true, "X-Forwarded-Proto": true,
-	"X-Real-Ip": true, "True-Client-Ip": true, // the client's address, as X-Forwarded-For
 }
 
 // fail answers a request that got no response: for gRPC a trailers-only status

@@ -75,6 +75,28 @@ func foldedPrefix(name, p string) bool {
 	return true
 }
 
+// IsForwardedHeader reports whether name (any case, "_" or "-", as IsIdentityHeader) is
+// one of the headers that describe the hop tlsgate is or the client's address, which
+// tlsgate sets itself or leaves unset and a client must not supply: the X-Forwarded-
+// family (-For, -Host, -Proto, -Port, -Prefix, -Ssl, ...), Forwarded, X-Real-IP and
+// True-Client-IP. The spellings with underscores matter for the same reason as there:
+// CGI-style backends fold X_Forwarded_For into X-Forwarded-For's variable.
+func IsForwardedHeader(name string) bool {
+	if name == "" {
+		return false
+	}
+	switch name[0] | 0x20 { // a lowered letter; no other byte of a token maps onto these
+	case 'x':
+		return len(name) >= len("x-forwarded-") && foldedPrefix(name, "x-forwarded-") ||
+			len(name) == len("x-real-ip") && foldedPrefix(name, "x-real-ip")
+	case 'f':
+		return len(name) == len("forwarded") && foldedPrefix(name, "forwarded")
+	case 't':
+		return len(name) == len("true-client-ip") && foldedPrefix(name, "true-client-ip")
+	}
+	return false
+}
+
 // StripIdentity removes every identity header from h.
 func StripIdentity(h http.Header) {
 	for name := range h {

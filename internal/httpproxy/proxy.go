@@ -184,10 +184,8 @@ func rewrite(pr *httputil.ProxyRequest) {
 	// already removed hop-by-hop headers, including those named in Connection:, so a
 	// client cannot use Connection: to drop a header we set below (CVE-2024-45410).
 	StripIdentity(pr.Out.Header)
-	delete(pr.Out.Header, "X-Real-Ip") // the client's address, as X-Forwarded-For (dropped)
-	delete(pr.Out.Header, "True-Client-Ip")
 	for k := range pr.Out.Header {
-		if strings.HasPrefix(k, "X-Forwarded-") { // -Port, -Prefix, -Ssl: the hop is ours
+		if IsForwardedHeader(k) { // X-Forwarded-Port, X_Real_IP, ...: the hop is ours
 			delete(pr.Out.Header, k)
 		}
 	}

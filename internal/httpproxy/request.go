@@ -167,16 +167,12 @@ func dropped(k string) bool {
 	if isHop(k) {
 		return true
 	}
-	switch k {
-	case "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", "True-Client-Ip":
-		// X-Real-IP and True-Client-IP name the client's address as X-Forwarded-For does,
-		// which we replace: backends that prefer them (nginx's realip, chi's RealIP)
-		// must not take a client's word for it.
-		return true
-	}
-	if strings.HasPrefix(k, "X-Forwarded-") {
-		// The rest of the family (-Port, -Prefix, -Ssl, -Scheme, ...) describes the hop
-		// we are, which backends build redirects and URLs from (Spring, Rack).
+	if IsForwardedHeader(k) {
+		// The X-Forwarded- family describes the hop we are, which backends build
+		// redirects and URLs from (Spring, Rack); X-Real-IP and True-Client-IP name the
+		// client's address as X-Forwarded-For does, which we replace: backends that
+		// prefer them (nginx's realip, chi's RealIP) must not take a client's word for
+		// it. In any spelling, underscores too.
 		return true
 	}
 	if len(k) < len(identityStart) {

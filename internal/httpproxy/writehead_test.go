@@ -87,12 +87,23 @@ func refIsHop(k string) bool {
 	return false
 }
 
+// refIsForwarded is IsForwardedHeader written plainly: the name's ASCII letters
+// lowered, underscores made dashes.
 func refIsForwarded(k string) bool {
+	k = strings.Map(func(r rune) rune {
+		switch {
+		case 'A' <= r && r <= 'Z':
+			return r + 'a' - 'A'
+		case r == '_':
+			return '-'
+		}
+		return r
+	}, k)
 	switch k {
-	case "Forwarded", "X-Real-Ip", "True-Client-Ip":
+	case "forwarded", "x-real-ip", "true-client-ip":
 		return true
 	}
-	return strings.HasPrefix(k, "X-Forwarded-")
+	return strings.HasPrefix(k, "x-forwarded-")
 }
 
 func refListed(connection []string, name string) bool {

@@ -29,6 +29,8 @@ func spoofed() http.Header {
 		// Not identity, but the client's address, which X-Forwarded-For carries, and the
 		// rest of the X-Forwarded- family, which describes tlsgate's hop.
 		"X-Real-Ip", "True-Client-Ip", "X-Forwarded-Prefix", "X-Forwarded-Port", "x-forwarded-ssl",
+		// The same with underscores, which CGI-style backends fold into the dashed names.
+		"X_Forwarded_For", "x_forwarded_proto", "X_Forwarded_Host", "X_Forwarded_Prefix", "X_Real_IP", "true_client_ip",
 	} {
 		h[name] = []string{"SUCCESS", "CN=admin"}
 	}
