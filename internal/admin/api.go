@@ -430,33 +430,37 @@ func (a *api) replaceTarget(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.update(w, http.StatusOK, func(c *config.Config) error {
-		i := slices.IndexFunc(c.TargetGroups, func(g config.TargetGroup) bool { return g.ID == id })
-		if i < 0 {
-			return notFound("target group", id)
+		i, j, err := findTarget(c, id, addr)
+		if err != nil {
+			return err
 		}
-		ts := c.TargetGroups[i].Targets
-		j := slices.IndexFunc(ts, func(x config.Target) bool { return x.Address == addr })
-		if j < 0 {
-			return notFound("target", addr)
-		}
-		ts[j] = t
+		c.TargetGroups[i].Targets[j] = t
 		return nil
 	}, nil)
+}
+
+// findTarget returns the indexes of group id and of its target addr in c, or a not-found
+// error naming the one that is missing.
+func findTarget(c *config.Config, id, addr string) (group, target int, err error) {
+	i := slices.IndexFunc(c.TargetGroups, func(g config.TargetGroup) bool { return g.ID == id })
+	if i < 0 {
+		return 0, 0, notFound("target group", id)
+	}
+	j := slices.IndexFunc(c.TargetGroups[i].Targets, func(x config.Target) bool { return x.Address == addr })
+	if j < 0 {
+		return 0, 0, notFound("target", addr)
+	}
+	return i, j, nil
 }
 
 func (a *api) removeTarget(w http.ResponseWriter, r *http.Request) {
 	id, addr := r.PathValue("id"), r.PathValue("address")
 	a.update(w, http.StatusOK, func(c *config.Config) error {
-		i := slices.IndexFunc(c.TargetGroups, func(g config.TargetGroup) bool { return g.ID == id })
-		if i < 0 {
-			return notFound("target group", id)
+		i, j, err := findTarget(c, id, addr)
+		if err != nil {
+			return err
 		}
-		ts := c.TargetGroups[i].Targets
-		j := slices.IndexFunc(ts, func(x config.Target) bool { return x.Address == addr })
-		if j < 0 {
-			return notFound("target", addr)
-		}
-		c.TargetGroups[i].Targets = slices.Delete(ts, j, j+1)
+		c.TargetGroups[i].Targets = slices.Delete(c.TargetGroups[i].Targets, j, j+1)
 		return nil
 	}, nil)
 }
