@@ -178,11 +178,13 @@ func TestCheckerIgnoresLocalShortage(t *testing.T) {
 			}
 			time.Sleep(5 * time.Second)
 		}
+		// Off the checks' ticks (the loop ended on one, where which of the test and the
+		// checker runs first is not fixed): the check of that tick has seen EMFILE.
+		time.Sleep(time.Second)
 		mu.Lock()
 		probeErr = errors.New("status 500")
 		mu.Unlock()
-		synctest.Wait()
-		time.Sleep(5 * time.Second)
+		time.Sleep(2 * 5 * time.Second) // two checks, both off the test's instants
 		synctest.Wait()
 		if tg.Healthy() {
 			t.Fatal("still up after 2 real failures")
