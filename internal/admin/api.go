@@ -318,7 +318,7 @@ func (a *api) removeUpload(e config.Certificate) {
 func (a *api) writeUpload(u certUpload) (config.Certificate, error) {
 	e := config.Certificate{ID: u.ID, CRLPolicy: u.CRLPolicy}
 	if u.ID == "" || strings.ContainsAny(u.ID, "/\\") || strings.HasPrefix(u.ID, ".") {
-		return e, fmt.Errorf("id %q: use letters, digits, '.', '-' and '_'", u.ID)
+		return e, fmt.Errorf("id %q: it names the uploaded files under certs/, so it must not be empty, begin with '.' or hold '/' or '\\'", u.ID)
 	}
 	dir := filepath.Join(a.c.ConfigDir(), "certs")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
